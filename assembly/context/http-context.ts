@@ -1,0 +1,51 @@
+// One HTTP stream. Every hook defaults to letting traffic through untouched, so a filter overrides
+// only what it needs.
+
+import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus } from "../abi/types";
+import { httpCall, HttpCallHandler } from "../host/http-call";
+import { HeaderPair } from "../host/pairs";
+import { RootContext } from "./root-context";
+
+export class HttpContext {
+  constructor(public readonly id: u32, public readonly root: RootContext) {}
+
+  /** `endOfStream` true means the request has no body. */
+  onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
+    return FilterHeadersStatus.Continue;
+  }
+
+  /** `bodySize` is cumulative while the filter returns StopIterationAndBuffer. */
+  onRequestBody(bodySize: u32, endOfStream: bool): FilterDataStatus {
+    return FilterDataStatus.Continue;
+  }
+
+  onRequestTrailers(numTrailers: u32): FilterTrailersStatus {
+    return FilterTrailersStatus.Continue;
+  }
+
+  /** Also runs for the filter's own local responses. */
+  onResponseHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
+    return FilterHeadersStatus.Continue;
+  }
+
+  onResponseBody(bodySize: u32, endOfStream: bool): FilterDataStatus {
+    return FilterDataStatus.Continue;
+  }
+
+  onResponseTrailers(numTrailers: u32): FilterTrailersStatus {
+    return FilterTrailersStatus.Continue;
+  }
+
+  /** Access-log time: request and response are complete (or the client went away). */
+  onLog(): void {}
+
+  /** The stream is finished; pending HTTP calls are about to be cancelled. */
+  onDone(): void {}
+
+  onDelete(): void {}
+
+  /** `http_call` whose response is delivered to `handler` with this stream effective. */
+  httpCall(cluster: string, headers: HeaderPair[], body: ArrayBuffer | null, timeoutMs: u32, handler: HttpCallHandler): u32 {
+    return httpCall(this.id, cluster, headers, body, null, timeoutMs, handler);
+  }
+}

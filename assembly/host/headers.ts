@@ -1,0 +1,90 @@
+// Header and trailer maps. Envoy lower-cases names on lookup; values are UTF-8. A write after the
+// map has been forwarded (request headers once the filter continued) comes back as BadArgument,
+// which callers see as a value.
+
+import {
+  proxy_add_header_map_value, proxy_get_header_map_pairs, proxy_get_header_map_size,
+  proxy_get_header_map_value, proxy_remove_header_map_value, proxy_replace_header_map_value,
+  proxy_set_header_map_pairs,
+} from "../abi/imports";
+import { HeaderMapType, WasmResult } from "../abi/types";
+import { clearOut, OUT_PTR, OUT_SIZE, OUT_U32, takeOut } from "../runtime/memory";
+import { HeaderPair, parsePairs, serializePairs } from "./pairs";
+import { setLastStatus } from "./status";
+
+export class HeaderMap {
+  constructor(public readonly type: HeaderMapType) {}
+
+  /** First value of `name`, or null when absent (status NotFound) or on a host error. */
+  get(name: string): string | null {
+    const key = String.UTF8.encode(name);
+    clearOut();
+    const status = proxy_get_header_map_value(this.type, changetype<usize>(key), key.byteLength, OUT_PTR, OUT_SIZE);
+    setLastStatus(status);
+    const buf = takeOut();
+    if (status != WasmResult.Ok || buf === null) return null;
+    return String.UTF8.decode(buf);
+  }
+
+  /** Every value of `name` in order (Envoy's single-value getter returns only the first). */
+  getAll(name: string): string[] {
+    const out = new Array<string>();
+    const wanted = name.toLowerCase();
+    const pairs = this.pairs();
+    for (let i = 0; i < pairs.length; i++) {
+      const pair = unchecked(pairs[i]);
+      if (pair.name == wanted) out.push(pair.value);
+    }
+    return out;
+  }
+
+  /** Whole map; empty on a host error (see `lastStatus`). */
+  pairs(): HeaderPair[] {
+    clearOut();
+    const status = proxy_get_header_map_pairs(this.type, OUT_PTR, OUT_SIZE);
+    setLastStatus(status);
+    const buf = takeOut();
+    if (status != WasmResult.Ok) return new Array<HeaderPair>();
+    return parsePairs(buf);
+  }
+
+  /** Replaces the whole map. */
+  setPairs(pairs: HeaderPair[]): WasmResult {
+    const buf = serializePairs(pairs);
+    return <WasmResult>proxy_set_header_map_pairs(this.type, changetype<usize>(buf), buf.byteLength);
+  }
+
+  /** Number of entries, or -1 on a host error. */
+  size(): i32 {
+    store<u32>(OUT_U32, 0);
+    const status = proxy_get_header_map_size(this.type, OUT_U32);
+    setLastStatus(status);
+    return status == WasmResult.Ok ? <i32>load<u32>(OUT_U32) : -1;
+  }
+
+  add(name: string, value: string): WasmResult {
+    const key = String.UTF8.encode(name);
+    const val = String.UTF8.encode(value);
+    return <WasmResult>proxy_add_header_map_value(this.type, changetype<usize>(key), key.byteLength, changetype<usize>(val), val.byteLength);
+  }
+
+  /** Sets `name` to `value`, adding it when absent (Envoy's setCopy). */
+  replace(name: string, value: string): WasmResult {
+    const key = String.UTF8.encode(name);
+    const val = String.UTF8.encode(value);
+    return <WasmResult>proxy_replace_header_map_value(this.type, changetype<usize>(key), key.byteLength, changetype<usize>(val), val.byteLength);
+  }
+
+  /** Removes every value of `name`; removing an absent header is Ok. */
+  remove(name: string): WasmResult {
+    const key = String.UTF8.encode(name);
+    return <WasmResult>proxy_remove_header_map_value(this.type, changetype<usize>(key), key.byteLength);
+  }
+}
+
+export const requestHeaders = new HeaderMap(HeaderMapType.RequestHeaders);
+export const requestTrailers = new HeaderMap(HeaderMapType.RequestTrailers);
+export const responseHeaders = new HeaderMap(HeaderMapType.ResponseHeaders);
+export const responseTrailers = new HeaderMap(HeaderMapType.ResponseTrailers);
+export const httpCallResponseHeaders = new HeaderMap(HeaderMapType.HttpCallResponseHeaders);
+export const httpCallResponseTrailers = new HeaderMap(HeaderMapType.HttpCallResponseTrailers);

@@ -1,0 +1,39 @@
+// Process-wide key/value store shared by every VM with the same `vm_id`. Each value carries a CAS
+// number; a write with a non-zero CAS fails with CasMismatch when another writer got there first.
+// Envoy accepts any CAS when it *creates* a key, so create keys before racing on them.
+
+import { proxy_get_shared_data, proxy_set_shared_data } from "../abi/imports";
+import { WasmResult } from "../abi/types";
+import { clearOut, OUT_PTR, OUT_SIZE, OUT_U32, takeOut } from "../runtime/memory";
+
+export class SharedValue {
+  constructor(
+    /** Ok, NotFound (no such key) or another host error. */
+    public status: WasmResult,
+    /** The value, empty when the key is absent. */
+    public value: ArrayBuffer,
+    /** CAS to pass to `setSharedData` for a conditional write; 0 when the key is absent. */
+    public cas: u32,
+  ) {}
+
+  get found(): bool {
+    return this.status == WasmResult.Ok;
+  }
+}
+
+export function getSharedData(key: string): SharedValue {
+  const k = String.UTF8.encode(key);
+  clearOut();
+  store<u32>(OUT_U32, 0);
+  const status = <WasmResult>proxy_get_shared_data(changetype<usize>(k), k.byteLength, OUT_PTR, OUT_SIZE, OUT_U32);
+  const buf = takeOut();
+  if (status != WasmResult.Ok) return new SharedValue(status, new ArrayBuffer(0), 0);
+  const value = buf === null ? new ArrayBuffer(0) : buf;
+  return new SharedValue(status, value, load<u32>(OUT_U32));
+}
+
+/** Writes `value`; with `cas` != 0 only if the stored CAS still equals it (else CasMismatch). */
+export function setSharedData(key: string, value: ArrayBuffer, cas: u32 = 0): WasmResult {
+  const k = String.UTF8.encode(key);
+  return <WasmResult>proxy_set_shared_data(changetype<usize>(k), k.byteLength, changetype<usize>(value), value.byteLength, cas);
+}
