@@ -1,0 +1,9 @@
+// The integration harness: start a real Envoy (container or process), validate configs, run
+// upstreams and the compose stack, and print logs when a test fails.
+export { startEnvoy, validateConfig, parseStats, startedEnvoys, type Envoy, type EnvoyOptions, type Runner, type ValidateResult } from "./envoy";
+export { placeholders, renderTemplate, readTemplate, yamlString, localizeExample, EXAMPLE_WASM_DIR, type Vars } from "./config";
+export { freePort, freePorts } from "./ports";
+export { startUpstream, type Upstream } from "./upstream";
+export { printEnvoyLogsOnFailure, addLogSource } from "./logs";
+export { ROOT, BUILD_DIR, MissingToolError, envoyBinary, envoyImage, nodeImage } from "./paths";
+export { startComposeStack, composeCommand, hostModeConfig, socketAddresses, portVariable, type ComposeStack } from "./compose";
