@@ -18,7 +18,7 @@ mkdir -p .cache
 
 if [[ "${SKIP_SETUP:-0}" != 1 ]]; then
   if [[ ! -d node_modules ]] || ! npm ls --all >/dev/null 2>&1; then
-    npm install --no-audit --no-fund --loglevel=error || exit 1
+    npm ci --no-audit --no-fund --loglevel=error || exit 1
   fi
   bash scripts/install-envoy.sh >/dev/null || exit 1
   bash scripts/start-docker.sh || exit 1
