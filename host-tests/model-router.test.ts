@@ -1,0 +1,638 @@
+// model-router (build/model-router.wasm) in the host emulator, with Envoy's call order and body
+// semantics: configuration, each model source, resolution with aliases, sticky splits and
+// warmup-health records, the headers it sets and removes, the body rewrite, GET /v1/models, the
+// OpenAI-shaped errors, metrics, and the per-request cost against the noop filter. Tests assert
+// on what a client, the upstream, the stats and the logs see.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { createHash } from "node:crypto";
+import { beforeAll, describe, expect, it } from "vitest";
+import { Host, type Plugin, type RequestInit, type RequestResult } from "./emulator";
+import { buildHealthWriter, HEALTH_WRITER_WASM } from "./model-router/build";
+import { encodeHealthRecord, healthKey, type HealthStateName } from "./model-router/health-record";
+import { stickyBucket } from "./model-router/bucket";
+
+const WASM = "build/model-router.wasm";
+const VM_ID = "ai-gateway";
+
+const CONFIG = {
+  sticky_key: "header",
+  sticky_header: "x-session-id",
+  max_body_bytes: 4096,
+  models: {
+    llama: {
+      versions: {
+        v1: { cluster: "llama-v1", upstream_model: "meta-llama/Llama-3.1-8B", weight: 90 },
+        v2: { cluster: "llama-v2", upstream_model: "llama-v2", weight: 10, fallback: ["v1"] },
+        v3: { cluster: "llama-v3", weight: 0, fallback: [] },
+      },
+      aliases: { stable: "v1", canary: "v2", latest: "v3" },
+      created: 1735689600,
+    },
+    iris: { versions: { "1": { cluster: "iris-1", weight: 100 }, "2": { cluster: "iris-2", weight: 0 } } },
+    "org/model": { versions: { a: { cluster: "org-a" } }, owned_by: "org" },
+  },
+};
+type Config = Record<string, unknown>;
+const withConfig = (extra: Config): Config => ({ ...CONFIG, ...extra });
+
+interface Setup {
+  host: Host;
+  plugin: Plugin;
+}
+
+async function setup(config: Config = CONFIG, host = new Host()): Promise<Setup> {
+  const vm = await host.loadVm(WASM, { vmId: VM_ID });
+  const plugin = vm.startPlugin({ rootId: "model-router", configuration: config, allowOnHeadersStopIteration: true });
+  expect(plugin.configured, JSON.stringify(host.logs({ minLevel: "warn" }))).toBe(true);
+  return { host, plugin };
+}
+
+const chat = (model: unknown, extra: object = {}) => JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], ...extra });
+const JSON_CT = { "content-type": "application/json" };
+
+/** The route headers the upstream received. */
+function route(res: RequestResult): Record<string, string | undefined> {
+  const h = res.upstreamRequest?.headers ?? {};
+  return { cluster: h["x-ai-cluster"], model: h["x-ai-model"], version: h["x-ai-model-version"], tenant: h["x-ai-tenant"] };
+}
+
+function errorOf(res: RequestResult): { status?: number; contentType?: string; error: Record<string, unknown> } {
+  const body = JSON.parse(res.localResponse?.body ?? "null");
+  expect(Object.keys(body ?? {})).toEqual(["error"]);
+  return { status: res.status, contentType: res.localResponse?.headers["content-type"], error: body.error };
+}
+
+function setHealth(host: Host, model: string, version: string, state: HealthStateName | null, rampPermyriad = 10_000): void {
+  const value = state === null ? new Uint8Array(0) : encodeHealthRecord({ state, sinceMs: BigInt(host.now), rampPermyriad, reason: "test" });
+  host.sharedData.set(healthKey(model, version), value, { vmId: VM_ID });
+}
+
+describe("model-router", () => {
+  describe("configure", () => {
+    it("starts with a valid configuration and defines its stats at configure time", async () => {
+      const { host } = await setup();
+      expect(host.metric("model_router.requests.model=llama.version=v1")).toBe(0);
+      expect(host.metric("model_router.requests.model=org_model.version=a")).toBe(0);
+      expect(host.metric("model_router.fallbacks.model=llama.version=v2")).toBe(0);
+      expect(host.metric("model_router.source.source=body")).toBe(0);
+      expect(host.metric("model_router.errors.kind=model_not_found")).toBe(0);
+      expect(host.metric("model_router.model_lists")).toBe(0);
+      expect(host.logs({ minLevel: "warn" })).toEqual([]);
+    });
+
+    it.each([
+      [{ ...CONFIG, models: { llama: { versions: { v1: { cluster: "a", weight: "x" } } } } }, 'model-router: models.llama.versions.v1.weight: expected an integer 0..100, got "x"'],
+      [{ ...CONFIG, unknown_key: 1 }, "model-router: unknown_key: expected one of the keys"],
+      ["not json", "model-router: configuration: expected JSON, got"],
+      ["", 'model-router: configuration: expected a JSON object with "models", got nothing'],
+    ])("refuses %j with one critical line, also in Envoy's canary", async (configuration, message) => {
+      for (const canary of [false, true]) {
+        const host = new Host();
+        const vm = await host.loadVm(WASM, { vmId: VM_ID });
+        const plugin = vm.startPlugin({ rootId: "model-router", configuration, canary });
+        expect(plugin.configured).toBe(false);
+        const lines = host.logs({ minLevel: "warn" }).filter((l) => l.source !== "emulator");
+        // The canary and nothing else: a refused canary means the plugin never starts.
+        expect(lines).toHaveLength(1);
+        expect(lines[0].level).toBe("critical");
+        expect(lines[0].message.startsWith(message)).toBe(true);
+        expect(host.traps).toEqual([]);
+      }
+    });
+  });
+
+  describe("sources", () => {
+    let s: Setup;
+    beforeAll(async () => {
+      s = await setup(withConfig({ path_templates: ["kserve_v2", "torchserve", "/v1/models/{model}:predict"] }));
+    });
+
+    const CASES: Array<[string, RequestInit, { cluster: string; model: string; version: string }, string]> = [
+      ["the model header", { path: "/v1/chat/completions", headers: { "x-model": "llama", "x-session-id": "k-v1" } }, { cluster: "llama-v1", model: "llama", version: "v1" }, "header"],
+      ["the model header with name@version", { headers: { "x-model": "llama@v3" } }, { cluster: "llama-v3", model: "llama", version: "v3" }, "header"],
+      ["the model and version headers", { headers: { "x-model": "llama", "x-model-version": "v2" } }, { cluster: "llama-v2", model: "llama", version: "v2" }, "header"],
+      ["an alias in the version header", { headers: { "x-model": "llama", "x-model-version": "latest" } }, { cluster: "llama-v3", model: "llama", version: "v3" }, "header"],
+      ["a model name with a slash", { headers: { "x-model": "org/model" } }, { cluster: "org-a", model: "org/model", version: "a" }, "header"],
+      ["a KServe V2 infer path", { method: "POST", path: "/v2/models/iris/infer", body: "{}" }, { cluster: "iris-1", model: "iris", version: "1" }, "path"],
+      ["a KServe V2 versioned infer path", { method: "POST", path: "/v2/models/iris/versions/2/infer", body: "{}" }, { cluster: "iris-2", model: "iris", version: "2" }, "path"],
+      ["a KServe V2 ready path", { path: "/v2/models/iris/versions/2/ready" }, { cluster: "iris-2", model: "iris", version: "2" }, "path"],
+      ["a TorchServe path", { method: "POST", path: "/predictions/iris/2", body: "\u0000\u0001" }, { cluster: "iris-2", model: "iris", version: "2" }, "path"],
+      ["a TorchServe path without version", { method: "POST", path: "/predictions/iris?x=1", body: "x" }, { cluster: "iris-1", model: "iris", version: "1" }, "path"],
+      ["a custom template", { method: "POST", path: "/v1/models/llama:predict", headers: { "x-session-id": "k-v1" }, body: "{}" }, { cluster: "llama-v1", model: "llama", version: "v1" }, "path"],
+      ["the body's model", { path: "/v1/chat/completions", headers: { ...JSON_CT, "x-session-id": "k-v1" }, body: chat("llama") }, { cluster: "llama-v1", model: "llama", version: "v1" }, "body"],
+      ["the body's name@version", { path: "/v1/chat/completions", headers: JSON_CT, body: chat("llama@v2") }, { cluster: "llama-v2", model: "llama", version: "v2" }, "body"],
+      ["an alias in the body", { path: "/v1/chat/completions", body: chat("llama@canary") }, { cluster: "llama-v2", model: "llama", version: "v2" }, "body"],
+      ["the version header for a body model", { path: "/v1/chat/completions", headers: { "x-model-version": "stable" }, body: chat("llama") }, { cluster: "llama-v1", model: "llama", version: "v1" }, "body"],
+      ["an escaped body model", { path: "/v1/chat/completions", body: '{"model":"ll\\u0061ma@v3"}' }, { cluster: "llama-v3", model: "llama", version: "v3" }, "body"],
+      ["a +json content type", { path: "/v1/chat/completions", headers: { "content-type": "application/vnd.api+json; charset=utf-8" }, body: chat("llama@v3") }, { cluster: "llama-v3", model: "llama", version: "v3" }, "body"],
+      ["the header before the body", { path: "/v1/chat/completions", headers: { "x-model": "iris" }, body: chat("llama") }, { cluster: "iris-1", model: "iris", version: "1" }, "header"],
+      ["the path before the body", { path: "/v2/models/iris/infer", body: chat("llama") }, { cluster: "iris-1", model: "iris", version: "1" }, "path"],
+    ];
+
+    it.each(CASES)("routes by %s", async (_name, init, want, source) => {
+      const before = s.host.metric(`model_router.source.source=${source}`) ?? 0;
+      const res = await s.plugin.request(init);
+      expect(res.status, res.localResponse?.body).toBe(200);
+      expect(route(res)).toMatchObject(want);
+      expect(s.host.metric(`model_router.source.source=${source}`)).toBe(before + 1);
+    });
+
+    it("skips the body source for a content type that is not JSON and never buffers it", async () => {
+      const { plugin } = await setup(withConfig({ default_model: "iris" }));
+      const res = await plugin.request({ path: "/upload", headers: { "content-type": "application/octet-stream" }, body: chat("llama") });
+      expect(route(res)).toMatchObject({ cluster: "iris-1", model: "iris" });
+      expect(res.actions.find((a) => a.callback === "onRequestHeaders")?.status).toBe("Continue");
+    });
+
+    it("follows the configured order of sources", async () => {
+      const { plugin } = await setup(withConfig({ sources: ["body", "header"] }));
+      const byBody = await plugin.request({ path: "/v1/chat/completions", headers: { "x-model": "iris" }, body: chat("llama@v2") });
+      expect(route(byBody)).toMatchObject({ model: "llama", version: "v2" });
+      const byHeader = await plugin.request({ path: "/v1/chat/completions", headers: { "x-model": "iris" }, body: '{"messages":[]}' });
+      expect(route(byHeader)).toMatchObject({ model: "iris" });
+      // "path" is not a source here: a KServe path names nothing.
+      const noPath = await plugin.request({ path: "/v2/models/iris/infer" });
+      expect(errorOf(noPath).error.code).toBe("model_required");
+    });
+
+    it("uses the default model when no source names one", async () => {
+      const { host, plugin } = await setup(withConfig({ default_model: "iris" }));
+      for (const init of [{ path: "/anything" }, { path: "/v1/chat/completions", body: '{"messages":[]}' }, { path: "/v1/chat/completions", body: "" }]) {
+        const res = await plugin.request(init);
+        expect(route(res)).toMatchObject({ cluster: "iris-1", model: "iris", version: "1" });
+      }
+      expect(host.metric("model_router.source.source=default")).toBe(3);
+    });
+  });
+
+  describe("request lifecycle", () => {
+    let s: Setup;
+    beforeAll(async () => {
+      s = await setup();
+    });
+
+    const callbacks = (res: RequestResult) => res.actions.filter((a) => a.filter === "model-router" && a.callback.startsWith("onRequest")).map((a) => `${a.callback}:${a.status}`);
+
+    it("continues at once when the headers end the stream", async () => {
+      const res = await s.plugin.request({ method: "GET", path: "/v2/models/iris/ready" });
+      expect(res.stalled).toBeUndefined();
+      expect(callbacks(res)).toEqual(["onRequestHeaders:Continue"]);
+    });
+
+    it("holds the headers and buffers the body until its end, then continues", async () => {
+      const body = chat("llama@v2");
+      const chunks = body.match(/.{1,7}/gs)!;
+      const res = await s.plugin.request({ path: "/v1/chat/completions", bodyChunks: chunks });
+      expect(res.status).toBe(200);
+      expect(callbacks(res)).toEqual([
+        "onRequestHeaders:StopIteration",
+        ...chunks.slice(0, -1).map(() => "onRequestBody:StopIterationAndBuffer"),
+        "onRequestBody:Continue",
+      ]);
+      expect(route(res)).toMatchObject({ version: "v2" });
+      expect(res.upstreamRequest?.body).toBe(body);
+      expect(res.routeCacheClears).toBeGreaterThan(0);
+    });
+
+    it("routes a body split into one-byte chunks", async () => {
+      const body = chat("llama@v3", { text: "é✓😀" });
+      const bytes = Buffer.from(body);
+      const res = await s.plugin.request({ path: "/v1/chat/completions", bodyChunks: [...bytes].map((b) => new Uint8Array([b])) });
+      expect(route(res)).toMatchObject({ version: "v3" });
+      expect(Buffer.from(res.upstreamRequest!.bodyBytes).equals(bytes)).toBe(true);
+    });
+
+    it("finishes in the trailers when the body ends with trailers", async () => {
+      const res = await s.plugin.request({ path: "/v1/chat/completions", bodyChunks: [chat("llama@v2")], trailers: { "x-trailer": "1" } });
+      expect(res.status).toBe(200);
+      expect(callbacks(res)).toEqual(["onRequestHeaders:StopIteration", "onRequestBody:StopIterationAndBuffer", "onRequestTrailers:Continue"]);
+      expect(route(res)).toMatchObject({ version: "v2" });
+      expect(res.upstreamRequest?.trailers).toEqual({ "x-trailer": "1" });
+    });
+
+    it("answers a body over the limit that arrives with trailers", async () => {
+      const res = await s.plugin.request({ path: "/v1/chat/completions", bodyChunks: ["x".repeat(3000), "y".repeat(3000)], trailers: { t: "1" } }, { bufferLimitBytes: 1 << 20 });
+      expect(errorOf(res)).toMatchObject({ status: 413, error: { code: "request_too_large" } });
+    });
+
+    it("removes client-sent copies of its headers before anything else, even on errors", async () => {
+      const spoof = { "x-ai-cluster": "llama-v3", "x-ai-model": "x", "x-ai-model-version": "x", "x-ai-tenant": "x" };
+      const stream = s.plugin.newStream();
+      stream.requestHeaders({ ":path": "/v1/x", "x-model": "nope", ...spoof }, { endOfStream: true });
+      expect(stream.localResponse?.status).toBe(404);
+      expect(Object.keys(stream.currentRequestHeaders).filter((h) => h.startsWith("x-ai-"))).toEqual([]);
+      const ok = await s.plugin.request({ headers: { "x-model": "llama@v1", ...spoof } });
+      expect(route(ok)).toEqual({ cluster: "llama-v1", model: "llama", version: "v1", tenant: "anonymous" });
+    });
+  });
+
+  describe("errors", () => {
+    let s: Setup;
+    beforeAll(async () => {
+      s = await setup();
+    });
+
+    const deep = `{"model":"llama","x":${"[".repeat(65)}${"]".repeat(65)}}`;
+    const invalidUtf8 = Buffer.concat([Buffer.from('{"model":"llama","x":"'), Buffer.from([0xff]), Buffer.from('"}')]);
+    const CASES: Array<{ name: string; init: RequestInit; status: number; code: string; type: string; param: string | null; kind: string }> = [
+      { name: "an unknown model (body)", init: { body: chat("gpt-4o") }, status: 404, code: "model_not_found", type: "invalid_request_error", param: "model", kind: "model_not_found" },
+      { name: "an unknown model (header)", init: { headers: { "x-model": "gpt-4o" } }, status: 404, code: "model_not_found", type: "invalid_request_error", param: "model", kind: "model_not_found" },
+      { name: "an unknown model (path)", init: { path: "/predictions/resnet" }, status: 404, code: "model_not_found", type: "invalid_request_error", param: "model", kind: "model_not_found" },
+      { name: "an unknown version", init: { body: chat("llama@v9") }, status: 404, code: "model_version_not_found", type: "invalid_request_error", param: "model", kind: "version_not_found" },
+      { name: "an unknown version header", init: { headers: { "x-model": "llama", "x-model-version": "v9" } }, status: 404, code: "model_version_not_found", type: "invalid_request_error", param: "model", kind: "version_not_found" },
+      { name: "a malformed body", init: { body: '{"model":"llama"' }, status: 400, code: "invalid_json", type: "invalid_request_error", param: null, kind: "invalid_body" },
+      { name: "a body that is not an object", init: { body: '"llama"' }, status: 400, code: "invalid_json", type: "invalid_request_error", param: null, kind: "invalid_body" },
+      { name: "deep nesting", init: { body: deep }, status: 400, code: "invalid_json", type: "invalid_request_error", param: null, kind: "invalid_body" },
+      { name: "invalid UTF-8", init: { body: invalidUtf8 }, status: 400, code: "invalid_json", type: "invalid_request_error", param: null, kind: "invalid_body" },
+      { name: "a model that is not a string", init: { body: '{"model":["llama"]}' }, status: 400, code: "invalid_model", type: "invalid_request_error", param: "model", kind: "invalid_model" },
+      { name: "an empty version", init: { body: chat("llama@") }, status: 400, code: "invalid_model", type: "invalid_request_error", param: "model", kind: "invalid_model" },
+      { name: "an empty version in the header", init: { headers: { "x-model": "@v1" } }, status: 400, code: "invalid_model", type: "invalid_request_error", param: "model", kind: "invalid_model" },
+      { name: "a body without model", init: { body: '{"messages":[]}' }, status: 400, code: "model_required", type: "invalid_request_error", param: "model", kind: "model_missing" },
+      { name: "an empty body", init: { body: "" }, status: 400, code: "model_required", type: "invalid_request_error", param: "model", kind: "model_missing" },
+      { name: "a GET without model", init: { method: "GET", path: "/v1/anything" }, status: 400, code: "model_required", type: "invalid_request_error", param: "model", kind: "model_missing" },
+      { name: "a declared body over the limit", init: { body: chat("llama", { pad: "x".repeat(5000) }) }, status: 413, code: "request_too_large", type: "invalid_request_error", param: null, kind: "body_too_large" },
+      { name: "a chunked body over the limit", init: { bodyChunks: ["{".repeat(3000), "}".repeat(3000)] }, status: 413, code: "request_too_large", type: "invalid_request_error", param: null, kind: "body_too_large" },
+    ];
+
+    it.each(CASES)("answers $name with $status $code", async ({ init, status, code, type, param, kind }) => {
+      const before = s.host.metric(`model_router.errors.kind=${kind}`) ?? 0;
+      const res = await s.plugin.request({ path: "/v1/chat/completions", ...init });
+      expect(res.upstreamRequest).toBeUndefined();
+      const e = errorOf(res);
+      expect(e).toMatchObject({ status, contentType: "application/json", error: { code, type, param } });
+      expect(typeof e.error.message).toBe("string");
+      expect(res.localResponse?.details).toBe(`model_router.${kind}`);
+      expect(s.host.metric(`model_router.errors.kind=${kind}`)).toBe(before + 1);
+    });
+
+    it("names the unknown model and the parse error in the message", async () => {
+      expect(errorOf(await s.plugin.request({ body: chat("gpt\"4") })).error.message).toBe("The model 'gpt\"4' does not exist");
+      expect(errorOf(await s.plugin.request({ body: chat("llama@v9") })).error.message).toBe("The model 'llama' has no version or alias 'v9'");
+      expect(errorOf(await s.plugin.request({ body: '{"model":"llama"' })).error.message).toBe(
+        "The request body is not valid JSON: unexpected end of input at byte 16",
+      );
+      expect(errorOf(await s.plugin.request({ body: deep })).error.message).toMatch(/nesting too deep/);
+    });
+
+    it("never traps on random and truncated bodies", async () => {
+      let seed = 7;
+      const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+      const good = Buffer.from(chat("llama@v2", { nested: { a: [1, 2.5e3, true, null, "é"] } }));
+      for (let i = 0; i < 300; i++) {
+        const body = i % 2 === 0 ? good.subarray(0, Math.floor(rand() * good.length)) : Buffer.from(Array.from({ length: Math.floor(rand() * 200) }, () => Math.floor(rand() * 256)));
+        const res = await s.plugin.request({ path: "/v1/chat/completions", bodyChunks: [body.subarray(0, body.length >> 1), body.subarray(body.length >> 1)] });
+        expect([200, 400, 404]).toContain(res.status);
+      }
+      expect(s.host.traps).toEqual([]);
+    });
+  });
+
+  describe("body rewrite", () => {
+    let s: Setup;
+    beforeAll(async () => {
+      s = await setup(withConfig({ rewrite_body_model: true }));
+    });
+
+    it("replaces the body's model with the version's upstream name and fixes content-length", async () => {
+      const body = `{ "messages": [], "model" : "llama@stable", "x": "é" }`;
+      const res = await s.plugin.request({ path: "/v1/chat/completions", headers: JSON_CT, body });
+      const want = body.replace('"llama@stable"', '"meta-llama/Llama-3.1-8B"');
+      expect(res.upstreamRequest?.body).toBe(want);
+      expect(res.upstreamRequest?.headers["content-length"]).toBe(String(Buffer.byteLength(want)));
+    });
+
+    it("uses the model name when the version has no upstream name, and leaves an equal name alone", async () => {
+      const res = await s.plugin.request({ body: chat("llama@v3") });
+      expect(JSON.parse(res.upstreamRequest!.body).model).toBe("llama");
+      const same = await s.plugin.request({ body: chat("llama-v2", {}).replace('"llama-v2"', '"llama@v2"') });
+      expect(JSON.parse(same.upstreamRequest!.body).model).toBe("llama-v2");
+      const untouched = await s.plugin.request({ headers: { "x-model": "iris" }, body: '{"model":"iris"}' });
+      expect(untouched.upstreamRequest?.body).toBe('{"model":"iris"}');
+    });
+
+    it("rewrites a body whose model came from a header, and passes other bodies through", async () => {
+      const res = await s.plugin.request({ headers: { "x-model": "llama", "x-model-version": "v2" }, body: chat("whatever") });
+      expect(JSON.parse(res.upstreamRequest!.body).model).toBe("llama-v2");
+      for (const body of ["not json", '{"model": 1}', "[]"]) {
+        const other = await s.plugin.request({ headers: { "x-model": "llama@v2" }, body });
+        expect(other.upstreamRequest?.body).toBe(body);
+      }
+    });
+
+    it("keeps a chunked body chunked (no content-length added)", async () => {
+      const res = await s.plugin.request({ bodyChunks: [chat("llama@v2").slice(0, 5), chat("llama@v2").slice(5)] });
+      expect(JSON.parse(res.upstreamRequest!.body).model).toBe("llama-v2");
+      expect(res.upstreamRequest?.headers["content-length"]).toBeUndefined();
+    });
+
+    it("does not touch the body when the rewrite is off", async () => {
+      const { plugin } = await setup();
+      const res = await plugin.request({ body: chat("llama@v2") });
+      expect(res.upstreamRequest?.body).toBe(chat("llama@v2"));
+    });
+  });
+
+  describe("sticky split", () => {
+    async function assign(plugin: Plugin, keys: string[]): Promise<string[]> {
+      const out: string[] = [];
+      for (const key of keys) out.push(route(await plugin.request({ headers: { "x-model": "llama", "x-session-id": key } })).version!);
+      return out;
+    }
+    const KEYS = Array.from({ length: 10_000 }, (_, i) => `user-${i}`);
+    const split = (w1: number, w2: number) =>
+      withConfig({ models: { llama: { versions: { v1: { cluster: "c1", weight: w1 }, v2: { cluster: "c2", weight: w2 } } } } });
+
+    it("puts 10% of 10,000 keys on v2 (within 1 point), the version the reference bucket predicts", async () => {
+      const { plugin } = await setup(split(90, 10));
+      const got = await assign(plugin, KEYS);
+      const share = got.filter((v) => v === "v2").length / KEYS.length;
+      expect(Math.abs(share - 0.1)).toBeLessThan(0.01);
+      expect(got).toEqual(KEYS.map((k) => (stickyBucket("llama", k) < 9000 ? "v1" : "v2")));
+    });
+
+    it("gives a key the same version every time, in every worker", async () => {
+      const host = new Host();
+      const a = await setup(split(90, 10), host);
+      const b = await setup(split(90, 10), host);
+      const keys = KEYS.slice(0, 500);
+      const first = await assign(a.plugin, keys);
+      expect(await assign(a.plugin, keys)).toEqual(first);
+      expect(await assign(b.plugin, keys)).toEqual(first);
+    });
+
+    it("moves only keys that were on v1 when v2 grows from 10 to 20", async () => {
+      const before = await assign((await setup(split(90, 10))).plugin, KEYS);
+      const after = await assign((await setup(split(80, 20))).plugin, KEYS);
+      let moved = 0;
+      for (let i = 0; i < KEYS.length; i++) {
+        if (before[i] === after[i]) continue;
+        moved++;
+        expect([KEYS[i], before[i], after[i]]).toEqual([KEYS[i], "v1", "v2"]);
+      }
+      expect(Math.abs(moved / KEYS.length - 0.1)).toBeLessThan(0.01);
+    });
+
+    it("draws at random without a key, and an explicit version wins over the split", async () => {
+      const { plugin } = await setup(split(90, 10));
+      let v2 = 0;
+      for (let i = 0; i < 5000; i++) if (route(await plugin.request({ headers: { "x-model": "llama" } })).version === "v2") v2++;
+      expect(Math.abs(v2 / 5000 - 0.1)).toBeLessThan(0.015);
+      const key = KEYS.find((k) => stickyBucket("llama", k) < 9000)!;
+      expect(route(await plugin.request({ headers: { "x-model": "llama@v2", "x-session-id": key } })).version).toBe("v2");
+    });
+
+    it("sticks by tenant when configured, at random for anonymous requests", async () => {
+      const { plugin } = await setup(withConfig({ ...split(50, 50), sticky_key: "tenant", sticky_header: undefined }));
+      const auth = "Bearer sk-1";
+      const tenant = createHash("sha256").update(auth).digest("hex").slice(0, 16);
+      const want = stickyBucket("llama", tenant) < 5000 ? "v1" : "v2";
+      for (let i = 0; i < 20; i++) expect(route(await plugin.request({ headers: { "x-model": "llama", authorization: auth } })).version).toBe(want);
+      const anonymous = new Set<string>();
+      for (let i = 0; i < 50; i++) anonymous.add(route(await plugin.request({ headers: { "x-model": "llama" } })).version!);
+      expect(anonymous).toEqual(new Set(["v1", "v2"]));
+    });
+  });
+
+  describe("tenant", () => {
+    it.each([
+      [{}, { authorization: "Bearer sk-abc" }, createHash("sha256").update("Bearer sk-abc").digest("hex").slice(0, 16)],
+      [{ tenant_header: "x-api-key", tenant_hex_chars: 64 }, { "x-api-key": "k1" }, createHash("sha256").update("k1").digest("hex")],
+      [{}, {}, "anonymous"],
+      [{ anonymous_tenant: "" }, {}, undefined],
+      [{ tenant_header: "" }, { authorization: "Bearer sk-abc" }, undefined],
+    ])("with %j and %j sets x-ai-tenant to %s", async (config, headers, want) => {
+      const { plugin } = await setup(withConfig(config));
+      const res = await plugin.request({ headers: { "x-model": "iris", ...headers } });
+      expect(route(res).tenant).toBe(want);
+      expect(JSON.stringify(res.upstreamRequest?.headers)).not.toContain("x-ai-tenant\":\"Bearer");
+    });
+  });
+
+  describe("warmup-health", () => {
+    it("skips a version that is not ready for its fallback and counts it", async () => {
+      const { host, plugin } = await setup(withConfig({ health_refresh_ms: 0 }));
+      setHealth(host, "llama", "v2", "loading");
+      const res = await plugin.request({ body: chat("llama@v2") });
+      expect(route(res)).toMatchObject({ cluster: "llama-v1", version: "v1" });
+      expect(host.metric("model_router.fallbacks.model=llama.version=v2")).toBe(1);
+      expect(host.metric("model_router.requests.model=llama.version=v1")).toBe(1);
+    });
+
+    it.each<[HealthStateName | "malformed"]>([["unknown"], ["loading"], ["warming"], ["failing"], ["malformed"]])("treats %s as not ready", async (state) => {
+      const { host, plugin } = await setup(withConfig({ health_refresh_ms: 0 }));
+      if (state === "malformed") host.sharedData.set(healthKey("llama", "v3"), "garbage!!!!!!!!!", { vmId: VM_ID });
+      else setHealth(host, "llama", "v3", state);
+      const res = await plugin.request({ headers: { "x-model": "llama@v3" } });
+      expect(errorOf(res)).toMatchObject({ status: 503, error: { code: "model_not_ready", type: "server_error", param: "model" } });
+      expect(res.localResponse?.headers["retry-after"]).toBe("5");
+    });
+
+    it("answers 503 with retry-after when no version is ready", async () => {
+      const { host, plugin } = await setup(withConfig({ health_refresh_ms: 0, retry_after_s: 30 }));
+      setHealth(host, "llama", "v1", "failing");
+      setHealth(host, "llama", "v2", "warming");
+      setHealth(host, "llama", "v3", "loading");
+      const res = await plugin.request({ headers: { "x-model": "llama", "x-session-id": "k" } });
+      expect(res.status).toBe(503);
+      expect(res.localResponse?.headers["retry-after"]).toBe("30");
+      expect(host.metric("model_router.errors.kind=no_ready_version")).toBe(1);
+    });
+
+    it("treats a missing record as not ready with absent_state_ready false", async () => {
+      const { host, plugin } = await setup(withConfig({ absent_state_ready: false, health_refresh_ms: 0 }));
+      expect((await plugin.request({ headers: { "x-model": "iris" } })).status).toBe(503);
+      setHealth(host, "iris", "1", "ready");
+      expect(route(await plugin.request({ headers: { "x-model": "iris" } })).version).toBe("1");
+      // An emptied record ("" is how a publisher frees a key) is absent again.
+      setHealth(host, "iris", "1", null);
+      expect((await plugin.request({ headers: { "x-model": "iris" } })).status).toBe(503);
+    });
+
+    it("ramps a version in: its share grows with the ramp, moving buckets only onto it", async () => {
+      const { host, plugin } = await setup(withConfig({ health_refresh_ms: 0, models: { llama: { versions: { v1: { cluster: "c1", weight: 50 }, v2: { cluster: "c2", weight: 50 } } } } }));
+      const keys = Array.from({ length: 4000 }, (_, i) => `k${i}`);
+      const shares: number[] = [];
+      let previous: string[] | null = null;
+      for (const ramp of [0, 2500, 5000, 10_000]) {
+        setHealth(host, "llama", "v2", "ready", ramp);
+        const got: string[] = [];
+        for (const k of keys) got.push(route(await plugin.request({ headers: { "x-model": "llama", "x-session-id": k } })).version!);
+        shares.push(got.filter((v) => v === "v2").length / keys.length);
+        if (previous !== null) for (let i = 0; i < keys.length; i++) if (previous[i] !== got[i]) expect([previous[i], got[i]]).toEqual(["v1", "v2"]);
+        previous = got;
+      }
+      expect(shares[0]).toBe(0);
+      expect(Math.abs(shares[1] - 0.125)).toBeLessThan(0.02);
+      expect(Math.abs(shares[2] - 0.25)).toBeLessThan(0.02);
+      expect(Math.abs(shares[3] - 0.5)).toBeLessThan(0.02);
+    });
+
+    it("caches states per worker for health_refresh_ms", async () => {
+      const { host, plugin } = await setup(withConfig({ health_refresh_ms: 1000 }));
+      const v2 = async () => route(await plugin.request({ headers: { "x-model": "llama@v2" } })).version;
+      expect(await v2()).toBe("v2");
+      setHealth(host, "llama", "v2", "failing");
+      host.advance(999);
+      expect(await v2()).toBe("v2");
+      host.advance(1);
+      expect(await v2()).toBe("v1");
+    });
+
+    it("reads the records the AssemblyScript encoder writes (health-writer fixture, same vm_id)", async () => {
+      await buildHealthWriter();
+      const { host, plugin } = await setup(withConfig({ health_refresh_ms: 0 }));
+      const writerVm = await host.loadVm(HEALTH_WRITER_WASM, { vmId: VM_ID });
+      const writer = writerVm.startPlugin({ rootId: "model-router-health-writer" });
+      const put = await writer.request({ method: "PUT", path: "/__health/llama/v2", headers: { "x-health-state": "warming", "x-health-since-ms": "1700000000000", "x-health-reason": "warmup 1/3" } });
+      expect(put.status, put.localResponse?.body).toBe(200);
+      const stored = host.sharedData.get(healthKey("llama", "v2"), VM_ID)!;
+      expect(Buffer.from(stored.bytes).toString("hex")).toBe(
+        Buffer.from(encodeHealthRecord({ state: "warming", sinceMs: 1_700_000_000_000n, rampPermyriad: 10_000, reason: "warmup 1/3" })).toString("hex"),
+      );
+      expect(route(await plugin.request({ headers: { "x-model": "llama@v2" } })).version).toBe("v1");
+      const get = await writer.request({ path: "/__health/llama/v2" });
+      expect(JSON.parse(get.localResponse!.body)).toEqual({ state: "warming", since_ms: "1700000000000", ramp_permyriad: 10000, reason: "warmup 1/3" });
+    });
+  });
+
+  describe("GET /v1/models", () => {
+    it("lists models, versions with readiness and aliases in OpenAI's list format", async () => {
+      const { host, plugin } = await setup(withConfig({ health_refresh_ms: 0 }));
+      setHealth(host, "llama", "v2", "ready", 2500);
+      setHealth(host, "llama", "v3", "loading");
+      const res = await plugin.request({ path: "/v1/models?limit=5" });
+      expect(res.upstreamRequest).toBeUndefined();
+      expect(res.status).toBe(200);
+      expect(res.localResponse?.headers["content-type"]).toBe("application/json");
+      expect(JSON.parse(res.localResponse!.body)).toEqual({
+        object: "list",
+        data: [
+          {
+            id: "llama",
+            object: "model",
+            created: 1735689600,
+            owned_by: "ai-gateway",
+            ready: true,
+            versions: [
+              { id: "v1", state: "ready", ready: true, weight: 90, ramp: 1 },
+              { id: "v2", state: "ready", ready: true, weight: 10, ramp: 0.25 },
+              { id: "v3", state: "loading", ready: false, weight: 0, ramp: 1 },
+            ],
+            aliases: { stable: "v1", canary: "v2", latest: "v3" },
+          },
+          { id: "iris", object: "model", created: 0, owned_by: "ai-gateway", ready: true, versions: [{ id: "1", state: "ready", ready: true, weight: 100, ramp: 1 }, { id: "2", state: "ready", ready: true, weight: 0, ramp: 1 }], aliases: {} },
+          { id: "org/model", object: "model", created: 0, owned_by: "org", ready: true, versions: [{ id: "a", state: "ready", ready: true, weight: 100, ramp: 1 }], aliases: {} },
+        ],
+      });
+      expect(host.metric("model_router.model_lists")).toBe(1);
+    });
+
+    it("hides versions that are not ready (and their aliases, and models left empty) when configured", async () => {
+      const { host, plugin } = await setup(withConfig({ health_refresh_ms: 0, list_models_hide_not_ready: true }));
+      setHealth(host, "llama", "v3", "failing");
+      setHealth(host, "org/model", "a", "loading");
+      const list = JSON.parse((await plugin.request({ path: "/v1/models" })).localResponse!.body);
+      expect(list.data.map((m: { id: string }) => m.id)).toEqual(["llama", "iris"]);
+      expect(list.data[0].versions.map((v: { id: string }) => v.id)).toEqual(["v1", "v2"]);
+      expect(list.data[0].aliases).toEqual({ stable: "v1", canary: "v2" });
+    });
+
+    it("answers only GET and HEAD on the configured path, and can be turned off", async () => {
+      const { plugin } = await setup(withConfig({ default_model: "iris", list_models_path: "/models" }));
+      expect((await plugin.request({ path: "/models", method: "HEAD" })).localResponse?.status).toBe(200);
+      expect(route(await plugin.request({ path: "/v1/models" })).model).toBe("iris");
+      expect(route(await plugin.request({ path: "/models", method: "POST", body: "{}" })).model).toBe("iris");
+      const off = await setup(withConfig({ default_model: "iris", list_models_path: "" }));
+      expect(route(await off.plugin.request({ path: "/v1/models" })).model).toBe("iris");
+    });
+  });
+
+  describe("README", () => {
+    const root = path.resolve(__dirname, "..");
+    const example = JSON.parse(readFileSync(path.join(root, "plugins/model-router/config.example.json"), "utf8")) as Config;
+    const readme = readFileSync(path.join(root, "plugins/model-router/README.md"), "utf8");
+    let s: Setup;
+    beforeAll(async () => {
+      s = await setup(example);
+    });
+
+    it("behaves as the behaviour table says, with the full example", async () => {
+      const r1 = await s.plugin.request({ path: "/v1/chat/completions", headers: JSON_CT, body: chat("llama@v2") });
+      expect(route(r1)).toEqual({ cluster: "llama-v2", model: "llama", version: "v2", tenant: "anonymous" });
+      expect(JSON.parse(r1.upstreamRequest!.body).model).toBe("llama-v2");
+      expect(r1.upstreamRequest!.headers["content-length"]).toBe(String(r1.upstreamRequest!.bodyBytes.length));
+
+      const tenant = "c3e9a1c985d603e4";
+      const sticky = stickyBucket("llama", tenant) < 9000 ? "v1" : "v2";
+      for (let i = 0; i < 5; i++) {
+        const r2 = await s.plugin.request({ path: "/v1/chat/completions", headers: { authorization: "Bearer sk-1" }, body: chat("llama") });
+        expect(route(r2)).toMatchObject({ model: "llama", version: sticky, tenant });
+      }
+      expect(route(await s.plugin.request({ body: chat("llama@canary") })).version).toBe("v2");
+      const r4 = await s.plugin.request({ headers: { "x-model": "llama", "x-model-version": "stable" } });
+      expect(route(r4)).toMatchObject({ cluster: "llama-v1" });
+      expect(r4.actions.find((a) => a.callback === "onRequestHeaders")?.status).toBe("Continue");
+      expect(route(await s.plugin.request({ path: "/v2/models/iris/versions/v1/infer", body: "{}" }))).toMatchObject({ cluster: "iris-v1", model: "iris", version: "v1" });
+      expect(route(await s.plugin.request({ path: "/predictions/iris", body: "x" }))).toMatchObject({ cluster: "iris-v1" });
+      expect(route(await s.plugin.request({ path: "/v1/models/iris:predict", body: "{}" }))).toMatchObject({ cluster: "iris-v1" });
+      expect(route(await s.plugin.request({ path: "/v1/completions", body: '{"prompt":"hi"}' })).model).toBe("llama");
+      expect((await s.plugin.request({ path: "/v1/models" })).status).toBe(200);
+      const spoofed = await s.plugin.request({ headers: { "x-ai-cluster": "llama-v2" }, body: chat("llama@v1") });
+      expect(route(spoofed).cluster).toBe("llama-v1");
+      expect(errorOf(await s.plugin.request({ body: chat("gpt-4o") })).error).toEqual({
+        message: "The model 'gpt-4o' does not exist", type: "invalid_request_error", param: "model", code: "model_not_found",
+      });
+
+      setHealth(s.host, "llama", "v2", "loading");
+      s.host.advance(1000);
+      expect(route(await s.plugin.request({ body: chat("llama@v2") })).version).toBe("v1");
+      expect(s.host.metric("model_router.fallbacks.model=llama.version=v2")).toBe(1);
+      setHealth(s.host, "llama", "v1", "failing");
+      s.host.advance(1000);
+      const down = await s.plugin.request({ body: chat("llama") });
+      expect([down.status, down.localResponse?.headers["retry-after"]]).toEqual([503, "5"]);
+    });
+
+    it("documents every stat the filter defines", async () => {
+      const rows = [...readme.slice(readme.indexOf("## Metrics")).matchAll(/^\| `(model_router\.[^`]+)` \| counter \|/gm)].map((m) => m[1]);
+      const patterns = rows.map((r) => new RegExp("^" + r.replace(/\./g, "\\.").replace(/<[a-z]+>/g, "[A-Za-z0-9_-]+").replace(/<([a-z_|\\]+)>/g, "(?:$1)").replace(/\\\|/g, "|") + "$"));
+      expect(rows).toHaveLength(5);
+      const names = Object.keys(s.host.metrics()).map((n) => n.replace(/^wasmcustom\./, "")).filter((n) => n.startsWith("model_router."));
+      expect(names.length).toBe(2 * 3 + 4 + 8 + 1);
+      for (const name of names) expect([name, patterns.some((p) => p.test(name))]).toEqual([name, true]);
+    });
+  });
+
+  describe("per-request cost", () => {
+    it("prints the median time of a body-routed chat request against the noop filter", async () => {
+      const host = new Host();
+      const { plugin } = await setup(withConfig({ rewrite_body_model: true }), host);
+      const noopVm = await host.loadVm("build/noop.wasm", { vmId: VM_ID });
+      const noop = noopVm.startPlugin({ rootId: "noop", configuration: "{}" });
+      const body = chat("llama", { temperature: 0.2, max_tokens: 64, messages: [{ role: "system", content: "You are helpful." }, { role: "user", content: "Summarise the plot of Hamlet in two sentences." }] });
+      const init: RequestInit = { path: "/v1/chat/completions", headers: { ...JSON_CT, authorization: "Bearer sk-test", "x-session-id": "s1" }, body };
+      const median = async (p: Plugin, n: number) => {
+        const times: number[] = [];
+        for (let i = 0; i < n; i++) {
+          const t0 = performance.now();
+          const res = await p.request(init);
+          times.push(performance.now() - t0);
+          expect(res.status).toBe(200);
+        }
+        times.sort((a, b) => a - b);
+        return times[n >> 1] * 1000;
+      };
+      await median(plugin, 300);
+      await median(noop, 300);
+      const router = await median(plugin, 2000);
+      const base = await median(noop, 2000);
+      console.log(
+        `model-router per-request cost (emulator, ${body.length}-byte chat body, rewrite on): median ${router.toFixed(1)} µs ` +
+          `vs noop ${base.toFixed(1)} µs, difference ${(router - base).toFixed(1)} µs`,
+      );
+      expect(router).toBeGreaterThan(0);
+    });
+  });
+});

@@ -1,0 +1,554 @@
+// The filter's JSON configuration: parse, validate, derive. Never throws; the first problem
+// becomes one message `<field>: expected <what>, got <value>` that onConfigure logs at critical
+// level before refusing to start. Unknown keys are errors. The result is a resolved routing
+// table: models and versions by index, bucket ranges, fallback indices, compiled path templates.
+
+import { JsonLimits, JsonValue, parseJson } from "../../assembly/json/index";
+import { BUCKETS_PER_PERCENT, ModelEntry, VersionEntry } from "./resolve";
+import { PathTemplate, builtinTemplates, parseTemplate } from "./path-template";
+import { SRC_BODY, SRC_HEADER, SRC_PATH } from "./sources";
+
+export const MODEL_HEADER = "x-ai-model";
+export const VERSION_HEADER = "x-ai-model-version";
+export const TENANT_HEADER = "x-ai-tenant";
+
+export const STICKY_NONE: i32 = 0;
+export const STICKY_TENANT: i32 = 1;
+export const STICKY_HEADER: i32 = 2;
+
+export const MAX_MODELS: i32 = 256;
+export const MAX_VERSIONS: i32 = 16;
+export const MAX_ALIASES: i32 = 32;
+export const MAX_TEMPLATES: i32 = 32;
+const MAX_BODY_BYTES_LIMIT: i64 = 64 << 20;
+const GOT_MAX_CHARS = 60;
+
+const TOP_KEYS: string[] = [
+  "models", "sources", "model_header", "version_header", "path_templates", "max_body_bytes",
+  "max_json_depth", "cluster_header", "default_model", "rewrite_body_model", "sticky_key",
+  "sticky_header", "tenant_header", "tenant_hex_chars", "anonymous_tenant", "absent_state_ready",
+  "health_refresh_ms", "retry_after_s", "list_models_path", "list_models_hide_not_ready", "owned_by",
+];
+const MODEL_KEYS: string[] = ["versions", "aliases", "owned_by", "created"];
+const VERSION_KEYS: string[] = ["cluster", "upstream_model", "weight", "fallback"];
+
+export class RouterConfig {
+  sources: i32[] = [SRC_HEADER, SRC_PATH, SRC_BODY];
+  modelHeader: string = "x-model";
+  versionHeader: string = "x-model-version";
+  templates: PathTemplate[] = [];
+  maxBodyBytes: u32 = 1 << 20;
+  maxJsonDepth: i32 = 64;
+  clusterHeader: string = "x-ai-cluster";
+  /** Index of the default model, or -1. */
+  defaultModel: i32 = -1;
+  rewriteBodyModel: bool = false;
+  stickyKey: i32 = STICKY_NONE;
+  stickyHeader: string = "";
+  /** "" means no tenant: x-ai-tenant is never set. */
+  tenantHeader: string = "authorization";
+  tenantHexChars: i32 = 16;
+  /** x-ai-tenant when the identity header is absent; "" leaves the header out. */
+  anonymousTenant: string = "anonymous";
+  absentStateReady: bool = true;
+  healthRefreshMs: u32 = 1000;
+  retryAfterS: u32 = 5;
+  /** "" turns the model list off. */
+  listModelsPath: string = "/v1/models";
+  listModelsHideNotReady: bool = false;
+  ownedBy: string = "ai-gateway";
+  models: ModelEntry[] = [];
+  private byName: Map<string, i32> = new Map<string, i32>();
+
+  /** Index of the model called `name`, or -1. */
+  findModel(name: string): i32 {
+    return this.byName.has(name) ? this.byName.get(name) : -1;
+  }
+
+  addModel(model: ModelEntry): void {
+    this.byName.set(model.name, this.models.length);
+    this.models.push(model);
+  }
+
+  /** JSON limits for request bodies (derived from max_json_depth and max_body_bytes). */
+  bodyLimits: JsonLimits = new JsonLimits();
+}
+
+/** The parsed configuration, or the message of the first problem. */
+export class ConfigResult {
+  constructor(public config: RouterConfig | null, public error: string) {}
+}
+
+/** Collects the first error; later checks are skipped once one is recorded. */
+class Checker {
+  error: string = "";
+
+  get failed(): bool {
+    return this.error.length > 0;
+  }
+
+  fail(field: string, expected: string, got: string): void {
+    if (this.error.length == 0) this.error = field + ": expected " + expected + ", got " + got;
+  }
+
+  /** Fails with the value's source text as what was got. */
+  failValue(field: string, expected: string, value: JsonValue): void {
+    this.fail(field, expected, describe(value));
+  }
+
+  /** Checks an object's keys: none twice, and each in `allowed` (null: names chosen by the user). */
+  keys(obj: JsonValue, field: string, allowed: string[] | null): void {
+    const n = obj.length;
+    for (let i = 0; i < n && !this.failed; i++) {
+      const key = obj.keyAt(i);
+      const path = join(field, key);
+      if (allowed !== null && !allowed.includes(key)) {
+        this.error = path + ": expected one of the keys " + (allowed as string[]).join(", ") + ", got an unknown key";
+        return;
+      }
+      for (let j = 0; j < i; j++) {
+        if (obj.keyEquals(j, key)) {
+          this.error = path + ": expected each key once, got it twice";
+          return;
+        }
+      }
+    }
+  }
+
+  string(obj: JsonValue, key: string, field: string, def: string, check: (s: string) => bool, expected: string): string {
+    const v = obj.get(key);
+    if (v === null || this.failed) return def;
+    const path = join(field, key);
+    if (!v.isString()) {
+      this.failValue(path, expected, v);
+      return def;
+    }
+    const s = v.asString();
+    if (!check(s)) {
+      this.failValue(path, expected, v);
+      return def;
+    }
+    return s;
+  }
+
+  bool(obj: JsonValue, key: string, field: string, def: bool): bool {
+    const v = obj.get(key);
+    if (v === null || this.failed) return def;
+    if (!v.isBool()) {
+      this.failValue(join(field, key), "true or false", v);
+      return def;
+    }
+    return v.asBool();
+  }
+
+  integer(obj: JsonValue, key: string, field: string, def: i64, lo: i64, hi: i64): i64 {
+    const v = obj.get(key);
+    if (v === null || this.failed) return def;
+    if (!v.isInteger() || v.asInteger() < lo || v.asInteger() > hi) {
+      this.failValue(join(field, key), "an integer " + lo.toString() + ".." + hi.toString(), v);
+      return def;
+    }
+    return v.asInteger();
+  }
+
+  /** An object member that must be an object when present; null when absent. */
+  object(obj: JsonValue, key: string, field: string, expected: string): JsonValue | null {
+    const v = obj.get(key);
+    if (v === null || this.failed) return null;
+    if (!v.isObject()) {
+      this.failValue(join(field, key), expected, v);
+      return null;
+    }
+    return v;
+  }
+}
+
+/** Parses and validates `bytes`, then derives the routing table. */
+export function parseConfig(bytes: ArrayBuffer): ConfigResult {
+  const c = new Checker();
+  if (isBlank(bytes)) return new ConfigResult(null, "configuration: expected a JSON object with \"models\", got nothing");
+  const parsed = parseJson(bytes);
+  if (!parsed.ok || parsed.value === null) {
+    return new ConfigResult(null, "configuration: expected JSON, got " + parsed.error + " at byte " + parsed.offset.toString());
+  }
+  const root = parsed.value as JsonValue;
+  if (!root.isObject()) return new ConfigResult(null, "configuration: expected a JSON object, got " + describe(root));
+  c.keys(root, "", TOP_KEYS);
+
+  const cfg = new RouterConfig();
+  cfg.sources = parseSources(c, root);
+  cfg.modelHeader = c.string(root, "model_header", "", cfg.modelHeader, isHeaderName, HEADER_NAME);
+  cfg.versionHeader = c.string(root, "version_header", "", cfg.versionHeader, isHeaderNameOrEmpty, HEADER_NAME + " or \"\"");
+  cfg.templates = parseTemplates(c, root);
+  cfg.maxBodyBytes = <u32>c.integer(root, "max_body_bytes", "", cfg.maxBodyBytes, 1, MAX_BODY_BYTES_LIMIT);
+  cfg.maxJsonDepth = <i32>c.integer(root, "max_json_depth", "", cfg.maxJsonDepth, 1, 1024);
+  cfg.clusterHeader = c.string(root, "cluster_header", "", cfg.clusterHeader, isHeaderName, HEADER_NAME);
+  cfg.rewriteBodyModel = c.bool(root, "rewrite_body_model", "", cfg.rewriteBodyModel);
+  const sticky = c.string(root, "sticky_key", "", "none", isStickyKey, "\"none\", \"tenant\" or \"header\"");
+  cfg.stickyKey = sticky == "tenant" ? STICKY_TENANT : sticky == "header" ? STICKY_HEADER : STICKY_NONE;
+  cfg.stickyHeader = c.string(root, "sticky_header", "", "", isHeaderNameOrEmpty, HEADER_NAME);
+  cfg.tenantHeader = c.string(root, "tenant_header", "", cfg.tenantHeader, isHeaderNameOrEmpty, HEADER_NAME + " or \"\"");
+  cfg.tenantHexChars = <i32>c.integer(root, "tenant_hex_chars", "", cfg.tenantHexChars, 8, 64);
+  cfg.anonymousTenant = c.string(root, "anonymous_tenant", "", cfg.anonymousTenant, isAnonymousTenant,
+    "\"\" or up to 64 letters, digits, '.', '_', '-' with at least one that is not a hex digit");
+  cfg.absentStateReady = c.bool(root, "absent_state_ready", "", cfg.absentStateReady);
+  cfg.healthRefreshMs = <u32>c.integer(root, "health_refresh_ms", "", cfg.healthRefreshMs, 0, 60_000);
+  cfg.retryAfterS = <u32>c.integer(root, "retry_after_s", "", cfg.retryAfterS, 1, 86_400);
+  cfg.listModelsPath = c.string(root, "list_models_path", "", cfg.listModelsPath, isListPath, "\"\" or a path starting with '/' without '?'");
+  cfg.listModelsHideNotReady = c.bool(root, "list_models_hide_not_ready", "", cfg.listModelsHideNotReady);
+  cfg.ownedBy = c.string(root, "owned_by", "", cfg.ownedBy, isOwner, OWNER);
+  if (c.failed) return new ConfigResult(null, c.error);
+
+  parseModels(c, root, cfg);
+  if (c.failed) return new ConfigResult(null, c.error);
+
+  const def = root.get("default_model");
+  if (def !== null) {
+    cfg.defaultModel = def.isString() ? cfg.findModel(def.asString()) : -1;
+    if (cfg.defaultModel < 0) c.failValue("default_model", "the name of a model in \"models\"", def);
+  }
+  crossCheck(c, cfg);
+  if (c.failed) return new ConfigResult(null, c.error);
+  cfg.bodyLimits.maxDepth = cfg.maxJsonDepth;
+  cfg.bodyLimits.maxBytes = <i32>cfg.maxBodyBytes;
+  return new ConfigResult(cfg, "");
+}
+
+function parseSources(c: Checker, root: JsonValue): i32[] {
+  const out: i32[] = [SRC_HEADER, SRC_PATH, SRC_BODY];
+  const v = root.get("sources");
+  if (v === null || c.failed) return out;
+  const expected = "a non-empty list of distinct \"header\", \"path\", \"body\"";
+  if (!v.isArray() || v.length == 0 || v.length > 3) {
+    c.failValue("sources", expected, v);
+    return out;
+  }
+  const list = new Array<i32>();
+  for (let i = 0; i < v.length; i++) {
+    const item = v.at(i) as JsonValue;
+    const s = item.isString() ? item.asString() : "";
+    const src = s == "header" ? SRC_HEADER : s == "path" ? SRC_PATH : s == "body" ? SRC_BODY : -1;
+    if (src < 0 || list.includes(src)) {
+      c.failValue("sources[" + i.toString() + "]", expected, item);
+      return out;
+    }
+    list.push(src);
+  }
+  return list;
+}
+
+function parseTemplates(c: Checker, root: JsonValue): PathTemplate[] {
+  const out = new Array<PathTemplate>();
+  const v = root.get("path_templates");
+  const expected = "\"kserve_v2\", \"torchserve\" or a template such as \"/models/{model}/versions/{version}/run\"";
+  if (v === null) {
+    appendBuiltin(out, "kserve_v2");
+    appendBuiltin(out, "torchserve");
+    return out;
+  }
+  if (c.failed) return out;
+  if (!v.isArray() || v.length > MAX_TEMPLATES) {
+    c.failValue("path_templates", "a list of up to " + MAX_TEMPLATES.toString() + " items, each " + expected, v);
+    return out;
+  }
+  for (let i = 0; i < v.length; i++) {
+    const item = v.at(i) as JsonValue;
+    const field = "path_templates[" + i.toString() + "]";
+    const s = item.isString() ? item.asString() : "";
+    if (s.length > 0 && s.charCodeAt(0) == 0x2f) {
+      const parsed = parseTemplate(s);
+      if (parsed.template === null) {
+        c.failValue(field, parsed.error, item);
+        return out;
+      }
+      out.push(parsed.template as PathTemplate);
+    } else if (!appendBuiltin(out, s)) {
+      c.failValue(field, expected, item);
+      return out;
+    }
+  }
+  return out;
+}
+
+function appendBuiltin(out: PathTemplate[], name: string): bool {
+  const texts = builtinTemplates(name);
+  if (texts === null) return false;
+  for (let i = 0; i < texts.length; i++) {
+    const parsed = parseTemplate(unchecked(texts[i]));
+    if (parsed.template !== null) out.push(parsed.template as PathTemplate);
+  }
+  return true;
+}
+
+function parseModels(c: Checker, root: JsonValue, cfg: RouterConfig): void {
+  const models = root.get("models");
+  const expected = "an object of 1.." + MAX_MODELS.toString() + " models by name";
+  if (models === null) {
+    c.fail("models", expected, "nothing");
+    return;
+  }
+  if (!models.isObject() || models.length == 0 || models.length > MAX_MODELS) {
+    c.failValue("models", expected, models);
+    return;
+  }
+  c.keys(models, "models", null);
+  for (let i = 0; i < models.length && !c.failed; i++) {
+    const name = models.keyAt(i);
+    const field = "models." + name;
+    if (!isModelName(name)) {
+      c.fail(field, "a model name: 1-128 letters, digits, '.', '_', ':', '/', '-', starting with a letter or digit", quote(name));
+      return;
+    }
+    const spec = models.valueAt(i) as JsonValue;
+    if (!spec.isObject()) {
+      c.failValue(field, "an object with \"versions\"", spec);
+      return;
+    }
+    c.keys(spec, field, MODEL_KEYS);
+    const owner = c.string(spec, "owned_by", field, cfg.ownedBy, isOwner, OWNER);
+    const created = c.integer(spec, "created", field, 0, 0, 253402300799);
+    const model = new ModelEntry(name, cfg.models.length, owner, created);
+    parseVersions(c, spec, field, model);
+    parseAliases(c, spec, field, model);
+    if (c.failed) return;
+    cfg.addModel(model);
+  }
+}
+
+function parseVersions(c: Checker, spec: JsonValue, field: string, model: ModelEntry): void {
+  if (c.failed) return;
+  const versions = spec.get("versions");
+  const vfield = field + ".versions";
+  const expected = "an object of 1.." + MAX_VERSIONS.toString() + " versions by name";
+  if (versions === null) {
+    c.fail(vfield, expected, "nothing");
+    return;
+  }
+  if (!versions.isObject() || versions.length == 0 || versions.length > MAX_VERSIONS) {
+    c.failValue(vfield, expected, versions);
+    return;
+  }
+  c.keys(versions, vfield, null);
+  const n = versions.length;
+  for (let i = 0; i < n && !c.failed; i++) {
+    const name = versions.keyAt(i);
+    const f = vfield + "." + name;
+    if (!isVersionName(name)) {
+      c.fail(f, "a version name: " + VERSION_NAME, quote(name));
+      return;
+    }
+    const v = versions.valueAt(i) as JsonValue;
+    if (!v.isObject()) {
+      c.failValue(f, "an object with \"cluster\"", v);
+      return;
+    }
+    c.keys(v, f, VERSION_KEYS);
+    if (!c.failed && !v.has("cluster")) c.fail(f + ".cluster", "a cluster name", "nothing");
+    const cluster = c.string(v, "cluster", f, "", isVisibleAscii255, "a cluster name: 1-255 visible ASCII characters");
+    const upstream = c.string(v, "upstream_model", f, "", isVisibleAscii255, "a model name: 1-255 visible ASCII characters");
+    const weight = <u32>c.integer(v, "weight", f, n == 1 ? 100 : 0, 0, 100);
+    model.lookup.set(name, model.versions.length);
+    model.versions.push(new VersionEntry(name, cluster, upstream, weight));
+  }
+  if (c.failed) return;
+
+  // Split ranges: contiguous, in config order, so raising one weight moves only the buckets
+  // between the old and the new boundary.
+  let start: u32 = 0;
+  for (let i = 0; i < model.versions.length; i++) {
+    const v = unchecked(model.versions[i]);
+    v.rangeStart = start;
+    start += v.weight * BUCKETS_PER_PERCENT;
+    v.rangeEnd = start;
+  }
+  const total = start / BUCKETS_PER_PERCENT;
+  if (total != 100) {
+    c.fail(vfield, "weights that sum to 100", total.toString());
+    return;
+  }
+
+  for (let i = 0; i < n && !c.failed; i++) {
+    const entry = unchecked(model.versions[i]);
+    const fallback = (versions.valueAt(i) as JsonValue).get("fallback");
+    if (fallback === null) {
+      for (let j = 0; j < n; j++) if (j != i) entry.fallback.push(j);
+      continue;
+    }
+    const f = vfield + "." + entry.name + ".fallback";
+    const expected = "a list of other versions of " + quote(model.name);
+    if (!fallback.isArray() || fallback.length >= n) {
+      c.failValue(f, expected, fallback);
+      return;
+    }
+    for (let j = 0; j < fallback.length; j++) {
+      const item = fallback.at(j) as JsonValue;
+      const target = item.isString() && model.lookup.has(item.asString()) ? model.lookup.get(item.asString()) : -1;
+      if (target < 0 || target == i || entry.fallback.includes(target)) {
+        c.failValue(f + "[" + j.toString() + "]", expected + ", each once", item);
+        return;
+      }
+      entry.fallback.push(target);
+    }
+  }
+}
+
+function parseAliases(c: Checker, spec: JsonValue, field: string, model: ModelEntry): void {
+  const aliases = c.object(spec, "aliases", field, "an object of alias names to version names");
+  if (aliases === null || c.failed) return;
+  const afield = field + ".aliases";
+  if (aliases.length > MAX_ALIASES) {
+    c.failValue(afield, "at most " + MAX_ALIASES.toString() + " aliases", aliases);
+    return;
+  }
+  c.keys(aliases, afield, null);
+  for (let i = 0; i < aliases.length && !c.failed; i++) {
+    const name = aliases.keyAt(i);
+    const f = afield + "." + name;
+    if (!isVersionName(name)) {
+      c.fail(f, "an alias name: " + VERSION_NAME, quote(name));
+      return;
+    }
+    if (model.lookup.has(name)) {
+      c.fail(f, "an alias that is not also a version name", quote(name));
+      return;
+    }
+    const target = aliases.valueAt(i) as JsonValue;
+    const t = target.isString() ? target.asString() : "";
+    const version = t.length > 0 && model.lookup.has(t) ? model.lookup.get(t) : -1;
+    if (version < 0) {
+      c.failValue(f, "the name of a version of " + quote(model.name), target);
+      return;
+    }
+    model.lookup.set(name, version);
+    model.aliasNames.push(name);
+    model.aliasTargets.push(version);
+  }
+}
+
+/** Checks between fields, once each field is valid on its own. */
+function crossCheck(c: Checker, cfg: RouterConfig): void {
+  if (c.failed) return;
+  if (cfg.clusterHeader == MODEL_HEADER || cfg.clusterHeader == VERSION_HEADER || cfg.clusterHeader == TENANT_HEADER) {
+    c.fail("cluster_header", "a header other than x-ai-model, x-ai-model-version, x-ai-tenant", quote(cfg.clusterHeader));
+    return;
+  }
+  const outputs = [cfg.clusterHeader, MODEL_HEADER, VERSION_HEADER, TENANT_HEADER];
+  // The filter removes its output headers from the request first, so none can be an input.
+  const inputs = ["model_header", "version_header", "sticky_header", "tenant_header"];
+  const values = [cfg.modelHeader, cfg.versionHeader, cfg.stickyHeader, cfg.tenantHeader];
+  for (let i = 0; i < inputs.length; i++) {
+    if (outputs.includes(unchecked(values[i]))) {
+      c.fail(unchecked(inputs[i]), "a header the filter does not set (" + outputs.join(", ") + ")", quote(unchecked(values[i])));
+      return;
+    }
+  }
+  if (cfg.stickyKey == STICKY_HEADER && cfg.stickyHeader.length == 0) {
+    c.fail("sticky_header", "a header name when sticky_key is \"header\"", "nothing");
+  } else if (cfg.stickyKey != STICKY_HEADER && cfg.stickyHeader.length > 0) {
+    c.fail("sticky_header", "no sticky_header unless sticky_key is \"header\"", quote(cfg.stickyHeader));
+  } else if (cfg.stickyKey == STICKY_TENANT && cfg.tenantHeader.length == 0) {
+    c.fail("tenant_header", "an identity header when sticky_key is \"tenant\"", "\"\"");
+  }
+}
+
+// ---- value checks ----
+
+const HEADER_NAME = "a lower-case header name (letters, digits, '-', '_', '.')";
+const VERSION_NAME = "1-64 letters, digits, '.', '_', '-', starting with a letter or digit";
+const OWNER = "1-128 visible ASCII characters";
+
+function isHeaderName(s: string): bool {
+  if (s.length == 0 || s.length > 128) return false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (!((ch >= 0x61 && ch <= 0x7a) || (ch >= 0x30 && ch <= 0x39) || ch == 0x2d || ch == 0x5f || ch == 0x2e)) return false;
+  }
+  return true;
+}
+
+function isHeaderNameOrEmpty(s: string): bool {
+  return s.length == 0 || isHeaderName(s);
+}
+
+function isStickyKey(s: string): bool {
+  return s == "none" || s == "tenant" || s == "header";
+}
+
+function isListPath(s: string): bool {
+  if (s.length == 0) return true;
+  return s.length <= 256 && s.charCodeAt(0) == 0x2f && s.indexOf("?") < 0 && isVisibleAscii255(s);
+}
+
+function isOwner(s: string): bool {
+  return s.length <= 128 && isVisibleAscii255(s);
+}
+
+function isVisibleAscii255(s: string): bool {
+  if (s.length == 0 || s.length > 255) return false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch < 0x21 || ch > 0x7e) return false;
+  }
+  return true;
+}
+
+function isAlnum(ch: i32): bool {
+  return (ch >= 0x30 && ch <= 0x39) || (ch >= 0x41 && ch <= 0x5a) || (ch >= 0x61 && ch <= 0x7a);
+}
+
+function isModelName(s: string): bool {
+  if (s.length == 0 || s.length > 128 || !isAlnum(s.charCodeAt(0))) return false;
+  for (let i = 1; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (!(isAlnum(ch) || ch == 0x2e || ch == 0x5f || ch == 0x3a || ch == 0x2f || ch == 0x2d)) return false;
+  }
+  return true;
+}
+
+/** Version and alias names appear in path segments and after '@': no '/', ':' or '@'. */
+function isVersionName(s: string): bool {
+  if (s.length == 0 || s.length > 64 || !isAlnum(s.charCodeAt(0))) return false;
+  for (let i = 1; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (!(isAlnum(ch) || ch == 0x2e || ch == 0x5f || ch == 0x2d)) return false;
+  }
+  return true;
+}
+
+/** Hex digits only would look like a tenant hash. */
+function isAnonymousTenant(s: string): bool {
+  if (s.length == 0) return true;
+  if (s.length > 64) return false;
+  let nonHex = false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (!(isAlnum(ch) || ch == 0x2e || ch == 0x5f || ch == 0x2d)) return false;
+    if (!((ch >= 0x30 && ch <= 0x39) || (ch >= 0x61 && ch <= 0x66) || (ch >= 0x41 && ch <= 0x46))) nonHex = true;
+  }
+  return nonHex;
+}
+
+// ---- helpers ----
+
+function join(field: string, key: string): string {
+  return field.length == 0 ? key : field + "." + key;
+}
+
+function quote(s: string): string {
+  return "\"" + s + "\"";
+}
+
+/** A value's source text for an error message, shortened. */
+function describe(v: JsonValue): string {
+  const raw = v.raw();
+  return raw.length <= GOT_MAX_CHARS ? raw : raw.substring(0, GOT_MAX_CHARS) + "...";
+}
+
+function isBlank(bytes: ArrayBuffer): bool {
+  const data = Uint8Array.wrap(bytes);
+  for (let i = 0; i < data.length; i++) {
+    const ch = data[i];
+    if (ch != 0x20 && ch != 0x09 && ch != 0x0a && ch != 0x0d) return false;
+  }
+  return true;
+}

@@ -1,0 +1,129 @@
+// Path templates: `/v2/models/{model}/versions/{version}/infer`. A template is a list of
+// segments; a segment is literal text or holds one placeholder (`{model}`, `{version}` or `{*}`
+// for any value) with optional literal text before and after it (`{model}:predict`). Matching
+// compares the path (query string removed) segment by segment; captured values are compared
+// verbatim later (no percent-decoding). Pure: no host calls.
+
+export const PLACEHOLDER_NONE: u8 = 0;
+export const PLACEHOLDER_MODEL: u8 = 1;
+export const PLACEHOLDER_VERSION: u8 = 2;
+export const PLACEHOLDER_ANY: u8 = 3;
+
+export class TemplateSegment {
+  constructor(
+    public prefix: string,
+    public placeholder: u8,
+    public suffix: string,
+  ) {}
+}
+
+export class PathTemplate {
+  constructor(public text: string, public segments: TemplateSegment[]) {}
+}
+
+/** A parsed template, or an error message (the expectation) when the text is not a template. */
+export class TemplateParse {
+  constructor(public template: PathTemplate | null, public error: string) {}
+}
+
+/** What a path matched: the model and version (empty when the template has no `{version}`). */
+export class PathMatch {
+  constructor(public model: string, public version: string) {}
+}
+
+/** Built-in template sets by name. */
+export function builtinTemplates(name: string): string[] | null {
+  if (name == "kserve_v2") {
+    return [
+      "/v2/models/{model}/versions/{version}/infer",
+      "/v2/models/{model}/infer",
+      "/v2/models/{model}/versions/{version}/ready",
+      "/v2/models/{model}/ready",
+    ];
+  }
+  if (name == "torchserve") {
+    return ["/predictions/{model}/{version}", "/predictions/{model}"];
+  }
+  return null;
+}
+
+export function parseTemplate(text: string): TemplateParse {
+  const expected = "a path starting with '/' whose segments hold at most one of {model}, {version}, {*}, with exactly one {model}";
+  if (text.length == 0 || text.charCodeAt(0) != 0x2f || text.length > 512) return new TemplateParse(null, expected);
+  if (text.indexOf("?") >= 0) return new TemplateParse(null, expected);
+  const parts = text.substring(1).split("/");
+  const segments = new Array<TemplateSegment>();
+  let models = 0;
+  let versions = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const part = unchecked(parts[i]);
+    const open = part.indexOf("{");
+    if (open < 0) {
+      if (part.indexOf("}") >= 0 || (part.length == 0 && i + 1 < parts.length)) return new TemplateParse(null, expected);
+      segments.push(new TemplateSegment(part, PLACEHOLDER_NONE, ""));
+      continue;
+    }
+    const close = part.indexOf("}", open);
+    if (close < 0 || part.indexOf("{", open + 1) >= 0 || part.indexOf("}", close + 1) >= 0) {
+      return new TemplateParse(null, expected);
+    }
+    const name = part.substring(open + 1, close);
+    let kind: u8 = PLACEHOLDER_NONE;
+    if (name == "model") {
+      kind = PLACEHOLDER_MODEL;
+      models++;
+    } else if (name == "version") {
+      kind = PLACEHOLDER_VERSION;
+      versions++;
+    } else if (name == "*") {
+      kind = PLACEHOLDER_ANY;
+    } else {
+      return new TemplateParse(null, expected);
+    }
+    segments.push(new TemplateSegment(part.substring(0, open), kind, part.substring(close + 1)));
+  }
+  if (models != 1 || versions > 1) return new TemplateParse(null, expected);
+  return new TemplateParse(new PathTemplate(text, segments), "");
+}
+
+/** Matches `path` (which may carry a query string) against one template; null when it does not. */
+export function matchTemplate(template: PathTemplate, path: string): PathMatch | null {
+  let end = path.indexOf("?");
+  if (end < 0) end = path.length;
+  if (end == 0 || path.charCodeAt(0) != 0x2f) return null;
+  const segments = template.segments;
+  let model = "";
+  let version = "";
+  let pos = 1;
+  for (let i = 0; i < segments.length; i++) {
+    if (pos > end) return null;
+    let next = path.indexOf("/", pos);
+    if (next < 0 || next > end) next = end;
+    const seg = unchecked(segments[i]);
+    const len = next - pos;
+    if (seg.placeholder == PLACEHOLDER_NONE) {
+      if (len != seg.prefix.length || !regionEquals(path, pos, seg.prefix)) return null;
+    } else {
+      const fixed = seg.prefix.length + seg.suffix.length;
+      if (len <= fixed) return null;
+      if (!regionEquals(path, pos, seg.prefix) || !regionEquals(path, next - seg.suffix.length, seg.suffix)) return null;
+      const value = path.substring(pos + seg.prefix.length, next - seg.suffix.length);
+      if (seg.placeholder == PLACEHOLDER_MODEL) model = value;
+      else if (seg.placeholder == PLACEHOLDER_VERSION) version = value;
+    }
+    pos = next + 1;
+  }
+  // Every path segment must be consumed: `pos` lands one past the end exactly.
+  if (pos != end + 1) return null;
+  return new PathMatch(model, version);
+}
+
+/** True when `text` occurs in `path` at `at`. */
+function regionEquals(path: string, at: i32, text: string): bool {
+  const n = text.length;
+  if (at < 0 || at + n > path.length) return false;
+  for (let i = 0; i < n; i++) {
+    if (path.charCodeAt(at + i) != text.charCodeAt(i)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,132 @@
+// Resolution of a (model, requested version) to one version: explicit versions and aliases,
+// weighted splits over 10,000 sticky buckets, ramp-in and fallback. Pure: the caller passes the
+// bucket and each version's readiness, so tables of cases test it without a host.
+
+import { FNV64_OFFSET, fnv1a64Byte, fnv1a64String, mix64 } from "../../assembly/hash/fnv";
+import { RAMP_SCALE } from "../../assembly/health/record";
+
+export const BUCKETS: u32 = 10_000;
+/** Buckets per percentage point of weight. */
+export const BUCKETS_PER_PERCENT: u32 = BUCKETS / 100;
+
+export class VersionEntry {
+  /** Bucket range [rangeStart, rangeEnd) of the split, contiguous in config order. */
+  rangeStart: u32 = 0;
+  rangeEnd: u32 = 0;
+  /** Indices (into the model's versions) tried in order when this version is not ready. */
+  fallback: i32[] = [];
+
+  constructor(
+    public name: string,
+    public cluster: string,
+    /** Model name the upstream expects in the body; "" sends the router's model name. */
+    public upstreamModel: string,
+    /** Percent of unversioned traffic, 0..100. */
+    public weight: u32,
+  ) {}
+}
+
+export class ModelEntry {
+  versions: VersionEntry[] = [];
+  /** Version and alias names to version indices. */
+  lookup: Map<string, i32> = new Map<string, i32>();
+  aliasNames: string[] = [];
+  aliasTargets: i32[] = [];
+
+  constructor(
+    public name: string,
+    /** Position in the routing table (metrics and health cache index by it). */
+    public index: i32,
+    public ownedBy: string,
+    public created: i64,
+  ) {}
+
+  /** Index of a version or alias name, or -1. */
+  find(name: string): i32 {
+    return this.lookup.has(name) ? this.lookup.get(name) : -1;
+  }
+
+  /** Version whose split range holds `bucket`; -1 when weights are all zero (never after validation). */
+  versionForBucket(bucket: u32): i32 {
+    const versions = this.versions;
+    for (let i = 0; i < versions.length; i++) {
+      const v = unchecked(versions[i]);
+      if (bucket >= v.rangeStart && bucket < v.rangeEnd) return i;
+    }
+    return -1;
+  }
+}
+
+/** Per-version readiness the caller supplies: `ready` and a ramp in 1/10,000. */
+export class Readiness {
+  constructor(public ready: bool, public rampPermyriad: u32) {}
+}
+
+export const RESOLVE_OK: i32 = 0;
+export const RESOLVE_UNKNOWN_VERSION: i32 = 1;
+export const RESOLVE_NO_READY_VERSION: i32 = 2;
+
+export class Resolution {
+  constructor(
+    public status: i32,
+    /** Chosen version index (valid when status is RESOLVE_OK). */
+    public version: i32,
+    /** Version first picked (explicit, alias or split) before any fallback. */
+    public picked: i32,
+  ) {}
+}
+
+/**
+ * Picks the version for one request. `requested` is a version or alias name, or "" for the split.
+ * `readiness[i]` describes `model.versions[i]`. An explicit version ignores ramps (the client asked
+ * for it); in the split, a ramping version keeps the first `ramp` share of its bucket range and
+ * the rest of its range goes to its fallback, so a growing ramp only moves buckets onto it.
+ */
+export function resolveVersion(model: ModelEntry, requested: string, bucket: u32, readiness: Readiness[]): Resolution {
+  let picked: i32;
+  let usable: bool;
+  if (requested.length > 0) {
+    picked = model.find(requested);
+    if (picked < 0) return new Resolution(RESOLVE_UNKNOWN_VERSION, -1, -1);
+    usable = isReady(readiness, picked);
+  } else {
+    picked = model.versionForBucket(bucket);
+    if (picked < 0) return new Resolution(RESOLVE_NO_READY_VERSION, -1, -1);
+    usable = isReady(readiness, picked) && withinRamp(unchecked(model.versions[picked]), bucket, rampOf(readiness, picked));
+  }
+  if (usable) return new Resolution(RESOLVE_OK, picked, picked);
+  const fallback = unchecked(model.versions[picked]).fallback;
+  for (let i = 0; i < fallback.length; i++) {
+    const candidate = unchecked(fallback[i]);
+    if (isReady(readiness, candidate)) return new Resolution(RESOLVE_OK, candidate, picked);
+  }
+  return new Resolution(RESOLVE_NO_READY_VERSION, -1, picked);
+}
+
+/** True when `bucket` lies in the ramped-in part of the version's range. */
+export function withinRamp(version: VersionEntry, bucket: u32, rampPermyriad: u32): bool {
+  if (rampPermyriad >= RAMP_SCALE) return true;
+  const width = <u64>(version.rangeEnd - version.rangeStart);
+  const offset = <u64>(bucket - version.rangeStart);
+  return offset * <u64>RAMP_SCALE < width * <u64>rampPermyriad;
+}
+
+function isReady(readiness: Readiness[], index: i32): bool {
+  return index >= 0 && index < readiness.length && unchecked(readiness[index]).ready;
+}
+
+function rampOf(readiness: Readiness[], index: i32): u32 {
+  return index >= 0 && index < readiness.length ? unchecked(readiness[index]).rampPermyriad : RAMP_SCALE;
+}
+
+/**
+ * The sticky bucket of `key` for `model`: FNV-1a over `model`, a NUL byte and `key` (UTF-8),
+ * mixed, modulo 10,000. The model name salts the hash so that one client is not in every model's
+ * canary at once.
+ */
+export function stickyBucket(model: string, key: string): u32 {
+  let h = fnv1a64String(FNV64_OFFSET, model);
+  h = fnv1a64Byte(h, 0);
+  h = fnv1a64String(h, key);
+  return <u32>(mix64(h) % <u64>BUCKETS);
+}

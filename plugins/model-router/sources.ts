@@ -1,0 +1,73 @@
+// Where a request names its model: a header, a path template, or the JSON body's `model`. Each
+// gives a ModelRef (name, optional version) or nothing. Pure: the stream passes header values in.
+
+import { PathTemplate, matchTemplate } from "./path-template";
+
+export const SRC_HEADER: i32 = 0;
+export const SRC_PATH: i32 = 1;
+export const SRC_BODY: i32 = 2;
+export const SRC_DEFAULT: i32 = 3;
+/** Names of SRC_* (the `source` label of model_router.source). */
+export const SOURCE_NAMES: string[] = ["header", "path", "body", "default"];
+
+/** Longest model reference a request may send (name, '@', version). */
+export const MAX_REF_CHARS: i32 = 512;
+
+/** A model named by a request. `version` is "" when the request named none. */
+export class ModelRef {
+  constructor(
+    public name: string,
+    public version: string,
+    /** SRC_* that found it. */
+    public source: i32,
+  ) {}
+}
+
+/** Parses `name` or `name@version` (split at the last '@'); null when a part is empty or too long. */
+export function parseModelRef(text: string, source: i32): ModelRef | null {
+  if (text.length == 0 || text.length > MAX_REF_CHARS) return null;
+  const at = text.lastIndexOf("@");
+  if (at < 0) return new ModelRef(text, "", source);
+  if (at == 0 || at == text.length - 1) return null;
+  return new ModelRef(text.substring(0, at), text.substring(at + 1), source);
+}
+
+/** The path source: the first template that matches, or null. */
+export function pathRef(templates: PathTemplate[], path: string): ModelRef | null {
+  for (let i = 0; i < templates.length; i++) {
+    const match = matchTemplate(unchecked(templates[i]), path);
+    if (match !== null) return new ModelRef(match.model, match.version, SRC_PATH);
+  }
+  return null;
+}
+
+/**
+ * True when a body with this content-type may carry JSON: no content-type, `application/json`,
+ * or any `+json` type (parameters such as `; charset=utf-8` ignored, case-insensitive).
+ */
+export function isJsonContentType(value: string | null): bool {
+  if (value === null) return true;
+  let end = value.indexOf(";");
+  if (end < 0) end = value.length;
+  const type = value.substring(0, end).trim().toLowerCase();
+  if (type.length == 0) return true;
+  return type == "application/json" || type.endsWith("+json");
+}
+
+/** The path without its query string. */
+export function pathOnly(path: string): string {
+  const q = path.indexOf("?");
+  return q < 0 ? path : path.substring(0, q);
+}
+
+/** A non-negative decimal header value (content-length), or -1 when absent or not a number. */
+export function parseDecimal(value: string | null): i64 {
+  if (value === null || value.length == 0 || value.length > 18) return -1;
+  let n: i64 = 0;
+  for (let i = 0; i < value.length; i++) {
+    const d = value.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + <i64>d;
+  }
+  return n;
+}
