@@ -45,7 +45,8 @@ else
   # A containerd left by a killed dockerd can hold the socket; dockerd starts its own otherwise.
   rm -f /var/run/docker.pid
   log "starting dockerd (log: $LOG)"
-  nohup dockerd --bridge=none --iptables=false --ip6tables=false >"$LOG" 2>&1 </dev/null &
+  # Its own session: it must outlive the shell (and process group) that started it.
+  setsid nohup dockerd --bridge=none --iptables=false --ip6tables=false >"$LOG" 2>&1 </dev/null &
   disown || true
 fi
 
