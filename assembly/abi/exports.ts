@@ -6,6 +6,7 @@ import { BufferType, FilterDataStatus, FilterHeadersStatus, FilterMetadataStatus
 import { proxy_set_effective_context } from "./imports";
 import { HttpContext } from "../context/http-context";
 import { RootContext } from "../context/root-context";
+import { setActiveContext } from "../context/active";
 import { createRootContext } from "../context/registry";
 import { getBuffer } from "../host/buffers";
 import { dropPendingCalls, HttpCallResponse, takePendingCall } from "../host/http-call";
@@ -23,12 +24,14 @@ const ORPHAN_ROOT = new RootContext(0, "");
 const ORPHAN_STREAM = new HttpContext(0, ORPHAN_ROOT);
 
 function stream(id: u32): HttpContext {
+  setActiveContext(id);
   if (streams.has(id)) return streams.get(id);
   logError("ai-gateway-wasm: callback for unknown stream context " + id.toString());
   return ORPHAN_STREAM;
 }
 
 function root(id: u32): RootContext | null {
+  setActiveContext(id);
   if (roots.has(id)) return roots.get(id);
   logError("ai-gateway-wasm: callback for unknown root context " + id.toString());
   return null;
@@ -41,6 +44,7 @@ export function malloc(size: usize): usize {
 }
 
 export function proxy_on_context_create(contextId: u32, parentContextId: u32): void {
+  setActiveContext(contextId);
   refreshLogLevel();
   if (parentContextId == 0) {
     const rootId = getPropertyString(["plugin_root_id"]);
@@ -66,11 +70,14 @@ export function proxy_on_configure(rootContextId: u32, pluginConfigurationSize: 
 }
 
 export function proxy_on_tick(rootContextId: u32): void {
+  // Root-only work never creates a context, so the level is re-read here too.
+  refreshLogLevel();
   const r = root(rootContextId);
   if (r !== null) r.onTick();
 }
 
 export function proxy_on_queue_ready(rootContextId: u32, queueId: u32): void {
+  refreshLogLevel();
   const r = root(rootContextId);
   if (r !== null) r.onQueueReady(queueId);
 }
@@ -113,11 +120,13 @@ export function proxy_on_response_metadata(contextId: u32, numElements: u32): Fi
 }
 
 export function proxy_on_log(contextId: u32): void {
+  setActiveContext(contextId);
   if (streams.has(contextId)) streams.get(contextId).onLog();
 }
 
 /** Streams: always done. Roots: false postpones teardown until the root calls `done()`. */
 export function proxy_on_done(contextId: u32): bool {
+  setActiveContext(contextId);
   if (streams.has(contextId)) {
     streams.get(contextId).onDone();
     return true;
@@ -127,6 +136,7 @@ export function proxy_on_done(contextId: u32): bool {
 }
 
 export function proxy_on_delete(contextId: u32): void {
+  setActiveContext(contextId);
   dropPendingCalls(contextId);
   if (streams.has(contextId)) {
     streams.get(contextId).onDelete();
@@ -143,6 +153,7 @@ export function proxy_on_http_call_response(contextId: u32, token: u32, numHeade
     logDebug("ai-gateway-wasm: response for unknown http_call token " + token.toString());
     return;
   }
+  setActiveContext(call.contextId);
   if (call.contextId != contextId) proxy_set_effective_context(call.contextId);
   call.handler.onHttpCallResponse(new HttpCallResponse(token, numHeaders, bodySize, numTrailers));
 }

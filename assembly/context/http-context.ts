@@ -39,7 +39,7 @@ export class HttpContext {
   /** Access-log time: request and response are complete (or the client went away). */
   onLog(): void {}
 
-  /** The stream is finished; pending HTTP calls are about to be cancelled. */
+  /** The stream is finished; answers to its pending HTTP calls will be ignored. */
   onDone(): void {}
 
   onDelete(): void {}

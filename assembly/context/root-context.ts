@@ -5,6 +5,7 @@ import { proxy_done, proxy_set_effective_context } from "../abi/imports";
 import { WasmResult } from "../abi/types";
 import { httpCall, HttpCallHandler } from "../host/http-call";
 import { HeaderPair } from "../host/pairs";
+import { activeContext } from "./active";
 import { HttpContext } from "./http-context";
 
 export class RootContext {
@@ -46,8 +47,12 @@ export class RootContext {
 
   /** Reports that work postponed by `onDone` returning false has finished. */
   done(): WasmResult {
+    const caller = activeContext();
+    if (caller == this.id) return <WasmResult>proxy_done();
     proxy_set_effective_context(this.id);
-    return <WasmResult>proxy_done();
+    const status = <WasmResult>proxy_done();
+    proxy_set_effective_context(caller);
+    return status;
   }
 
   /** `http_call` whose response is delivered to `handler` with this root context effective. */

@@ -7,15 +7,16 @@ import { clearOut, OUT_PTR, OUT_SIZE, OUT_U32, OUT_U64, takeOut } from "../runti
 import { setLastStatus } from "./status";
 
 /**
- * Bytes [start, start+maxSize) of a buffer, or null on a host error. An empty buffer gives an
- * empty ArrayBuffer (Envoy answers NotFound or Empty for some empty buffers; both read as empty).
+ * Bytes [start, start+maxSize) of a buffer; an empty ArrayBuffer when the buffer exists but holds
+ * nothing there. Null when the buffer is not available in this callback (NotFound, e.g. an
+ * http_call body outside its callback) or on another host error; `lastStatus` says which.
  */
 export function getBuffer(type: BufferType, start: u32, maxSize: u32): ArrayBuffer | null {
   clearOut();
   const status = proxy_get_buffer_bytes(type, start, maxSize, OUT_PTR, OUT_SIZE);
   setLastStatus(status);
   const buf = takeOut();
-  if (status == WasmResult.NotFound || status == WasmResult.Empty) return new ArrayBuffer(0);
+  if (status == WasmResult.Empty) return new ArrayBuffer(0);
   if (status != WasmResult.Ok) return null;
   if (buf === null) return new ArrayBuffer(0);
   return buf;

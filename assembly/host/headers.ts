@@ -1,6 +1,6 @@
-// Header and trailer maps. Envoy lower-cases names on lookup; values are UTF-8. A write after the
-// map has been forwarded (request headers once the filter continued) comes back as BadArgument,
-// which callers see as a value.
+// Header and trailer maps. Envoy lower-cases names on lookup; values are UTF-8. Once a map has
+// been forwarded (request headers after the filter continued them) Envoy answers reads and writes
+// with BadArgument: reads give null or an empty list, writes return the status.
 
 import {
   proxy_add_header_map_value, proxy_get_header_map_pairs, proxy_get_header_map_size,
@@ -54,8 +54,11 @@ export class HeaderMap {
     return <WasmResult>proxy_set_header_map_pairs(this.type, changetype<usize>(buf), buf.byteLength);
   }
 
-  /** Number of entries, or -1 on a host error. */
-  size(): i32 {
+  /**
+   * Envoy's `byteSize()` of the map: the bytes of all names and values (not the number of
+   * entries), or -1 on a host error (BadArgument once request headers were forwarded).
+   */
+  byteSize(): i32 {
     store<u32>(OUT_U32, 0);
     const status = proxy_get_header_map_size(this.type, OUT_U32);
     setLastStatus(status);
@@ -68,7 +71,7 @@ export class HeaderMap {
     return <WasmResult>proxy_add_header_map_value(this.type, changetype<usize>(key), key.byteLength, changetype<usize>(val), val.byteLength);
   }
 
-  /** Sets `name` to `value`, adding it when absent (Envoy's setCopy). */
+  /** Sets `name` to `value`: Envoy's setCopy removes every value and appends one at the end. */
   replace(name: string, value: string): WasmResult {
     const key = String.UTF8.encode(name);
     const val = String.UTF8.encode(value);

@@ -1,7 +1,9 @@
-// Outgoing HTTP calls to an Envoy cluster. The response arrives later through
-// `proxy_on_http_call_response` on the context that made the call; the layer finds the handler
-// by token and makes the calling context effective again before running it. An unknown cluster or
-// a missing `:method`/`:path`/`:authority` fails synchronously (BadArgument) with no callback.
+// Outgoing HTTP calls to an Envoy cluster. Envoy runs every call on the root context (cpp-host
+// `http_call` uses `root_context()`), answers through `proxy_on_http_call_response(root, token)`
+// and cancels calls only when the root goes away. The layer therefore keeps token -> (context,
+// handler), makes the calling stream effective again before running the handler, and forgets a
+// stream's calls when the stream is deleted (a late answer is then ignored). An unknown cluster
+// or a missing `:method`/`:path`/`:authority` fails synchronously (BadArgument), no callback.
 
 import { proxy_http_call } from "../abi/imports";
 import { BufferType, WasmResult } from "../abi/types";

@@ -9,7 +9,7 @@ import { OUT_U32 } from "../runtime/memory";
 
 let currentLevel: u32 = LogLevel.Info;
 
-/** Re-reads the host's log level. The layer calls it on every context creation. */
+/** Re-reads the host's log level: on every context creation, tick and queue wake-up. */
 export function refreshLogLevel(): void {
   store<u32>(OUT_U32, LogLevel.Info);
   if (proxy_get_log_level(OUT_U32) == WasmResult.Ok) currentLevel = load<u32>(OUT_U32);

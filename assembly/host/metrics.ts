@@ -1,7 +1,7 @@
 // Envoy stats defined by the module. Names appear as `wasmcustom.<name>` in /stats; labels are
 // encoded in the name and split out with `stats_tags`. Define metrics in `onConfigure`: Envoy
-// forbids host calls other than logging while the module starts. Envoy metric ids start at 0, so
-// validity is tracked separately from the id.
+// forbids host calls other than logging while the module starts. Validity is tracked apart from
+// the id because the ABI reserves no id as "invalid" (Envoy's happen to start at 4).
 
 import { proxy_define_metric, proxy_get_metric, proxy_increment_metric, proxy_record_metric } from "../abi/imports";
 import { MetricType, WasmResult } from "../abi/types";

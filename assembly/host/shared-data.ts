@@ -5,6 +5,7 @@
 import { proxy_get_shared_data, proxy_set_shared_data } from "../abi/imports";
 import { WasmResult } from "../abi/types";
 import { clearOut, OUT_PTR, OUT_SIZE, OUT_U32, takeOut } from "../runtime/memory";
+import { setLastStatus } from "./status";
 
 export class SharedValue {
   constructor(
@@ -26,6 +27,7 @@ export function getSharedData(key: string): SharedValue {
   clearOut();
   store<u32>(OUT_U32, 0);
   const status = <WasmResult>proxy_get_shared_data(changetype<usize>(k), k.byteLength, OUT_PTR, OUT_SIZE, OUT_U32);
+  setLastStatus(status);
   const buf = takeOut();
   if (status != WasmResult.Ok) return new SharedValue(status, new ArrayBuffer(0), 0);
   const value = buf === null ? new ArrayBuffer(0) : buf;

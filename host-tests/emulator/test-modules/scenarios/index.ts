@@ -511,7 +511,7 @@ class MiscStream extends HttpContext {
     proxy_set_effective_context(this.id);
     r.add("proxy_done", wasmResultName(<WasmResult>proxy_done()));
     r.add("now", nowMillis().toString());
-    r.add("header-size", requestHeaders.size().toString());
+    r.add("header-size", requestHeaders.byteSize().toString());
     const multi = requestHeaders.get("x-multi");
     r.add("x-multi", multi === null ? "<null>" : multi);
     r.add("x-multi-all", requestHeaders.getAll("x-multi").join(","));
