@@ -366,9 +366,9 @@ describe("model-router docs", () => {
     expect(block).toBe(example);
   });
 
-  it("config.example.json is a valid configuration, and envoy/model-router.yaml carries it", () => {
+  it("config.example.json is a valid configuration, and the Envoy example envoy/envoy.yaml carries it", () => {
     expect(mod.json<Json>("config", example)).not.toHaveProperty("error");
-    const yaml = read("envoy/model-router.yaml");
+    const yaml = read("envoy/envoy.yaml");
     const m = /value: \|\n((?: {20}.*\n)+)/.exec(yaml);
     expect(m).not.toBeNull();
     const embedded = m![1].split("\n").map((l) => l.slice(20)).join("\n");

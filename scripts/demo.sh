@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
-# Demo on this machine's loopback, no Docker needed: the example envoy/envoy.yaml (with its
-# addresses moved to 127.0.0.1 and free ports) in front of the three demo model servers that
-# docker-compose.yml runs, then a few requests that show routing per model version, the
-# per-route filter switch and the filter's stat, and what to curl next. Installs what is missing
-# (npm packages, Envoy in .venv). Stops everything on exit.
+# Demo on this machine's loopback, no Docker needed: the example envoy/envoy.yaml (the
+# model-router filter from build/ai-gateway.wasm; its addresses moved to 127.0.0.1 with free
+# ports) in front of the three demo model servers docker-compose.yml runs: llama v1 and v2
+# (OpenAI-compatible; the router splits llama 90/10 between them) and iris v1 (KServe V2).
+# It sends the example requests, checks every answer, and prints what to curl next. Installs
+# what is missing (npm packages, Envoy in .venv). Stops everything on exit.
 #
 #   bash scripts/demo.sh           # keeps running until Ctrl-C
-#   bash scripts/demo.sh --once    # exits after the sample requests
+#   bash scripts/demo.sh --once    # exits after the examples: 0 if every check passed, else 1
+#
+# Variables, all optional:
+#   ENVOY_CONFIG   the Envoy config to run (envoy/envoy.yaml); it must keep that file's socket
+#                  addresses (listener, admin, the three demo servers)
+#   SKIP_SETUP=1   no npm install and no build (build/ must be current); Envoy from ENVOY_BIN or
+#                  .venv/envoy-path. The integration test runs the demo this way.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+ONCE=0
+case "${1:-}" in
+  "") ;;
+  --once) ONCE=1 ;;
+  *) echo "usage: bash scripts/demo.sh [--once]" >&2; exit 2 ;;
+esac
+CONFIG_FILE="${ENVOY_CONFIG:-envoy/envoy.yaml}"
+[[ -f "$CONFIG_FILE" ]] || { echo "demo: no Envoy config at $CONFIG_FILE" >&2; exit 2; }
+
 WORK="$(mktemp -d)"
 PIDS=()
 cleanup() {
@@ -21,11 +38,17 @@ cleanup() {
 trap cleanup EXIT
 trap "exit 130" INT TERM
 
-if [[ ! -d node_modules ]] || ! npm ls --all >/dev/null 2>&1; then
-  npm install --no-audit --no-fund --loglevel=error
+if [[ "${SKIP_SETUP:-0}" == 1 ]]; then
+  ENVOY="${ENVOY_BIN:-$(cat .venv/envoy-path 2>/dev/null || true)}"
+  [[ -x "$ENVOY" ]] || { echo "demo: no Envoy binary: set ENVOY_BIN or run scripts/install-envoy.sh" >&2; exit 1; }
+  [[ -f build/ai-gateway.wasm ]] || { echo "demo: build/ai-gateway.wasm is missing: run npm run build" >&2; exit 1; }
+else
+  if [[ ! -d node_modules ]] || ! npm ls --all >/dev/null 2>&1; then
+    npm install --no-audit --no-fund --loglevel=error
+  fi
+  npm run --silent build >/dev/null
+  ENVOY="$(bash scripts/install-envoy.sh)"
 fi
-npm run --silent build >/dev/null
-ENVOY="$(bash scripts/install-envoy.sh)"
 
 free_port() {
   node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
@@ -33,10 +56,13 @@ free_port() {
 
 # The example's socket addresses, each given a free loopback port (as the compose test does).
 declare -A PORT
-for addr in $(grep -oE '\{address: [A-Za-z0-9.-]+, port_value: [0-9]+\}' envoy/envoy.yaml | sed -E 's/\{address: (.*), port_value: (.*)\}/\1:\2/' | sort -u); do
+for addr in $(grep -oE '\{address: [A-Za-z0-9.-]+, port_value: [0-9]+\}' "$CONFIG_FILE" | sed -E 's/\{address: (.*), port_value: (.*)\}/\1:\2/' | sort -u); do
   PORT[$addr]="$(free_port)"
 done
-config="$(cat envoy/envoy.yaml)"
+for addr in 0.0.0.0:10000 127.0.0.1:9901 llama-v1:8001 llama-v2:8002 iris-v1:8003; do
+  [[ -n "${PORT[$addr]:-}" ]] || { echo "demo: $CONFIG_FILE has no socket address {address: ${addr%%:*}, port_value: ${addr##*:}}" >&2; exit 2; }
+done
+config="$(cat "$CONFIG_FILE")"
 for addr in "${!PORT[@]}"; do
   config="${config//"{address: ${addr%%:*}, port_value: ${addr##*:}}"/"{address: 127.0.0.1, port_value: ${PORT[$addr]}}"}"
 done
@@ -45,6 +71,7 @@ printf '%s\n' "$config" >"$WORK/envoy.yaml"
 
 LISTENER="${PORT[0.0.0.0:10000]}"
 ADMIN="${PORT[127.0.0.1:9901]}"
+GW="127.0.0.1:$LISTENER"
 node envoy/demo-server/server.mjs --port "${PORT[llama-v1:8001]}" --name llama-v1 --models llama:v1 >"$WORK/llama-v1.log" 2>&1 & PIDS+=($!)
 node envoy/demo-server/server.mjs --port "${PORT[llama-v2:8002]}" --name llama-v2 --models llama:v2 >"$WORK/llama-v2.log" 2>&1 & PIDS+=($!)
 node envoy/demo-server/server.mjs --port "${PORT[iris-v1:8003]}" --name iris-v1 --models iris:v1 >"$WORK/iris-v1.log" 2>&1 & PIDS+=($!)
@@ -52,40 +79,174 @@ node envoy/demo-server/server.mjs --port "${PORT[iris-v1:8003]}" --name iris-v1 
 for port in "${PORT[llama-v1:8001]}" "${PORT[llama-v2:8002]}" "${PORT[iris-v1:8003]}"; do
   for _ in $(seq 1 100); do curl -sf "127.0.0.1:$port/v2/health/live" >/dev/null && break; sleep 0.1; done
 done
-"$ENVOY" -c "$WORK/envoy.yaml" --concurrency 2 --use-dynamic-base-id >"$WORK/envoy.log" 2>&1 & PIDS+=($!)
+"$ENVOY" -c "$WORK/envoy.yaml" --concurrency 2 --use-dynamic-base-id --file-flush-interval-msec 200 >"$WORK/access.log" 2>"$WORK/envoy.log" & ENVOY_PID=$!
+PIDS+=("$ENVOY_PID")
 
+echo "ai-gateway demo: Envoy with the model-router filter ($CONFIG_FILE) in front of three demo"
+echo "model servers: llama v1 (stable, 90 %), llama v2 (canary, 10 %), iris v1 (KServe V2)."
 echo "waiting for Envoy (admin 127.0.0.1:$ADMIN) and its health checks..."
+healthy=0
 for _ in $(seq 1 150); do
+  kill -0 "$ENVOY_PID" 2>/dev/null || { echo "Envoy exited; its log:"; tail -n 30 "$WORK/envoy.log"; exit 1; }
   healthy="$(curl -s "127.0.0.1:$ADMIN/stats?filter=membership_healthy" | awk '{s+=$2} END {print s+0}' || true)"
   [[ "$healthy" == 3 ]] && break
   sleep 0.2
 done
 [[ "$healthy" == 3 ]] || { echo "not ready; Envoy log:"; tail -n 30 "$WORK/envoy.log"; exit 1; }
 
-show() { # show TITLE CURL-ARGS...
-  echo
-  echo "\$ curl $*"
-  curl -s -D "$WORK/headers" "$@" | head -c 300
-  echo
-  grep -iE '^(HTTP|x-demo-(server|model|version))' "$WORK/headers" | tr -d '\r' | sed 's/^/  /'
+# --- the examples -------------------------------------------------------------------------------
+# example TITLE CURL-ARGS...: prints the command, sends it, shows the status, which server, model
+# and version answered (the demo servers' x-demo-* headers), what the router set (the x-ai-*
+# headers the server received), and the start of the body. Then `want` checks the answer.
+FAILED=0
+STATUS=""
+quoted() { # the arguments as a shell would need them, for copying
+  local a out=()
+  for a in "$@"; do
+    if [[ "$a" =~ ^[A-Za-z0-9_./:@=,+-]+$ ]]; then out+=("$a"); else out+=("'$a'"); fi
+  done
+  echo "${out[*]}"
 }
-BODY='{"model":"llama","messages":[{"role":"user","content":"hi"}]}'
-show "127.0.0.1:$LISTENER/v1/chat/completions" -H 'content-type: application/json' -H 'x-ai-cluster: llama-v2' -d "$BODY"
-show "127.0.0.1:$LISTENER/v1/chat/completions" -H 'content-type: application/json' -d "$BODY"
-show "127.0.0.1:$LISTENER/v2/models/iris/ready"
-show "127.0.0.1:$LISTENER/healthz"
-echo
-echo "\$ curl 127.0.0.1:$ADMIN/stats?filter=wasmcustom   # /healthz disables the filter, so 3"
-curl -s "127.0.0.1:$ADMIN/stats?filter=wasmcustom"
+header() { # header NAME: its value in the last answer (empty when absent)
+  grep -i "^$1:" "$WORK/headers" | head -n 1 | cut -d: -f2- | tr -d '\r' | sed 's/^ //' || true
+}
+example() {
+  local title="$1"; shift
+  echo
+  echo "== $title"
+  echo "\$ curl -s $(quoted "$@")"
+  : >"$WORK/headers"; : >"$WORK/body"
+  STATUS="$(curl -s -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' "$@" || true)"
+  echo "  HTTP $STATUS"
+  local h v
+  for h in x-demo-server x-demo-model x-demo-version x-demo-body-model x-demo-seen-ai-headers content-type; do
+    v="$(header "$h")"
+    [[ -z "$v" ]] || echo "  $h: $v"
+  done
+  echo "  $(head -c 220 "$WORK/body" | tr -d '\n')$([[ $(wc -c <"$WORK/body") -gt 220 ]] && echo ...)"
+}
+want() { # want WHAT EXPECTED ACTUAL
+  if [[ "$3" == "$2" ]]; then
+    echo "  [ok] $1: $2"
+  else
+    echo "  [FAIL] $1: expected ${2:-nothing}, got ${3:-nothing}"
+    FAILED=$((FAILED + 1))
+  fi
+}
+check() { # check WHAT yes|no
+  if [[ "$2" == yes ]]; then
+    echo "  [ok] $1"
+  else
+    echo "  [FAIL] $1"
+    FAILED=$((FAILED + 1))
+  fi
+}
+yes_if() { "$@" && echo yes || echo no; }
+body_has() { yes_if grep -qF -- "$1" "$WORK/body"; }
+router_counters() { # the sum of the router's counters
+  curl -s "127.0.0.1:$ADMIN/stats?filter=^wasmcustom\.model_router\." | awk -F': ' '{s+=$2} END {print s+0}'
+}
 
-[[ "${1:-}" == --once ]] && exit 0
+CT=(-H 'content-type: application/json')
+echo
+echo "Each answer shows which demo server, model and version answered (x-demo-server, x-demo-model,"
+echo "x-demo-version), the body's model as the server received it (x-demo-body-model) and the x-ai-*"
+echo "headers the router set for it (x-demo-seen-ai-headers)."
+chat() { echo "{\"model\":\"$1\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"; }
+
+example "Body routing: \"model\":\"llama\" takes the 90/10 split, sticky per API key (sk-alice: v1)" \
+  "$GW/v1/chat/completions" "${CT[@]}" -H 'authorization: Bearer sk-alice' -d "$(chat llama)"
+want "status" 200 "$STATUS"
+want "answered by version" v1 "$(header x-demo-version)"
+want "body's model rewritten to the server's name" llama-v1 "$(header x-demo-body-model)"
+
+example "The same request with another key (sk-grace) falls in the canary's 10 %" \
+  "$GW/v1/chat/completions" "${CT[@]}" -H 'authorization: Bearer sk-grace' -d "$(chat llama)"
+want "status" 200 "$STATUS"
+want "answered by version" v2 "$(header x-demo-version)"
+grace_tenant="$(header x-demo-seen-ai-headers | grep -oE '"x-ai-tenant":"[^"]*"' | cut -d'"' -f4 || true)"
+want "x-ai-tenant (SHA-256 of the key, never the key)" fa64c077d9586f82 "$grace_tenant"
+
+echo
+echo "== \"model\":\"llama\" 100 times without an API key: a random draw each; x-demo-version counted"
+split="$(for _ in $(seq 1 100); do printf 'url = "http://%s/v1/chat/completions"\noutput = "/dev/null"\n' "$GW"; done \
+  | curl -s -K - "${CT[@]}" -d "$(chat llama)" -D - | grep -i '^x-demo-version:' | tr -d '\r' | awk '{print $2}' | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}' || true)"
+echo "  $split"
+v1="$(grep -oE 'v1=[0-9]+' <<<"$split" | cut -d= -f2 || true)"; v2="$(grep -oE 'v2=[0-9]+' <<<"$split" | cut -d= -f2 || true)"
+want "answered by v1 or v2" 100 "$(( ${v1:-0} + ${v2:-0} ))"
+check "most by v1 (90 %)" "$(yes_if test "${v1:-0}" -gt "${v2:-0}")"
+
+example "An explicit version in the body: \"model\":\"llama@v2\"" \
+  "$GW/v1/chat/completions" "${CT[@]}" -d "$(chat llama@v2)"
+want "status" 200 "$STATUS"
+want "answered by version" v2 "$(header x-demo-version)"
+
+example "An alias in the x-model-version header (canary = v2), whatever the key" \
+  "$GW/v1/chat/completions" "${CT[@]}" -H 'authorization: Bearer sk-alice' -H 'x-model-version: canary' -d "$(chat llama)"
+want "status" 200 "$STATUS"
+want "answered by version" v2 "$(header x-demo-version)"
+
+example "A client cannot pick the cluster itself: its x-ai-cluster is removed" \
+  "$GW/v1/chat/completions" "${CT[@]}" -H 'x-ai-cluster: llama-v2' -d "$(chat llama@v1)"
+want "status" 200 "$STATUS"
+want "answered by server" llama-v1 "$(header x-demo-server)"
+
+example "KServe V2: the model in the path" \
+  "$GW/v2/models/iris/infer" "${CT[@]}" -d '{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1,2]}]}'
+want "status" 200 "$STATUS"
+want "answered by server" iris-v1 "$(header x-demo-server)"
+check "the server's inference answer (outputs echo_x, sum)" "$(body_has '"name":"sum"')"
+
+example "GET /v1/models: answered by the router itself (OpenAI list, with versions and readiness)" \
+  "$GW/v1/models"
+want "status" 200 "$STATUS"
+check "no model server involved (no x-demo-server)" "$(yes_if test -z "$(header x-demo-server)")"
+check "lists llama" "$(body_has '"id":"llama","object":"model"')"
+check "lists llama's canary v2 with its readiness" "$(body_has '{"id":"v2","state":"ready","ready":true,"weight":10')"
+check "lists iris" "$(body_has '"id":"iris","object":"model"')"
+
+example "An unknown model: 404 in OpenAI's error format, from the router" \
+  "$GW/v1/chat/completions" "${CT[@]}" -d "$(chat gpt-4o)"
+want "status" 404 "$STATUS"
+check "no model server involved (no x-demo-server)" "$(yes_if test -z "$(header x-demo-server)")"
+check "error code model_not_found" "$(body_has '"code":"model_not_found"')"
+
+before="$(router_counters)"
+example "Per-route enablement: /healthz runs without the router (FilterConfig disabled)" \
+  "$GW/healthz"
+want "status" 200 "$STATUS"
+want "the router's counters (sum) unchanged" "$before" "$(router_counters)"
+
+echo
+echo "== The router's stats (Envoy admin; stats_tags make them Prometheus labels)"
+echo "\$ curl -s '127.0.0.1:$ADMIN/stats?usedonly&filter=model_router'"
+curl -s "127.0.0.1:$ADMIN/stats?usedonly&filter=model_router" | sed 's/^/  /'
+
+echo
+if [[ "$FAILED" == 0 ]]; then
+  echo "All examples gave the expected answers."
+else
+  echo "$FAILED check(s) FAILED. Envoy's access log (the last 12 requests):"
+  sleep 0.5  # Envoy writes its access log every 200 ms
+  tail -n 12 "$WORK/access.log" | sed 's/^/  /'
+fi
+if [[ "$ONCE" == 1 ]]; then
+  [[ "$FAILED" == 0 ]] && exit 0 || exit 1
+fi
+
+BODY="$(chat llama)"
 cat <<EOT
 
-Running. Envoy: http://127.0.0.1:$LISTENER (admin http://127.0.0.1:$ADMIN). Try:
-  curl -s 127.0.0.1:$LISTENER/v1/chat/completions -H 'content-type: application/json' -H 'x-ai-cluster: llama-v2' -d '$BODY'
-  curl -s 127.0.0.1:$LISTENER/v1/models -H 'x-ai-cluster: llama-v1'
-  curl -s 127.0.0.1:$LISTENER/v2/models/iris/infer -d '{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}'
-  curl -s '127.0.0.1:$ADMIN/stats?filter=wasmcustom|health_check'
-Logs: $WORK. Ctrl-C stops everything.
+Running. Envoy: http://$GW (admin http://127.0.0.1:$ADMIN). Try:
+  curl -s $GW/v1/chat/completions -H 'content-type: application/json' -H 'authorization: Bearer sk-you' -d '$BODY' -D -
+  curl -s $GW/v1/chat/completions -H 'content-type: application/json' -d '{"model":"llama@canary","messages":[{"role":"user","content":"hi"}],"stream":true}'
+  curl -s $GW/v1/chat/completions -H 'x-model: llama' -H 'x-model-version: stable' -H 'content-type: application/json' -d '{"messages":[{"role":"user","content":"hi"}]}' -D -
+  curl -s $GW/v1/models
+  curl -s $GW/v2/models/iris/versions/v1/infer -H 'content-type: application/json' -d '{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}'
+  curl -s $GW/predictions/iris -d 'any bytes'
+  curl -s $GW/v1/chat/completions -H 'content-type: application/json' -d '{"model":"llama@v9","messages":[]}'
+  curl -s '127.0.0.1:$ADMIN/stats?filter=model_router|health_check'
+  curl -s 127.0.0.1:$ADMIN/stats/prometheus | grep '^model_router'
+Logs: $WORK (Envoy's access log: access.log). Ctrl-C stops everything.
 EOT
 wait

@@ -1,15 +1,18 @@
 // envoy/docker-compose.yml as users run it, on the host network with local images (CI's only
-// changes): Envoy with the ai-gateway module routes on x-ai-cluster to demo model servers, one
-// cluster per model version, after its own health checks found them ready.
+// changes): Envoy with the model-router filter from ai-gateway.wasm (envoy/envoy.yaml) in front of
+// demo model servers, one cluster per model version, after its own health checks found them ready.
+// The router picks the version from the request and names its cluster in x-ai-cluster; the
+// answering server's x-demo-* headers say which version served it.
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addLogSource, composeCommand, portVariable, printEnvoyLogsOnFailure, socketAddresses, startComposeStack, type ComposeStack } from "../harness";
 import { COMPOSE_DIR } from "../harness/compose";
 import { parseStats } from "../harness/envoy";
+import { stickyBucket } from "../../host-tests/model-router/bucket";
 
-const COUNTER = "wasmcustom.noop.requests_total";
 let stack: ComposeStack;
 
 printEnvoyLogsOnFailure();
@@ -35,12 +38,23 @@ async function eventually<T>(what: string, check: () => Promise<T | undefined>, 
   }
 }
 
-function chat(cluster?: string): Promise<Response> {
+function chat(model: string, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${stack.listenerUrl}/v1/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json", ...(cluster ? { "x-ai-cluster": cluster } : {}) },
-    body: JSON.stringify({ model: "llama", messages: [{ role: "user", content: "hi" }] }),
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }),
   });
+}
+
+/** The version envoy.yaml's 90/10 llama split gives an API key (x-ai-tenant is its hash). */
+function llamaVersionOf(authorization: string): string {
+  const tenant = createHash("sha256").update(authorization).digest("hex").slice(0, 16);
+  return stickyBucket("llama", tenant) < 9000 ? "v1" : "v2";
+}
+
+/** The sum of the router's counters. */
+async function routerCounters(): Promise<number> {
+  return [...(await stats("^wasmcustom\\.model_router\\.")).values()].reduce((a, b) => a + b, 0);
 }
 
 // What users run (`docker compose up`: bridge network, service names, the published port) cannot
@@ -91,38 +105,84 @@ describe("docker compose stack", () => {
     await stack?.down();
   });
 
-  it("routes on x-ai-cluster to the model version's server", async () => {
-    const res = await chat("llama-v2");
-    expect(res.status).toBe(200);
-    expect(res.headers.get("x-demo-server")).toBe("llama-v2");
-    expect(res.headers.get("x-demo-model")).toBe("llama");
-    expect(res.headers.get("x-demo-version")).toBe("v2");
-    const body = (await res.json()) as { choices: unknown[] };
-    expect(body.choices.length).toBe(1);
+  it("routes a body-named model by the sticky split: the same version for an API key, every time", async () => {
+    // scripts/demo.sh shows these two keys: one on each side of the split.
+    expect([llamaVersionOf("Bearer sk-alice"), llamaVersionOf("Bearer sk-grace")]).toEqual(["v1", "v2"]);
+    for (const [key, version] of [["sk-alice", "v1"], ["sk-grace", "v2"]]) {
+      for (let i = 0; i < 3; i++) {
+        const res = await chat("llama", { authorization: `Bearer ${key}` });
+        expect(res.status).toBe(200);
+        expect(res.headers.get("x-demo-server")).toBe(`llama-${version}`);
+        expect(res.headers.get("x-demo-model")).toBe("llama");
+        expect(res.headers.get("x-demo-version")).toBe(version);
+        // The body's model is rewritten to the name the version's server expects.
+        expect(res.headers.get("x-demo-body-model")).toBe(`llama-${version}`);
+        expect(JSON.parse(res.headers.get("x-demo-seen-ai-headers")!)).toEqual({
+          "x-ai-cluster": `llama-${version}`,
+          "x-ai-model": "llama",
+          "x-ai-model-version": version,
+          "x-ai-tenant": createHash("sha256").update(`Bearer ${key}`).digest("hex").slice(0, 16),
+        });
+        const body = (await res.json()) as { choices: unknown[]; model: string };
+        expect(body.choices.length).toBe(1);
+        expect(body.model).toBe(`llama-${version}`);
+      }
+    }
   });
 
-  it("sends OpenAI requests without the header to the default version", async () => {
-    const res = await chat();
-    expect(res.status).toBe(200);
-    expect(res.headers.get("x-demo-version")).toBe("v1");
-    await res.arrayBuffer();
+  it("honours an explicit version or alias, and removes a client's own x-ai-cluster", async () => {
+    for (const [res, server] of [
+      [await chat("llama@v2"), "llama-v2"],
+      [await chat("llama", { authorization: "Bearer sk-alice", "x-model-version": "canary" }), "llama-v2"],
+      [await chat("llama@stable", { "x-ai-cluster": "llama-v2" }), "llama-v1"],
+    ] as const) {
+      expect([res.status, res.headers.get("x-demo-server")]).toEqual([200, server]);
+      await res.arrayBuffer();
+    }
   });
 
-  it("sends KServe V2 requests to the KServe cluster", async () => {
-    const res = await fetch(`${stack.listenerUrl}/v2/models/iris/ready`);
+  it("routes a KServe V2 request by its path", async () => {
+    const res = await fetch(`${stack.listenerUrl}/v2/models/iris/infer`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ inputs: [{ name: "x", shape: [2], datatype: "FP32", data: [1, 2] }] }),
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-demo-server")).toBe("iris-v1");
-    await res.arrayBuffer();
+    expect(JSON.parse(res.headers.get("x-demo-seen-ai-headers")!)).toMatchObject({ "x-ai-cluster": "iris-v1", "x-ai-model": "iris", "x-ai-model-version": "v1" });
+    const body = (await res.json()) as { outputs: { name: string; data: number[] }[] };
+    expect(body.outputs.find((o) => o.name === "sum")?.data).toEqual([3]);
   });
 
-  it("runs the noop filter from ai-gateway.wasm on routed requests only", async () => {
-    const before = (await stats(`^${COUNTER.replace(/\./g, "\\.")}$`)).get(COUNTER) ?? 0;
-    expect(before).toBeGreaterThanOrEqual(3);
+  it("answers GET /v1/models in the router, with versions and readiness", async () => {
+    const res = await fetch(`${stack.listenerUrl}/v1/models`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-demo-server")).toBeNull();
+    const list = (await res.json()) as { object: string; data: { id: string; ready: boolean; versions: { id: string; ready: boolean; weight: number }[] }[] };
+    expect(list.object).toBe("list");
+    expect(list.data.map((m) => [m.id, m.ready, m.versions.map((v) => [v.id, v.ready, v.weight])])).toEqual([
+      ["llama", true, [["v1", true, 90], ["v2", true, 10]]],
+      ["iris", true, [["v1", true, 100]]],
+    ]);
+  });
+
+  it("answers an unknown model with a 404 in OpenAI's error format", async () => {
+    const res = await chat("gpt-4o");
+    expect(res.status).toBe(404);
+    expect(res.headers.get("x-demo-server")).toBeNull();
+    expect(await res.json()).toEqual({ error: { message: "The model 'gpt-4o' does not exist", type: "invalid_request_error", param: "model", code: "model_not_found" } });
+  });
+
+  it("counts routed requests in the router's stats, and skips the router on /healthz", async () => {
+    const s = await stats("^wasmcustom\\.model_router\\.");
+    expect(s.get("wasmcustom.model_router.requests.model=llama.version=v2")).toBeGreaterThanOrEqual(5);
+    expect(s.get("wasmcustom.model_router.requests.model=iris.version=v1")).toBeGreaterThanOrEqual(1);
+    expect(s.get("wasmcustom.model_router.errors.kind=model_not_found")).toBeGreaterThanOrEqual(1);
+    const before = await routerCounters();
     const health = await fetch(`${stack.listenerUrl}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.text()).toBe("ok\n");
-    const after = (await stats(`^${COUNTER.replace(/\./g, "\\.")}$`)).get(COUNTER);
-    expect(after).toBe(before);
+    expect(await routerCounters()).toBe(before);
     expect((await stats("^wasm\\.envoy\\.wasm\\.runtime\\.v8\\.active$")).get("wasm.envoy.wasm.runtime.v8.active")).toBeGreaterThanOrEqual(2);
   });
 });

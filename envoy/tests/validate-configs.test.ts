@@ -2,16 +2,16 @@
 // modules under /etc/envoy/wasm) with their module paths pointed at build/, and end-to-end
 // templates with their placeholders filled (ports from the kernel, defaults otherwise).
 import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BUILD_DIR, EXAMPLE_WASM_DIR, ROOT, freePorts, localizeExample, placeholders, validateConfig, type Vars } from "../harness";
 
-/** Repository YAML files (tracked, or new and not ignored) that are Envoy bootstrap configs. */
+/** Repository YAML files (tracked and not deleted, or new and not ignored) that are Envoy bootstrap configs. */
 function envoyYamls(): string[] {
   const files = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "--", "*.yaml", "*.yml"], { cwd: ROOT, encoding: "utf8" })
     .split("\n")
-    .filter((f) => f !== "" && !f.startsWith("node_modules/"));
+    .filter((f) => f !== "" && !f.startsWith("node_modules/") && existsSync(path.join(ROOT, f)));
   return [...new Set(files)].filter((f) => /^(static_resources|admin|bootstrap_extensions|node|dynamic_resources):/m.test(readFileSync(path.join(ROOT, f), "utf8"))).sort();
 }
 
