@@ -15,15 +15,16 @@ import { setLastStatus } from "./status";
 export class HeaderMap {
   constructor(public readonly type: HeaderMapType) {}
 
-  /** First value of `name`, or null when absent (status NotFound) or on a host error. */
+  /** First value of `name` ("" when empty), or null when absent (NotFound) or on a host error. */
   get(name: string): string | null {
     const key = String.UTF8.encode(name);
     clearOut();
     const status = proxy_get_header_map_value(this.type, changetype<usize>(key), key.byteLength, OUT_PTR, OUT_SIZE);
     setLastStatus(status);
     const buf = takeOut();
-    if (status != WasmResult.Ok || buf === null) return null;
-    return String.UTF8.decode(buf);
+    if (status != WasmResult.Ok) return null;
+    // An empty value comes back Ok with no buffer: the host allocates nothing for 0 bytes.
+    return buf === null ? "" : String.UTF8.decode(buf);
   }
 
   /** Every value of `name` in order (Envoy's single-value getter returns only the first). */
@@ -38,7 +39,7 @@ export class HeaderMap {
     return out;
   }
 
-  /** Whole map; empty on a host error (see `lastStatus`). */
+  /** Whole map; empty on a host error, and for a map Envoy no longer holds (status Ok then). */
   pairs(): HeaderPair[] {
     clearOut();
     const status = proxy_get_header_map_pairs(this.type, OUT_PTR, OUT_SIZE);
