@@ -81,7 +81,8 @@ describe("emulator services", () => {
       const host = new Host({ logLevel: "debug" });
       host.addCluster("auth", () => ({ status: 200, delayMs: 50 }));
       const plugin = await caller(host);
-      plugin.newStream().requestHeaders({}, { endOfStream: true });
+      const first = plugin.newStream();
+      first.requestHeaders({}, { endOfStream: true });
       const early = plugin.newStream();
       early.requestHeaders({}, { endOfStream: true });
       early.finish();
@@ -89,8 +90,14 @@ describe("emulator services", () => {
       // Envoy still answers on the root; our layer dropped the handler with the stream.
       expect(host.httpCallLog.map((c) => c.outcome)).toEqual(["response", "response"]);
       expect(host.logs({ contains: "unknown http_call token" })).toHaveLength(1);
-      plugin.newStream().requestHeaders({}, { endOfStream: true });
-      plugin.teardown();
+      const last = plugin.newStream();
+      last.requestHeaders({}, { endOfStream: true });
+      // Streams hold the plugin: its shutdown waits for the last one.
+      expect(plugin.teardown()).toBe(false);
+      expect(plugin.state).toBe("active");
+      first.finish();
+      last.finish();
+      expect(plugin.state).toBe("deleted");
       host.advance(100);
       expect(host.httpCallLog[2].outcome).toBe("cancelled");
     });

@@ -38,6 +38,8 @@ export class Plugin {
   started = false;
   /** proxy_on_configure answered true (and the canary, if any, did too). */
   configured = false;
+  /** teardown() was asked for while streams were live; it runs when the last one ends. */
+  teardownRequested = false;
   /** The canary's verdict, when one ran (or was cached) for this plugin. */
   canaryConfigured: boolean | undefined;
 
@@ -107,11 +109,18 @@ export class Plugin {
   /**
    * Removes the plugin as Envoy does on a config change (WasmBase::startShutdown(plugin_key)):
    * proxy_on_done(root); if it returns true, proxy_on_delete(root) now, else when the module
-   * calls proxy_done. Returns whether the root was deleted right away.
+   * calls proxy_done. Returns whether the root was deleted right away. Each stream holds the plugin
+   * handle (Envoy Context's PluginHandleSharedPtr), so while streams of this plugin live the
+   * shutdown waits and runs when the last one is destroyed.
    */
   teardown(): boolean {
     const root = this.root;
     if (root === null || root.state !== "active") return root?.deleted ?? false;
+    if (this.vm.streamsOf(this) > 0) {
+      this.teardownRequested = true;
+      return false;
+    }
+    this.teardownRequested = false;
     if (root.onDone()) root.onDelete();
     else root.state = "pendingDone";
     this.vm.host.settle();

@@ -177,6 +177,8 @@ export class StreamContext extends ContextBase {
     }
     this.destroyed = true;
     vm.forgetContext(this.id);
+    const plugin = this.plugin;
+    if (plugin !== null && plugin.teardownRequested && vm.streamsOf(plugin) === 0) plugin.teardown();
   }
 
   // ---- cpp-host ContextBase: calls into the guest ----

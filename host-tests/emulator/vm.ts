@@ -262,6 +262,13 @@ export class Vm {
     if (this.effectiveId === id) this.effectiveId = 0;
   }
 
+  /** Live stream contexts of `plugin`. */
+  streamsOf(plugin: Plugin): number {
+    let n = 0;
+    for (const ctx of this.contexts.values()) if (ctx.plugin === plugin && ctx !== plugin.root) n++;
+    return n;
+  }
+
   /** Live contexts (roots and streams), for leak checks. */
   get liveContexts(): number {
     return this.contexts.size;
