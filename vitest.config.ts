@@ -19,7 +19,10 @@ export default defineConfig({
           globalSetup: ["host-tests/global-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 300_000,
-          fileParallelism: false,
+          // One fork, files in turn: each file starts its own Envoys and the machine has 2 cores.
+          // (`fileParallelism` is not a per-project option and would be ignored here.)
+          pool: "forks",
+          poolOptions: { forks: { singleFork: true } },
         },
       },
     ],

@@ -24,7 +24,7 @@ async function withServer(options: DemoServerOptions, fn: (s: DemoServer) => Pro
 }
 
 function post(server: DemoServer, route: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  const payload = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
+  const payload = typeof body === "string" ? body : body instanceof Uint8Array ? new Uint8Array(body) : JSON.stringify(body);
   return fetch(server.url + route, { method: "POST", body: payload, headers: { "content-type": "application/json", ...headers } });
 }
 

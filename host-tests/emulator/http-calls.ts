@@ -25,18 +25,12 @@ import {
   WasmResult, fromUtf8, headerPairs, pairsToRecord, toBytes, utf8, type BodyInit, type HeaderInit, type HeaderPairs,
   type WasmResultCode,
 } from "./types";
+import type { UpstreamRequest } from "./upstream";
 import type { Vm } from "./vm";
 
-export interface HttpCallRequest {
+/** What a cluster handler receives: the request as an upstream sees it, plus the call's own data. */
+export interface HttpCallRequest extends UpstreamRequest {
   cluster: string;
-  method: string;
-  path: string;
-  authority: string;
-  headers: Record<string, string>;
-  headerPairs: HeaderPairs;
-  body: string;
-  bodyBytes: Uint8Array;
-  trailers: Record<string, string> | undefined;
   /** 0 means no timeout. */
   timeoutMs: number;
   token: number;
