@@ -6,8 +6,8 @@ import { repoPath } from "./paths";
 
 export type Vars = Record<string, string | number>;
 
-// A default may hold one level of braces: ${FILTER_CONFIG:-"{}"}.
-const PLACEHOLDER = /\$\{([A-Z][A-Z0-9_]*)(?::-((?:[^{}]|\{[^{}]*\})*))?\}/g;
+// A default may nest braces two levels deep: ${FILTER_CONFIG:-"{}"}, ${ROUTE:-{"a": {"b": 1}}}.
+const PLACEHOLDER = /\$\{([A-Z][A-Z0-9_]*)(?::-((?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*))?\}/g;
 
 export interface Placeholder {
   name: string;
