@@ -9,6 +9,7 @@ import {
 } from "../abi/imports";
 import { HeaderMapType, WasmResult } from "../abi/types";
 import { clearOut, OUT_PTR, OUT_SIZE, OUT_U32, takeOut } from "../runtime/memory";
+import { scratchA, scratchB, scratchLengthA, scratchLengthB } from "../runtime/scratch";
 import { HeaderPair, parsePairs, serializePairs } from "./pairs";
 import { setLastStatus } from "./status";
 
@@ -17,9 +18,9 @@ export class HeaderMap {
 
   /** First value of `name` ("" when empty), or null when absent (NotFound) or on a host error. */
   get(name: string): string | null {
-    const key = String.UTF8.encode(name);
+    const key = scratchA(name);
     clearOut();
-    const status = proxy_get_header_map_value(this.type, changetype<usize>(key), key.byteLength, OUT_PTR, OUT_SIZE);
+    const status = proxy_get_header_map_value(this.type, key, scratchLengthA(), OUT_PTR, OUT_SIZE);
     setLastStatus(status);
     const buf = takeOut();
     if (status != WasmResult.Ok) return null;
@@ -67,22 +68,22 @@ export class HeaderMap {
   }
 
   add(name: string, value: string): WasmResult {
-    const key = String.UTF8.encode(name);
-    const val = String.UTF8.encode(value);
-    return <WasmResult>proxy_add_header_map_value(this.type, changetype<usize>(key), key.byteLength, changetype<usize>(val), val.byteLength);
+    const key = scratchA(name);
+    const val = scratchB(value);
+    return <WasmResult>proxy_add_header_map_value(this.type, key, scratchLengthA(), val, scratchLengthB());
   }
 
   /** Sets `name` to `value`: Envoy's setCopy removes every value and appends one at the end. */
   replace(name: string, value: string): WasmResult {
-    const key = String.UTF8.encode(name);
-    const val = String.UTF8.encode(value);
-    return <WasmResult>proxy_replace_header_map_value(this.type, changetype<usize>(key), key.byteLength, changetype<usize>(val), val.byteLength);
+    const key = scratchA(name);
+    const val = scratchB(value);
+    return <WasmResult>proxy_replace_header_map_value(this.type, key, scratchLengthA(), val, scratchLengthB());
   }
 
   /** Removes every value of `name`; removing an absent header is Ok. */
   remove(name: string): WasmResult {
-    const key = String.UTF8.encode(name);
-    return <WasmResult>proxy_remove_header_map_value(this.type, changetype<usize>(key), key.byteLength);
+    const key = scratchA(name);
+    return <WasmResult>proxy_remove_header_map_value(this.type, key, scratchLengthA());
   }
 }
 

@@ -5,6 +5,7 @@
 import { proxy_get_shared_data, proxy_set_shared_data } from "../abi/imports";
 import { WasmResult } from "../abi/types";
 import { clearOut, OUT_PTR, OUT_SIZE, OUT_U32, takeOut } from "../runtime/memory";
+import { scratchA, scratchLengthA } from "../runtime/scratch";
 import { setLastStatus } from "./status";
 
 export class SharedValue {
@@ -23,10 +24,10 @@ export class SharedValue {
 }
 
 export function getSharedData(key: string): SharedValue {
-  const k = String.UTF8.encode(key);
+  const k = scratchA(key);
   clearOut();
   store<u32>(OUT_U32, 0);
-  const status = <WasmResult>proxy_get_shared_data(changetype<usize>(k), k.byteLength, OUT_PTR, OUT_SIZE, OUT_U32);
+  const status = <WasmResult>proxy_get_shared_data(k, scratchLengthA(), OUT_PTR, OUT_SIZE, OUT_U32);
   setLastStatus(status);
   const buf = takeOut();
   if (status != WasmResult.Ok) return new SharedValue(status, new ArrayBuffer(0), 0);
@@ -36,6 +37,6 @@ export function getSharedData(key: string): SharedValue {
 
 /** Writes `value`; with `cas` != 0 only if the stored CAS still equals it (else CasMismatch). */
 export function setSharedData(key: string, value: ArrayBuffer, cas: u32 = 0): WasmResult {
-  const k = String.UTF8.encode(key);
-  return <WasmResult>proxy_set_shared_data(changetype<usize>(k), k.byteLength, changetype<usize>(value), value.byteLength, cas);
+  const k = scratchA(key);
+  return <WasmResult>proxy_set_shared_data(k, scratchLengthA(), changetype<usize>(value), value.byteLength, cas);
 }
