@@ -321,6 +321,19 @@ describe("model-router", () => {
       }
     });
 
+    it("adds the model to a JSON object that has none, so the upstream learns it", async () => {
+      const cases: Array<[string, string]> = [
+        ['{"prompt":"hi"}', '{"model":"llama-v2","prompt":"hi"}'],
+        ["{}", '{"model":"llama-v2"}'],
+        [' \n { "prompt" : "é" } ', ' \n {"model":"llama-v2", "prompt" : "é" } '],
+      ];
+      for (const [body, want] of cases) {
+        const res = await s.plugin.request({ path: "/v1/completions", headers: { ...JSON_CT, "x-model": "llama@v2" }, body });
+        expect(res.upstreamRequest?.body).toBe(want);
+        expect(res.upstreamRequest?.headers["content-length"]).toBe(String(Buffer.byteLength(want)));
+      }
+    });
+
     it("keeps a chunked body chunked (no content-length added)", async () => {
       const res = await s.plugin.request({ bodyChunks: [chat("llama@v2").slice(0, 5), chat("llama@v2").slice(5)] });
       expect(JSON.parse(res.upstreamRequest!.body).model).toBe("llama-v2");

@@ -114,7 +114,7 @@ example() {
   local title="$1"; shift
   echo
   echo "== $title"
-  echo "\$ curl -s $(quoted "$@")"
+  echo "\$ curl -s -D - $(quoted "$@")"
   : >"$WORK/headers"; : >"$WORK/body"
   STATUS="$(curl -s -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' "$@" || true)"
   echo "  HTTP $STATUS"
@@ -247,6 +247,6 @@ Running. Envoy: http://$GW (admin http://127.0.0.1:$ADMIN). Try:
   curl -s $GW/v1/chat/completions -H 'content-type: application/json' -d '{"model":"llama@v9","messages":[]}'
   curl -s '127.0.0.1:$ADMIN/stats?filter=model_router|health_check'
   curl -s 127.0.0.1:$ADMIN/stats/prometheus | grep '^model_router'
-Logs: $WORK (Envoy's access log: access.log). Ctrl-C stops everything.
+Logs: $WORK (Envoy's access log: access.log; removed on exit). Ctrl-C stops everything.
 EOT
 wait

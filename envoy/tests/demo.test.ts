@@ -63,7 +63,7 @@ describe("scripts/demo.sh --once", () => {
 
   it("shows body routing by the sticky split, with what the router set", () => {
     const alice = section(all, "sticky per API key (sk-alice: v1)");
-    expect(alice).toContain("$ curl -s 127.0.0.1:");
+    expect(alice).toContain("$ curl -s -D - 127.0.0.1:");
     expect(alice).toContain(`-H 'authorization: Bearer sk-alice' -d '{"model":"llama","messages":[{"role":"user","content":"hi"}]}'`);
     expect(alice).toMatch(/^ {2}HTTP 200$/m);
     expect(alice).toMatch(/^ {2}x-demo-version: v1$/m);

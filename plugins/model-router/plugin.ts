@@ -207,21 +207,22 @@ class RouterStream extends HttpContext {
       return false;
     }
     let modelValue: JsonValue | null = null;
+    let doc: JsonValue | null = null;
     if (waiting == WAIT_MODEL) {
       // An empty body counts as no body: the model comes from a later source or the default.
       let ref: ModelRef | null = null;
       if (body.byteLength > 0) {
         const parsed = parseJson(body, this.cfg.bodyLimits);
-        const doc = parsed.value;
+        doc = parsed.value;
         if (!parsed.ok || doc === null) {
           this.fail(ERR_INVALID_BODY, "The request body is not valid JSON: " + parsed.error + " at byte " + parsed.offset.toString());
           return false;
         }
-        if (!doc.isObject()) {
+        if (!(doc as JsonValue).isObject()) {
           this.fail(ERR_INVALID_BODY, "The request body must be a JSON object");
           return false;
         }
-        modelValue = doc.get("model");
+        modelValue = (doc as JsonValue).get("model");
         if (modelValue !== null) {
           ref = modelValue.isString() ? parseModelRef(modelValue.asString(), SRC_BODY) : null;
           if (ref === null) {
@@ -238,12 +239,18 @@ class RouterStream extends HttpContext {
       if (ref === null) ref = this.defaultRef();
       if (ref === null || !this.route(ref as ModelRef)) return false;
     } else if (body.byteLength > 0) {
-      // Routed by a header or the path: rewrite only a body that parses and has a string model.
+      // Routed by a header or the path: rewrite only a body that parses as a JSON object.
       const parsed = parseJson(body, this.cfg.bodyLimits);
-      const doc = parsed.value;
-      if (parsed.ok && doc !== null) modelValue = doc.get("model");
+      if (parsed.ok && parsed.value !== null && (parsed.value as JsonValue).isObject()) {
+        doc = parsed.value;
+        modelValue = (doc as JsonValue).get("model");
+      }
     }
-    if (this.cfg.rewriteBodyModel && modelValue !== null && modelValue.isString()) this.rewriteModel(body, modelValue as JsonValue);
+    if (this.cfg.rewriteBodyModel && doc !== null) {
+      // A body without `model` gets one: OpenAI-compatible servers require it.
+      if (modelValue === null) this.insertModel(body, doc as JsonValue);
+      else if (modelValue.isString()) this.rewriteModel(body, modelValue as JsonValue);
+    }
     return true;
   }
 
@@ -308,22 +315,39 @@ class RouterStream extends HttpContext {
     this.tenant = toHex(sha256(String.UTF8.encode(identity))).substring(0, this.cfg.tenantHexChars);
   }
 
-  /** Replaces the body's `model` string (spliced at its byte span) and fixes content-length. */
-  private rewriteModel(body: ArrayBuffer, value: JsonValue): void {
+  /** The model name the routed version's server expects, or "" before routing. */
+  private upstreamName(): string {
     const model = this.routedModel;
     const version = this.routedVersion;
-    if (model === null || version === null) return;
-    const name = version.upstreamModel.length > 0 ? version.upstreamModel : model.name;
-    if (value.stringEquals(name)) return;
-    const quoted = String.UTF8.encode(quoteJsonString(name));
-    const head = value.start;
-    const tail = body.byteLength - value.end;
-    const out = new ArrayBuffer(head + quoted.byteLength + tail);
+    if (model === null || version === null) return "";
+    return version.upstreamModel.length > 0 ? version.upstreamModel : model.name;
+  }
+
+  /** Replaces the body's `model` string (spliced at its byte span). */
+  private rewriteModel(body: ArrayBuffer, value: JsonValue): void {
+    const name = this.upstreamName();
+    if (name.length == 0 || value.stringEquals(name)) return;
+    this.spliceBody(body, value.start, value.end, quoteJsonString(name));
+  }
+
+  /** Adds `"model":"<name>"` as the object's first member. */
+  private insertModel(body: ArrayBuffer, doc: JsonValue): void {
+    const name = this.upstreamName();
+    if (name.length == 0) return;
+    const member = "\"model\":" + quoteJsonString(name) + (doc.length > 0 ? "," : "");
+    this.spliceBody(body, doc.start + 1, doc.start + 1, member);
+  }
+
+  /** Replaces bytes [start, end) of the body with `text` and keeps content-length right. */
+  private spliceBody(body: ArrayBuffer, start: i32, end: i32, text: string): void {
+    const insert = String.UTF8.encode(text);
+    const tail = body.byteLength - end;
+    const out = new ArrayBuffer(start + insert.byteLength + tail);
     const dst = changetype<usize>(out);
     const src = changetype<usize>(body);
-    memory.copy(dst, src, <usize>head);
-    memory.copy(dst + <usize>head, changetype<usize>(quoted), <usize>quoted.byteLength);
-    memory.copy(dst + <usize>(head + quoted.byteLength), src + <usize>value.end, <usize>tail);
+    memory.copy(dst, src, <usize>start);
+    memory.copy(dst + <usize>start, changetype<usize>(insert), <usize>insert.byteLength);
+    memory.copy(dst + <usize>(start + insert.byteLength), src + <usize>end, <usize>tail);
     setBuffer(BufferType.HttpRequestBody, 0, body.byteLength, out);
     if (requestHeaders.get("content-length") !== null) requestHeaders.replace("content-length", out.byteLength.toString());
   }
