@@ -3,7 +3,7 @@
 // content-length, no per-request allocation beyond what Node's HTTP parser does). It runs in the
 // benchmark's own process, next to the client: see bench/README.md ("Processes and cores").
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenOnLoopback } from "../envoy/harness/ports";
 
 export const COMPLETION = Buffer.from(
   JSON.stringify({
@@ -44,11 +44,7 @@ export async function startBenchUpstream(): Promise<BenchUpstream> {
   // timeout would close them under Envoy, whose next request could then race the close.
   server.keepAliveTimeout = 300_000;
   server.headersTimeout = 310_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     port,
     count: () => count,

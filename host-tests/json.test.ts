@@ -4,6 +4,7 @@
 // string escaping, and an independent TypeScript RFC 8785 implementation (`jcs`) written here.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadPure, PureModule, utf16 } from "./pure/pure-module";
+import { prng } from "./support-prng";
 
 let mod: PureModule;
 beforeAll(async () => {
@@ -126,15 +127,6 @@ function jcs(v: Ref): string {
 }
 const refJcs = (text: string) => jcs(refParse(text));
 
-/** Deterministic PRNG (mulberry32), so a failure reproduces. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 const int = (rand: () => number, n: number) => Math.floor(rand() * n);
 

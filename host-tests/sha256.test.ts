@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadPure, PureModule, utf16 } from "./pure/pure-module";
+import { prng } from "./support-prng";
 
 let mod: PureModule;
 beforeAll(async () => {
@@ -15,15 +16,6 @@ afterEach(() => {
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const nodeSha = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
 
-/** Deterministic PRNG (mulberry32), so a failure reproduces. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytes(rand: () => number, n: number): Uint8Array {
   const out = new Uint8Array(n);

@@ -2,7 +2,7 @@
 // upstreams and the compose stack, and print logs when a test fails.
 export { startEnvoy, validateConfig, parseStats, startedEnvoys, type Envoy, type EnvoyOptions, type Runner, type ValidateResult } from "./envoy";
 export { placeholders, renderTemplate, readTemplate, yamlString, localizeExample, EXAMPLE_WASM_DIR, type Vars } from "./config";
-export { freePort, freePorts } from "./ports";
+export { freePort, freePorts, listenOnLoopback } from "./ports";
 export { startUpstream, type Upstream } from "./upstream";
 export { printEnvoyLogsOnFailure, addLogSource } from "./logs";
 export { ROOT, BUILD_DIR, MissingToolError, envoyBinary, envoyImage, nodeImage } from "./paths";

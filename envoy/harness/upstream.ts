@@ -1,7 +1,7 @@
 // A tiny HTTP upstream on 127.0.0.1 for tests that need no model server: it answers every
 // request with 200 and a JSON echo of what it received, and counts requests.
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenOnLoopback } from "./ports";
 
 export interface Upstream {
   readonly port: number;
@@ -24,11 +24,7 @@ export async function startUpstream(name = "upstream"): Promise<Upstream> {
       res.end(out);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     port,
     url: `http://127.0.0.1:${port}`,
