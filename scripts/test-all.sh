@@ -4,7 +4,8 @@
 # npm packages, Envoy in .venv (scripts/install-envoy.sh), a Docker engine
 # (scripts/start-docker.sh, needs root the first time) and the local images
 # (scripts/build-envoy-image.sh). Then `npm run build` and `vitest run`; the summary reporter in
-# vitest.config.ts prints the closing `N passed, N failed` line. Exit code: vitest's.
+# vitest.config.ts prints a line `N passed, N failed` (vitest's own summary follows it; .ci/run
+# repeats the line last). Exit code: vitest's.
 #
 #   bash scripts/test-all.sh                   # everything
 #   bash scripts/test-all.sh --project unit    # extra arguments go to vitest
