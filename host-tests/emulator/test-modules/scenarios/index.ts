@@ -14,6 +14,7 @@ import {
 } from "../../../../assembly/index";
 import { proxy_define_metric, proxy_done, proxy_http_call, proxy_set_effective_context } from "../../../../assembly/abi/imports";
 import { wasmResultName } from "../../../../assembly/abi/types";
+import { Report } from "../../../fixtures/abi-probe/report";
 
 // ---- host functions our layer does not import ----
 
@@ -72,18 +73,6 @@ if (environment().includes("EMU_RESTRICTED=1")) {
 
 // ---- helpers ----
 
-class Report {
-  lines: string[] = [];
-  add(name: string, value: string): void {
-    this.lines.push(name + "=" + value);
-  }
-  status(name: string, status: WasmResult): void {
-    this.add(name, wasmResultName(status));
-  }
-  text(): string {
-    return this.lines.join("\n");
-  }
-}
 
 function reply(status: u32, body: string): FilterHeadersStatus {
   sendLocalResponse(status, "report", String.UTF8.encode(body), [new HeaderPair("content-type", "text/plain")]);
