@@ -10,6 +10,8 @@ export default defineConfig({
           include: ["host-tests/**/*.test.ts", "envoy/demo-server/**/*.test.ts"],
           globalSetup: ["host-tests/global-setup.ts"],
           testTimeout: 30_000,
+          // Suites compile AssemblyScript modules in beforeAll: minutes on a loaded 2-core machine.
+          hookTimeout: 300_000,
         },
       },
       {

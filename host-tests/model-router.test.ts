@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { Host, type Plugin, type RequestInit, type RequestResult } from "./emulator";
 import { buildHealthWriter, HEALTH_WRITER_WASM } from "./model-router/build";
 import { encodeHealthRecord, healthKey, type HealthStateName } from "./model-router/health-record";
-import { stickyBucket } from "./model-router/bucket";
+import { identityBucket, stickyBucket } from "./model-router/bucket";
 
 const WASM = "build/model-router.wasm";
 const VM_ID = "ai-gateway";
@@ -399,12 +399,24 @@ describe("model-router", () => {
     it("sticks by tenant when configured, at random for anonymous requests", async () => {
       const { plugin } = await setup(withConfig({ ...split(50, 50), sticky_key: "tenant", sticky_header: undefined }));
       const auth = "Bearer sk-1";
-      const tenant = createHash("sha256").update(auth).digest("hex").slice(0, 16);
-      const want = stickyBucket("llama", tenant) < 5000 ? "v1" : "v2";
+      const want = identityBucket("llama", auth) < 5000 ? "v1" : "v2";
       for (let i = 0; i < 20; i++) expect(route(await plugin.request({ headers: { "x-model": "llama", authorization: auth } })).version).toBe(want);
       const anonymous = new Set<string>();
       for (let i = 0; i < 50; i++) anonymous.add(route(await plugin.request({ headers: { "x-model": "llama" } })).version!);
       expect(anonymous).toEqual(new Set(["v1", "v2"]));
+    });
+
+    it("keeps every client on its version whatever tenant_hex_chars shows", async () => {
+      const identities = Array.from({ length: 40 }, (_, i) => `Bearer sk-${i}`);
+      const versionsWith = async (hexChars: number) => {
+        const { plugin } = await setup(withConfig({ ...split(50, 50), sticky_key: "tenant", sticky_header: undefined, tenant_hex_chars: hexChars }));
+        const out: string[] = [];
+        for (const auth of identities) out.push(route(await plugin.request({ headers: { "x-model": "llama", authorization: auth } })).version!);
+        return out;
+      };
+      const want = identities.map((auth) => (identityBucket("llama", auth) < 5000 ? "v1" : "v2"));
+      expect(new Set(want)).toEqual(new Set(["v1", "v2"]));
+      for (const hexChars of [8, 16, 64]) expect(await versionsWith(hexChars)).toEqual(want);
     });
   });
 
@@ -578,7 +590,7 @@ describe("model-router", () => {
       expect(r1.upstreamRequest!.headers["content-length"]).toBe(String(r1.upstreamRequest!.bodyBytes.length));
 
       const tenant = "c3e9a1c985d603e4";
-      const sticky = stickyBucket("llama", tenant) < 9000 ? "v1" : "v2";
+      const sticky = identityBucket("llama", "Bearer sk-1") < 9000 ? "v1" : "v2";
       for (let i = 0; i < 5; i++) {
         const r2 = await s.plugin.request({ path: "/v1/chat/completions", headers: { authorization: "Bearer sk-1" }, body: chat("llama") });
         expect(route(r2)).toMatchObject({ model: "llama", version: sticky, tenant });

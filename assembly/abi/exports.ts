@@ -21,7 +21,7 @@ const streams = new Map<u32, HttpContext>();
 
 // Stands in for an unknown context so that every callback has something to call.
 const ORPHAN_ROOT = new RootContext(0, "");
-const ORPHAN_STREAM = new HttpContext(0, ORPHAN_ROOT);
+const ORPHAN_STREAM = new HttpContext(0);
 
 function stream(id: u32): HttpContext {
   setActiveContext(id);

@@ -1,13 +1,13 @@
 // One HTTP stream. Every hook defaults to letting traffic through untouched, so a filter overrides
-// only what it needs.
+// only what it needs. A stream holds no pointer to its root context: the root hands each new
+// stream what it needs (configuration, metrics) when it creates it, so no downcast is needed.
 
 import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus } from "../abi/types";
 import { httpCall, HttpCallHandler } from "../host/http-call";
 import { HeaderPair } from "../host/pairs";
-import { RootContext } from "./root-context";
 
 export class HttpContext {
-  constructor(public readonly id: u32, public readonly root: RootContext) {}
+  constructor(public readonly id: u32) {}
 
   /** `endOfStream` true means the request has no body. */
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {

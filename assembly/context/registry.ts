@@ -9,9 +9,13 @@ export type RootFactory = (id: u32, rootId: string) => RootContext;
 const factories = new Map<string, RootFactory>();
 const names = new Array<string>();
 
-/** Makes `factory` build the root contexts whose `root_id` is `rootId`. */
-export function registerRootContext(rootId: string, factory: RootFactory): void {
-  if (!factories.has(rootId)) names.push(rootId);
+/**
+ * Makes `factory` build the root contexts whose `root_id` is `rootId`. An `alias` (the pipeline's
+ * `ai-gateway`, which every filter registers) does not count as a filter of its own when an
+ * empty root id picks the module's only filter.
+ */
+export function registerRootContext(rootId: string, factory: RootFactory, alias: bool = false): void {
+  if (!factories.has(rootId) && !alias) names.push(rootId);
   factories.set(rootId, factory);
 }
 

@@ -26,7 +26,7 @@ export class RootContext {
 
   /** The stream's context. The default passes everything through. */
   newHttpContext(id: u32): HttpContext {
-    return new HttpContext(id, this);
+    return new HttpContext(id);
   }
 
   onTick(): void {}

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addLogSource, composeCommand, portVariable, printEnvoyLogsOnFailure, socketAddresses, startComposeStack, type ComposeStack } from "../harness";
 import { COMPOSE_DIR } from "../harness/compose";
 import { parseStats } from "../harness/envoy";
-import { stickyBucket } from "../../host-tests/model-router/bucket";
+import { identityBucket } from "../../host-tests/model-router/bucket";
 
 let stack: ComposeStack;
 
@@ -48,8 +48,7 @@ function chat(model: string, headers: Record<string, string> = {}): Promise<Resp
 
 /** The version envoy.yaml's 90/10 llama split gives an API key (x-ai-tenant is its hash). */
 function llamaVersionOf(authorization: string): string {
-  const tenant = createHash("sha256").update(authorization).digest("hex").slice(0, 16);
-  return stickyBucket("llama", tenant) < 9000 ? "v1" : "v2";
+  return identityBucket("llama", authorization) < 9000 ? "v1" : "v2";
 }
 
 /** The sum of the router's counters. */

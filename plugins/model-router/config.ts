@@ -3,25 +3,28 @@
 // level before refusing to start. Unknown keys are errors. The result is a resolved routing
 // table: models and versions by index, bucket ranges, fallback indices, compiled path templates.
 
-import { JsonLimits, JsonValue, parseJson } from "../../assembly/json/index";
+import { Checker, describe, parseConfigDocument, quote } from "../../assembly/config/checker";
+import {
+  HEADER_NAME, MODEL_NAME, VERSION_NAME, isAlnum, isHeaderName, isHeaderNameOrEmpty, isModelName, isVersionName,
+  isVisibleAscii255,
+} from "../../assembly/config/values";
+import { JsonLimits, JsonValue } from "../../assembly/json/index";
 import { BUCKETS_PER_PERCENT, ModelEntry, VersionEntry } from "./resolve";
 import { PathTemplate, builtinTemplates, parseTemplate } from "./path-template";
-import { SRC_BODY, SRC_HEADER, SRC_PATH } from "./sources";
+import { Source } from "./sources";
 
 export const MODEL_HEADER = "x-ai-model";
 export const VERSION_HEADER = "x-ai-model-version";
 export const TENANT_HEADER = "x-ai-tenant";
 
-export const STICKY_NONE: i32 = 0;
-export const STICKY_TENANT: i32 = 1;
-export const STICKY_HEADER: i32 = 2;
+/** What keeps a client on one version of a split. */
+export enum StickyKey { None, Tenant, Header }
 
 export const MAX_MODELS: i32 = 256;
 export const MAX_VERSIONS: i32 = 16;
 export const MAX_ALIASES: i32 = 32;
 export const MAX_TEMPLATES: i32 = 32;
 const MAX_BODY_BYTES_LIMIT: i64 = 64 << 20;
-const GOT_MAX_CHARS = 60;
 
 const TOP_KEYS: string[] = [
   "models", "sources", "model_header", "version_header", "path_templates", "max_body_bytes",
@@ -33,7 +36,7 @@ const MODEL_KEYS: string[] = ["versions", "aliases", "owned_by", "created"];
 const VERSION_KEYS: string[] = ["cluster", "upstream_model", "weight", "fallback"];
 
 export class RouterConfig {
-  sources: i32[] = [SRC_HEADER, SRC_PATH, SRC_BODY];
+  sources: Source[] = [Source.Header, Source.Path, Source.Body];
   modelHeader: string = "x-model";
   versionHeader: string = "x-model-version";
   templates: PathTemplate[] = [];
@@ -43,7 +46,7 @@ export class RouterConfig {
   /** Index of the default model, or -1. */
   defaultModel: i32 = -1;
   rewriteBodyModel: bool = false;
-  stickyKey: i32 = STICKY_NONE;
+  stickyKey: StickyKey = StickyKey.None;
   stickyHeader: string = "";
   /** "" means no tenant: x-ai-tenant is never set. */
   tenantHeader: string = "authorization";
@@ -79,100 +82,16 @@ export class ConfigResult {
   constructor(public config: RouterConfig | null, public error: string) {}
 }
 
-/** Collects the first error; later checks are skipped once one is recorded. */
-class Checker {
-  error: string = "";
-
-  get failed(): bool {
-    return this.error.length > 0;
-  }
-
-  fail(field: string, expected: string, got: string): void {
-    if (this.error.length == 0) this.error = field + ": expected " + expected + ", got " + got;
-  }
-
-  /** Fails with the value's source text as what was got. */
-  failValue(field: string, expected: string, value: JsonValue): void {
-    this.fail(field, expected, describe(value));
-  }
-
-  /** Checks an object's keys: none twice, and each in `allowed` (null: names chosen by the user). */
-  keys(obj: JsonValue, field: string, allowed: string[] | null): void {
-    const n = obj.length;
-    for (let i = 0; i < n && !this.failed; i++) {
-      const key = obj.keyAt(i);
-      const path = join(field, key);
-      if (allowed !== null && !allowed.includes(key)) {
-        this.error = path + ": expected one of the keys " + (allowed as string[]).join(", ") + ", got an unknown key";
-        return;
-      }
-      for (let j = 0; j < i; j++) {
-        if (obj.keyEquals(j, key)) {
-          this.error = path + ": expected each key once, got it twice";
-          return;
-        }
-      }
-    }
-  }
-
-  string(obj: JsonValue, key: string, field: string, def: string, check: (s: string) => bool, expected: string): string {
-    const v = obj.get(key);
-    if (v === null || this.failed) return def;
-    const path = join(field, key);
-    if (!v.isString()) {
-      this.failValue(path, expected, v);
-      return def;
-    }
-    const s = v.asString();
-    if (!check(s)) {
-      this.failValue(path, expected, v);
-      return def;
-    }
-    return s;
-  }
-
-  bool(obj: JsonValue, key: string, field: string, def: bool): bool {
-    const v = obj.get(key);
-    if (v === null || this.failed) return def;
-    if (!v.isBool()) {
-      this.failValue(join(field, key), "true or false", v);
-      return def;
-    }
-    return v.asBool();
-  }
-
-  integer(obj: JsonValue, key: string, field: string, def: i64, lo: i64, hi: i64): i64 {
-    const v = obj.get(key);
-    if (v === null || this.failed) return def;
-    if (!v.isInteger() || v.asInteger() < lo || v.asInteger() > hi) {
-      this.failValue(join(field, key), "an integer " + lo.toString() + ".." + hi.toString(), v);
-      return def;
-    }
-    return v.asInteger();
-  }
-
-  /** An object member that must be an object when present; null when absent. */
-  object(obj: JsonValue, key: string, field: string, expected: string): JsonValue | null {
-    const v = obj.get(key);
-    if (v === null || this.failed) return null;
-    if (!v.isObject()) {
-      this.failValue(join(field, key), expected, v);
-      return null;
-    }
-    return v;
-  }
-}
-
 /** Parses and validates `bytes`, then derives the routing table. */
 export function parseConfig(bytes: ArrayBuffer): ConfigResult {
+  const doc = parseConfigDocument(bytes, "a JSON object with \"models\"");
+  if (doc.root === null) return new ConfigResult(null, doc.error);
+  return parseRouterConfig(doc.root as JsonValue);
+}
+
+/** Validates the configuration object `root`, then derives the routing table. */
+export function parseRouterConfig(root: JsonValue): ConfigResult {
   const c = new Checker();
-  if (isBlank(bytes)) return new ConfigResult(null, "configuration: expected a JSON object with \"models\", got nothing");
-  const parsed = parseJson(bytes);
-  if (!parsed.ok || parsed.value === null) {
-    return new ConfigResult(null, "configuration: expected JSON, got " + parsed.error + " at byte " + parsed.offset.toString());
-  }
-  const root = parsed.value as JsonValue;
-  if (!root.isObject()) return new ConfigResult(null, "configuration: expected a JSON object, got " + describe(root));
   c.keys(root, "", TOP_KEYS);
 
   const cfg = new RouterConfig();
@@ -185,7 +104,7 @@ export function parseConfig(bytes: ArrayBuffer): ConfigResult {
   cfg.clusterHeader = c.string(root, "cluster_header", "", cfg.clusterHeader, isHeaderName, HEADER_NAME);
   cfg.rewriteBodyModel = c.bool(root, "rewrite_body_model", "", cfg.rewriteBodyModel);
   const sticky = c.string(root, "sticky_key", "", "none", isStickyKey, "\"none\", \"tenant\" or \"header\"");
-  cfg.stickyKey = sticky == "tenant" ? STICKY_TENANT : sticky == "header" ? STICKY_HEADER : STICKY_NONE;
+  cfg.stickyKey = sticky == "tenant" ? StickyKey.Tenant : sticky == "header" ? StickyKey.Header : StickyKey.None;
   cfg.stickyHeader = c.string(root, "sticky_header", "", "", isHeaderNameOrEmpty, HEADER_NAME);
   cfg.tenantHeader = c.string(root, "tenant_header", "", cfg.tenantHeader, isHeaderNameOrEmpty, HEADER_NAME + " or \"\"");
   cfg.tenantHexChars = <i32>c.integer(root, "tenant_hex_chars", "", cfg.tenantHexChars, 8, 64);
@@ -214,8 +133,8 @@ export function parseConfig(bytes: ArrayBuffer): ConfigResult {
   return new ConfigResult(cfg, "");
 }
 
-function parseSources(c: Checker, root: JsonValue): i32[] {
-  const out: i32[] = [SRC_HEADER, SRC_PATH, SRC_BODY];
+function parseSources(c: Checker, root: JsonValue): Source[] {
+  const out: Source[] = [Source.Header, Source.Path, Source.Body];
   const v = root.get("sources");
   if (v === null || c.failed) return out;
   const expected = "a non-empty list of distinct \"header\", \"path\", \"body\"";
@@ -223,12 +142,12 @@ function parseSources(c: Checker, root: JsonValue): i32[] {
     c.failValue("sources", expected, v);
     return out;
   }
-  const list = new Array<i32>();
+  const list = new Array<Source>();
   for (let i = 0; i < v.length; i++) {
     const item = v.at(i) as JsonValue;
     const s = item.isString() ? item.asString() : "";
-    const src = s == "header" ? SRC_HEADER : s == "path" ? SRC_PATH : s == "body" ? SRC_BODY : -1;
-    if (src < 0 || list.includes(src)) {
+    const src = s == "header" ? Source.Header : s == "path" ? Source.Path : s == "body" ? Source.Body : Source.Default;
+    if (src == Source.Default || list.includes(src)) {
       c.failValue("sources[" + i.toString() + "]", expected, item);
       return out;
     }
@@ -296,7 +215,7 @@ function parseModels(c: Checker, root: JsonValue, cfg: RouterConfig): void {
     const name = models.keyAt(i);
     const field = "models." + name;
     if (!isModelName(name)) {
-      c.fail(field, "a model name: 1-128 letters, digits, '.', '_', ':', '/', '-', starting with a letter or digit", quote(name));
+      c.fail(field, MODEL_NAME, quote(name));
       return;
     }
     const spec = models.valueAt(i) as JsonValue;
@@ -442,33 +361,20 @@ function crossCheck(c: Checker, cfg: RouterConfig): void {
       return;
     }
   }
-  if (cfg.stickyKey == STICKY_HEADER && cfg.stickyHeader.length == 0) {
+  if (cfg.stickyKey == StickyKey.Header && cfg.stickyHeader.length == 0) {
     c.fail("sticky_header", "a header name when sticky_key is \"header\"", "nothing");
-  } else if (cfg.stickyKey != STICKY_HEADER && cfg.stickyHeader.length > 0) {
+  } else if (cfg.stickyKey != StickyKey.Header && cfg.stickyHeader.length > 0) {
     c.fail("sticky_header", "no sticky_header unless sticky_key is \"header\"", quote(cfg.stickyHeader));
-  } else if (cfg.stickyKey == STICKY_TENANT && cfg.tenantHeader.length == 0) {
+  } else if (cfg.stickyKey == StickyKey.Tenant && cfg.tenantHeader.length == 0) {
     c.fail("tenant_header", "an identity header when sticky_key is \"tenant\"", "\"\"");
   }
 }
 
 // ---- value checks ----
 
-const HEADER_NAME = "a lower-case header name (letters, digits, '-', '_', '.')";
-const VERSION_NAME = "1-64 letters, digits, '.', '_', '-', starting with a letter or digit";
 const OWNER = "1-128 visible ASCII characters";
 
-function isHeaderName(s: string): bool {
-  if (s.length == 0 || s.length > 128) return false;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    if (!((ch >= 0x61 && ch <= 0x7a) || (ch >= 0x30 && ch <= 0x39) || ch == 0x2d || ch == 0x5f || ch == 0x2e)) return false;
-  }
-  return true;
-}
 
-function isHeaderNameOrEmpty(s: string): bool {
-  return s.length == 0 || isHeaderName(s);
-}
 
 function isStickyKey(s: string): bool {
   return s == "none" || s == "tenant" || s == "header";
@@ -483,37 +389,9 @@ function isOwner(s: string): bool {
   return s.length <= 128 && isVisibleAscii255(s);
 }
 
-function isVisibleAscii255(s: string): bool {
-  if (s.length == 0 || s.length > 255) return false;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    if (ch < 0x21 || ch > 0x7e) return false;
-  }
-  return true;
-}
 
-function isAlnum(ch: i32): bool {
-  return (ch >= 0x30 && ch <= 0x39) || (ch >= 0x41 && ch <= 0x5a) || (ch >= 0x61 && ch <= 0x7a);
-}
 
-function isModelName(s: string): bool {
-  if (s.length == 0 || s.length > 128 || !isAlnum(s.charCodeAt(0))) return false;
-  for (let i = 1; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    if (!(isAlnum(ch) || ch == 0x2e || ch == 0x5f || ch == 0x3a || ch == 0x2f || ch == 0x2d)) return false;
-  }
-  return true;
-}
 
-/** Version and alias names appear in path segments and after '@': no '/', ':' or '@'. */
-function isVersionName(s: string): bool {
-  if (s.length == 0 || s.length > 64 || !isAlnum(s.charCodeAt(0))) return false;
-  for (let i = 1; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    if (!(isAlnum(ch) || ch == 0x2e || ch == 0x5f || ch == 0x2d)) return false;
-  }
-  return true;
-}
 
 /** Hex digits only would look like a tenant hash. */
 function isAnonymousTenant(s: string): bool {
@@ -530,25 +408,6 @@ function isAnonymousTenant(s: string): bool {
 
 // ---- helpers ----
 
-function join(field: string, key: string): string {
-  return field.length == 0 ? key : field + "." + key;
-}
 
-function quote(s: string): string {
-  return "\"" + s + "\"";
-}
 
-/** A value's source text for an error message, shortened. */
-function describe(v: JsonValue): string {
-  const raw = v.raw();
-  return raw.length <= GOT_MAX_CHARS ? raw : raw.substring(0, GOT_MAX_CHARS) + "...";
-}
 
-function isBlank(bytes: ArrayBuffer): bool {
-  const data = Uint8Array.wrap(bytes);
-  for (let i = 0; i < data.length; i++) {
-    const ch = data[i];
-    if (ch != 0x20 && ch != 0x09 && ch != 0x0a && ch != 0x0d) return false;
-  }
-  return true;
-}

@@ -1,73 +1,73 @@
 // Error responses in OpenAI's shape, `{"error":{"message","type","param","code"}}`, sent by the
-// filter with `content-type: application/json`. One table maps each error kind (metrics.ts
-// ERR_*) to its HTTP status, type and code.
+// filter with `content-type: application/json`. One table, ERRORS, says for each ErrorKind its
+// metric label, HTTP status, OpenAI type and code, and whether it concerns the `model` parameter;
+// the code, the README and the tests read it.
 
 import { HeaderPair, sendLocalResponse } from "../../assembly/index";
 import { JsonWriter } from "../../assembly/json/index";
-import {
-  ERR_BODY_TOO_LARGE, ERR_INTERNAL, ERR_INVALID_BODY, ERR_INVALID_MODEL, ERR_MODEL_MISSING,
-  ERR_MODEL_NOT_FOUND, ERR_NO_READY_VERSION, ERR_VERSION_NOT_FOUND, ERROR_KINDS,
-} from "./metrics";
+
+/** Everything the router can answer with an error, in ERRORS order. */
+export enum ErrorKind {
+  ModelNotFound, VersionNotFound, ModelMissing, InvalidModel, InvalidBody, BodyTooLarge, NoReadyVersion, Internal,
+}
+
+export class ErrorSpec {
+  constructor(
+    /** `kind` label of model_router.errors and suffix of the response code details. */
+    public readonly name: string,
+    public readonly status: u32,
+    public readonly type: string,
+    public readonly code: string,
+    /** `param` is "model" (else null). */
+    public readonly aboutModel: bool,
+  ) {}
+}
+
+const INVALID = "invalid_request_error";
+const SERVER = "server_error";
+
+/** By ErrorKind. */
+export const ERRORS: ErrorSpec[] = [
+  new ErrorSpec("model_not_found", 404, INVALID, "model_not_found", true),
+  new ErrorSpec("version_not_found", 404, INVALID, "model_version_not_found", true),
+  new ErrorSpec("model_missing", 400, INVALID, "model_required", true),
+  new ErrorSpec("invalid_model", 400, INVALID, "invalid_model", true),
+  new ErrorSpec("invalid_body", 400, INVALID, "invalid_json", false),
+  new ErrorSpec("body_too_large", 413, INVALID, "request_too_large", false),
+  new ErrorSpec("no_ready_version", 503, SERVER, "model_not_ready", true),
+  new ErrorSpec("internal", 500, SERVER, "internal_error", false),
+];
 
 /** Longest piece of client input quoted back in a message. */
 const MAX_ECHO_CHARS = 128;
 
-export function errorStatus(kind: i32): u32 {
-  switch (kind) {
-    case ERR_MODEL_NOT_FOUND: return 404;
-    case ERR_VERSION_NOT_FOUND: return 404;
-    case ERR_BODY_TOO_LARGE: return 413;
-    case ERR_NO_READY_VERSION: return 503;
-    case ERR_INTERNAL: return 500;
-    default: return 400;
-  }
-}
-
-function errorType(kind: i32): string {
-  if (kind == ERR_NO_READY_VERSION || kind == ERR_INTERNAL) return "server_error";
-  return "invalid_request_error";
-}
-
-function errorCode(kind: i32): string {
-  switch (kind) {
-    case ERR_MODEL_NOT_FOUND: return "model_not_found";
-    case ERR_VERSION_NOT_FOUND: return "model_version_not_found";
-    case ERR_MODEL_MISSING: return "model_required";
-    case ERR_INVALID_MODEL: return "invalid_model";
-    case ERR_INVALID_BODY: return "invalid_json";
-    case ERR_BODY_TOO_LARGE: return "request_too_large";
-    case ERR_NO_READY_VERSION: return "model_not_ready";
-    default: return "internal_error";
-  }
-}
-
-/** Whether the error concerns the `model` parameter. */
-function aboutModel(kind: i32): bool {
-  return kind == ERR_MODEL_NOT_FOUND || kind == ERR_VERSION_NOT_FOUND || kind == ERR_MODEL_MISSING ||
-    kind == ERR_INVALID_MODEL || kind == ERR_NO_READY_VERSION;
+export function errorSpec(kind: ErrorKind): ErrorSpec {
+  const i = <i32>kind;
+  return unchecked(ERRORS[i >= 0 && i < ERRORS.length ? i : <i32>ErrorKind.Internal]);
 }
 
 /** The OpenAI error document for `kind`. */
-export function errorBody(kind: i32, message: string): ArrayBuffer {
+export function errorBody(kind: ErrorKind, message: string): ArrayBuffer {
+  const spec = errorSpec(kind);
   const w = new JsonWriter(128 + message.length);
   w.beginObject().key("error").beginObject();
-  w.stringField("message", message).stringField("type", errorType(kind));
-  if (aboutModel(kind)) w.stringField("param", "model");
+  w.stringField("message", message).stringField("type", spec.type);
+  if (spec.aboutModel) w.stringField("param", "model");
   else w.nullField("param");
-  w.stringField("code", errorCode(kind));
+  w.stringField("code", spec.code);
   w.endObject().endObject();
   return w.toArrayBuffer();
 }
 
 /**
  * Answers the request with the error. `retryAfterS` > 0 adds `retry-after`. Response code
- * details (Envoy's %RESPONSE_CODE_DETAILS%) are `model_router.<kind>`: no spaces, as Envoy wants.
+ * details (Envoy's %RESPONSE_CODE_DETAILS%) are `model_router.<name>`: no spaces, as Envoy wants.
  */
-export function sendError(kind: i32, message: string, retryAfterS: u32): void {
+export function sendError(kind: ErrorKind, message: string, retryAfterS: u32): void {
+  const spec = errorSpec(kind);
   const headers = [new HeaderPair("content-type", "application/json")];
   if (retryAfterS > 0) headers.push(new HeaderPair("retry-after", retryAfterS.toString()));
-  const name = kind >= 0 && kind < ERROR_KINDS.length ? unchecked(ERROR_KINDS[kind]) : "internal";
-  sendLocalResponse(errorStatus(kind), "model_router." + name, errorBody(kind, message), headers);
+  sendLocalResponse(spec.status, "model_router." + spec.name, errorBody(kind, message), headers);
 }
 
 /** Client input quoted in a message, shortened (the writer escapes it). */

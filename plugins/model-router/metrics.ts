@@ -5,32 +5,20 @@
 
 import { Metric, defineCounter } from "../../assembly/index";
 import { ModelEntry } from "./resolve";
-import { SOURCE_NAMES } from "./sources";
+import { ERRORS, ErrorKind } from "./errors";
+import { SOURCE_NAMES, Source } from "./sources";
 
 export const PREFIX = "model_router.";
 
-// Error kinds: the `kind` label of model_router.errors and the index into RouterMetrics.errors.
-export const ERR_MODEL_NOT_FOUND: i32 = 0;
-export const ERR_VERSION_NOT_FOUND: i32 = 1;
-export const ERR_MODEL_MISSING: i32 = 2;
-export const ERR_INVALID_MODEL: i32 = 3;
-export const ERR_INVALID_BODY: i32 = 4;
-export const ERR_BODY_TOO_LARGE: i32 = 5;
-export const ERR_NO_READY_VERSION: i32 = 6;
-export const ERR_INTERNAL: i32 = 7;
-export const ERROR_KINDS: string[] = [
-  "model_not_found", "version_not_found", "model_missing", "invalid_model", "invalid_body",
-  "body_too_large", "no_ready_version", "internal",
-];
 
 export class RouterMetrics {
   /** [model][version]: requests routed to that version. */
   requests: Metric[][] = [];
   /** [model][version]: requests that left that version (not ready or ramping) for a fallback. */
   fallbacks: Metric[][] = [];
-  /** By SRC_*: which source named the model of a routed request. */
+  /** By Source: which source named the model of a routed request. */
   sources: Metric[] = [];
-  /** By ERR_*. */
+  /** By ErrorKind. */
   errors: Metric[] = [];
   /** GET /v1/models answered by the filter. */
   modelLists: Metric;
@@ -53,22 +41,24 @@ export class RouterMetrics {
     for (let i = 0; i < SOURCE_NAMES.length; i++) {
       this.sources.push(defineCounter(PREFIX + "source.source=" + unchecked(SOURCE_NAMES[i])));
     }
-    for (let i = 0; i < ERROR_KINDS.length; i++) {
-      this.errors.push(defineCounter(PREFIX + "errors.kind=" + unchecked(ERROR_KINDS[i])));
+    for (let i = 0; i < ERRORS.length; i++) {
+      this.errors.push(defineCounter(PREFIX + "errors.kind=" + unchecked(ERRORS[i]).name));
     }
   }
 
-  routed(model: i32, version: i32, source: i32): void {
+  routed(model: i32, version: i32, source: Source): void {
     count2(this.requests, model, version);
-    if (source >= 0 && source < this.sources.length) unchecked(this.sources[source]).increment(1);
+    const s = <i32>source;
+    if (s >= 0 && s < this.sources.length) unchecked(this.sources[s]).increment(1);
   }
 
   fellBack(model: i32, fromVersion: i32): void {
     count2(this.fallbacks, model, fromVersion);
   }
 
-  error(kind: i32): void {
-    if (kind >= 0 && kind < this.errors.length) unchecked(this.errors[kind]).increment(1);
+  error(kind: ErrorKind): void {
+    const k = <i32>kind;
+    if (k >= 0 && k < this.errors.length) unchecked(this.errors[k]).increment(1);
   }
 }
 

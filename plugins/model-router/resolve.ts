@@ -62,14 +62,12 @@ export class Readiness {
   constructor(public ready: bool, public rampPermyriad: u32) {}
 }
 
-export const RESOLVE_OK: i32 = 0;
-export const RESOLVE_UNKNOWN_VERSION: i32 = 1;
-export const RESOLVE_NO_READY_VERSION: i32 = 2;
+export enum ResolveStatus { Ok, UnknownVersion, NoReadyVersion }
 
 export class Resolution {
   constructor(
-    public status: i32,
-    /** Chosen version index (valid when status is RESOLVE_OK). */
+    public status: ResolveStatus,
+    /** Chosen version index (valid when status is Ok). */
     public version: i32,
     /** Version first picked (explicit, alias or split) before any fallback. */
     public picked: i32,
@@ -87,20 +85,20 @@ export function resolveVersion(model: ModelEntry, requested: string, bucket: u32
   let usable: bool;
   if (requested.length > 0) {
     picked = model.find(requested);
-    if (picked < 0) return new Resolution(RESOLVE_UNKNOWN_VERSION, -1, -1);
+    if (picked < 0) return new Resolution(ResolveStatus.UnknownVersion, -1, -1);
     usable = isReady(readiness, picked);
   } else {
     picked = model.versionForBucket(bucket);
-    if (picked < 0) return new Resolution(RESOLVE_NO_READY_VERSION, -1, -1);
+    if (picked < 0) return new Resolution(ResolveStatus.NoReadyVersion, -1, -1);
     usable = isReady(readiness, picked) && withinRamp(unchecked(model.versions[picked]), bucket, rampOf(readiness, picked));
   }
-  if (usable) return new Resolution(RESOLVE_OK, picked, picked);
+  if (usable) return new Resolution(ResolveStatus.Ok, picked, picked);
   const fallback = unchecked(model.versions[picked]).fallback;
   for (let i = 0; i < fallback.length; i++) {
     const candidate = unchecked(fallback[i]);
-    if (isReady(readiness, candidate)) return new Resolution(RESOLVE_OK, candidate, picked);
+    if (isReady(readiness, candidate)) return new Resolution(ResolveStatus.Ok, candidate, picked);
   }
-  return new Resolution(RESOLVE_NO_READY_VERSION, -1, picked);
+  return new Resolution(ResolveStatus.NoReadyVersion, -1, picked);
 }
 
 /** True when `bucket` lies in the ramped-in part of the version's range. */

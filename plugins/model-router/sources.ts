@@ -3,11 +3,9 @@
 
 import { PathTemplate, matchTemplate } from "./path-template";
 
-export const SRC_HEADER: i32 = 0;
-export const SRC_PATH: i32 = 1;
-export const SRC_BODY: i32 = 2;
-export const SRC_DEFAULT: i32 = 3;
-/** Names of SRC_* (the `source` label of model_router.source). */
+/** Where a request named its model. */
+export enum Source { Header, Path, Body, Default }
+/** Names of Source values (the `source` label of model_router.source), by value. */
 export const SOURCE_NAMES: string[] = ["header", "path", "body", "default"];
 
 /** Longest model reference a request may send (name, '@', version). */
@@ -18,13 +16,12 @@ export class ModelRef {
   constructor(
     public name: string,
     public version: string,
-    /** SRC_* that found it. */
-    public source: i32,
+    public source: Source,
   ) {}
 }
 
 /** Parses `name` or `name@version` (split at the last '@'); null when a part is empty or too long. */
-export function parseModelRef(text: string, source: i32): ModelRef | null {
+export function parseModelRef(text: string, source: Source): ModelRef | null {
   if (text.length == 0 || text.length > MAX_REF_CHARS) return null;
   const at = text.lastIndexOf("@");
   if (at < 0) return new ModelRef(text, "", source);
@@ -36,7 +33,7 @@ export function parseModelRef(text: string, source: i32): ModelRef | null {
 export function pathRef(templates: PathTemplate[], path: string): ModelRef | null {
   for (let i = 0; i < templates.length; i++) {
     const match = matchTemplate(unchecked(templates[i]), path);
-    if (match !== null) return new ModelRef(match.model, match.version, SRC_PATH);
+    if (match !== null) return new ModelRef(match.model, match.version, Source.Path);
   }
   return null;
 }

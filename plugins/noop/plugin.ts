@@ -19,14 +19,20 @@ class NoopRoot extends RootContext {
   }
 
   newHttpContext(id: u32): HttpContext {
-    return new NoopStream(id, this);
+    const requests = this.requests;
+    // Unconfigured (Envoy never sends traffic then): pass everything through.
+    if (requests === null) return new HttpContext(id);
+    return new NoopStream(id, requests);
   }
 }
 
 class NoopStream extends HttpContext {
+  constructor(id: u32, private requests: Metric) {
+    super(id);
+  }
+
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
-    const counter = (this.root as NoopRoot).requests;
-    if (counter !== null) counter.increment(1);
+    this.requests.increment(1);
     return FilterHeadersStatus.Continue;
   }
 }

@@ -24,7 +24,7 @@ const PREFIX = "/__health/";
 
 class WriterRoot extends RootContext {
   newHttpContext(id: u32): HttpContext {
-    return new WriterStream(id, this);
+    return new WriterStream(id);
   }
 }
 

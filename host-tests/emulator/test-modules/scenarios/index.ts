@@ -16,6 +16,13 @@ import { proxy_define_metric, proxy_done, proxy_http_call, proxy_set_effective_c
 import { wasmResultName } from "../../../../assembly/abi/types";
 import { Report } from "../../../fixtures/abi-probe/report";
 
+/** The scenarios' streams keep their root for what they report (the layer's streams have none). */
+class RootedStream extends HttpContext {
+  constructor(id: u32, public readonly root: RootContext) {
+    super(id);
+  }
+}
+
 // ---- host functions our layer does not import ----
 
 // @ts-ignore: decorator
@@ -123,7 +130,7 @@ class LifecycleRoot extends RootContext {
   }
 }
 
-class LifecycleStream extends HttpContext {
+class LifecycleStream extends RootedStream {
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     logDebug("debug line " + this.id.toString());
     requestHeaders.add("x-seen-by", this.root.rootId);
@@ -148,7 +155,7 @@ class LifecycleStream extends HttpContext {
 
 // ---- hold: StopIteration on headers, buffer the body, then edit headers ----
 
-class HoldStream extends HttpContext {
+class HoldStream extends RootedStream {
   sizes: string[] = [];
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     if (endOfStream) return FilterHeadersStatus.Continue;
@@ -171,7 +178,7 @@ class HoldStream extends HttpContext {
 
 // ---- body-edit: set_buffer_bytes with Envoy's copyFrom rules ----
 
-class BodyEditStream extends HttpContext {
+class BodyEditStream extends RootedStream {
   op: string = "";
   result: string = "";
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
@@ -211,7 +218,7 @@ class DenyRoot extends RootContext {
   }
 }
 
-class DenyStream extends HttpContext {
+class DenyStream extends RootedStream {
   deny(): void {
     const headers = [new HeaderPair("x-local", "1"), new HeaderPair("content-type", "application/json")];
     sendLocalResponse(403, "denied by policy", String.UTF8.encode("{\"error\":\"forbidden\"}"), headers);
@@ -268,7 +275,7 @@ class CallReporter extends HttpCallHandler {
   }
 }
 
-class CallerStream extends HttpContext {
+class CallerStream extends RootedStream {
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     const cluster = header("x-cluster", "auth");
     const timeout = <u32>I64.parseInt(header("x-timeout-ms", "1000"));
@@ -349,7 +356,7 @@ class MetricsRoot extends RootContext {
   }
 }
 
-class MetricsStream extends HttpContext {
+class MetricsStream extends RootedStream {
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     const root = this.root as MetricsRoot;
     const c = root.c as Metric;
@@ -381,7 +388,7 @@ class MetricsStream extends HttpContext {
 
 // ---- shared data ----
 
-class SharedStream extends HttpContext {
+class SharedStream extends RootedStream {
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     const r = new Report();
     const key = header("x-key", "k");
@@ -420,7 +427,7 @@ class QueueConsumerRoot extends RootContext {
   }
 }
 
-class QueueProducerStream extends HttpContext {
+class QueueProducerStream extends RootedStream {
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     const r = new Report();
     const id = resolveSharedQueue(header("x-vm", ""), header("x-queue", "jobs"));
@@ -438,7 +445,7 @@ class QueueProducerStream extends HttpContext {
 
 // ---- properties ----
 
-class PropsStream extends HttpContext {
+class PropsStream extends RootedStream {
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     const r = new Report();
     const names = ["plugin_root_id", "plugin_name", "plugin_vm_id", "vm_id"];
@@ -486,7 +493,7 @@ class PropsRoot extends RootContext {
 
 // ---- misc host calls ----
 
-class MiscStream extends HttpContext {
+class MiscStream extends RootedStream {
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     const r = new Report();
     r.status("clear_route_cache", clearRouteCache());
@@ -531,7 +538,7 @@ class LingeringRoot extends RootContext {
 
 // ---- trap ----
 
-class TrapStream extends HttpContext {
+class TrapStream extends RootedStream {
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     if (requestHeaders.get("x-trap") !== null) {
       const a = new Uint8Array(1);
@@ -552,7 +559,7 @@ function writeFd(fd: u32, message: string): u16 {
   return fd_write(fd, SCRATCH + 16, 1, SCRATCH + 24);
 }
 
-class WasiStream extends HttpContext {
+class WasiStream extends RootedStream {
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     const r = new Report();
     r.add("stdout", writeFd(1, "hello stdout\n").toString());
@@ -578,7 +585,7 @@ class WasiStream extends HttpContext {
 
 // ---- respbuf: buffer and rewrite the response ----
 
-class RespBufStream extends HttpContext {
+class RespBufStream extends RootedStream {
   onResponseHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     if (endOfStream) return FilterHeadersStatus.Continue;
     return FilterHeadersStatus.StopIteration;
@@ -614,7 +621,7 @@ class PauserRoot extends RootContext {
   }
 }
 
-class PauserStream extends HttpContext {
+class PauserStream extends RootedStream {
   onResponseHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     (this.root as PauserRoot).waiting = this.id;
     return FilterHeadersStatus.StopAllIterationAndBuffer;
@@ -627,7 +634,7 @@ class PauserStream extends HttpContext {
 
 // ---- closer ----
 
-class CloserStream extends HttpContext {
+class CloserStream extends RootedStream {
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     logWarn("closing " + wasmResultName(closeRequest()));
     return FilterHeadersStatus.StopIteration;

@@ -1,0 +1,139 @@
+// Configuration checking shared by every filter: parse, validate, derive, never throw. A Checker
+// keeps the first problem as one message `<field>: expected <what>, got <value>`, which the
+// filter logs at critical level before refusing to start. Later checks are skipped once one
+// problem is recorded, so the message always names the first bad field.
+
+import { JsonValue, parseJson } from "../json/index";
+
+/** Longest piece of a bad value quoted back in a message. */
+const GOT_MAX_CHARS = 60;
+
+export class Checker {
+  error: string = "";
+
+  get failed(): bool {
+    return this.error.length > 0;
+  }
+
+  fail(field: string, expected: string, got: string): void {
+    if (this.error.length == 0) this.error = field + ": expected " + expected + ", got " + got;
+  }
+
+  /** Fails with the value's source text as what was got. */
+  failValue(field: string, expected: string, value: JsonValue): void {
+    this.fail(field, expected, describe(value));
+  }
+
+  /** Checks an object's keys: none twice, and each in `allowed` (null: names chosen by the user). */
+  keys(obj: JsonValue, field: string, allowed: string[] | null): void {
+    const n = obj.length;
+    for (let i = 0; i < n && !this.failed; i++) {
+      const key = obj.keyAt(i);
+      const path = joinField(field, key);
+      if (allowed !== null && !allowed.includes(key)) {
+        this.error = path + ": expected one of the keys " + (allowed as string[]).join(", ") + ", got an unknown key";
+        return;
+      }
+      for (let j = 0; j < i; j++) {
+        if (obj.keyEquals(j, key)) {
+          this.error = path + ": expected each key once, got it twice";
+          return;
+        }
+      }
+    }
+  }
+
+  string(obj: JsonValue, key: string, field: string, def: string, check: (s: string) => bool, expected: string): string {
+    const v = obj.get(key);
+    if (v === null || this.failed) return def;
+    const path = joinField(field, key);
+    if (!v.isString()) {
+      this.failValue(path, expected, v);
+      return def;
+    }
+    const s = v.asString();
+    if (!check(s)) {
+      this.failValue(path, expected, v);
+      return def;
+    }
+    return s;
+  }
+
+  bool(obj: JsonValue, key: string, field: string, def: bool): bool {
+    const v = obj.get(key);
+    if (v === null || this.failed) return def;
+    if (!v.isBool()) {
+      this.failValue(joinField(field, key), "true or false", v);
+      return def;
+    }
+    return v.asBool();
+  }
+
+  integer(obj: JsonValue, key: string, field: string, def: i64, lo: i64, hi: i64): i64 {
+    const v = obj.get(key);
+    if (v === null || this.failed) return def;
+    if (!v.isInteger() || v.asInteger() < lo || v.asInteger() > hi) {
+      this.failValue(joinField(field, key), "an integer " + lo.toString() + ".." + hi.toString(), v);
+      return def;
+    }
+    return v.asInteger();
+  }
+
+  /** An object member that must be an object when present; null when absent. */
+  object(obj: JsonValue, key: string, field: string, expected: string): JsonValue | null {
+    const v = obj.get(key);
+    if (v === null || this.failed) return null;
+    if (!v.isObject()) {
+      this.failValue(joinField(field, key), expected, v);
+      return null;
+    }
+    return v;
+  }
+}
+
+/** A configuration document's root object, or the message that says why there is none. */
+export class ConfigDocument {
+  constructor(public root: JsonValue | null, public error: string) {}
+}
+
+/**
+ * Parses a filter's configuration bytes. `expectedWhat` completes "expected ..." when the bytes
+ * are blank (e.g. `a JSON object with "models"`); `allowBlank` makes blank mean `{}`.
+ */
+export function parseConfigDocument(bytes: ArrayBuffer, expectedWhat: string, allowBlank: bool = false): ConfigDocument {
+  if (isBlank(bytes)) {
+    if (allowBlank) return parseConfigDocument(String.UTF8.encode("{}"), expectedWhat);
+    return new ConfigDocument(null, "configuration: expected " + expectedWhat + ", got nothing");
+  }
+  const parsed = parseJson(bytes);
+  if (!parsed.ok || parsed.value === null) {
+    return new ConfigDocument(null, "configuration: expected JSON, got " + parsed.error + " at byte " + parsed.offset.toString());
+  }
+  const root = parsed.value as JsonValue;
+  if (!root.isObject()) return new ConfigDocument(null, "configuration: expected a JSON object, got " + describe(root));
+  return new ConfigDocument(root, "");
+}
+
+/** `field.key`, or `key` at the top level. */
+export function joinField(field: string, key: string): string {
+  return field.length == 0 ? key : field + "." + key;
+}
+
+export function quote(s: string): string {
+  return "\"" + s + "\"";
+}
+
+/** A value's source text for an error message, shortened. */
+export function describe(v: JsonValue): string {
+  const raw = v.raw();
+  return raw.length <= GOT_MAX_CHARS ? raw : raw.substring(0, GOT_MAX_CHARS) + "...";
+}
+
+export function isBlank(bytes: ArrayBuffer): bool {
+  const data = Uint8Array.wrap(bytes);
+  for (let i = 0; i < data.length; i++) {
+    const ch = data[i];
+    if (ch != 0x20 && ch != 0x09 && ch != 0x0a && ch != 0x0d) return false;
+  }
+  return true;
+}

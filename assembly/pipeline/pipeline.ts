@@ -1,0 +1,188 @@
+// The pipeline: one HTTP context that drives the stages of a request in chain order over one
+// Exchange, and owns the ABI contract for all of them.
+//
+// Request path: each stage's onRequestHeaders runs in order while Envoy holds the headers
+// (StopIteration, which needs `allow_on_headers_stop_iteration: true` on the filter entry). A
+// stage that needs the body makes the pipeline buffer it (StopIterationAndBuffer until end of
+// stream, or the trailers); the body is read from Envoy once, the stage's onRequestBody runs, and
+// the next stage's onRequestHeaders follows, so later stages see what earlier ones resolved.
+// Continue is returned once, when every stage is done; after a stage's local response the
+// pipeline returns a stop status and runs no later stage. A request whose headers end the stream
+// never waits.
+//
+// Response path: stages that see responses run in reverse chain order, as separate Envoy filter
+// entries would, and only those whose request hooks ran. The pipeline never buffers responses.
+
+import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, BufferType } from "../abi/types";
+import { HttpContext } from "../context/http-context";
+import { bufferLength } from "../host/buffers";
+import { Exchange } from "./exchange";
+import { Stage, StageAction, StageRoot } from "./stage";
+
+// What `advance` reached.
+enum Progress { Done, WaitingForBody, Stopped }
+
+/** The stages of one chain (the configured one, or a route's variant of it). */
+export class Chain {
+  /** Whether any stage has response hooks; false skips the response callbacks at once. */
+  readonly seesResponse: bool;
+  /** By stage: whether its response hooks run. */
+  readonly responseStages: bool[];
+
+  constructor(public readonly roots: StageRoot[]) {
+    let sees = false;
+    const each = new Array<bool>(roots.length);
+    for (let i = 0; i < roots.length; i++) {
+      const s = unchecked(roots[i]).seesResponse();
+      unchecked((each[i] = s));
+      if (s) sees = true;
+    }
+    this.seesResponse = sees;
+    this.responseStages = each;
+  }
+}
+
+/** Picks the chain of a request (per-route settings); null keeps the configured chain. */
+export class ChainSelector {
+  select(): Chain | null {
+    return null;
+  }
+}
+
+export class PipelineStream extends HttpContext {
+  readonly ex: Exchange = new Exchange();
+  private stages: Stage[] = [];
+  /** Index of the stage being run or waited for. */
+  private next: i32 = 0;
+  /** Stages whose request hooks ran; their response and log hooks run. */
+  private started: i32 = 0;
+  /** Stage `next` returned NeedBody and the body is not complete yet. */
+  private awaitingBody: bool = false;
+
+  constructor(id: u32, private chain: Chain, private selector: ChainSelector | null) {
+    super(id);
+  }
+
+  onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
+    const selector = this.selector;
+    if (selector !== null) {
+      const picked = selector.select();
+      if (picked !== null) this.chain = picked;
+    }
+    const roots = this.chain.roots;
+    const stages = new Array<Stage>(roots.length);
+    for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).newStage()));
+    this.stages = stages;
+    this.ex.headersEndStream = endOfStream;
+    return this.advance() == Progress.Done ? FilterHeadersStatus.Continue : FilterHeadersStatus.StopIteration;
+  }
+
+  onRequestBody(bodySize: u32, endOfStream: bool): FilterDataStatus {
+    if (!this.awaitingBody) return FilterDataStatus.Continue;
+    const ex = this.ex;
+    ex.bodySize = bodySize;
+    const stage = unchecked(this.stages[this.next]);
+    if (bodySize > stage.maxBodyBytes()) {
+      // Too large for the stage waiting for it: it answers or goes on without the body.
+      this.awaitingBody = false;
+      if (stage.onBodyTooLarge(ex, <i64>bodySize) == StageAction.Stop) return this.stopped();
+      this.next++;
+      const p = this.advance();
+      if (p == Progress.Done) return FilterDataStatus.Continue;
+      return p == Progress.Stopped ? FilterDataStatus.StopIterationNoBuffer : FilterDataStatus.StopIterationAndBuffer;
+    }
+    if (!endOfStream) return FilterDataStatus.StopIterationAndBuffer;
+    return this.bodyComplete(bodySize) ? FilterDataStatus.Continue : FilterDataStatus.StopIterationNoBuffer;
+  }
+
+  /** A body followed by trailers ends here: the last body call had no end of stream. */
+  onRequestTrailers(numTrailers: u32): FilterTrailersStatus {
+    if (!this.awaitingBody) return FilterTrailersStatus.Continue;
+    const size = bufferLength(BufferType.HttpRequestBody);
+    const stage = unchecked(this.stages[this.next]);
+    if (size > <i64>stage.maxBodyBytes()) {
+      this.awaitingBody = false;
+      if (stage.onBodyTooLarge(this.ex, size) == StageAction.Stop) {
+        this.ex.localReply = true;
+        return FilterTrailersStatus.StopIteration;
+      }
+      this.next++;
+    }
+    return this.bodyComplete(size < 0 ? 0 : <u32>size) ? FilterTrailersStatus.Continue : FilterTrailersStatus.StopIteration;
+  }
+
+  onResponseHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
+    if (!this.chain.seesResponse) return FilterHeadersStatus.Continue;
+    const stages = this.stages;
+    const sees = this.chain.responseStages;
+    for (let i = this.started - 1; i >= 0; i--) {
+      if (unchecked(sees[i])) unchecked(stages[i]).onResponseHeaders(this.ex, endOfStream);
+    }
+    return FilterHeadersStatus.Continue;
+  }
+
+  onResponseBody(bodySize: u32, endOfStream: bool): FilterDataStatus {
+    if (!this.chain.seesResponse) return FilterDataStatus.Continue;
+    const stages = this.stages;
+    const sees = this.chain.responseStages;
+    for (let i = this.started - 1; i >= 0; i--) {
+      if (unchecked(sees[i])) unchecked(stages[i]).onResponseBody(this.ex, bodySize, endOfStream);
+    }
+    return FilterDataStatus.Continue;
+  }
+
+  onLog(): void {
+    const stages = this.stages;
+    for (let i = this.started - 1; i >= 0; i--) unchecked(stages[i]).onLog(this.ex);
+  }
+
+  /** The body is complete: read it once and let the chain go on. False after a local response. */
+  private bodyComplete(size: u32): bool {
+    this.ex.loadBody(size);
+    return this.advance() == Progress.Done;
+  }
+
+  private stopped(): FilterDataStatus {
+    this.ex.localReply = true;
+    return FilterDataStatus.StopIterationNoBuffer;
+  }
+
+  /** Runs the chain from stage `next` until it is done, waits for the body, or a stage answers. */
+  private advance(): Progress {
+    const ex = this.ex;
+    const stages = this.stages;
+    while (this.next < stages.length) {
+      const stage = unchecked(stages[this.next]);
+      let action: StageAction;
+      if (this.awaitingBody) {
+        this.awaitingBody = false;
+        action = deliverBody(stage, ex);
+      } else {
+        this.started = this.next + 1;
+        action = stage.onRequestHeaders(ex, ex.headersEndStream);
+        if (action == StageAction.NeedBody) {
+          if (ex.headersEndStream && !ex.bodyComplete) ex.loadBody(0);
+          if (!ex.bodyComplete) {
+            this.awaitingBody = true;
+            return Progress.WaitingForBody;
+          }
+          action = deliverBody(stage, ex);
+        }
+      }
+      if (action == StageAction.Stop) {
+        ex.localReply = true;
+        return Progress.Stopped;
+      }
+      this.next++;
+    }
+    return Progress.Done;
+  }
+}
+
+/** Hands the complete body to `stage`, or tells it the body is over its limit. */
+function deliverBody(stage: Stage, ex: Exchange): StageAction {
+  if (ex.bodySize > stage.maxBodyBytes()) return stage.onBodyTooLarge(ex, <i64>ex.bodySize);
+  const action = stage.onRequestBody(ex);
+  // NeedBody again would wait forever: the body is here.
+  return action == StageAction.NeedBody ? StageAction.Continue : action;
+}

@@ -1,0 +1,223 @@
+// Root contexts of the pipeline. Every filter registers its StageKind; that gives it two ways to
+// be deployed, with the same answers:
+// - `root_id: <filter>` (e.g. `model-router`): a pipeline of that one stage, configured by the
+//   filter's own JSON; a separate filter entry per filter, enabled per route with Envoy's
+//   FilterConfig.
+// - `root_id: ai-gateway`: one filter entry running every stage its configuration names, in chain
+//   order, with one body read and one parse:
+//     {"model_router": {...}, "inference_cache": {...}, "routes": {"<route name>": {...}}}
+//   `routes` gives per-route settings keyed by Envoy's route `name` (attribute xds.route_name):
+//   a stage's section set to `false` turns the stage off on that route; an object overrides
+//   the named top-level settings of that stage (or configures a stage the base chain lacks).
+
+import { RootContext } from "../context/root-context";
+import { HttpContext } from "../context/http-context";
+import { registerRootContext } from "../context/registry";
+import { logCritical } from "../host/log";
+import { getPropertyString } from "../host/properties";
+import { Checker, parseConfigDocument, quote } from "../config/checker";
+import { JsonValue, parseJsonText, quoteJsonString } from "../json/index";
+import { Chain, ChainSelector, PipelineStream } from "./pipeline";
+import { StageConfigResult, StageRoot } from "./stage";
+
+export const PIPELINE_ROOT_ID = "ai-gateway";
+/** Most routes with settings of their own. */
+const MAX_ROUTES: i32 = 256;
+
+/** One filter as the pipeline knows it. */
+export class StageKind {
+  constructor(
+    /** Key of its section in the pipeline configuration (`model_router`). */
+    public readonly section: string,
+    /** Its root_id as a separate filter entry (`model-router`). */
+    public readonly rootId: string,
+    /** Position in the chain: lower runs first on the request. */
+    public readonly order: i32,
+    /** What a blank configuration lacks ("" means blank is `{}`). */
+    public readonly blankExpectation: string,
+  ) {}
+
+  /** Validates the stage's configuration object and builds its root; never throws. */
+  configure(config: JsonValue): StageConfigResult {
+    return new StageConfigResult(new StageRoot(), "");
+  }
+}
+
+const kinds = new Array<StageKind>();
+
+/**
+ * Registers a filter's stage: root_id `kind.rootId` runs it alone, and root_id `ai-gateway` can
+ * name it in its configuration.
+ */
+export function registerStage(kind: StageKind): void {
+  // Kept sorted by chain order (insertion: a module registers a handful).
+  kinds.push(kind);
+  for (let i = kinds.length - 1; i > 0 && unchecked(kinds[i - 1]).order > kind.order; i--) {
+    unchecked((kinds[i] = unchecked(kinds[i - 1])));
+    unchecked((kinds[i - 1] = kind));
+  }
+  registerRootContext(kind.rootId, (id: u32, rootId: string): RootContext => new PipelineRoot(id, rootId));
+  registerRootContext(PIPELINE_ROOT_ID, (id: u32, rootId: string): RootContext => new PipelineRoot(id, rootId), true);
+}
+
+/** The route's chain, looked up by Envoy's route name. */
+class RouteSelector extends ChainSelector {
+  constructor(private byRoute: Map<string, Chain>) {
+    super();
+  }
+
+  select(): Chain | null {
+    const name = getPropertyString(["xds", "route_name"]);
+    if (name === null || !this.byRoute.has(name)) return null;
+    return this.byRoute.get(name);
+  }
+}
+
+export class PipelineRoot extends RootContext {
+  private chain: Chain | null = null;
+  private selector: ChainSelector | null = null;
+
+  onConfigure(configuration: ArrayBuffer): bool {
+    const error = this.rootId == PIPELINE_ROOT_ID ? this.configurePipeline(configuration) : this.configureSingle(configuration);
+    if (error.length == 0) return true;
+    logCritical(this.rootId + ": " + error);
+    return false;
+  }
+
+  newHttpContext(id: u32): HttpContext {
+    const chain = this.chain;
+    // Unconfigured (Envoy never sends traffic then): pass everything through.
+    if (chain === null) return new HttpContext(id);
+    return new PipelineStream(id, chain, this.selector);
+  }
+
+  onTick(): void {
+    const chain = this.chain;
+    if (chain === null) return;
+    for (let i = 0; i < chain.roots.length; i++) unchecked(chain.roots[i]).onTick();
+  }
+
+  /** root_id `<filter>`: the whole configuration is that filter's. Returns "" or the error. */
+  private configureSingle(configuration: ArrayBuffer): string {
+    const kind = kindByRootId(this.rootId);
+    if (kind === null) return "root_id: expected one of the filters in this module, got " + quote(this.rootId);
+    const doc = parseConfigDocument(configuration, kind.blankExpectation, kind.blankExpectation.length == 0);
+    if (doc.root === null) return doc.error;
+    const result = kind.configure(doc.root as JsonValue);
+    const root = result.root;
+    if (root === null) return result.error;
+    this.chain = new Chain([root]);
+    return "";
+  }
+
+  /** root_id `ai-gateway`: sections by stage plus `routes`. Returns "" or the error. */
+  private configurePipeline(configuration: ArrayBuffer): string {
+    const doc = parseConfigDocument(configuration, "a JSON object with a section per stage (" + sectionList() + ")");
+    if (doc.root === null) return doc.error;
+    const top = doc.root as JsonValue;
+    const c = new Checker();
+    const allowed = sections();
+    allowed.push("routes");
+    c.keys(top, "", allowed);
+    if (c.failed) return c.error;
+
+    const base = new Array<StageRoot>();
+    const baseKinds = new Array<StageKind>();
+    for (let i = 0; i < kinds.length; i++) {
+      const kind = unchecked(kinds[i]);
+      const section = top.get(kind.section);
+      if (section === null) continue;
+      if (!section.isObject()) {
+        c.failValue(kind.section, "an object with the " + kind.rootId + " configuration", section);
+        return c.error;
+      }
+      const result = kind.configure(section);
+      if (result.root === null) return kind.section + "." + result.error;
+      base.push(result.root as StageRoot);
+      baseKinds.push(kind);
+    }
+    if (base.length == 0) return "configuration: expected at least one stage section (" + sectionList() + "), got none";
+    this.chain = new Chain(base);
+
+    const routes = c.object(top, "routes", "", "an object of route names to per-route settings");
+    if (c.failed) return c.error;
+    if (routes === null) return "";
+    if (routes.length > MAX_ROUTES) {
+      c.failValue("routes", "at most " + MAX_ROUTES.toString() + " routes", routes);
+      return c.error;
+    }
+    c.keys(routes, "routes", null);
+    if (c.failed) return c.error;
+    const byRoute = new Map<string, Chain>();
+    for (let r = 0; r < routes.length; r++) {
+      const name = routes.keyAt(r);
+      const field = "routes." + name;
+      const settings = routes.valueAt(r) as JsonValue;
+      if (!settings.isObject()) {
+        c.failValue(field, "an object of stage sections, each false or an object of settings", settings);
+        return c.error;
+      }
+      c.keys(settings, field, sections());
+      if (c.failed) return c.error;
+      const chosen = new Array<StageRoot>();
+      for (let i = 0; i < kinds.length; i++) {
+        const kind = unchecked(kinds[i]);
+        const patch = settings.get(kind.section);
+        const baseAt = baseKinds.indexOf(kind);
+        if (patch === null) {
+          if (baseAt >= 0) chosen.push(unchecked(base[baseAt]));
+          continue;
+        }
+        const sfield = field + "." + kind.section;
+        if (patch.isBool() && !patch.asBool()) continue;
+        if (!patch.isObject()) {
+          c.failValue(sfield, "false (the stage is off on this route) or an object of settings", patch);
+          return c.error;
+        }
+        const merged = baseAt >= 0 ? mergeTop(top.get(kind.section) as JsonValue, patch) : patch;
+        const result = kind.configure(merged);
+        if (result.root === null) return sfield + "." + result.error;
+        chosen.push(result.root as StageRoot);
+      }
+      byRoute.set(name, new Chain(chosen));
+    }
+    this.selector = new RouteSelector(byRoute);
+    return "";
+  }
+}
+
+function kindByRootId(rootId: string): StageKind | null {
+  for (let i = 0; i < kinds.length; i++) if (unchecked(kinds[i]).rootId == rootId) return unchecked(kinds[i]);
+  // An empty root_id selects the only filter of a single-filter module.
+  if (rootId.length == 0 && kinds.length == 1) return unchecked(kinds[0]);
+  return null;
+}
+
+function sections(): string[] {
+  const out = new Array<string>();
+  for (let i = 0; i < kinds.length; i++) out.push(unchecked(kinds[i]).section);
+  return out;
+}
+
+function sectionList(): string {
+  return sections().join(", ");
+}
+
+/** `base` with `patch`'s members replacing (or adding to) its top-level members. */
+function mergeTop(base: JsonValue, patch: JsonValue): JsonValue {
+  let text = "{";
+  let first = true;
+  for (let i = 0; i < base.length; i++) {
+    const key = base.keyAt(i);
+    if (patch.has(key)) continue;
+    text += (first ? "" : ",") + quoteJsonString(key) + ":" + (base.valueAt(i) as JsonValue).raw();
+    first = false;
+  }
+  for (let i = 0; i < patch.length; i++) {
+    text += (first ? "" : ",") + quoteJsonString(patch.keyAt(i)) + ":" + (patch.valueAt(i) as JsonValue).raw();
+    first = false;
+  }
+  // Both halves are spans of valid JSON, so the merge parses.
+  const parsed = parseJsonText(text + "}");
+  return parsed.value === null ? patch : parsed.value as JsonValue;
+}

@@ -1,0 +1,77 @@
+// A stage is one filter's per-request logic, with the hooks of an HTTP context but working on
+// the request's Exchange. The pipeline (pipeline.ts) drives the stages of a request in chain
+// order and owns the ABI contract: holding headers, buffering the body, local responses,
+// continuing once. A stage never returns a filter status; it says what it needs.
+
+import { Exchange } from "./exchange";
+
+export enum StageAction {
+  /** Done with this phase: the next stage runs. */
+  Continue,
+  /** The whole request body is needed first: the pipeline buffers it, then calls onRequestBody. */
+  NeedBody,
+  /** The stage answered the request (local response): no later stage runs. */
+  Stop,
+}
+
+/** Per-request logic of one filter. Every hook defaults to letting the request through. */
+export class Stage {
+  /** The request headers (still held, so writable). `endOfStream`: the request has no body. */
+  onRequestHeaders(ex: Exchange, endOfStream: bool): StageAction {
+    return StageAction.Continue;
+  }
+
+  /** The body this stage asked for is complete (`ex.body()`); the headers are still held. */
+  onRequestBody(ex: Exchange): StageAction {
+    return StageAction.Continue;
+  }
+
+  /** Largest body this stage waits for; beyond it `onBodyTooLarge` decides. */
+  maxBodyBytes(): u32 {
+    return 1 << 20;
+  }
+
+  /**
+   * The body grew past `maxBodyBytes` (`size` received so far, or declared). Stop after
+   * answering (e.g. 413), or Continue to go on without the body.
+   */
+  onBodyTooLarge(ex: Exchange, size: i64): StageAction {
+    return StageAction.Continue;
+  }
+
+  /** Response headers; also runs for a local reply (`ex.localReply`). */
+  onResponseHeaders(ex: Exchange, endOfStream: bool): StageAction {
+    return StageAction.Continue;
+  }
+
+  /** One chunk of the response body (not cumulative: the pipeline never buffers responses). */
+  onResponseBody(ex: Exchange, chunkSize: u32, endOfStream: bool): StageAction {
+    return StageAction.Continue;
+  }
+
+  /** Access-log time: the request is over (completed, refused or abandoned). */
+  onLog(ex: Exchange): void {}
+}
+
+/**
+ * One filter's configured state (configuration, metrics, caches) in one root context. It makes
+ * the stage of each request. `section` is its key in the pipeline's configuration (`model_router`),
+ * `rootId` its root_id as a separate filter entry (`model-router`).
+ */
+export class StageRoot {
+  newStage(): Stage {
+    return new Stage();
+  }
+
+  /** Whether its stages' response hooks do anything; the pipeline skips them for those that don't. */
+  seesResponse(): bool {
+    return false;
+  }
+
+  onTick(): void {}
+}
+
+/** The outcome of configuring a stage: a StageRoot, or one message naming field, value and expectation. */
+export class StageConfigResult {
+  constructor(public root: StageRoot | null, public error: string) {}
+}
