@@ -1,13 +1,15 @@
-// `npm run bench`: per-request overhead of the Wasm filters against plain Envoy, measured in one
-// run. One fast upstream (in this process) and three real Envoys (the process runner, Envoy 1.40
-// from scripts/install-envoy.sh): (a) plain, no Wasm filter; (b) the noop filter
-// (build/noop.wasm); (c) the model-router (build/ai-gateway.wasm), body-routed and sticky on a
-// header. Same Envoy settings otherwise. A keep-alive client in this process sends the same
-// 300-byte chat request to each, in interleaved rounds (a b c, c b a, a b c, ...) so machine
+// `npm run bench`: per-request overhead of the Wasm filters, measured in one run against plain
+// Envoy and against the two floors (bench/floors/: a minimal module whose entry points return at
+// once, and a body floor that buffers the body, copies it into the VM once and sets the routing
+// header), so each filter's cost is reported above its floor. One fast upstream (in this
+// process) and one real Envoy per variant (bench/variants.ts; the process runner, Envoy 1.40 from
+// scripts/install-envoy.sh), same settings otherwise. A keep-alive client in this process sends
+// the same 300-byte chat request to each, in interleaved rounds (a b c, c b a, ...) so machine
 // drift cancels, and reports latency, throughput and Envoy CPU time per request (from
-// /proc/<pid>/task/*/schedstat). See bench/README.md.
+// /proc/<pid>/task/*/schedstat). Then a short phase starts each variant's Envoy with
+// --concurrency 2 and reads its resident memory. See bench/README.md.
 //
-//   npm run bench [-- --requests 3000 --concurrency 4 --rounds 5 --warmup 1000 --max-seconds 110]
+//   npm run bench [-- --requests 3000 --rounds 10 --variants noop,model-router --update-readme]
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -15,8 +17,11 @@ import os from "node:os";
 import path from "node:path";
 import { readTemplate, renderTemplate } from "../envoy/harness/config";
 import { startEnvoy, type Envoy } from "../envoy/harness/envoy";
-import { BUILD_DIR, envoyBinary } from "../envoy/harness/paths";
+import { BUILD_DIR, ROOT, envoyBinary } from "../envoy/harness/paths";
+import { FLOORS, buildFloors } from "./build-floors";
+import { chartSvg, markdownTable, printRss, printTable, updateReadme, type Spread, type Unavailable, type VariantResult } from "./report";
 import { startBenchUpstream, type BenchUpstream } from "./upstream";
+import { ROUTE_HEADER, ROUTER, STICKY_HEADER, VARIANTS, modelRouterConfig, selectVariants, type Variant, type VariantContext } from "./variants";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -28,20 +33,31 @@ interface Options {
   warmup: number;
   maxSeconds: number;
   rewriteBody: boolean;
+  variants: string[] | null;
+  rssRequests: number;
+  updateReadme: boolean;
   out: string;
 }
 
 const USAGE = `usage: npm run bench [-- options]
-  --requests N      measured requests per variant, split over the rounds (default 3000; 100..200000)
-  --concurrency C   requests in flight = client sockets per Envoy (default 4; 1..64)
-  --rounds R        interleaved rounds (default 10; 1..50)
-  --warmup W        unmeasured requests per variant before the rounds (default 1000; 0..100000)
-  --max-seconds S   hard limit on the whole run (default 110; 10..600)
-  --rewrite-body    model-router also rewrites the body's model (rewrite_body_model: true)
-  --out FILE        results JSON (default build/bench-results.json)`;
+  --requests N       measured requests per variant, split over the rounds (default 3000; 100..200000)
+  --concurrency C    requests in flight = client sockets per Envoy (default 4; 1..64)
+  --rounds R         interleaved rounds (default 10; 1..50)
+  --warmup W         unmeasured requests per variant before the rounds (default 1000; 0..100000)
+  --variants a,b     the variants to run (default all: ${VARIANTS.map((v) => v.key).join(", ")});
+                     plain Envoy and each one's floor are added
+  --rss-requests N   memory phase: requests per variant before reading Envoy's RSS (default 1000;
+                     0 skips the phase; 0..100000)
+  --max-seconds S    hard limit on the whole run (default 180; 10..600)
+  --rewrite-body     model-router also rewrites the body's model (rewrite_body_model: true)
+  --update-readme    write the results section of bench/README.md and bench/results.svg from this run
+  --out FILE         results JSON (default build/bench-results.json; .md and .svg beside it)`;
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { requests: 3000, concurrency: 4, rounds: 10, warmup: 1000, maxSeconds: 110, rewriteBody: false, out: path.join(BUILD_DIR, "bench-results.json") };
+  const o: Options = {
+    requests: 3000, concurrency: 4, rounds: 10, warmup: 1000, maxSeconds: 180, rewriteBody: false, variants: null, rssRequests: 1000,
+    updateReadme: false, out: path.join(BUILD_DIR, "bench-results.json"),
+  };
   const int = (flag: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
     if (v === undefined || !/^\d+$/.test(v) || n < min || n > max) {
@@ -58,14 +74,18 @@ function parseArgs(argv: string[]): Options {
       case "--concurrency": o.concurrency = int(flag, value(), 1, 64); break;
       case "--rounds": o.rounds = int(flag, value(), 1, 50); break;
       case "--warmup": o.warmup = int(flag, value(), 0, 100_000); break;
+      case "--variants": o.variants = (value() ?? "").split(",").map((x) => x.trim()).filter((x) => x !== ""); break;
+      case "--rss-requests": o.rssRequests = int(flag, value(), 0, 100_000); break;
       case "--max-seconds": o.maxSeconds = int(flag, value(), 10, 600); break;
       case "--rewrite-body": o.rewriteBody = true; break;
+      case "--update-readme": o.updateReadme = true; break;
       case "--out": o.out = path.resolve(value() ?? ""); break;
       case "-h": case "--help": console.log(USAGE); process.exit(0);
       default: throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
     }
   }
   if (o.requests < o.rounds * 20) throw new UsageError(`--requests ${o.requests}: expected at least 20 per round (--rounds ${o.rounds})`);
+  if (o.variants !== null && o.variants.length === 0) throw new UsageError(`--variants: expected a comma-separated list of ${VARIANTS.map((v) => v.key).join(", ")}`);
   return o;
 }
 
@@ -89,65 +109,8 @@ function chatBody(): Buffer {
 
 const BODY = chatBody();
 const SESSIONS = Array.from({ length: 16 }, (_, i) => `session-${i.toString().padStart(4, "0")}`);
-const STICKY_HEADER = "x-session-id";
-
-// ---------------------------------------------------------------------------------------------
-// Variants
-
-const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
-
-function wasmFilter(name: string, file: string, configuration: string) {
-  return {
-    name,
-    typed_config: {
-      "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-      config: {
-        name,
-        root_id: name,
-        allow_on_headers_stop_iteration: true,
-        failure_policy: "FAIL_CLOSED",
-        configuration: { "@type": "type.googleapis.com/google.protobuf.StringValue", value: configuration },
-        vm_config: { vm_id: "ai-gateway", runtime: "envoy.wasm.runtime.v8", code: { local: { filename: `\${WASM_DIR}/${file}` } } },
-      },
-    },
-  };
-}
-
-function modelRouterConfig(rewriteBody: boolean): string {
-  return JSON.stringify({
-    sticky_key: "header",
-    sticky_header: STICKY_HEADER,
-    rewrite_body_model: rewriteBody,
-    // Two versions (a 90/10 sticky split) on the one upstream cluster: the split and the sticky
-    // hash run, and upstream connections are the same as for the other variants.
-    models: { llama: { versions: { v1: { cluster: "upstream", upstream_model: "llama-v1", weight: 90 }, v2: { cluster: "upstream", upstream_model: "llama-v2", weight: 10 } } } },
-  });
-}
-
-interface Variant {
-  key: "plain" | "noop" | "model-router";
-  label: string;
-  wasm: string[];
-  filters: unknown[];
-  route: unknown;
-  /** Stats that count the requests the filter handled (summed), for the sanity check. */
-  filterCounters: string[];
-}
-
-function variants(o: Options): Variant[] {
-  return [
-    { key: "plain", label: "plain Envoy", wasm: [], filters: [ROUTER], route: { cluster: "upstream" }, filterCounters: [] },
-    { key: "noop", label: "+ noop", wasm: ["build/noop.wasm"], filters: [wasmFilter("noop", "noop.wasm", "{}"), ROUTER], route: { cluster: "upstream" }, filterCounters: ["wasmcustom.noop.requests_total"] },
-    {
-      key: "model-router",
-      label: "+ model-router",
-      wasm: ["build/ai-gateway.wasm"],
-      filters: [wasmFilter("model-router", "ai-gateway.wasm", modelRouterConfig(o.rewriteBody)), ROUTER],
-      route: { cluster_header: "x-ai-cluster" },
-      filterCounters: ["wasmcustom.model_router.requests.model=llama.version=v1", "wasmcustom.model_router.requests.model=llama.version=v2"],
-    },
-  ];
-}
+/** The cluster the by-header variants name in ROUTE_HEADER (the only one). */
+const CLUSTER = "upstream";
 
 // ---------------------------------------------------------------------------------------------
 // Processes: Envoy's pid (the harness spawns the binary directly) and its CPU time.
@@ -192,6 +155,14 @@ function processCpu(pid: number): Cpu {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // Fields 14 and 15 of stat(5) (utime, stime) are at 11 and 12 after "pid (comm) ".
   return { ns, ticks: Number(fields[11]) + Number(fields[12]) };
+}
+
+
+/** VmRSS and VmHWM of a process (/proc/<pid>/status), MB. */
+function processMemory(pid: number): { rssMb: number; hwmMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { rssMb: kb("VmRSS") / 1024, hwmMb: kb("VmHWM") / 1024 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,12 +275,21 @@ async function main(): Promise<number> {
   const startedAt = Date.now();
   const deadline = startedAt + o.maxSeconds * 1000;
 
+  let selection: ReturnType<typeof selectVariants>;
+  try {
+    selection = selectVariants(o.variants);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const vs = selection.variants;
+  if (selection.added.length > 0) console.log(`bench: also running ${selection.added.join(", ")} (plain Envoy and the floors of the variants asked for)`);
+
   const bin = envoyBinary();
   const envoyVersion = execFileSync(bin, ["--version"], { encoding: "utf8", timeout: 30_000 }).trim().split("version: ").pop() ?? "?";
-  const vs = variants(o);
+  const ctx: VariantContext = { rewriteBody: o.rewriteBody, floors: await buildFloors(vs.map((v) => v.key).filter((k) => k in FLOORS)) };
   for (const v of vs) {
-    for (const f of v.wasm) {
-      if (!existsSync(path.join(BUILD_DIR, "..", f))) throw new UsageError(`${f} is missing: run \`npm run build\` first`);
+    for (const f of v.wasm(ctx)) {
+      if (!existsSync(path.join(ROOT, f))) throw new UsageError(`${f} is missing: run \`npm run build\` first`);
     }
   }
 
@@ -328,7 +308,7 @@ async function main(): Promise<number> {
   const cleanup = async () => {
     for (const t of targets) t.agent.destroy();
     await Promise.allSettled(targets.map((t) => t.envoy.stop()));
-    await upstream?.close();
+    targets.length = 0;
   };
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => {
@@ -337,40 +317,62 @@ async function main(): Promise<number> {
     });
   }
 
-  try {
-    upstream = await startBenchUpstream();
-    console.log(`bench: Envoy ${envoyVersion}, ${os.cpus().length} CPUs; upstream 127.0.0.1:${upstream.port}; ` +
-      `${o.requests} requests/variant in ${o.rounds} rounds, concurrency ${o.concurrency}, warm-up ${o.warmup}${o.rewriteBody ? ", model-router rewrites the body" : ""}`);
-
-    // The Envoys, one after another (so each new envoy child is the one just started).
-    for (const v of vs) {
-      const before = envoyChildren();
-      const envoy = await startEnvoy({
+  /** Starts a variant's Envoy; null (and a line) when Envoy refuses the config, e.g. a root_id the module lacks. */
+  const launch = async (v: Variant, up: BenchUpstream, concurrency: number): Promise<{ envoy: Envoy; pid: number } | { unavailable: string }> => {
+    const before = envoyChildren();
+    let envoy: Envoy;
+    try {
+      envoy = await startEnvoy({
         runner: "process",
         name: `bench-${v.key}`,
-        config: renderTemplate(template, { ...harnessVars, UPSTREAM_PORT: upstream.port, HTTP_FILTERS: JSON.stringify(v.filters), ROUTE: JSON.stringify(v.route) }),
-        wasm: v.wasm,
-        concurrency: 1,
+        config: renderTemplate(template, {
+          ...harnessVars,
+          UPSTREAM_PORT: up.port,
+          HTTP_FILTERS: JSON.stringify([...v.filters(ctx), ROUTER]),
+          ROUTE: JSON.stringify(v.route === "by-header" ? { cluster_header: ROUTE_HEADER } : { cluster: CLUSTER }),
+        }),
+        wasm: v.wasm(ctx),
+        concurrency,
         logLevel: "info",
         componentLogLevel: "wasm:info",
         startTimeoutMs: 30_000,
       });
-      const fresh = [...envoyChildren()].filter((p) => !before.has(p));
-      if (fresh.length !== 1) {
-        await envoy.stop();
-        throw new Error(`could not tell the pid of the ${v.label} Envoy (new envoy children: ${fresh.join(", ") || "none"})`);
-      }
-      targets.push({ variant: v, envoy, pid: fresh[0], agent: new http.Agent({ keepAlive: true, maxSockets: o.concurrency, maxFreeSockets: o.concurrency }), idle: { ns: 0, wallNs: 0 } });
-      console.log(`bench: ${v.label.padEnd(15)} Envoy pid ${fresh[0]}, listener ${envoy.listenerUrl}`);
+    } catch (err) {
+      if (v.kind === "plain") throw err;
+      return { unavailable: refusal((err as Error).message) };
     }
+    const fresh = [...envoyChildren()].filter((p) => !before.has(p));
+    if (fresh.length !== 1) {
+      await envoy.stop();
+      throw new Error(`could not tell the pid of the ${v.label} Envoy (new envoy children: ${fresh.join(", ") || "none"})`);
+    }
+    return { envoy, pid: fresh[0] };
+  };
+
+  try {
+    upstream = await startBenchUpstream(ROUTE_HEADER, CLUSTER);
+    console.log(`bench: Envoy ${envoyVersion}, ${os.cpus().length} CPUs; upstream 127.0.0.1:${upstream.port}; ` +
+      `${o.requests} requests/variant in ${o.rounds} rounds, concurrency ${o.concurrency}, warm-up ${o.warmup}${o.rewriteBody ? ", model-router rewrites the body" : ""}`);
+
+    // The Envoys, one after another (so each new envoy child is the one just started).
+    const unavailable: Unavailable[] = [];
+    for (const v of vs) {
+      const started = await launch(v, upstream, 1);
+      if ("unavailable" in started) {
+        unavailable.push({ key: v.key, label: v.label, reason: started.unavailable });
+        console.log(`bench: ${v.label.padEnd(24)} UNAVAILABLE, left out: Envoy refused its config: ${started.unavailable}`);
+        continue;
+      }
+      targets.push({ variant: v, envoy: started.envoy, pid: started.pid, agent: newAgent(o.concurrency), idle: { ns: 0, wallNs: 0 } });
+      console.log(`bench: ${v.label.padEnd(24)} Envoy pid ${started.pid}, listener ${started.envoy.listenerUrl}`);
+    }
+    const ran = targets.map((t) => t.variant);
 
     // Warm-up: connections, V8 tiers, Envoy's pools; a bad config or route shows here.
     // Each variant's first request also shows what reached the upstream.
     for (const t of targets) {
       await phase(t, 1, 1, deadline);
-      const model = /"model":"([^"]*)"/.exec(upstream.lastBody())?.[1];
-      const want = t.variant.key === "model-router" && o.rewriteBody ? ["llama-v1", "llama-v2"] : ["llama"];
-      if (!model || !want.includes(model)) throw new Error(`${t.variant.label}: the upstream got "model":"${model}", expected ${want.join(" or ")}`);
+      checkUpstream(t.variant, upstream, ctx);
     }
     if (o.warmup > 0) for (const t of targets) await phase(t, o.warmup, o.concurrency, deadline);
 
@@ -378,7 +380,7 @@ async function main(): Promise<number> {
     // machine's speed during the run lands on every variant alike.
     const perRound = Array.from({ length: o.rounds }, (_, r) => Math.floor(o.requests / o.rounds) + (r < o.requests % o.rounds ? 1 : 0));
     const roundWarmup = Math.min(50, Math.ceil(o.requests / o.rounds / 10));
-    const phases = new Map<string, Phase[]>(vs.map((v) => [v.key, []]));
+    const phases = new Map<string, Phase[]>(ran.map((v) => [v.key, []]));
     for (let r = 0; r < o.rounds; r++) {
       const order = r % 2 === 0 ? targets : [...targets].reverse();
       for (const t of order) {
@@ -387,97 +389,68 @@ async function main(): Promise<number> {
       }
     }
 
-    // Sanity: every request went through Envoy and, where there is one, the filter.
+    // Sanity: every request went through Envoy and, where there is one, the filter; every
+    // body-routed request reached the upstream carrying the header the filter set.
+    const sentPerVariant = 1 + o.warmup + o.rounds * roundWarmup + o.requests;
     const checks: { variant: string; stat: string; value: number; expected: number }[] = [];
     const filterCounters: Record<string, Record<string, number>> = {};
     for (const t of targets) {
-      const expected = 1 + o.warmup + o.rounds * roundWarmup + o.requests;
-      const rq = (await t.envoy.waitForStat("http.ingress_http.downstream_rq_2xx", expected, { timeoutMs: 5_000 }).catch(() => undefined)) ?? (await t.envoy.stat("http.ingress_http.downstream_rq_2xx")) ?? 0;
-      checks.push({ variant: t.variant.key, stat: "http.ingress_http.downstream_rq_2xx", value: rq, expected });
-      if (t.variant.filterCounters.length > 0) {
+      const v = t.variant;
+      const rq = (await t.envoy.waitForStat("http.ingress_http.downstream_rq_2xx", sentPerVariant, { timeoutMs: 5_000 }).catch(() => undefined)) ?? (await t.envoy.stat("http.ingress_http.downstream_rq_2xx")) ?? 0;
+      checks.push({ variant: v.key, stat: "http.ingress_http.downstream_rq_2xx", value: rq, expected: sentPerVariant });
+      if (v.kind !== "plain") {
+        // The module loaded into a V8 VM (the floors count nothing: this and the 2xx count must do).
+        const vms = (await t.envoy.stat("wasm.envoy.wasm.runtime.v8.active")) ?? 0;
+        checks.push({ variant: v.key, stat: "wasm.envoy.wasm.runtime.v8.active >= 1", value: Math.min(vms, 1), expected: 1 });
+      }
+      if (v.counters.length > 0) {
         const stats = await t.envoy.stats("^wasmcustom\\.");
-        const handled = t.variant.filterCounters.reduce((s, name) => s + (stats.get(name) ?? 0), 0);
-        filterCounters[t.variant.key] = Object.fromEntries(t.variant.filterCounters.map((name) => [name, stats.get(name) ?? 0]));
-        checks.push({ variant: t.variant.key, stat: t.variant.filterCounters.join(" + "), value: handled, expected });
+        const handled = v.counters.reduce((s, name) => s + (stats.get(name) ?? 0), 0);
+        filterCounters[v.key] = Object.fromEntries(v.counters.map((name) => [name, stats.get(name) ?? 0]));
+        checks.push({ variant: v.key, stat: `${v.counters.join(" + ")}${v.perRequest === 1 ? "" : ` (${v.perRequest} per request)`}`, value: handled, expected: v.perRequest * sentPerVariant });
       }
     }
+    const byHeader = ran.filter((v) => v.route === "by-header");
+    checks.push({ variant: "upstream", stat: "requests", value: upstream.count(), expected: ran.length * sentPerVariant });
+    checks.push({ variant: "upstream", stat: `requests with ${ROUTE_HEADER}: ${CLUSTER} (${byHeader.map((v) => v.key).join(", ") || "none"})`, value: upstream.countWith(), expected: byHeader.length * sentPerVariant });
     const failed = checks.filter((c) => c.value !== c.expected);
 
-    // Results.
-    const plainKey = "plain";
-    const summary = vs.map((v) => {
-      const ps = phases.get(v.key)!;
-      const t = targets.find((x) => x.variant.key === v.key)!;
-      const all = sortedCopy(Float64Array.from(ps.flatMap((p) => Array.from(p.latUs))));
-      const n = all.length;
-      const wallNs = ps.reduce((s, p) => s + p.wallNs, 0);
-      const cpuNs = ps.reduce((s, p) => s + p.envoyCpu.ns, 0);
-      const ticks = ps.reduce((s, p) => s + p.envoyCpu.ticks, 0);
-      const nodeUs = ps.reduce((s, p) => s + p.nodeCpuUs, 0);
-      return {
-        key: v.key,
-        label: v.label,
-        requests: n,
-        median_us: quantile(all, 0.5),
-        p90_us: quantile(all, 0.9),
-        p99_us: quantile(all, 0.99),
-        mean_us: all.reduce((s, x) => s + x, 0) / n,
-        throughput_rps: n / (wallNs / 1e9),
-        envoy_cpu_us_per_req: cpuNs / 1_000 / n,
-        envoy_cpu_ticks_us_per_req: (ticks * (1e6 / CLK_TCK)) / n,
-        node_cpu_us_per_req: nodeUs / n,
-        envoy_idle_cpu_us_per_s: t.idle.wallNs > 0 ? t.idle.ns / 1_000 / (t.idle.wallNs / 1e9) : NaN,
-        rounds: ps.map((p) => {
-          const s = sortedCopy(p.latUs);
-          return { requests: s.length, median_us: r1(quantile(s, 0.5)), p90_us: r1(quantile(s, 0.9)), throughput_rps: r1(s.length / (p.wallNs / 1e9)), envoy_cpu_us_per_req: r1(p.envoyCpu.ns / 1_000 / s.length) };
-        }),
-      };
-    });
-    const plain = summary.find((s) => s.key === plainKey)!;
-    // Paired per-round differences: each round ran every variant back to back, so a round's
-    // difference is measured under one machine state; their median shrugs off a disturbed round.
-    const spread = (xs: number[]) => {
-      const sorted = Float64Array.from(xs).sort();
-      return { median: r1(quantile(sorted, 0.5)), min: r1(sorted[0]), max: r1(sorted[sorted.length - 1]) };
-    };
-    const rows = summary.map((s) => {
-      const perRoundAdded = s.rounds.map((r, i) => r.median_us - plain.rounds[i].median_us);
-      const perRoundCpu = s.rounds.map((r, i) => r.envoy_cpu_us_per_req - plain.rounds[i].envoy_cpu_us_per_req);
-      return {
-        ...s,
-        median_us: r1(s.median_us),
-        p90_us: r1(s.p90_us),
-        p99_us: r1(s.p99_us),
-        mean_us: r1(s.mean_us),
-        throughput_rps: r1(s.throughput_rps),
-        envoy_cpu_us_per_req: r1(s.envoy_cpu_us_per_req),
-        envoy_cpu_ticks_us_per_req: r1(s.envoy_cpu_ticks_us_per_req),
-        node_cpu_us_per_req: r1(s.node_cpu_us_per_req),
-        envoy_idle_cpu_us_per_s: r1(s.envoy_idle_cpu_us_per_s),
-        vs_plain: {
-          median_ratio: r3(s.median_us / plain.median_us),
-          p90_ratio: r3(s.p90_us / plain.p90_us),
-          throughput_ratio: r3(s.throughput_rps / plain.throughput_rps),
-          added_median_us: r1(s.median_us - plain.median_us),
-          added_median_us_rounds: spread(perRoundAdded),
-          envoy_cpu_ratio: r3(s.envoy_cpu_us_per_req / plain.envoy_cpu_us_per_req),
-          added_envoy_cpu_us_per_req: r1(s.envoy_cpu_us_per_req - plain.envoy_cpu_us_per_req),
-          added_envoy_cpu_us_per_req_rounds: spread(perRoundCpu),
-        },
-      };
-    });
-
+    const rows = results(ran, phases, targets);
     printTable(rows);
     if (failed.length > 0) {
       for (const c of failed) console.error(`bench: CHECK FAILED: ${c.variant} ${c.stat} = ${c.value}, expected ${c.expected}`);
     } else {
-      console.log(`bench: checks ok: every request answered 200 by the upstream through each Envoy, and counted by its filter`);
+      console.log(`bench: checks ok: every request answered 200 by the upstream through each Envoy, counted by its filter, body-routed ones routed by the header`);
+    }
+    for (const u of unavailable) console.log(`bench: ${u.label}: UNAVAILABLE (${u.reason})`);
+
+    // Memory: each variant's Envoy alone, with two workers (each with its own copy of the VM),
+    // after some requests. The timing Envoys stop first, so they neither hold memory nor CPU.
+    await cleanup();
+    const rssConcurrency = 2;
+    if (o.rssRequests > 0) {
+      console.log(`bench: memory phase: each Envoy with --concurrency ${rssConcurrency}, ${o.rssRequests} requests, then VmRSS`);
+      for (const v of ran) {
+        const started = await launch(v, upstream, rssConcurrency);
+        if ("unavailable" in started) throw new Error(`${v.label}: Envoy refused the config with --concurrency ${rssConcurrency}: ${started.unavailable}`);
+        const t: Target = { variant: v, envoy: started.envoy, pid: started.pid, agent: newAgent(o.concurrency), idle: { ns: 0, wallNs: 0 } };
+        targets.push(t);
+        await phase(t, o.rssRequests, o.concurrency, deadline);
+        const mem = processMemory(t.pid);
+        const row = rows.find((r) => r.key === v.key)!;
+        row.rss = { vm_rss_mb: r1(mem.rssMb), vm_hwm_mb: r1(mem.hwmMb), added_mb: 0 };
+        await cleanup();
+      }
+      const plainRss = rows.find((r) => r.kind === "plain")!.rss!.vm_rss_mb;
+      for (const r of rows) if (r.rss) r.rss.added_mb = r1(r.rss.vm_rss_mb - plainRss);
+      printRss(rows, rssConcurrency, o.rssRequests);
     }
 
     const result = {
       date: new Date(startedAt).toISOString(),
       duration_s: r1((Date.now() - startedAt) / 1000),
-      machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? "?", kernel: os.release(), node: process.version, envoy: envoyVersion },
+      command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim().replace(/ --$/, ""),
+      machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? "?", kernel: os.release(), load_average: os.loadavg().map(r1), node: process.version, envoy: envoyVersion },
       settings: {
         requests_per_variant: o.requests,
         rounds: o.rounds,
@@ -486,61 +459,152 @@ async function main(): Promise<number> {
         round_warmup: roundWarmup,
         body_bytes: BODY.length,
         envoy_concurrency: 1,
+        rss_envoy_concurrency: rssConcurrency,
+        rss_requests: o.rssRequests,
         envoy_log_level: "info, wasm:info",
         rewrite_body_model: o.rewriteBody,
-        model_router_config: JSON.parse(modelRouterConfig(o.rewriteBody)),
+        model_router_config: modelRouterConfig(o.rewriteBody),
       },
       variants: rows,
+      unavailable,
       checks,
       filter_counters: filterCounters,
       ok: failed.length === 0,
     };
+    const caption = `${result.date.slice(0, 10)}, ${result.command}; ${result.machine.cpus} CPUs, Envoy ${envoyVersion.split("/")[1] ?? envoyVersion}, --concurrency 1`;
+    const md = markdownTable(rows, unavailable);
+    const svg = chartSvg(rows, unavailable, caption);
+    const base = o.out.replace(/\.json$/, "");
     mkdirSync(path.dirname(o.out), { recursive: true });
     writeFileSync(o.out, JSON.stringify(result, null, 2) + "\n");
-    console.log(`bench: ${path.relative(process.cwd(), o.out)} written; ${r1((Date.now() - startedAt) / 1000)} s`);
+    writeFileSync(`${base}.md`, md + "\n");
+    writeFileSync(`${base}.svg`, svg);
+    console.log(md);
+    console.log("");
+    console.log(`bench: ${[o.out, `${base}.md`, `${base}.svg`].map((f) => path.relative(process.cwd(), f)).join(", ")} written; ${r1((Date.now() - startedAt) / 1000)} s`);
+    if (o.updateReadme) {
+      if (failed.length > 0) {
+        console.error("bench: checks failed; bench/README.md and bench/results.svg left as they were");
+      } else {
+        writeFileSync(path.join(ROOT, "bench", "results.svg"), svg);
+        updateReadme(path.join(ROOT, "bench", "README.md"), readmeSection(result.command, result.date, result.machine, md));
+        console.log("bench: bench/README.md (results section) and bench/results.svg updated");
+      }
+    }
     return failed.length === 0 ? 0 : 1;
   } finally {
     clearTimeout(watchdog);
     await cleanup();
+    await upstream?.close();
   }
 }
 
-type Spread = { median: number; min: number; max: number };
-interface Row {
-  label: string;
-  median_us: number;
-  p90_us: number;
-  throughput_rps: number;
-  envoy_cpu_us_per_req: number;
-  vs_plain: { median_ratio: number; throughput_ratio: number; added_median_us: number; added_median_us_rounds: Spread; envoy_cpu_ratio: number; added_envoy_cpu_us_per_req: number; added_envoy_cpu_us_per_req_rounds: Spread };
+function newAgent(concurrency: number): http.Agent {
+  return new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
 }
 
-function printTable(rows: Row[]): void {
-  const sp = (s: Spread) => `${s.median.toFixed(1)} [${s.min.toFixed(1)}..${s.max.toFixed(1)}]`;
-  const head = ["variant", "median µs", "p90 µs", "req/s", "median ×", "req/s ×", "+median µs", "per round", "CPU µs/req", "CPU ×", "+CPU µs/req", "per round"];
-  const body = rows.map((r, i) => [
-    r.label,
-    r.median_us.toFixed(1),
-    r.p90_us.toFixed(1),
-    r.throughput_rps.toFixed(0),
-    r.vs_plain.median_ratio.toFixed(3),
-    r.vs_plain.throughput_ratio.toFixed(3),
-    i === 0 ? "" : r.vs_plain.added_median_us.toFixed(1),
-    i === 0 ? "" : sp(r.vs_plain.added_median_us_rounds),
-    r.envoy_cpu_us_per_req.toFixed(1),
-    r.vs_plain.envoy_cpu_ratio.toFixed(3),
-    i === 0 ? "" : r.vs_plain.added_envoy_cpu_us_per_req.toFixed(1),
-    i === 0 ? "" : sp(r.vs_plain.added_envoy_cpu_us_per_req_rounds),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
-  console.log("");
-  console.log(line(head));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const b of body) console.log(line(b));
-  console.log("(latency: client-side, request start to last response byte; CPU: the Envoy process's threads, /proc schedstat;");
-  console.log(" ×: ratio to plain Envoy; +: difference to plain Envoy, over all rounds, then the median [min..max] of the per-round differences)");
-  console.log("");
+/** The line that says why Envoy refused a config (its first critical or error line), else the error's first line. */
+function refusal(message: string): string {
+  const lines = message.split("\n");
+  const line = lines.find((l) => /\[critical\]/.test(l)) ?? lines.find((l) => /\[error\]/.test(l)) ?? lines[0];
+  // Envoy's log prefix ([time][thread][level][component] [file:line]) and a Wasm log line's
+  // "wasm log <filter> <root_id>: " say nothing here.
+  return line.replace(/^(\[[^\]]*\]\s*)+/, "").replace(/^wasm log \S+ \S*: /, "").trim();
+}
+
+/** After a variant's first request: the body the upstream got, and the route header where the filter sets it. */
+function checkUpstream(v: Variant, upstream: BenchUpstream, ctx: VariantContext): void {
+  const model = /"model":"([^"]*)"/.exec(upstream.lastBody())?.[1];
+  const want = v.upstreamModels(ctx);
+  if (!model || !want.includes(model)) throw new Error(`${v.label}: the upstream got "model":"${model}", expected ${want.join(" or ")}`);
+  const routed = upstream.lastHeaders()[ROUTE_HEADER];
+  if (v.route === "by-header" && routed !== CLUSTER) throw new Error(`${v.label}: the upstream got ${ROUTE_HEADER}: ${routed}, expected ${CLUSTER}`);
+}
+
+function readmeSection(command: string, date: string, machine: { cpus: number; cpu_model: string; kernel: string; load_average: number[]; node: string; envoy: string }, md: string): string {
+  return [
+    `${date.slice(0, 10)}, \`${command}\`: ${machine.cpus} CPUs (\`${machine.cpu_model}\`), kernel ${machine.kernel}, Node ${machine.node}, ` +
+      `Envoy ${machine.envoy}, load average ${machine.load_average.join(" / ")} at the end. Written by \`--update-readme\`.`,
+    "",
+    md,
+    "",
+    "![Envoy CPU per request over plain Envoy, per variant; filters stacked on their floors](results.svg)",
+  ].join("\n");
+}
+
+function results(ran: Variant[], phases: Map<string, Phase[]>, targets: Target[]): VariantResult[] {
+  const summary = ran.map((v) => {
+    const ps = phases.get(v.key)!;
+    const t = targets.find((x) => x.variant.key === v.key)!;
+    const all = sortedCopy(Float64Array.from(ps.flatMap((p) => Array.from(p.latUs))));
+    const n = all.length;
+    const wallNs = ps.reduce((s, p) => s + p.wallNs, 0);
+    const cpuNs = ps.reduce((s, p) => s + p.envoyCpu.ns, 0);
+    const ticks = ps.reduce((s, p) => s + p.envoyCpu.ticks, 0);
+    const nodeUs = ps.reduce((s, p) => s + p.nodeCpuUs, 0);
+    return {
+      v,
+      n,
+      median_us: quantile(all, 0.5),
+      p90_us: quantile(all, 0.9),
+      p99_us: quantile(all, 0.99),
+      mean_us: all.reduce((s, x) => s + x, 0) / n,
+      throughput_rps: n / (wallNs / 1e9),
+      envoy_cpu_us_per_req: cpuNs / 1_000 / n,
+      envoy_cpu_ticks_us_per_req: (ticks * (1e6 / CLK_TCK)) / n,
+      node_cpu_us_per_req: nodeUs / n,
+      envoy_idle_cpu_us_per_s: t.idle.wallNs > 0 ? t.idle.ns / 1_000 / (t.idle.wallNs / 1e9) : NaN,
+      // Unrounded, for the per-round differences.
+      rounds: ps.map((p) => {
+        const s = sortedCopy(p.latUs);
+        return { requests: s.length, median_us: quantile(s, 0.5), p90_us: quantile(s, 0.9), throughput_rps: s.length / (p.wallNs / 1e9), envoy_cpu_us_per_req: p.envoyCpu.ns / 1_000 / s.length };
+      }),
+    };
+  });
+  const byKey = new Map(summary.map((s) => [s.v.key, s]));
+  const plain = byKey.get("plain")!;
+  // Paired per-round differences: each round ran every variant back to back, so a round's
+  // difference is measured under one machine state; their median shrugs off a disturbed round.
+  const spread = (xs: number[]): Spread => {
+    const sorted = Float64Array.from(xs).sort();
+    return { median: r1(quantile(sorted, 0.5)), min: r1(sorted[0]), max: r1(sorted[sorted.length - 1]) };
+  };
+  type Summary = (typeof summary)[number];
+  const cpuRounds = (s: Summary, ref: Summary) => s.rounds.map((r, i) => r.envoy_cpu_us_per_req - ref.rounds[i].envoy_cpu_us_per_req);
+  return summary.map((s): VariantResult => {
+    const floor = s.v.kind === "filter" && s.v.floor !== null ? byKey.get(s.v.floor) : undefined;
+    return {
+      key: s.v.key,
+      label: s.v.label,
+      kind: s.v.kind,
+      floor: s.v.floor,
+      requests: s.n,
+      median_us: r1(s.median_us),
+      p90_us: r1(s.p90_us),
+      p99_us: r1(s.p99_us),
+      mean_us: r1(s.mean_us),
+      throughput_rps: r1(s.throughput_rps),
+      envoy_cpu_us_per_req: r1(s.envoy_cpu_us_per_req),
+      envoy_cpu_ticks_us_per_req: r1(s.envoy_cpu_ticks_us_per_req),
+      node_cpu_us_per_req: r1(s.node_cpu_us_per_req),
+      envoy_idle_cpu_us_per_s: r1(s.envoy_idle_cpu_us_per_s),
+      rounds: s.rounds.map((r) => ({ requests: r.requests, median_us: r1(r.median_us), p90_us: r1(r.p90_us), throughput_rps: r1(r.throughput_rps), envoy_cpu_us_per_req: r1(r.envoy_cpu_us_per_req) })),
+      vs_plain: {
+        median_ratio: r3(s.median_us / plain.median_us),
+        p90_ratio: r3(s.p90_us / plain.p90_us),
+        throughput_ratio: r3(s.throughput_rps / plain.throughput_rps),
+        added_median_us: r1(s.median_us - plain.median_us),
+        added_median_us_rounds: spread(s.rounds.map((r, i) => r.median_us - plain.rounds[i].median_us)),
+        envoy_cpu_ratio: r3(s.envoy_cpu_us_per_req / plain.envoy_cpu_us_per_req),
+        added_envoy_cpu_us_per_req: r1(s.envoy_cpu_us_per_req - plain.envoy_cpu_us_per_req),
+        added_envoy_cpu_us_per_req_rounds: spread(cpuRounds(s, plain)),
+      },
+      vs_floor: floor
+        ? { floor: floor.v.key, added_envoy_cpu_us_per_req: r1(s.envoy_cpu_us_per_req - floor.envoy_cpu_us_per_req), added_envoy_cpu_us_per_req_rounds: spread(cpuRounds(s, floor)) }
+        : null,
+      rss: null,
+    };
+  });
 }
 
 main().then(

@@ -22,13 +22,25 @@ export interface BenchUpstream {
   readonly count: () => number;
   /** The first body chunk of the latest request (the whole 300-byte body in practice). */
   readonly lastBody: () => string;
+  /** The latest request's headers. */
+  readonly lastHeaders: () => http.IncomingHttpHeaders;
+  /** Requests that arrived with `header` (the bench's route header) set to `value`, so far. */
+  readonly countWith: () => number;
   close(): Promise<void>;
 }
 
-export async function startBenchUpstream(): Promise<BenchUpstream> {
+/**
+ * `header`/`value`: the routing header a filter sets and Envoy forwards; the upstream counts the
+ * requests that carry it, so the bench can tell that every body-routed request was routed.
+ */
+export async function startBenchUpstream(header: string, value: string): Promise<BenchUpstream> {
   let count = 0;
+  let withHeader = 0;
   let last: Buffer | null = null;
+  let lastHeaders: http.IncomingHttpHeaders = {};
   const server = http.createServer((req, res) => {
+    lastHeaders = req.headers;
+    if (req.headers[header] === value) withHeader++;
     let first = true;
     req.on("data", (c: Buffer) => {
       if (first) last = c;
@@ -49,6 +61,8 @@ export async function startBenchUpstream(): Promise<BenchUpstream> {
     port,
     count: () => count,
     lastBody: () => last?.toString("utf8") ?? "",
+    lastHeaders: () => lastHeaders,
+    countWith: () => withHeader,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

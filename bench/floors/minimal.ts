@@ -1,0 +1,62 @@
+// @ts-nocheck: AssemblyScript (u32, usize, heap), compiled by bench/floors.ts with asc, not tsc.
+//
+// The floor of any Wasm filter: a module whose proxy-wasm 0.2.1 entry points return at once and
+// call nothing in the host. What Envoy spends on it per request (creating the stream context,
+// calling into V8 for each callback, deleting the context) is what every Wasm filter pays before
+// doing any work; the bench compares the headers-only filters (noop) with it. It does not use
+// assembly/ (our ABI layer), which is what it is a floor for. Built with `--runtime stub`: no
+// garbage collector, and nothing here allocates.
+
+export function proxy_abi_version_0_2_1(): void {}
+
+/** The host calls it only to hand over data the module asks for, which this one never does. */
+export function malloc(size: usize): usize {
+  return heap.alloc(size);
+}
+
+export function proxy_on_context_create(contextId: u32, parentContextId: u32): void {}
+export function proxy_on_vm_start(rootContextId: u32, vmConfigurationSize: u32): bool {
+  return true;
+}
+export function proxy_on_configure(rootContextId: u32, pluginConfigurationSize: u32): bool {
+  return true;
+}
+export function proxy_on_tick(rootContextId: u32): void {}
+export function proxy_on_queue_ready(rootContextId: u32, queueId: u32): void {}
+export function proxy_on_foreign_function(rootContextId: u32, functionId: u32, dataSize: u32): void {}
+
+// 0 is Continue in FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus and FilterMetadataStatus.
+export function proxy_on_request_headers(contextId: u32, numHeaders: u32, endOfStream: bool): u32 {
+  return 0;
+}
+export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream: bool): u32 {
+  return 0;
+}
+export function proxy_on_request_trailers(contextId: u32, numTrailers: u32): u32 {
+  return 0;
+}
+export function proxy_on_request_metadata(contextId: u32, numElements: u32): u32 {
+  return 0;
+}
+export function proxy_on_response_headers(contextId: u32, numHeaders: u32, endOfStream: bool): u32 {
+  return 0;
+}
+export function proxy_on_response_body(contextId: u32, bodySize: u32, endOfStream: bool): u32 {
+  return 0;
+}
+export function proxy_on_response_trailers(contextId: u32, numTrailers: u32): u32 {
+  return 0;
+}
+export function proxy_on_response_metadata(contextId: u32, numElements: u32): u32 {
+  return 0;
+}
+export function proxy_on_log(contextId: u32): void {}
+export function proxy_on_done(contextId: u32): bool {
+  return true;
+}
+export function proxy_on_delete(contextId: u32): void {}
+export function proxy_on_http_call_response(contextId: u32, token: u32, numHeaders: u32, bodySize: u32, numTrailers: u32): void {}
+export function proxy_on_grpc_receive_initial_metadata(contextId: u32, token: u32, numHeaders: u32): void {}
+export function proxy_on_grpc_receive_trailing_metadata(contextId: u32, token: u32, numTrailers: u32): void {}
+export function proxy_on_grpc_receive(contextId: u32, token: u32, responseSize: u32): void {}
+export function proxy_on_grpc_close(contextId: u32, token: u32, statusCode: u32): void {}

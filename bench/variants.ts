@@ -1,0 +1,169 @@
+// The bench's variants, one row each. Every variant is one Envoy from bench/envoy-bench.yaml
+// that differs only in its HTTP filters and its route. A filter variant names its floor (the
+// variant its cost is reported above); the floors themselves are measured against plain Envoy.
+// Adding a filter to the bench is one row here: its module, its filter entries, its route, the
+// counters that prove it handled every request, and what the upstream must see.
+
+/** What the rows may depend on (from the command line). */
+export interface VariantContext {
+  rewriteBody: boolean;
+  /** build/bench/<floor>.wasm paths, relative to the repository. */
+  floors: Record<string, string>;
+}
+
+export interface Variant {
+  /** Name on the command line (--variants), in the JSON and in the tables. */
+  key: string;
+  label: string;
+  /** plain: the reference; floor: a bench module with no logic of ours; filter: our code. */
+  kind: "plain" | "floor" | "filter";
+  /** Key of the variant this one's "+CPU over floor" is taken against; null for plain Envoy. */
+  floor: string | null;
+  /** Modules (paths relative to the repository) Envoy loads, by base name, from ${WASM_DIR}. */
+  wasm(ctx: VariantContext): string[];
+  /** HTTP filters before the router. */
+  filters(ctx: VariantContext): unknown[];
+  /** by-name: route to the `upstream` cluster; by-header: `cluster_header: x-ai-cluster`, which the filter must set. */
+  route: "by-name" | "by-header";
+  /** wasmcustom stats whose sum must equal `perRequest` × the requests sent (proves the filter ran on each). */
+  counters: string[];
+  perRequest: number;
+  /** The `"model"` values the upstream may see in the body. */
+  upstreamModels(ctx: VariantContext): string[];
+}
+
+export const ROUTE_HEADER = "x-ai-cluster";
+export const STICKY_HEADER = "x-session-id";
+export const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
+
+/** A Wasm filter entry. All entries of a variant share one VM (same vm_id and module). */
+export function wasmFilter(name: string, rootId: string, file: string, configuration: string) {
+  return {
+    name,
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+      config: {
+        name,
+        root_id: rootId,
+        // The body floor and the body-routing filters hold the headers until the body is in.
+        allow_on_headers_stop_iteration: true,
+        failure_policy: "FAIL_CLOSED",
+        configuration: { "@type": "type.googleapis.com/google.protobuf.StringValue", value: configuration },
+        vm_config: { vm_id: "ai-gateway", runtime: "envoy.wasm.runtime.v8", code: { local: { filename: `\${WASM_DIR}/${file.split("/").pop()}` } } },
+      },
+    },
+  };
+}
+
+export function modelRouterConfig(rewriteBody: boolean) {
+  return {
+    sticky_key: "header",
+    sticky_header: STICKY_HEADER,
+    rewrite_body_model: rewriteBody,
+    // Two versions (a 90/10 sticky split) on the one upstream cluster: the split and the sticky
+    // hash run, and upstream connections are the same as for the other variants.
+    models: { llama: { versions: { v1: { cluster: "upstream", upstream_model: "llama-v1", weight: 90 }, v2: { cluster: "upstream", upstream_model: "llama-v2", weight: 10 } } } },
+  };
+}
+
+const MODEL_ROUTER_COUNTERS = ["wasmcustom.model_router.requests.model=llama.version=v1", "wasmcustom.model_router.requests.model=llama.version=v2"];
+const asSent = () => ["llama"];
+const routedModels = (ctx: VariantContext) => (ctx.rewriteBody ? ["llama-v1", "llama-v2"] : ["llama"]);
+
+export const VARIANTS: Variant[] = [
+  { key: "plain", label: "plain Envoy", kind: "plain", floor: null, wasm: () => [], filters: () => [], route: "by-name", counters: [], perRequest: 0, upstreamModels: asSent },
+  {
+    key: "minimal",
+    label: "minimal module",
+    kind: "floor",
+    floor: "plain",
+    wasm: (ctx) => [ctx.floors.minimal],
+    filters: (ctx) => [wasmFilter("minimal", "minimal", ctx.floors.minimal, "")],
+    route: "by-name",
+    counters: [], // it calls nothing in the host; the 2xx count and Envoy's wasm stats must do
+    perRequest: 0,
+    upstreamModels: asSent,
+  },
+  {
+    key: "body-floor",
+    label: "body floor",
+    kind: "floor",
+    floor: "plain",
+    wasm: (ctx) => [ctx.floors["body-floor"]],
+    filters: (ctx) => [wasmFilter("body-floor", "body-floor", ctx.floors["body-floor"], "")],
+    route: "by-header",
+    counters: [],
+    perRequest: 0,
+    upstreamModels: asSent,
+  },
+  {
+    key: "noop",
+    label: "noop",
+    kind: "filter",
+    floor: "minimal",
+    wasm: () => ["build/noop.wasm"],
+    filters: () => [wasmFilter("noop", "noop", "noop.wasm", "{}")],
+    route: "by-name",
+    counters: ["wasmcustom.noop.requests_total"],
+    perRequest: 1,
+    upstreamModels: asSent,
+  },
+  {
+    key: "noop-x3",
+    label: "3 × noop",
+    kind: "filter",
+    floor: "minimal",
+    wasm: () => ["build/noop.wasm"],
+    // Three entries of one module and VM: what each further filter entry costs.
+    filters: () => [1, 2, 3].map((i) => wasmFilter(`noop-${i}`, "noop", "noop.wasm", "{}")),
+    route: "by-name",
+    counters: ["wasmcustom.noop.requests_total"], // one counter, defined by each entry's root context
+    perRequest: 3,
+    upstreamModels: asSent,
+  },
+  {
+    key: "model-router",
+    label: "model-router",
+    kind: "filter",
+    floor: "body-floor",
+    wasm: () => ["build/ai-gateway.wasm"],
+    filters: (ctx) => [wasmFilter("model-router", "model-router", "ai-gateway.wasm", JSON.stringify(modelRouterConfig(ctx.rewriteBody)))],
+    route: "by-header",
+    counters: MODEL_ROUTER_COUNTERS,
+    perRequest: 1,
+    upstreamModels: routedModels,
+  },
+  {
+    key: "pipeline",
+    label: "pipeline (model_router)",
+    kind: "filter",
+    floor: "body-floor",
+    wasm: () => ["build/ai-gateway.wasm"],
+    // One filter entry running the stages its configuration names; today only the model router.
+    filters: (ctx) => [wasmFilter("ai-gateway", "ai-gateway", "ai-gateway.wasm", JSON.stringify({ model_router: modelRouterConfig(ctx.rewriteBody) }))],
+    route: "by-header",
+    counters: MODEL_ROUTER_COUNTERS,
+    perRequest: 1,
+    upstreamModels: routedModels,
+  },
+];
+
+/** The variants to run for a --variants list: those named, plus plain Envoy and the floors they are measured above. */
+export function selectVariants(names: string[] | null): { variants: Variant[]; added: string[] } {
+  if (names === null) return { variants: VARIANTS, added: [] };
+  const known = new Map(VARIANTS.map((v) => [v.key, v]));
+  const unknown = names.filter((n) => !known.has(n));
+  if (unknown.length > 0) throw new Error(`--variants: unknown ${unknown.join(", ")}; known: ${VARIANTS.map((v) => v.key).join(", ")}`);
+  const want = new Set(["plain", ...names]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const k of [...want]) {
+      const f = known.get(k)!.floor;
+      if (f !== null && !want.has(f)) {
+        want.add(f);
+        grew = true;
+      }
+    }
+  }
+  return { variants: VARIANTS.filter((v) => want.has(v.key)), added: [...want].filter((k) => !names.includes(k)) };
+}
