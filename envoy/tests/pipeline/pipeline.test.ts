@@ -1,0 +1,101 @@
+// The pipeline's one filter entry (root_id ai-gateway) in a real Envoy, in front of demo model
+// servers: it routes as the separate model-router entry does, and its per-route settings follow
+// Envoy's route name (attribute xds.route_name): a stage turned off on one route, a setting
+// overridden on another. The answering server's x-demo-* headers show what reached it.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { printEnvoyLogsOnFailure, startEnvoy, yamlString, type Envoy } from "../../harness";
+import { startDemoServer, type DemoServer } from "../../demo-server/server.mjs";
+
+const TEMPLATE = readFileSync(path.join(__dirname, "envoy.template.yaml"), "utf8");
+
+const ROUTER = {
+  models: {
+    llama: {
+      versions: {
+        v1: { cluster: "llama_v1", upstream_model: "llama-v1", weight: 100 },
+        v2: { cluster: "llama_v2", upstream_model: "llama-v2", weight: 0 },
+      },
+    },
+  },
+};
+const CONFIG = {
+  model_router: ROUTER,
+  routes: { passthrough: { model_router: false }, rewrite: { model_router: { rewrite_body_model: true } } },
+};
+
+const JSON_CT = { "content-type": "application/json" };
+const chat = (model: string) => JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 4 });
+
+printEnvoyLogsOnFailure();
+
+let demoA: DemoServer;
+let demoB: DemoServer;
+let envoy: Envoy;
+
+beforeAll(async () => {
+  demoA = await startDemoServer({ name: "demo-a", models: "llama:v1" });
+  demoB = await startDemoServer({ name: "demo-b", models: "llama:v2" });
+  envoy = await startEnvoy({
+    runner: "process",
+    name: "pipeline",
+    config: TEMPLATE,
+    wasm: ["build/ai-gateway.wasm"],
+    vars: { PIPELINE_CONFIG: yamlString(JSON.stringify(CONFIG)), DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port },
+  });
+});
+
+afterAll(async () => {
+  await envoy?.stop();
+  await demoA?.close();
+  await demoB?.close();
+});
+
+async function post(pathName: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(envoy.listenerUrl + pathName, { method: "POST", headers: { ...JSON_CT, ...headers }, body });
+}
+
+describe("pipeline in Envoy", () => {
+  describe("configured chain", () => {
+    it("routes by the body and sets the router's headers", async () => {
+      const res = await post("/v1/chat/completions", chat("llama@v2"));
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-demo-server")).toBe("demo-b");
+      expect(JSON.parse(res.headers.get("x-demo-seen-ai-headers") ?? "{}")).toMatchObject({ "x-ai-model": "llama", "x-ai-model-version": "v2" });
+      await res.arrayBuffer();
+    });
+
+    it("answers an unknown model with the router's 404", async () => {
+      const res = await post("/v1/chat/completions", chat("gpt-9"));
+      expect(res.status).toBe(404);
+      expect((await res.json()).error.code).toBe("model_not_found");
+    });
+  });
+
+  describe("per-route settings", () => {
+    it("lets a route with the stage turned off through untouched", async () => {
+      const res = await post("/plain/v1/chat/completions", chat("llama-v1"), { "x-ai-model": "client-sent" });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-demo-server")).toBe("demo-a");
+      expect(res.headers.get("x-demo-body-model")).toBe("llama-v1");
+      expect(JSON.parse(res.headers.get("x-demo-seen-ai-headers") ?? "{}")).toMatchObject({ "x-ai-model": "client-sent" });
+      await res.arrayBuffer();
+    });
+
+    it("applies a route's override and keeps the rest of the configuration", async () => {
+      const rewritten = await post("/rewrite/v1/chat/completions", chat("llama"));
+      expect(rewritten.status).toBe(200);
+      expect(rewritten.headers.get("x-demo-body-model")).toBe("llama-v1");
+      await rewritten.arrayBuffer();
+      const plain = await post("/v1/chat/completions", chat("llama"));
+      expect(plain.headers.get("x-demo-body-model")).toBe("llama");
+      await plain.arrayBuffer();
+    });
+  });
+
+  it("counts into the model_router stats and logs no trap", async () => {
+    expect(await envoy.stat("wasmcustom.model_router.requests.model=llama.version=v2")).toBeGreaterThanOrEqual(1);
+    expect(envoy.logs()).not.toMatch(/RuntimeError|unreachable/);
+  });
+});

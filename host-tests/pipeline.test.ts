@@ -1,0 +1,161 @@
+// The pipeline (assembly/pipeline) in the host emulator: root_id `ai-gateway` runs the stages its
+// configuration names in one filter entry and answers as the separate entries do; its
+// configuration is checked like every filter's (one line naming field, value, expectation);
+// per-route settings, keyed by Envoy's route name, turn a stage off or override its settings.
+import { beforeAll, describe, expect, it } from "vitest";
+import { Host, type Plugin, type RequestInit, type RequestResult } from "./emulator";
+
+const WASM = "build/ai-gateway.wasm";
+const VM_ID = "ai-gateway";
+
+const ROUTER = {
+  sticky_key: "header",
+  sticky_header: "x-session-id",
+  max_body_bytes: 4096,
+  models: {
+    llama: {
+      versions: {
+        v1: { cluster: "llama-v1", upstream_model: "meta-llama/Llama-3.1-8B", weight: 90 },
+        v2: { cluster: "llama-v2", weight: 10, fallback: ["v1"] },
+      },
+      aliases: { stable: "v1", canary: "v2" },
+    },
+    iris: { versions: { "1": { cluster: "iris-1" } } },
+  },
+};
+
+async function start(rootId: string, configuration: unknown, host = new Host()): Promise<{ host: Host; plugin: Plugin }> {
+  const vm = await host.loadVm(WASM, { vmId: VM_ID });
+  const plugin = vm.startPlugin({ rootId, configuration, allowOnHeadersStopIteration: true });
+  return { host, plugin };
+}
+
+const JSON_CT = { "content-type": "application/json" };
+const chat = (model: unknown) => JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] });
+
+/** What a client and the upstream see of one request: comparable across the two forms. */
+function observed(res: RequestResult) {
+  const h = res.upstreamRequest?.headers ?? {};
+  return {
+    status: res.status,
+    local: res.localResponse ? { status: res.localResponse.status, body: res.localResponse.body, details: res.localResponse.details } : null,
+    upstream: res.upstreamRequest
+      ? { cluster: h["x-ai-cluster"], model: h["x-ai-model"], version: h["x-ai-model-version"], tenant: h["x-ai-tenant"], body: res.upstreamRequest.body }
+      : null,
+  };
+}
+
+const REQUESTS: [string, RequestInit][] = [
+  ["body-routed chat", { method: "POST", path: "/v1/chat/completions", headers: JSON_CT, body: chat("llama"), }],
+  ["body-routed with version", { method: "POST", path: "/v1/chat/completions", headers: JSON_CT, body: chat("llama@canary") }],
+  ["header-routed", { headers: { "x-model": "iris" } }],
+  ["path-routed", { method: "POST", path: "/v2/models/iris/versions/1/infer", headers: JSON_CT, body: "{}" }],
+  ["sticky by header", { method: "POST", headers: { ...JSON_CT, "x-session-id": "s-42", authorization: "Bearer k" }, body: chat("llama") }],
+  ["unknown model", { method: "POST", headers: JSON_CT, body: chat("gpt-9") }],
+  ["malformed body", { method: "POST", headers: JSON_CT, body: '{"model": "llama",' }],
+  ["body in chunks", { method: "POST", headers: JSON_CT, bodyChunks: ['{"mod', 'el":"iris"', "}"] }],
+  ["too large", { method: "POST", headers: JSON_CT, bodyChunks: ["[", " ".repeat(5000), "]"] }],
+  ["model list", { path: "/v1/models" }],
+  ["no model", { headers: {} }],
+];
+
+describe("pipeline", () => {
+  describe("one filter entry (root_id ai-gateway)", () => {
+    let separate: Plugin;
+    let pipeline: Plugin;
+    beforeAll(async () => {
+      separate = (await start("model-router", ROUTER)).plugin;
+      pipeline = (await start("ai-gateway", { model_router: ROUTER })).plugin;
+      expect(separate.configured).toBe(true);
+      expect(pipeline.configured).toBe(true);
+    });
+
+    it.each(REQUESTS)("answers %s as the separate model-router entry does", async (_, init) => {
+      const a = observed(await separate.request(init));
+      const b = observed(await pipeline.request(init));
+      expect(b).toEqual(a);
+    });
+
+    it("counts into the same model_router stats as the separate entry", async () => {
+      const { host, plugin } = await start("ai-gateway", { model_router: ROUTER });
+      await plugin.request({ headers: { "x-model": "iris" } });
+      expect(host.metric("model_router.requests.model=iris.version=1")).toBe(1);
+      expect(host.metric("model_router.source.source=header")).toBe(1);
+    });
+
+    it("reads the body from Envoy once and lets it through unchanged", async () => {
+      const body = chat("llama");
+      const res = await pipeline.request({ method: "POST", headers: JSON_CT, bodyChunks: [body.slice(0, 10), body.slice(10)] });
+      expect(res.upstreamRequest?.body).toBe(body);
+      const bodyCalls = res.actions.filter((a) => a.callback === "onRequestBody");
+      expect(bodyCalls.map((a) => a.status)).toEqual(["StopIterationAndBuffer", "Continue"]);
+    });
+  });
+
+  describe("configuration", () => {
+    const CASES: [string, unknown, string][] = [
+      ["blank", "", "ai-gateway: configuration: expected a JSON object with a section per stage (model_router), got nothing"],
+      ["not JSON", "{", "ai-gateway: configuration: expected JSON, got"],
+      ["an unknown section", { model_router: ROUTER, nope: {} }, "ai-gateway: nope: expected one of the keys model_router, routes, got an unknown key"],
+      ["no stage", { routes: {} }, "ai-gateway: configuration: expected at least one stage section (model_router), got none"],
+      ["a section that is not an object", { model_router: true }, "ai-gateway: model_router: expected an object with the model-router configuration, got true"],
+      ["a bad stage setting", { model_router: { ...ROUTER, sticky_key: "moon" } }, "ai-gateway: model_router.sticky_key: expected \"none\", \"tenant\" or \"header\", got \"moon\""],
+      ["routes not an object", { model_router: ROUTER, routes: [] }, "ai-gateway: routes: expected an object of route names to per-route settings, got []"],
+      ["a route section unknown", { model_router: ROUTER, routes: { r: { cache: false } } }, "ai-gateway: routes.r.cache: expected one of the keys model_router, got an unknown key"],
+      ["a route section neither false nor object", { model_router: ROUTER, routes: { r: { model_router: true } } }, "ai-gateway: routes.r.model_router: expected false (the stage is off on this route) or an object of settings, got true"],
+      ["a bad route override", { model_router: ROUTER, routes: { r: { model_router: { max_body_bytes: 0 } } } }, "ai-gateway: routes.r.model_router.max_body_bytes: expected an integer 1..67108864, got 0"],
+    ];
+    it.each(CASES)("refuses %s with one critical line naming field, value and expectation", async (_, configuration, message) => {
+      const { host, plugin } = await start("ai-gateway", configuration);
+      expect(plugin.configured).toBe(false);
+      const critical = host.logs({ level: "critical" }).map((l) => l.message);
+      expect(critical).toHaveLength(1);
+      expect(critical[0].startsWith(message), critical[0]).toBe(true);
+    });
+
+    it("names the filter in errors of the separate entry", async () => {
+      const { host, plugin } = await start("model-router", { ...ROUTER, sticky_key: "moon" });
+      expect(plugin.configured).toBe(false);
+      expect(host.logs({ level: "critical" }).map((l) => l.message)).toEqual([
+        "model-router: sticky_key: expected \"none\", \"tenant\" or \"header\", got \"moon\"",
+      ]);
+    });
+  });
+
+  describe("per-route settings", () => {
+    const CONFIG = {
+      model_router: ROUTER,
+      routes: {
+        passthrough: { model_router: false },
+        rewrite: { model_router: { rewrite_body_model: true } },
+      },
+    };
+
+    it("turns a stage off on a route", async () => {
+      const { host, plugin } = await start("ai-gateway", CONFIG);
+      host.setProperty(["xds", "route_name"], "passthrough");
+      const res = await plugin.request({ method: "POST", headers: { ...JSON_CT, "x-ai-cluster": "client-sent" }, body: chat("gpt-9") });
+      expect(res.status).toBe(200);
+      expect(res.upstreamRequest?.headers["x-ai-cluster"]).toBe("client-sent");
+      expect(host.metric("model_router.errors.kind=model_not_found")).toBe(0);
+    });
+
+    it("overrides a setting on a route and keeps the rest of the stage's configuration", async () => {
+      const { host, plugin } = await start("ai-gateway", CONFIG);
+      host.setProperty(["xds", "route_name"], "rewrite");
+      const res = await plugin.request({ method: "POST", headers: { ...JSON_CT, "x-model-version": "v1" }, body: chat("llama") });
+      expect(res.upstreamRequest?.headers["x-ai-cluster"]).toBe("llama-v1");
+      expect(JSON.parse(res.upstreamRequest!.body).model).toBe("meta-llama/Llama-3.1-8B");
+    });
+
+    it("uses the configured chain on routes without settings of their own", async () => {
+      const { host, plugin } = await start("ai-gateway", CONFIG);
+      for (const name of ["other", null]) {
+        if (name !== null) host.setProperty(["xds", "route_name"], name);
+        const res = await plugin.request({ method: "POST", headers: { ...JSON_CT, "x-model-version": "v1" }, body: chat("llama") });
+        expect(res.upstreamRequest?.headers["x-ai-cluster"]).toBe("llama-v1");
+        expect(JSON.parse(res.upstreamRequest!.body).model).toBe("llama");
+      }
+    });
+  });
+});
