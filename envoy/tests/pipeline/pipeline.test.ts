@@ -1,29 +1,14 @@
 // The pipeline's one filter entry (root_id ai-gateway) in a real Envoy, in front of demo model
 // servers: it routes as the separate model-router entry does, and its per-route settings follow
 // Envoy's route name (attribute xds.route_name): a stage turned off on one route, a setting
-// overridden on another. The answering server's x-demo-* headers show what reached it.
+// overridden on another. The configuration is in envoy.template.yaml. The answering server's x-demo-* headers show what reached it.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { printEnvoyLogsOnFailure, startEnvoy, yamlString, type Envoy } from "../../harness";
+import { printEnvoyLogsOnFailure, startEnvoy, type Envoy } from "../../harness";
 import { startDemoServer, type DemoServer } from "../../demo-server/server.mjs";
 
 const TEMPLATE = readFileSync(path.join(__dirname, "envoy.template.yaml"), "utf8");
-
-const ROUTER = {
-  models: {
-    llama: {
-      versions: {
-        v1: { cluster: "llama_v1", upstream_model: "llama-v1", weight: 100 },
-        v2: { cluster: "llama_v2", upstream_model: "llama-v2", weight: 0 },
-      },
-    },
-  },
-};
-const CONFIG = {
-  model_router: ROUTER,
-  routes: { passthrough: { model_router: false }, rewrite: { model_router: { rewrite_body_model: true } } },
-};
 
 const JSON_CT = { "content-type": "application/json" };
 const chat = (model: string) => JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 4 });
@@ -42,7 +27,7 @@ beforeAll(async () => {
     name: "pipeline",
     config: TEMPLATE,
     wasm: ["build/ai-gateway.wasm"],
-    vars: { PIPELINE_CONFIG: yamlString(JSON.stringify(CONFIG)), DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port },
+    vars: { DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port },
   });
 });
 
