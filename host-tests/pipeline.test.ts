@@ -24,7 +24,7 @@ const ROUTER = {
   },
 };
 
-async function start(rootId: string, configuration: unknown, host = new Host()): Promise<{ host: Host; plugin: Plugin }> {
+async function start(rootId: string, configuration: string | object, host = new Host()): Promise<{ host: Host; plugin: Plugin }> {
   const vm = await host.loadVm(WASM, { vmId: VM_ID });
   const plugin = vm.startPlugin({ rootId, configuration, allowOnHeadersStopIteration: true });
   return { host, plugin };
@@ -93,7 +93,7 @@ describe("pipeline", () => {
   });
 
   describe("configuration", () => {
-    const CASES: [string, unknown, string][] = [
+    const CASES: [string, string | object, string][] = [
       ["blank", "", "ai-gateway: configuration: expected a JSON object with a section per stage (model_router), got nothing"],
       ["not JSON", "{", "ai-gateway: configuration: expected JSON, got"],
       ["an unknown section", { model_router: ROUTER, nope: {} }, "ai-gateway: nope: expected one of the keys model_router, routes, got an unknown key"],

@@ -1,11 +1,13 @@
-// What the stages of one request share: request headers read lazily (and the few every stage
-// asks for cached), the request body read from Envoy once and parsed at most once, the model,
+// What the stages of one request share: the request headers read from Envoy in one host call
+// when a stage first asks (lookups then compare bytes in place; writes go to Envoy and make the
+// next read fetch the map again), the request body read from Envoy once and parsed at most once, the model,
 // version and tenant once a stage resolved them, and the response status. Between separate
 // filter entries the same facts travel as the router's x-ai-* request headers instead.
 
-import { BufferType } from "../abi/types";
+import { BufferType, HeaderMapType, WasmResult } from "../abi/types";
 import { getBuffer, setBuffer } from "../host/buffers";
 import { requestHeaders } from "../host/headers";
+import { PairsView } from "../host/pairs-view";
 import { JsonLimits, JsonResult, parseJson } from "../json/index";
 
 export class Exchange {
@@ -25,24 +27,57 @@ export class Exchange {
 
   private pathValue: string | null = null;
   private methodValue: string | null = null;
+  private headers: PairsView = new PairsView();
+  private headersLoaded: bool = false;
   private bodyValue: ArrayBuffer | null = null;
   private parsed: JsonResult | null = null;
 
-  /** `:path` ("" when absent), read from Envoy once. */
+  /** The first value of request header `name` (lower-case), or null when absent. */
+  requestHeader(name: string): string | null {
+    return this.view().get(name);
+  }
+
+  hasRequestHeader(name: string): bool {
+    return this.view().has(name);
+  }
+
+  /** Sets request header `name` (replacing every value) in Envoy. */
+  setRequestHeader(name: string, value: string): WasmResult {
+    this.headersLoaded = false;
+    return requestHeaders.replace(name, value);
+  }
+
+  /** Removes request header `name` from Envoy; no host call when the request has none. */
+  removeRequestHeader(name: string): WasmResult {
+    if (!this.view().has(name)) return WasmResult.Ok;
+    this.headersLoaded = false;
+    return requestHeaders.remove(name);
+  }
+
+  private view(): PairsView {
+    const view = this.headers;
+    if (!this.headersLoaded) {
+      view.load(HeaderMapType.RequestHeaders);
+      this.headersLoaded = true;
+    }
+    return view;
+  }
+
+  /** `:path` ("" when absent), decoded once. */
   path(): string {
     const cached = this.pathValue;
     if (cached !== null) return cached;
-    const h = requestHeaders.get(":path");
+    const h = this.requestHeader(":path");
     const v = h === null ? "" : h;
     this.pathValue = v;
     return v;
   }
 
-  /** `:method` ("" when absent), read from Envoy once. */
+  /** `:method` ("" when absent), decoded once. */
   method(): string {
     const cached = this.methodValue;
     if (cached !== null) return cached;
-    const h = requestHeaders.get(":method");
+    const h = this.requestHeader(":method");
     const v = h === null ? "" : h;
     this.methodValue = v;
     return v;

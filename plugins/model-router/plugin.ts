@@ -8,7 +8,7 @@
 // stage asks for it (NeedBody) and routes once it is complete, while Envoy still holds the
 // headers, so the route headers it writes take effect.
 
-import { HeaderPair, nowMillis, randomBelow, requestHeaders, sendLocalResponse } from "../../assembly/index";
+import { HeaderPair, nowMillis, randomBelow, sendLocalResponse } from "../../assembly/index";
 import { JsonValue, quoteJsonString } from "../../assembly/json/index";
 import { sha256, toHex } from "../../assembly/crypto/sha256";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
@@ -74,10 +74,10 @@ class RouterStage extends Stage {
   onRequestHeaders(ex: Exchange, endOfStream: bool): StageAction {
     const cfg = this.cfg;
     // Client-sent copies of the output headers go first, whatever happens next.
-    requestHeaders.remove(cfg.clusterHeader);
-    requestHeaders.remove(MODEL_HEADER);
-    requestHeaders.remove(VERSION_HEADER);
-    requestHeaders.remove(TENANT_HEADER);
+    ex.removeRequestHeader(cfg.clusterHeader);
+    ex.removeRequestHeader(MODEL_HEADER);
+    ex.removeRequestHeader(VERSION_HEADER);
+    ex.removeRequestHeader(TENANT_HEADER);
 
     if (cfg.listModelsPath.length > 0 && this.isListRequest(ex)) {
       this.metrics.modelLists.increment(1);
@@ -87,7 +87,7 @@ class RouterStage extends Stage {
     }
     if (cfg.tenantHeader.length > 0) this.identifyTenant(ex);
 
-    const bodyMayCarryJson = !endOfStream && isJsonContentType(requestHeaders.get("content-type"));
+    const bodyMayCarryJson = !endOfStream && isJsonContentType(ex.requestHeader("content-type"));
     const sources = cfg.sources;
     for (let i = 0; i < sources.length; i++) {
       const source = unchecked(sources[i]);
@@ -186,7 +186,7 @@ class RouterStage extends Stage {
   /** The header or path source; null when it names no model (or after an error). */
   private fromHeaders(ex: Exchange, source: Source): ModelRef | null {
     if (source == Source.Header) {
-      const value = requestHeaders.get(this.cfg.modelHeader);
+      const value = ex.requestHeader(this.cfg.modelHeader);
       if (value === null || value.length == 0) return null;
       const ref = parseModelRef(value, Source.Header);
       if (ref === null) this.fail(ErrorKind.InvalidModel, this.cfg.modelHeader + ": expected \"name\" or \"name@version\"");
@@ -215,7 +215,7 @@ class RouterStage extends Stage {
 
   /** Answers 413 at the headers when content-length already exceeds the limit. */
   private declaredTooLarge(ex: Exchange): bool {
-    const declared = parseDecimal(requestHeaders.get("content-length"));
+    const declared = parseDecimal(ex.requestHeader("content-length"));
     if (declared <= <i64>this.cfg.maxBodyBytes) return false;
     this.tooLarge(declared);
     return true;
@@ -239,10 +239,10 @@ class RouterStage extends Stage {
     const model = unchecked(cfg.models[m]);
     let requested = ref.version;
     if (requested.length == 0 && cfg.versionHeader.length > 0) {
-      const v = requestHeaders.get(cfg.versionHeader);
+      const v = ex.requestHeader(cfg.versionHeader);
       if (v !== null) requested = v;
     }
-    const bucket = requested.length == 0 ? this.bucketFor(model) : 0;
+    const bucket = requested.length == 0 ? this.bucketFor(ex, model) : 0;
     const readiness = this.health.readinessOf(m, nowMillis());
     const res = resolveVersion(model, requested, bucket, readiness);
     if (res.status == ResolveStatus.UnknownVersion) {
@@ -255,10 +255,10 @@ class RouterStage extends Stage {
       return false;
     }
     const version = unchecked(model.versions[res.version]);
-    requestHeaders.replace(cfg.clusterHeader, version.cluster);
-    requestHeaders.replace(MODEL_HEADER, model.name);
-    requestHeaders.replace(VERSION_HEADER, version.name);
-    if (ex.tenant.length > 0) requestHeaders.replace(TENANT_HEADER, ex.tenant);
+    ex.setRequestHeader(cfg.clusterHeader, version.cluster);
+    ex.setRequestHeader(MODEL_HEADER, model.name);
+    ex.setRequestHeader(VERSION_HEADER, version.name);
+    if (ex.tenant.length > 0) ex.setRequestHeader(TENANT_HEADER, ex.tenant);
     this.metrics.routed(m, res.version, ref.source);
     ex.model = model.name;
     ex.version = version.name;
@@ -272,11 +272,11 @@ class RouterStage extends Stage {
    * tenant key hashes the identity's full digest, so `tenant_hex_chars` (how much of it
    * x-ai-tenant shows) never moves a client to another version.
    */
-  private bucketFor(model: ModelEntry): u32 {
+  private bucketFor(ex: Exchange, model: ModelEntry): u32 {
     const cfg = this.cfg;
     if (cfg.stickyKey == StickyKey.Tenant && this.identityDigest.length > 0) return stickyBucket(model.name, this.identityDigest);
     if (cfg.stickyKey == StickyKey.Header) {
-      const key = requestHeaders.get(cfg.stickyHeader);
+      const key = ex.requestHeader(cfg.stickyHeader);
       if (key !== null && key.length > 0) return stickyBucket(model.name, key);
     }
     return randomBelow(BUCKETS);
@@ -284,7 +284,7 @@ class RouterStage extends Stage {
 
   /** x-ai-tenant: hex SHA-256 of the identity header, truncated; never the identity itself. */
   private identifyTenant(ex: Exchange): void {
-    const identity = requestHeaders.get(this.cfg.tenantHeader);
+    const identity = ex.requestHeader(this.cfg.tenantHeader);
     if (identity === null || identity.length == 0) {
       ex.tenant = this.cfg.anonymousTenant;
       return;
@@ -327,7 +327,7 @@ class RouterStage extends Stage {
     memory.copy(dst + <usize>start, changetype<usize>(insert), <usize>insert.byteLength);
     memory.copy(dst + <usize>(start + insert.byteLength), src + <usize>end, <usize>tail);
     ex.replaceBody(out);
-    if (requestHeaders.get("content-length") !== null) requestHeaders.replace("content-length", out.byteLength.toString());
+    if (ex.requestHeader("content-length") !== null) ex.setRequestHeader("content-length", out.byteLength.toString());
   }
 
   private isListRequest(ex: Exchange): bool {

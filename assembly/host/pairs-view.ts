@@ -1,0 +1,104 @@
+// A read-only view of a header map as the host serialises it (pairs.ts's layout), for lookups
+// without a host call each: one `get_header_map_pairs` brings every header, and a lookup
+// compares bytes in place. Names are compared as Envoy keys them, lower-case ASCII, so a name
+// given as a string is matched code unit against byte without encoding it. Values become strings
+// only when asked for.
+
+import { HeaderMapType, WasmResult } from "../abi/types";
+import { proxy_get_header_map_pairs } from "../abi/imports";
+import { clearOut, OUT_PTR, OUT_SIZE, takeOut } from "../runtime/memory";
+import { setLastStatus } from "./status";
+
+export class PairsView {
+  private buf: ArrayBuffer = new ArrayBuffer(0);
+  private count: i32 = 0;
+  // Where the last successful `find` found its value.
+  private foundAt: usize = 0;
+  private foundLength: i32 = 0;
+
+  /** Reads map `type` from the host; false (and an empty view) on a host error or a malformed map. */
+  load(type: HeaderMapType): bool {
+    clearOut();
+    const status = proxy_get_header_map_pairs(type, OUT_PTR, OUT_SIZE);
+    setLastStatus(status);
+    const buf = takeOut();
+    this.count = 0;
+    if (status != WasmResult.Ok || buf === null) return status == WasmResult.Ok;
+    if (!wellFormed(buf)) return false;
+    this.buf = buf;
+    this.count = <i32>load<u32>(changetype<usize>(buf));
+    return true;
+  }
+
+  get size(): i32 {
+    return this.count;
+  }
+
+  /** True when the map has `name` (lower-case ASCII). */
+  has(name: string): bool {
+    return this.find(name);
+  }
+
+  /** The first value of `name` ("" when empty), or null when absent. */
+  get(name: string): string | null {
+    if (!this.find(name)) return null;
+    return String.UTF8.decodeUnsafe(this.foundAt, <usize>this.foundLength);
+  }
+
+  /** Length in bytes of the first value of `name`, or -1 when absent. */
+  valueLength(name: string): i32 {
+    return this.find(name) ? this.foundLength : -1;
+  }
+
+  // Scans for `name`; on success foundAt/foundLength hold the value's bytes.
+  private find(name: string): bool {
+    const n = this.count;
+    if (n == 0) return false;
+    const base = changetype<usize>(this.buf);
+    const want = name.length;
+    let lengths = base + 4;
+    let data = base + 4 + (<usize>n << 3);
+    for (let i = 0; i < n; i++) {
+      const nameLen = <i32>load<u32>(lengths);
+      const valueLen = <i32>load<u32>(lengths + 4);
+      lengths += 8;
+      if (nameLen == want && sameAscii(data, name)) {
+        this.foundAt = data + <usize>nameLen + 1;
+        this.foundLength = valueLen;
+        return true;
+      }
+      data += <usize>(nameLen + valueLen + 2);
+    }
+    return false;
+  }
+}
+
+// @ts-ignore: decorator
+@inline
+function sameAscii(bytes: usize, s: string): bool {
+  const p = changetype<usize>(s);
+  for (let i = 0, n = s.length; i < n; i++) {
+    if (<u32>load<u8>(bytes + <usize>i) != <u32>load<u16>(p + (<usize>i << 1))) return false;
+  }
+  return true;
+}
+
+/** Every length fits the buffer, so lookups never read past it. */
+function wellFormed(buf: ArrayBuffer): bool {
+  const total = <usize>buf.byteLength;
+  if (total < 4) return false;
+  const base = changetype<usize>(buf);
+  const n = <usize>load<u32>(base);
+  if (n > (total - 4) / 8) return false;
+  let lengths = base + 4;
+  let data = base + 4 + n * 8;
+  const end = base + total;
+  for (let i: usize = 0; i < n; i++) {
+    const nameLen = <usize>load<u32>(lengths);
+    const valueLen = <usize>load<u32>(lengths + 4);
+    lengths += 8;
+    if (nameLen > end - data || valueLen > end - data - nameLen || end - data - nameLen - valueLen < 2) return false;
+    data += nameLen + valueLen + 2;
+  }
+  return true;
+}
