@@ -554,11 +554,22 @@ describe("host calls", () => {
       expect(await exercise(a, "misc")).toMatchObject({ "debug-enabled": debug, "info-enabled": info });
     });
 
-    it("re-reads the level when a stream starts", async () => {
+    it("re-reads the level at the next tick", async () => {
       const { host, a } = await probe();
       expect((await exercise(a, "misc"))["debug-enabled"]).toBe("false");
       host.logLevel = "debug";
+      a.tick();
       expect((await exercise(a, "misc"))["debug-enabled"]).toBe("true");
+    });
+
+    it("re-reads the level within 64 streams without a tick", async () => {
+      const { host, a } = await probe();
+      host.logLevel = "debug";
+      const seen: string[] = [];
+      for (let i = 0; i < 64; i++) seen.push((await exercise(a, "misc"))["debug-enabled"]);
+      expect(seen.at(-1)).toBe("true");
+      expect(seen.indexOf("true")).toBeGreaterThan(-1);
+      expect(seen.slice(seen.indexOf("true")).every((v) => v === "true")).toBe(true);
     });
   });
 

@@ -207,8 +207,9 @@ describe("emulator", () => {
       await plugin.request();
       expect(host.logs({ level: "debug" })).toEqual([]);
       host.logLevel = "debug";
+      // Our layer reads proxy_get_log_level at ticks (and every 64th stream).
+      plugin.tick();
       await plugin.request();
-      // Our layer reads proxy_get_log_level when a context is created.
       expect(host.logs({ level: "debug" }).map((l) => l.message)).toEqual(["debug line 3"]);
       expect(host.logs({ contains: /^done lifecycle/ }).map((l) => [l.rootId, l.contextId])).toEqual([["lifecycle", 2], ["lifecycle", 3]]);
     });

@@ -12,6 +12,7 @@ import { getBuffer } from "../host/buffers";
 import { dropPendingCalls, HttpCallResponse, takePendingCall } from "../host/http-call";
 import { logDebug, logError, refreshLogLevel } from "../host/log";
 import { getPropertyString } from "../host/properties";
+import { collectAfterCall, collectAfterDelete } from "../runtime/collect";
 import { hostMalloc } from "../runtime/memory";
 // Compiled for asconfig's `use abort=...`, which replaces the import of `env.abort`.
 import "../runtime/abort";
@@ -23,9 +24,23 @@ const streams = new Map<u32, HttpContext>();
 const ORPHAN_ROOT = new RootContext(0, "");
 const ORPHAN_STREAM = new HttpContext(0);
 
+// A stream's callbacks come one after another, so the last one looked up is usually the next.
+let lastStreamId: u32 = 0;
+let lastStream: HttpContext = ORPHAN_STREAM;
+
+/** Streams between two re-reads of the host's log level (also re-read at roots, ticks, queues). */
+const LOG_LEVEL_EVERY: u32 = 64;
+let streamsSinceLevel: u32 = 0;
+
 function stream(id: u32): HttpContext {
   setActiveContext(id);
-  if (streams.has(id)) return streams.get(id);
+  if (id == lastStreamId) return lastStream;
+  if (streams.has(id)) {
+    const s = streams.get(id);
+    lastStreamId = id;
+    lastStream = s;
+    return s;
+  }
   logError("ai-gateway-wasm: callback for unknown stream context " + id.toString());
   return ORPHAN_STREAM;
 }
@@ -45,14 +60,23 @@ export function malloc(size: usize): usize {
 
 export function proxy_on_context_create(contextId: u32, parentContextId: u32): void {
   setActiveContext(contextId);
-  refreshLogLevel();
   if (parentContextId == 0) {
+    refreshLogLevel();
     const rootId = getPropertyString(["plugin_root_id"]);
     roots.set(contextId, createRootContext(contextId, rootId === null ? "" : rootId));
     return;
   }
+  // One host call per stream would be most of what an idle filter costs; a level change made in
+  // Envoy's admin is seen within LOG_LEVEL_EVERY streams or at the next tick.
+  if (++streamsSinceLevel >= LOG_LEVEL_EVERY) {
+    streamsSinceLevel = 0;
+    refreshLogLevel();
+  }
   const parent = roots.has(parentContextId) ? roots.get(parentContextId) : ORPHAN_ROOT;
-  streams.set(contextId, parent.newHttpContext(contextId));
+  const s = parent.newHttpContext(contextId);
+  streams.set(contextId, s);
+  lastStreamId = contextId;
+  lastStream = s;
 }
 
 export function proxy_on_vm_start(rootContextId: u32, vmConfigurationSize: u32): bool {
@@ -74,12 +98,14 @@ export function proxy_on_tick(rootContextId: u32): void {
   refreshLogLevel();
   const r = root(rootContextId);
   if (r !== null) r.onTick();
+  collectAfterCall();
 }
 
 export function proxy_on_queue_ready(rootContextId: u32, queueId: u32): void {
   refreshLogLevel();
   const r = root(rootContextId);
   if (r !== null) r.onQueueReady(queueId);
+  collectAfterCall();
 }
 
 export function proxy_on_foreign_function(rootContextId: u32, functionId: u32, dataSize: u32): void {
@@ -92,7 +118,10 @@ export function proxy_on_request_headers(contextId: u32, numHeaders: u32, endOfS
 }
 
 export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream: bool): FilterDataStatus {
-  return stream(contextId).onRequestBody(bodySize, endOfStream);
+  const status = stream(contextId).onRequestBody(bodySize, endOfStream);
+  // A long body (a streamed response) may run many callbacks before its stream is deleted.
+  collectAfterCall();
+  return status;
 }
 
 export function proxy_on_request_trailers(contextId: u32, numTrailers: u32): FilterTrailersStatus {
@@ -108,7 +137,10 @@ export function proxy_on_response_headers(contextId: u32, numHeaders: u32, endOf
 }
 
 export function proxy_on_response_body(contextId: u32, bodySize: u32, endOfStream: bool): FilterDataStatus {
-  return stream(contextId).onResponseBody(bodySize, endOfStream);
+  const status = stream(contextId).onResponseBody(bodySize, endOfStream);
+  // A long body (a streamed response) may run many callbacks before its stream is deleted.
+  collectAfterCall();
+  return status;
 }
 
 export function proxy_on_response_trailers(contextId: u32, numTrailers: u32): FilterTrailersStatus {
@@ -138,6 +170,10 @@ export function proxy_on_done(contextId: u32): bool {
 export function proxy_on_delete(contextId: u32): void {
   setActiveContext(contextId);
   dropPendingCalls(contextId);
+  if (contextId == lastStreamId) {
+    lastStreamId = 0;
+    lastStream = ORPHAN_STREAM;
+  }
   if (streams.has(contextId)) {
     streams.get(contextId).onDelete();
     streams.delete(contextId);
@@ -145,6 +181,7 @@ export function proxy_on_delete(contextId: u32): void {
     roots.get(contextId).onDelete();
     roots.delete(contextId);
   }
+  collectAfterDelete();
 }
 
 export function proxy_on_http_call_response(contextId: u32, token: u32, numHeaders: u32, bodySize: u32, numTrailers: u32): void {
@@ -156,6 +193,7 @@ export function proxy_on_http_call_response(contextId: u32, token: u32, numHeade
   setActiveContext(call.contextId);
   if (call.contextId != contextId) proxy_set_effective_context(call.contextId);
   call.handler.onHttpCallResponse(new HttpCallResponse(token, numHeaders, bodySize, numTrailers));
+  collectAfterCall();
 }
 
 // The layer makes no gRPC calls, so Envoy never calls these; they exist so that a module built

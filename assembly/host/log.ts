@@ -1,6 +1,7 @@
 // Logging through `proxy_log`, so Envoy files each line under its own level and the `wasm` log
-// component. The host's level is cached and refreshed when a context is created, which makes a
-// disabled log call one integer comparison. Callers that build a message by concatenation guard
+// component. The host's level is cached and refreshed when a root context is created, at ticks
+// and queue wake-ups, and every 64th stream, which makes a disabled log call one integer
+// comparison and keeps the host call off most requests. Callers that build a message by concatenation guard
 // it with `logEnabled` so the string is never built when the level is off.
 
 import { proxy_get_log_level, proxy_log } from "../abi/imports";
@@ -9,7 +10,7 @@ import { OUT_U32 } from "../runtime/memory";
 
 let currentLevel: u32 = LogLevel.Info;
 
-/** Re-reads the host's log level: on every context creation, tick and queue wake-up. */
+/** Re-reads the host's log level (see the top of this file for when). */
 export function refreshLogLevel(): void {
   store<u32>(OUT_U32, LogLevel.Info);
   if (proxy_get_log_level(OUT_U32) == WasmResult.Ok) currentLevel = load<u32>(OUT_U32);
