@@ -433,6 +433,15 @@ describe("model-router", () => {
       expect(route(res).tenant).toBe(want);
       expect(JSON.stringify(res.upstreamRequest?.headers)).not.toContain("x-ai-tenant\":\"Bearer");
     });
+
+    it("gives each identity its own digest when many alternate (the per-worker digest table)", async () => {
+      const { plugin } = await setup(withConfig({ tenant_hex_chars: 64 }));
+      const identities = Array.from({ length: 300 }, (_, i) => `Bearer sk-${(i * 7919) % 150}`);
+      for (const auth of identities) {
+        const res = await plugin.request({ headers: { "x-model": "iris", authorization: auth } });
+        expect(route(res).tenant).toBe(createHash("sha256").update(auth).digest("hex"));
+      }
+    });
   });
 
   describe("warmup-health", () => {

@@ -10,7 +10,6 @@
 
 import { HeaderPair, nowMillis, randomBelow, sendLocalResponse } from "../../assembly/index";
 import { JsonValue, quoteJsonString } from "../../assembly/json/index";
-import { sha256, toHex } from "../../assembly/crypto/sha256";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { MODEL_HEADER, RouterConfig, StickyKey, TENANT_HEADER, VERSION_HEADER, parseRouterConfig } from "./config";
 import { ErrorKind, echo, sendError } from "./errors";
@@ -18,6 +17,7 @@ import { HealthCache } from "./health";
 import { RouterMetrics } from "./metrics";
 import { modelList } from "./models-endpoint";
 import { BUCKETS, ModelEntry, ResolveStatus, VersionEntry, resolveVersion, stickyBucket } from "./resolve";
+import { TenantDigests } from "./tenant";
 import { ModelRef, Source, isJsonContentType, parseDecimal, parseModelRef, pathOnly, pathRef } from "./sources";
 
 export const ROOT_ID = "model-router";
@@ -44,6 +44,7 @@ class RouterKind extends StageKind {
 class RouterRoot extends StageRoot {
   readonly metrics: RouterMetrics;
   readonly health: HealthCache;
+  readonly digests: TenantDigests = new TenantDigests();
 
   constructor(readonly cfg: RouterConfig) {
     super();
@@ -52,7 +53,7 @@ class RouterRoot extends StageRoot {
   }
 
   newStage(): Stage {
-    return new RouterStage(this.cfg, this.metrics, this.health);
+    return new RouterStage(this.cfg, this.metrics, this.health, this.digests);
   }
 }
 
@@ -67,7 +68,7 @@ class RouterStage extends Stage {
   /** Set once an error response has been sent. */
   private failed: bool = false;
 
-  constructor(private cfg: RouterConfig, private metrics: RouterMetrics, private health: HealthCache) {
+  constructor(private cfg: RouterConfig, private metrics: RouterMetrics, private health: HealthCache, private digests: TenantDigests) {
     super();
   }
 
@@ -289,7 +290,7 @@ class RouterStage extends Stage {
       ex.tenant = this.cfg.anonymousTenant;
       return;
     }
-    this.identityDigest = toHex(sha256(String.UTF8.encode(identity)));
+    this.identityDigest = this.digests.digestOf(identity);
     ex.tenant = this.identityDigest.substring(0, this.cfg.tenantHexChars);
   }
 
