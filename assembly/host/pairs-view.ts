@@ -34,6 +34,16 @@ export class PairsView {
     return this.count;
   }
 
+  /** Address of the value the last successful `find` found. */
+  get valuePtr(): usize {
+    return this.foundAt;
+  }
+
+  /** Length in bytes of the value the last successful `find` found. */
+  get valueLength(): i32 {
+    return this.foundLength;
+  }
+
   /** True when the map has `name` (lower-case ASCII). */
   has(name: string): bool {
     return this.find(name);
@@ -45,13 +55,11 @@ export class PairsView {
     return String.UTF8.decodeUnsafe(this.foundAt, <usize>this.foundLength);
   }
 
-  /** Length in bytes of the first value of `name`, or -1 when absent. */
-  valueLength(name: string): i32 {
-    return this.find(name) ? this.foundLength : -1;
-  }
-
-  // Scans for `name`; on success foundAt/foundLength hold the value's bytes.
-  private find(name: string): bool {
+  /**
+   * Finds `name`; on success `valuePtr`/`valueLength` give its first value's bytes, valid until
+   * the view is loaded again.
+   */
+  find(name: string): bool {
     const n = this.count;
     if (n == 0) return false;
     const base = changetype<usize>(this.buf);

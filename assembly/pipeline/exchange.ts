@@ -54,6 +54,11 @@ export class Exchange {
     return requestHeaders.remove(name);
   }
 
+  /** The request headers as Envoy holds them now, for byte-level lookups (`find`, `valuePtr`). */
+  headerView(): PairsView {
+    return this.view();
+  }
+
   private view(): PairsView {
     const view = this.headers;
     if (!this.headersLoaded) {

@@ -88,8 +88,12 @@ export function parseTemplate(text: string): TemplateParse {
 
 /** Matches `path` (which may carry a query string) against one template; null when it does not. */
 export function matchTemplate(template: PathTemplate, path: string): PathMatch | null {
-  let end = path.indexOf("?");
-  if (end < 0) end = path.length;
+  const q = path.indexOf("?");
+  return matchTemplateUntil(template, path, q < 0 ? path.length : q);
+}
+
+/** `matchTemplate` with the query string's start (or the path's length) already found. */
+export function matchTemplateUntil(template: PathTemplate, path: string, end: i32): PathMatch | null {
   if (end == 0 || path.charCodeAt(0) != 0x2f) return null;
   const segments = template.segments;
   let model = "";

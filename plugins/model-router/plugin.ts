@@ -16,7 +16,7 @@ import { ErrorKind, echo, sendError } from "./errors";
 import { HealthCache } from "./health";
 import { RouterMetrics } from "./metrics";
 import { modelList } from "./models-endpoint";
-import { BUCKETS, ModelEntry, ResolveStatus, VersionEntry, resolveVersion, stickyBucket } from "./resolve";
+import { BUCKETS, ModelEntry, ResolveStatus, VersionEntry, resolveVersion, stickyBucket, stickyBucketOfBytes } from "./resolve";
 import { TenantDigests } from "./tenant";
 import { ModelRef, Source, isJsonContentType, parseDecimal, parseModelRef, pathOnly, pathRef } from "./sources";
 
@@ -88,7 +88,8 @@ class RouterStage extends Stage {
     }
     if (cfg.tenantHeader.length > 0) this.identifyTenant(ex);
 
-    const bodyMayCarryJson = !endOfStream && isJsonContentType(ex.requestHeader("content-type"));
+    const headers = ex.headerView();
+    const bodyMayCarryJson = !endOfStream && (!headers.find("content-type") || isJsonContentType(headers.valuePtr, headers.valueLength));
     const sources = cfg.sources;
     for (let i = 0; i < sources.length; i++) {
       const source = unchecked(sources[i]);
@@ -277,20 +278,20 @@ class RouterStage extends Stage {
     const cfg = this.cfg;
     if (cfg.stickyKey == StickyKey.Tenant && this.identityDigest.length > 0) return stickyBucket(model.name, this.identityDigest);
     if (cfg.stickyKey == StickyKey.Header) {
-      const key = ex.requestHeader(cfg.stickyHeader);
-      if (key !== null && key.length > 0) return stickyBucket(model.name, key);
+      const headers = ex.headerView();
+      if (headers.find(cfg.stickyHeader) && headers.valueLength > 0) return stickyBucketOfBytes(model.name, headers.valuePtr, headers.valueLength);
     }
     return randomBelow(BUCKETS);
   }
 
   /** x-ai-tenant: hex SHA-256 of the identity header, truncated; never the identity itself. */
   private identifyTenant(ex: Exchange): void {
-    const identity = ex.requestHeader(this.cfg.tenantHeader);
-    if (identity === null || identity.length == 0) {
+    const headers = ex.headerView();
+    if (!headers.find(this.cfg.tenantHeader) || headers.valueLength == 0) {
       ex.tenant = this.cfg.anonymousTenant;
       return;
     }
-    this.identityDigest = this.digests.digestOf(identity);
+    this.identityDigest = this.digests.digestOf(headers.valuePtr, headers.valueLength);
     ex.tenant = this.identityDigest.substring(0, this.cfg.tenantHexChars);
   }
 

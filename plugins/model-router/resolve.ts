@@ -2,7 +2,7 @@
 // weighted splits over 10,000 sticky buckets, ramp-in and fallback. Pure: the caller passes the
 // bucket and each version's readiness, so tables of cases test it without a host.
 
-import { FNV64_OFFSET, fnv1a64Byte, fnv1a64String, mix64 } from "../../assembly/hash/fnv";
+import { FNV64_OFFSET, fnv1a64Byte, fnv1a64String, fnv1a64Update, mix64 } from "../../assembly/hash/fnv";
 import { RAMP_SCALE } from "../../assembly/health/record";
 
 export const BUCKETS: u32 = 10_000;
@@ -126,5 +126,13 @@ export function stickyBucket(model: string, key: string): u32 {
   let h = fnv1a64String(FNV64_OFFSET, model);
   h = fnv1a64Byte(h, 0);
   h = fnv1a64String(h, key);
+  return <u32>(mix64(h) % <u64>BUCKETS);
+}
+
+/** `stickyBucket` of a key given as its UTF-8 bytes (`len` at `ptr`, e.g. a header value in place). */
+export function stickyBucketOfBytes(model: string, ptr: usize, len: i32): u32 {
+  let h = fnv1a64String(FNV64_OFFSET, model);
+  h = fnv1a64Byte(h, 0);
+  h = fnv1a64Update(h, ptr, <usize>len);
   return <u32>(mix64(h) % <u64>BUCKETS);
 }

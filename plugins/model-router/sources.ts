@@ -1,7 +1,7 @@
 // Where a request names its model: a header, a path template, or the JSON body's `model`. Each
 // gives a ModelRef (name, optional version) or nothing. Pure: the stream passes header values in.
 
-import { PathTemplate, matchTemplate } from "./path-template";
+import { PathTemplate, matchTemplateUntil } from "./path-template";
 
 /** Where a request named its model. */
 export enum Source { Header, Path, Body, Default }
@@ -31,8 +31,11 @@ export function parseModelRef(text: string, source: Source): ModelRef | null {
 
 /** The path source: the first template that matches, or null. */
 export function pathRef(templates: PathTemplate[], path: string): ModelRef | null {
+  if (templates.length == 0) return null;
+  let end = path.indexOf("?");
+  if (end < 0) end = path.length;
   for (let i = 0; i < templates.length; i++) {
-    const match = matchTemplate(unchecked(templates[i]), path);
+    const match = matchTemplateUntil(unchecked(templates[i]), path, end);
     if (match !== null) return new ModelRef(match.model, match.version, Source.Path);
   }
   return null;
@@ -40,15 +43,34 @@ export function pathRef(templates: PathTemplate[], path: string): ModelRef | nul
 
 /**
  * True when a body with this content-type may carry JSON: no content-type, `application/json`,
- * or any `+json` type (parameters such as `; charset=utf-8` ignored, case-insensitive).
+ * or any `+json` type (parameters such as `; charset=utf-8` ignored, case-insensitive). Reads
+ * the header value's `len` bytes at `ptr` in place.
  */
-export function isJsonContentType(value: string | null): bool {
-  if (value === null) return true;
-  let end = value.indexOf(";");
-  if (end < 0) end = value.length;
-  const type = value.substring(0, end).trim().toLowerCase();
-  if (type.length == 0) return true;
-  return type == "application/json" || type.endsWith("+json");
+export function isJsonContentType(ptr: usize, len: i32): bool {
+  let end = 0;
+  while (end < len && load<u8>(ptr + <usize>end) != 0x3b) end++; // ';'
+  let start = 0;
+  while (start < end && isSpace(load<u8>(ptr + <usize>start))) start++;
+  while (end > start && isSpace(load<u8>(ptr + <usize>(end - 1)))) end--;
+  const n = end - start;
+  if (n == 0) return true;
+  const type = ptr + <usize>start;
+  if (n == 16 && asciiEqualsLower(type, "application/json")) return true;
+  return n > 5 && asciiEqualsLower(type + <usize>(n - 5), "+json");
+}
+
+function isSpace(c: u8): bool {
+  return c == 0x20 || c == 0x09;
+}
+
+/** The bytes at `p` equal lower-case ASCII `lower`, ignoring the bytes' case. */
+function asciiEqualsLower(p: usize, lower: string): bool {
+  for (let i = 0; i < lower.length; i++) {
+    let c = <u32>load<u8>(p + <usize>i);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c != <u32>lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** The path without its query string. */
