@@ -10,7 +10,7 @@ import { clearOut, OUT_PTR, OUT_SIZE, takeOut } from "../runtime/memory";
 import { setLastStatus } from "./status";
 
 export class PairsView {
-  private buf: ArrayBuffer = new ArrayBuffer(0);
+  private buf: ArrayBuffer | null = null;
   private count: i32 = 0;
   // Where the last successful `find` found its value.
   private foundAt: usize = 0;

@@ -294,6 +294,10 @@ export function parseJsonText(text: string, limits: JsonLimits = new JsonLimits(
   return parseJson(String.UTF8.encode(text), limits);
 }
 
+// The stack of open containers, shared by every parse (parsing is never re-entrant), so a parse
+// allocates only what the tree keeps.
+let openStack = new StaticArray<i32>(16);
+
 class Parser {
   nodes: ArrayBuffer;
   count: i32 = 0;
@@ -314,7 +318,7 @@ class Parser {
     if (cap > maxNodes) cap = maxNodes;
     if (cap < 1) cap = 1;
     this.nodes = new ArrayBuffer(cap << NODE_SHIFT);
-    this.open = new StaticArray<i32>(16);
+    this.open = openStack;
     this.source = source;
     this.base = changetype<usize>(source);
     this.len = len;
@@ -358,6 +362,7 @@ class Parser {
       const grown = new StaticArray<i32>(open.length << 1);
       memory.copy(changetype<usize>(grown), changetype<usize>(open), <usize>this.depth << 2);
       this.open = open = grown;
+      openStack = grown;
     }
     unchecked(open[this.depth] = node);
     this.depth++;

@@ -51,7 +51,7 @@ export class ChainSelector {
 
 export class PipelineStream extends HttpContext {
   readonly ex: Exchange = new Exchange();
-  private stages: Stage[] = [];
+  private stages: Stage[];
   /** Index of the stage being run or waited for. */
   private next: i32 = 0;
   /** Stages whose request hooks ran; their response and log hooks run. */
@@ -61,18 +61,18 @@ export class PipelineStream extends HttpContext {
 
   constructor(id: u32, private chain: Chain, private selector: ChainSelector | null) {
     super(id);
+    this.stages = newStages(chain);
   }
 
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     const selector = this.selector;
     if (selector !== null) {
       const picked = selector.select();
-      if (picked !== null) this.chain = picked;
+      if (picked !== null && picked !== this.chain) {
+        this.chain = picked;
+        this.stages = newStages(picked);
+      }
     }
-    const roots = this.chain.roots;
-    const stages = new Array<Stage>(roots.length);
-    for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).newStage()));
-    this.stages = stages;
     this.ex.headersEndStream = endOfStream;
     return this.advance() == Progress.Done ? FilterHeadersStatus.Continue : FilterHeadersStatus.StopIteration;
   }
@@ -177,6 +177,13 @@ export class PipelineStream extends HttpContext {
     }
     return Progress.Done;
   }
+}
+
+function newStages(chain: Chain): Stage[] {
+  const roots = chain.roots;
+  const stages = new Array<Stage>(roots.length);
+  for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).newStage()));
+  return stages;
 }
 
 /** Hands the complete body to `stage`, or tells it the body is over its limit. */

@@ -16,7 +16,7 @@ import { ErrorKind, echo, sendError } from "./errors";
 import { HealthCache } from "./health";
 import { RouterMetrics } from "./metrics";
 import { modelList } from "./models-endpoint";
-import { BUCKETS, ModelEntry, ResolveStatus, VersionEntry, resolveVersion, stickyBucket, stickyBucketOfBytes } from "./resolve";
+import { BUCKETS, ModelEntry, Resolution, ResolveStatus, VersionEntry, resolveVersion, stickyBucket, stickyBucketOfBytes } from "./resolve";
 import { TenantDigests } from "./tenant";
 import { ModelRef, Source, isJsonContentType, parseDecimal, parseModelRef, pathOnly, pathRef } from "./sources";
 
@@ -45,6 +45,7 @@ class RouterRoot extends StageRoot {
   readonly metrics: RouterMetrics;
   readonly health: HealthCache;
   readonly digests: TenantDigests = new TenantDigests();
+  readonly resolution: Resolution = new Resolution(ResolveStatus.Ok, -1, -1);
 
   constructor(readonly cfg: RouterConfig) {
     super();
@@ -53,7 +54,7 @@ class RouterRoot extends StageRoot {
   }
 
   newStage(): Stage {
-    return new RouterStage(this.cfg, this.metrics, this.health, this.digests);
+    return new RouterStage(this.cfg, this.metrics, this.health, this.digests, this);
   }
 }
 
@@ -68,7 +69,10 @@ class RouterStage extends Stage {
   /** Set once an error response has been sent. */
   private failed: bool = false;
 
-  constructor(private cfg: RouterConfig, private metrics: RouterMetrics, private health: HealthCache, private digests: TenantDigests) {
+  constructor(
+    private cfg: RouterConfig, private metrics: RouterMetrics, private health: HealthCache, private digests: TenantDigests,
+    private shared: RouterRoot,
+  ) {
     super();
   }
 
@@ -246,7 +250,8 @@ class RouterStage extends Stage {
     }
     const bucket = requested.length == 0 ? this.bucketFor(ex, model) : 0;
     const readiness = this.health.readinessOf(m, nowMillis());
-    const res = resolveVersion(model, requested, bucket, readiness);
+    // The root's one Resolution: filled and read within this call, never kept.
+    const res = resolveVersion(model, requested, bucket, readiness, this.shared.resolution);
     if (res.status == ResolveStatus.UnknownVersion) {
       this.fail(ErrorKind.VersionNotFound, "The model " + echo(model.name) + " has no version or alias " + echo(requested));
       return false;

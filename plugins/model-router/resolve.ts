@@ -72,6 +72,13 @@ export class Resolution {
     /** Version first picked (explicit, alias or split) before any fallback. */
     public picked: i32,
   ) {}
+
+  set(status: ResolveStatus, version: i32, picked: i32): Resolution {
+    this.status = status;
+    this.version = version;
+    this.picked = picked;
+    return this;
+  }
 }
 
 /**
@@ -80,25 +87,30 @@ export class Resolution {
  * for it); in the split, a ramping version keeps the first `ramp` share of its bucket range and
  * the rest of its range goes to its fallback, so a growing ramp only moves buckets onto it.
  */
-export function resolveVersion(model: ModelEntry, requested: string, bucket: u32, readiness: Readiness[]): Resolution {
+export function resolveVersion(
+  model: ModelEntry, requested: string, bucket: u32, readiness: Readiness[],
+  /** Filled in and returned (a stage passes its own, to allocate nothing); null for a new one. */
+  into: Resolution | null = null,
+): Resolution {
+  const out = into !== null ? into : new Resolution(ResolveStatus.Ok, -1, -1);
   let picked: i32;
   let usable: bool;
   if (requested.length > 0) {
     picked = model.find(requested);
-    if (picked < 0) return new Resolution(ResolveStatus.UnknownVersion, -1, -1);
+    if (picked < 0) return out.set(ResolveStatus.UnknownVersion, -1, -1);
     usable = isReady(readiness, picked);
   } else {
     picked = model.versionForBucket(bucket);
-    if (picked < 0) return new Resolution(ResolveStatus.NoReadyVersion, -1, -1);
+    if (picked < 0) return out.set(ResolveStatus.NoReadyVersion, -1, -1);
     usable = isReady(readiness, picked) && withinRamp(unchecked(model.versions[picked]), bucket, rampOf(readiness, picked));
   }
-  if (usable) return new Resolution(ResolveStatus.Ok, picked, picked);
+  if (usable) return out.set(ResolveStatus.Ok, picked, picked);
   const fallback = unchecked(model.versions[picked]).fallback;
   for (let i = 0; i < fallback.length; i++) {
     const candidate = unchecked(fallback[i]);
-    if (isReady(readiness, candidate)) return new Resolution(ResolveStatus.Ok, candidate, picked);
+    if (isReady(readiness, candidate)) return out.set(ResolveStatus.Ok, candidate, picked);
   }
-  return new Resolution(ResolveStatus.NoReadyVersion, -1, picked);
+  return out.set(ResolveStatus.NoReadyVersion, -1, picked);
 }
 
 /** True when `bucket` lies in the ramped-in part of the version's range. */
