@@ -47,6 +47,15 @@ export class Exchange {
     return requestHeaders.replace(name, value);
   }
 
+  /**
+   * Appends a value to request header `name` in Envoy. Cheaper for Envoy than `setRequestHeader`
+   * (no search for values to replace), so for headers the stage knows are absent.
+   */
+  addRequestHeader(name: string, value: string): WasmResult {
+    this.headersLoaded = false;
+    return requestHeaders.add(name, value);
+  }
+
   /** Removes request header `name` from Envoy; no host call when the request has none. */
   removeRequestHeader(name: string): WasmResult {
     if (!this.view().has(name)) return WasmResult.Ok;

@@ -262,10 +262,11 @@ class RouterStage extends Stage {
       return false;
     }
     const version = unchecked(model.versions[res.version]);
-    ex.setRequestHeader(cfg.clusterHeader, version.cluster);
-    ex.setRequestHeader(MODEL_HEADER, model.name);
-    ex.setRequestHeader(VERSION_HEADER, version.name);
-    if (ex.tenant.length > 0) ex.setRequestHeader(TENANT_HEADER, ex.tenant);
+    // Every client-sent copy was removed at the headers: appending is enough.
+    ex.addRequestHeader(cfg.clusterHeader, version.cluster);
+    ex.addRequestHeader(MODEL_HEADER, model.name);
+    ex.addRequestHeader(VERSION_HEADER, version.name);
+    if (ex.tenant.length > 0) ex.addRequestHeader(TENANT_HEADER, ex.tenant);
     this.metrics.routed(m, res.version, ref.source);
     ex.model = model.name;
     ex.version = version.name;
