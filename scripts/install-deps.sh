@@ -33,7 +33,7 @@ DEBIAN_PACKAGES=(
   "demo,test|python3-venv|python3 -c 'import venv, ensurepip'"      # install-envoy.sh makes .venv
   "test|procps|command -v pgrep"                                    # start-docker.sh looks for dockerd
   "test|docker.io|command -v dockerd && command -v docker"          # the container runner, compose
-  "test|docker-compose|docker compose version || docker-compose version" # envoy/tests/compose.test.ts
+  "test|docker-compose|command -v docker-compose || docker compose version" # envoy/tests/compose.test.ts
 )
 
 # --- Node: needed to build anything; we check it, we cannot install a recent enough one ---------
