@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Demo on this machine's loopback, no Docker needed: the example envoy/envoy.yaml (the
-# model-router filter from build/ai-gateway.wasm; its addresses moved to 127.0.0.1 with free
-# ports) in front of the three demo model servers docker-compose.yml runs: llama v1 and v2
-# (OpenAI-compatible; the router splits llama 90/10 between them) and iris v1 (KServe V2).
-# It sends the example requests, checks every answer, and prints what to curl next. Installs
-# what is missing (npm packages, Envoy in .venv). Stops everything on exit.
+# model-router filter from build/ai-gateway.wasm; its addresses moved to 127.0.0.1) in front of
+# the three demo model servers docker-compose.yml runs: llama v1 and v2 (OpenAI-compatible; the
+# router splits llama 90/10 between them) and iris v1 (KServe V2). Envoy listens on
+# 127.0.0.1:10000 (admin 127.0.0.1:9901), the example's own ports; the demo servers take free
+# ports. It sends the example requests, checks every answer, and prints what to curl next
+# (first: curl -s localhost:10000/v1/models). Installs what is missing
+# (scripts/install-deps.sh --for demo). Stops everything on exit.
 #
 #   bash scripts/demo.sh           # keeps running until Ctrl-C
 #   bash scripts/demo.sh --once    # exits after the examples: 0 if every check passed, else 1
 #
 # Variables, all optional:
-#   ENVOY_CONFIG   the Envoy config to run (envoy/envoy.yaml); it must keep that file's socket
-#                  addresses (listener, admin, the three demo servers)
-#   SKIP_SETUP=1   no npm install and no build (build/ must be current); Envoy from ENVOY_BIN or
-#                  .venv/envoy-path. The integration test runs the demo this way.
+#   DEMO_PORT        Envoy's listener port (10000); the demo exits 1 when it is taken
+#   DEMO_ADMIN_PORT  Envoy's admin port (9901); the same
+#   ENVOY_CONFIG     the Envoy config to run (envoy/envoy.yaml); it must keep that file's socket
+#                    addresses (listener, admin, the three demo servers)
+#   SKIP_SETUP=1     no install and no build (build/ must be current); Envoy from ENVOY_BIN or
+#                    .venv/envoy-path. The integration test runs the demo this way.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +31,11 @@ case "${1:-}" in
 esac
 CONFIG_FILE="${ENVOY_CONFIG:-envoy/envoy.yaml}"
 [[ -f "$CONFIG_FILE" ]] || { echo "demo: no Envoy config at $CONFIG_FILE" >&2; exit 2; }
+LISTENER="${DEMO_PORT:-10000}"
+ADMIN="${DEMO_ADMIN_PORT:-9901}"
+for var in DEMO_PORT:$LISTENER DEMO_ADMIN_PORT:$ADMIN; do
+  [[ "${var#*:}" =~ ^[1-9][0-9]{0,4}$ ]] || { echo "demo: ${var%%:*}=${var#*:} is not a port number" >&2; exit 2; }
+done
 
 WORK="$(mktemp -d)"
 PIDS=()
@@ -43,9 +52,7 @@ if [[ "${SKIP_SETUP:-0}" == 1 ]]; then
   [[ -x "$ENVOY" ]] || { echo "demo: no Envoy binary: set ENVOY_BIN or run scripts/install-envoy.sh" >&2; exit 1; }
   [[ -f build/ai-gateway.wasm ]] || { echo "demo: build/ai-gateway.wasm is missing: run npm run build" >&2; exit 1; }
 else
-  if [[ ! -d node_modules ]] || ! npm ls --all >/dev/null 2>&1; then
-    npm install --no-audit --no-fund --loglevel=error
-  fi
+  bash scripts/install-deps.sh --for demo
   npm run --silent build >/dev/null
   ENVOY="$(bash scripts/install-envoy.sh)"
 fi
@@ -54,10 +61,28 @@ free_port() {
   node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
-# The example's socket addresses, each given a free loopback port (as the compose test does).
+# port_taken PORT: whether something listens on 127.0.0.1:PORT. A plain bind, without the
+# SO_REUSEPORT Envoy's listeners use: with it, a second Envoy would share the port with the first.
+port_taken() {
+  ! node -e 'require("net").createServer().once("error",()=>process.exit(1)).listen({port:+process.argv[1],host:"127.0.0.1",exclusive:true},function(){this.close()})' "$1"
+}
+
+# The example's socket addresses on loopback: Envoy's listener and admin on their fixed ports, the
+# demo servers each on a free port (as the compose test does).
+for var in DEMO_PORT:$LISTENER DEMO_ADMIN_PORT:$ADMIN; do
+  if port_taken "${var#*:}"; then
+    echo "demo: port ${var#*:} on 127.0.0.1 is taken (another demo or Envoy still running?)." >&2
+    echo "demo: stop that, or choose another port: ${var%%:*}=<port> bash scripts/demo.sh" >&2
+    exit 1
+  fi
+done
 declare -A PORT
 for addr in $(grep -oE '\{address: [A-Za-z0-9.-]+, port_value: [0-9]+\}' "$CONFIG_FILE" | sed -E 's/\{address: (.*), port_value: (.*)\}/\1:\2/' | sort -u); do
-  PORT[$addr]="$(free_port)"
+  case "$addr" in
+    0.0.0.0:10000) PORT[$addr]="$LISTENER" ;;
+    127.0.0.1:9901) PORT[$addr]="$ADMIN" ;;
+    *) PORT[$addr]="$(free_port)" ;;
+  esac
 done
 for addr in 0.0.0.0:10000 127.0.0.1:9901 llama-v1:8001 llama-v2:8002 iris-v1:8003; do
   [[ -n "${PORT[$addr]:-}" ]] || { echo "demo: $CONFIG_FILE has no socket address {address: ${addr%%:*}, port_value: ${addr##*:}}" >&2; exit 2; }
@@ -69,8 +94,6 @@ done
 config="${config//\/etc\/envoy\/wasm\//$ROOT/build/}"
 printf '%s\n' "$config" >"$WORK/envoy.yaml"
 
-LISTENER="${PORT[0.0.0.0:10000]}"
-ADMIN="${PORT[127.0.0.1:9901]}"
 GW="127.0.0.1:$LISTENER"
 node envoy/demo-server/server.mjs --port "${PORT[llama-v1:8001]}" --name llama-v1 --models llama:v1 >"$WORK/llama-v1.log" 2>&1 & PIDS+=($!)
 node envoy/demo-server/server.mjs --port "${PORT[llama-v2:8002]}" --name llama-v2 --models llama:v2 >"$WORK/llama-v2.log" 2>&1 & PIDS+=($!)
@@ -84,7 +107,7 @@ PIDS+=("$ENVOY_PID")
 
 echo "ai-gateway demo: Envoy with the model-router filter ($CONFIG_FILE) in front of three demo"
 echo "model servers: llama v1 (stable, 90 %), llama v2 (canary, 10 %), iris v1 (KServe V2)."
-echo "waiting for Envoy (admin 127.0.0.1:$ADMIN) and its health checks..."
+echo "Envoy listens on http://$GW (admin http://127.0.0.1:$ADMIN); waiting for it and its health checks..."
 healthy=0
 for _ in $(seq 1 150); do
   kill -0 "$ENVOY_PID" 2>/dev/null || { echo "Envoy exited; its log:"; tail -n 30 "$WORK/envoy.log"; exit 1; }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Makes sure a Docker engine answers `docker info`. If none does, installs Debian's docker.io when
-# dockerd is missing, starts dockerd in the background (no bridge, no iptables: containers use
-# host networking and talk to loopback only) and waits for it with a deadline.
+# Makes sure a Docker engine answers `docker info`. If none does, starts dockerd in the background
+# (no bridge, no iptables: containers use host networking and talk to loopback only) and waits for
+# it with a deadline. Installs nothing: scripts/install-deps.sh installs Debian's docker.io (and
+# scripts/test-all.sh runs that first).
 #
 #   bash scripts/start-docker.sh          # idempotent; log in .cache/dockerd.log
 #   DOCKER_WAIT_S=60 bash scripts/start-docker.sh
-# Needs root to install and start dockerd.
+# Needs root to start dockerd.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,21 +22,9 @@ if docker info >/dev/null 2>&1; then
   exit 0
 fi
 
-apt_install() {
-  [[ "$(id -u)" == 0 ]] || die "need root to apt-get install $*"
-  # One `apt-get update` per machine boot is enough; apt's lists are old or empty before it.
-  if [[ ! -f /tmp/.ai-gateway-apt-updated ]]; then
-    apt-get update -qq >&2 && touch /tmp/.ai-gateway-apt-updated
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
-}
-
-if ! command -v dockerd >/dev/null 2>&1; then
-  log "dockerd missing: apt-get install docker.io"
-  apt_install docker.io
-fi
-# The docker.io package brings a client too; an older client on PATH is fine (API negotiation).
-command -v docker >/dev/null 2>&1 || apt_install docker.io
+# The docker.io package brings dockerd and a client (an older client is fine: API negotiation).
+command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 \
+  || die "dockerd or docker is missing: run \`bash scripts/install-deps.sh\` (as root; it installs docker.io)"
 
 [[ "$(id -u)" == 0 ]] || die "need root to start dockerd"
 mkdir -p "$LOG_DIR"

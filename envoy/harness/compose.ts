@@ -25,7 +25,9 @@ export function composeCommand(): string[] {
       // try the next
     }
   }
-  throw new MissingToolError("neither `docker compose` nor `docker-compose` runs: apt-get install -y docker-compose (.ci/run does)");
+  throw new MissingToolError(
+    "neither `docker compose` nor `docker-compose` runs: run `bash scripts/install-deps.sh` (as root; it runs apt-get install -y docker-compose)",
+  );
 }
 
 const SOCKET = /\{address: ([A-Za-z0-9.\-]+), port_value: (\d+)\}/g;

@@ -7,10 +7,11 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { addLogSource, composeCommand, portVariable, printEnvoyLogsOnFailure, socketAddresses, startComposeStack, type ComposeStack } from "../harness";
 import { COMPOSE_DIR } from "../harness/compose";
 import { parseStats } from "../harness/envoy";
+import { beforeAllOrFailEach } from "../harness/hooks";
 import { identityBucket } from "../../host-tests/model-router/bucket";
 
 let stack: ComposeStack;
@@ -89,7 +90,8 @@ describe("docker compose files as users run them", () => {
 });
 
 describe("docker compose stack", () => {
-  beforeAll(async () => {
+  // No docker-compose (or no stack) fails each test below with the reason, never skips them.
+  beforeAllOrFailEach(async () => {
     stack = await startComposeStack();
     addLogSource(`compose ${stack.project}`, () => stack.logs());
     // Envoy is up, and its health checks found every model version ready.

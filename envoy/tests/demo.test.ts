@@ -1,25 +1,31 @@
 // scripts/demo.sh --once, as a newcomer runs it (minus the install and build steps, which the
 // global setup did): Envoy as a process with envoy/envoy.yaml in front of the three demo model
 // servers on loopback. The demo checks every example's answer itself and exits 0 only when all
-// passed; this test also reads what it printed, and proves the checks can fail.
+// passed; this test also reads what it printed, and proves the checks can fail. Envoy's ports are
+// free ones given through DEMO_PORT and DEMO_ADMIN_PORT, so a demo a user left running on the
+// default 10000 and 9901 does not collide with the test.
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, envoyBinary } from "../harness";
+import { ROOT, envoyBinary, freePorts, listenOnLoopback } from "../harness";
 
 interface Run {
   code: number;
   output: string;
 }
 
-function runDemo(env: Record<string, string> = {}): Promise<Run> {
+/** Runs the demo once, Envoy on free ports unless `env` names them. */
+async function runDemo(env: Record<string, string> = {}): Promise<Run> {
+  const [listener, admin] = await freePorts(2);
+  const ports = { DEMO_PORT: String(listener), DEMO_ADMIN_PORT: String(admin) };
   return new Promise((resolve) => {
     execFile(
       "bash",
       [path.join(ROOT, "scripts/demo.sh"), "--once"],
-      { cwd: ROOT, env: { ...process.env, SKIP_SETUP: "1", ENVOY_BIN: envoyBinary(), ...env }, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: ROOT, env: { ...process.env, SKIP_SETUP: "1", ENVOY_BIN: envoyBinary(), ...ports, ...env }, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
         resolve({ code, output: stdout + stderr });
@@ -48,10 +54,19 @@ function section(all: Map<string, string>, title: string): string {
 describe("scripts/demo.sh --once", () => {
   let run: Run;
   let all: Map<string, string>;
+  let listener: number;
+  let admin: number;
 
   beforeAll(async () => {
-    run = await runDemo();
+    [listener, admin] = await freePorts(2);
+    run = await runDemo({ DEMO_PORT: String(listener), DEMO_ADMIN_PORT: String(admin) });
     all = sections(run.output);
+  });
+
+  it("runs Envoy on the ports DEMO_PORT and DEMO_ADMIN_PORT name", () => {
+    expect(run.output).toContain(`Envoy listens on http://127.0.0.1:${listener} (admin http://127.0.0.1:${admin})`);
+    expect(section(all, "sticky per API key (sk-alice: v1)")).toContain(`$ curl -s -D - 127.0.0.1:${listener}/v1/chat/completions`);
+    expect(section(all, "The router's stats")).toContain(`$ curl -s '127.0.0.1:${admin}/stats?usedonly&filter=model_router'`);
   });
 
   it("exits 0 after all its checks passed", () => {
@@ -125,5 +140,29 @@ describe("scripts/demo.sh --once with a wrong router configuration", () => {
     expect(run.output).toMatch(/^\d+ check\(s\) FAILED\./m);
     // The access log it prints shows where the requests went.
     expect(run.output).toMatch(/404 - via_upstream cluster=llama-v1 .* model=llama version=v2/);
+  });
+});
+
+describe("scripts/demo.sh --once when its port is taken", () => {
+  const holders: net.Server[] = [];
+
+  afterAll(async () => {
+    await Promise.all(holders.map((h) => new Promise((resolve) => h.close(resolve))));
+  });
+
+  /** A port something else already listens on. */
+  async function takenPort(): Promise<number> {
+    const holder = net.createServer();
+    holders.push(holder);
+    return listenOnLoopback(holder);
+  }
+
+  it.each(["DEMO_PORT", "DEMO_ADMIN_PORT"])("exits 1 before starting anything and says how to choose another %s", async (variable) => {
+    const port = await takenPort();
+    const run = await runDemo({ [variable]: String(port) });
+    expect(run.code, run.output).toBe(1);
+    expect(run.output).toContain(`demo: port ${port} on 127.0.0.1 is taken`);
+    expect(run.output).toContain(`${variable}=<port> bash scripts/demo.sh`);
+    expect(run.output).not.toContain("Envoy listens on");
   });
 });

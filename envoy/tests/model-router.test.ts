@@ -6,8 +6,9 @@
 // warmup-health will, so readiness is exercised end to end. Both runners, both modules.
 import http from "node:http";
 import { createHash } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { printEnvoyLogsOnFailure, startEnvoy, validateConfig, yamlString, type Envoy, type Runner } from "../harness";
+import { beforeAllOrFailEach } from "../harness/hooks";
 import { startDemoServer, type DemoServer } from "../demo-server/server.mjs";
 import { buildHealthWriter } from "../../host-tests/model-router/build";
 
@@ -187,7 +188,7 @@ printEnvoyLogsOnFailure();
 let demoA: DemoServer;
 let demoB: DemoServer;
 
-beforeAll(async () => {
+beforeAllOrFailEach(async () => {
   await buildHealthWriter();
   demoA = await startDemoServer({ name: "demo-a", models: "llama:v1,iris:v1" });
   demoB = await startDemoServer({ name: "demo-b", models: "llama:v2,iris:v2" });
@@ -213,7 +214,7 @@ describe.each(CASES)("model-router through Envoy ($runner, $module)", ({ runner,
   let envoy: Envoy;
   let url: string;
 
-  beforeAll(async () => {
+  beforeAllOrFailEach(async () => {
     envoy = await start(runner, module, routerConfig(10), `model-router-${runner}`);
     url = envoy.listenerUrl;
   });

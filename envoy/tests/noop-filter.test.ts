@@ -1,8 +1,9 @@
 // The noop filter in a real Envoy: traffic crosses the module to an upstream untouched, the
 // module counts it in wasmcustom.noop.requests_total, and it runs on V8. Both modules that carry
 // the noop root context (build/noop.wasm and build/ai-gateway.wasm) and both runners.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { printEnvoyLogsOnFailure, readTemplate, startEnvoy, startUpstream, type Envoy, type Runner, type Upstream } from "../harness";
+import { beforeAllOrFailEach } from "../harness/hooks";
 
 const CASES: { runner: Runner; module: string }[] = [
   { runner: "container", module: "noop.wasm" },
@@ -18,7 +19,7 @@ describe.each(CASES)("noop filter ($runner, $module)", ({ runner, module }) => {
   let upstream: Upstream;
   let envoy: Envoy;
 
-  beforeAll(async () => {
+  beforeAllOrFailEach(async () => {
     upstream = await startUpstream("echo");
     envoy = await startEnvoy({
       runner,
