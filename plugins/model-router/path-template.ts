@@ -4,15 +4,13 @@
 // compares the path (query string removed) segment by segment; captured values are compared
 // verbatim later (no percent-decoding). Pure: no host calls.
 
-export const PLACEHOLDER_NONE: u8 = 0;
-export const PLACEHOLDER_MODEL: u8 = 1;
-export const PLACEHOLDER_VERSION: u8 = 2;
-export const PLACEHOLDER_ANY: u8 = 3;
+/** What a template segment captures: nothing (literal), the model, the version, or any value. */
+export enum Placeholder { None, Model, Version, Any }
 
 export class TemplateSegment {
   constructor(
     public prefix: string,
-    public placeholder: u8,
+    public placeholder: Placeholder,
     public suffix: string,
   ) {}
 }
@@ -60,7 +58,7 @@ export function parseTemplate(text: string): TemplateParse {
     const open = part.indexOf("{");
     if (open < 0) {
       if (part.indexOf("}") >= 0 || (part.length == 0 && i + 1 < parts.length)) return new TemplateParse(null, expected);
-      segments.push(new TemplateSegment(part, PLACEHOLDER_NONE, ""));
+      segments.push(new TemplateSegment(part, Placeholder.None, ""));
       continue;
     }
     const close = part.indexOf("}", open);
@@ -68,15 +66,15 @@ export function parseTemplate(text: string): TemplateParse {
       return new TemplateParse(null, expected);
     }
     const name = part.substring(open + 1, close);
-    let kind: u8 = PLACEHOLDER_NONE;
+    let kind = Placeholder.None;
     if (name == "model") {
-      kind = PLACEHOLDER_MODEL;
+      kind = Placeholder.Model;
       models++;
     } else if (name == "version") {
-      kind = PLACEHOLDER_VERSION;
+      kind = Placeholder.Version;
       versions++;
     } else if (name == "*") {
-      kind = PLACEHOLDER_ANY;
+      kind = Placeholder.Any;
     } else {
       return new TemplateParse(null, expected);
     }
@@ -105,15 +103,15 @@ export function matchTemplateUntil(template: PathTemplate, path: string, end: i3
     if (next < 0 || next > end) next = end;
     const seg = unchecked(segments[i]);
     const len = next - pos;
-    if (seg.placeholder == PLACEHOLDER_NONE) {
+    if (seg.placeholder == Placeholder.None) {
       if (len != seg.prefix.length || !regionEquals(path, pos, seg.prefix)) return null;
     } else {
       const fixed = seg.prefix.length + seg.suffix.length;
       if (len <= fixed) return null;
       if (!regionEquals(path, pos, seg.prefix) || !regionEquals(path, next - seg.suffix.length, seg.suffix)) return null;
       const value = path.substring(pos + seg.prefix.length, next - seg.suffix.length);
-      if (seg.placeholder == PLACEHOLDER_MODEL) model = value;
-      else if (seg.placeholder == PLACEHOLDER_VERSION) version = value;
+      if (seg.placeholder == Placeholder.Model) model = value;
+      else if (seg.placeholder == Placeholder.Version) version = value;
     }
     pos = next + 1;
   }
