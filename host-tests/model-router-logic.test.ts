@@ -14,7 +14,8 @@ let mod: PureModule;
 beforeAll(async () => {
   await buildPureModule();
   mod = await loadPure("model-router");
-});
+  // Compiling takes a few seconds alone and far longer on a loaded machine: more than the 10 s default.
+}, 180_000);
 afterEach(() => {
   expect(mod.aborts).toEqual([]);
 });

@@ -1,8 +1,10 @@
 // model-router (build/model-router.wasm) in the host emulator, with Envoy's call order and body
-// semantics: configuration, each model source, resolution with aliases, sticky splits and
-// warmup-health records, the headers it sets and removes, the body rewrite, GET /v1/models, the
-// OpenAI-shaped errors, metrics, and the per-request cost against the noop filter. Tests assert
-// on what a client, the upstream, the stats and the logs see.
+// semantics. The case table (host-tests/model-router/cases.ts: sources, headers, body rewrite,
+// errors) runs here in every form, and again through a real Envoy in
+// envoy/tests/model-router/cases.test.ts. The rest needs its own configuration, shared data, many
+// requests or time: configuration, source order and defaults, the request lifecycle, sticky
+// splits and warmup-health records, GET /v1/models, metrics, and the per-request cost against
+// the noop filter. Tests assert on what a client, the upstream, the stats and the logs see.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -11,9 +13,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { Host, type Plugin, type RequestInit, type RequestResult } from "./emulator";
 import { buildHealthWriter, HEALTH_WRITER_WASM } from "./model-router/build";
 import { encodeHealthRecord, healthKey, type HealthStateName } from "./model-router/health-record";
-import { identityBucket, stickyBucket } from "./model-router/bucket";
+import { identityBucket, stickyVersion, tenantHash } from "./model-router/bucket";
+import { CASES, isRefused, CASES_CONFIG, type RouterCase } from "./model-router/cases";
+import { caseStat, checkCase } from "./model-router/check-case";
+import { FORMS, filterEntry, type Form } from "./model-router/forms";
 
-const WASM = "build/model-router.wasm";
 const VM_ID = "ai-gateway";
 
 const CONFIG = {
@@ -42,9 +46,13 @@ interface Setup {
   plugin: Plugin;
 }
 
+/** The form the tests now running load the router in (set by each form's describe block). */
+let activeForm: Form = "separate";
+
 async function setup(config: Config = CONFIG, host = new Host()): Promise<Setup> {
-  const vm = await host.loadVm(WASM, { vmId: VM_ID });
-  const plugin = vm.startPlugin({ rootId: "model-router", configuration: config, allowOnHeadersStopIteration: true });
+  const entry = filterEntry(activeForm, config);
+  const vm = await host.loadVm(entry.wasm, { vmId: VM_ID });
+  const plugin = vm.startPlugin({ rootId: entry.rootId, configuration: entry.configuration, allowOnHeadersStopIteration: true });
   expect(plugin.configured, JSON.stringify(host.logs({ minLevel: "warn" }))).toBe(true);
   return { host, plugin };
 }
@@ -69,7 +77,12 @@ function setHealth(host: Host, model: string, version: string, state: HealthStat
   host.sharedData.set(healthKey(model, version), value, { vmId: VM_ID });
 }
 
-describe("model-router", () => {
+// Every test runs in both forms: its own filter entry and the one-entry pipeline.
+describe.each(FORMS)("model-router (%s form)", (form) => {
+  beforeAll(() => {
+    activeForm = form;
+  });
+
   describe("configure", () => {
     it("starts with a valid configuration and defines its stats at configure time", async () => {
       const { host } = await setup();
@@ -83,15 +96,18 @@ describe("model-router", () => {
     });
 
     it.each([
-      [{ ...CONFIG, models: { llama: { versions: { v1: { cluster: "a", weight: "x" } } } } }, 'model-router: models.llama.versions.v1.weight: expected an integer 0..100, got "x"'],
-      [{ ...CONFIG, unknown_key: 1 }, "model-router: unknown_key: expected one of the keys"],
-      ["not json", "model-router: configuration: expected JSON, got"],
-      ["", 'model-router: configuration: expected a JSON object with "models", got nothing'],
-    ])("refuses %j with one critical line, also in Envoy's canary", async (configuration, message) => {
+      // [configuration, message as its own entry, message in the pipeline]
+      [{ ...CONFIG, models: { llama: { versions: { v1: { cluster: "a", weight: "x" } } } } }, 'model-router: models.llama.versions.v1.weight: expected an integer 0..100, got "x"', 'ai-gateway: model_router.models.llama.versions.v1.weight: expected an integer 0..100, got "x"'],
+      [{ ...CONFIG, unknown_key: 1 }, "model-router: unknown_key: expected one of the keys", "ai-gateway: model_router.unknown_key: expected one of the keys"],
+      ["not json", "model-router: configuration: expected JSON, got", "ai-gateway: configuration: expected JSON, got"],
+      ["", 'model-router: configuration: expected a JSON object with "models", got nothing', "ai-gateway: configuration: expected a JSON object with a section per stage (model_router), got nothing"],
+    ] as [Config | string, string, string][])("refuses %j with one critical line, also in Envoy's canary", async (config, separateMessage, pipelineMessage) => {
+      const message = form === "separate" ? separateMessage : pipelineMessage;
+      const entry = typeof config === "string" ? { ...filterEntry(form, {}), configuration: config } : filterEntry(form, config);
       for (const canary of [false, true]) {
         const host = new Host();
-        const vm = await host.loadVm(WASM, { vmId: VM_ID });
-        const plugin = vm.startPlugin({ rootId: "model-router", configuration, canary });
+        const vm = await host.loadVm(entry.wasm, { vmId: VM_ID });
+        const plugin = vm.startPlugin({ rootId: entry.rootId, configuration: entry.configuration, canary });
         expect(plugin.configured).toBe(false);
         const lines = host.logs({ minLevel: "warn" }).filter((l) => l.source !== "emulator");
         // The canary and nothing else: a refused canary means the plugin never starts.
@@ -103,42 +119,47 @@ describe("model-router", () => {
     });
   });
 
-  describe("sources", () => {
-    let s: Setup;
+  describe("case table", () => {
+    let host: Host;
+    let plugin: Plugin;
     beforeAll(async () => {
-      s = await setup(withConfig({ path_templates: ["kserve_v2", "torchserve", "/v1/models/{model}:predict"] }));
+      host = new Host();
+      const entry = filterEntry(form, CASES_CONFIG);
+      const vm = await host.loadVm(entry.wasm, { vmId: VM_ID });
+      plugin = vm.startPlugin({ rootId: entry.rootId, configuration: entry.configuration, allowOnHeadersStopIteration: true });
+      expect(plugin.configured, JSON.stringify(host.logs({ minLevel: "warn" }))).toBe(true);
     });
 
-    const CASES: Array<[string, RequestInit, { cluster: string; model: string; version: string }, string]> = [
-      ["the model header", { path: "/v1/chat/completions", headers: { "x-model": "llama", "x-session-id": "k-v1" } }, { cluster: "llama-v1", model: "llama", version: "v1" }, "header"],
-      ["the model header with name@version", { headers: { "x-model": "llama@v3" } }, { cluster: "llama-v3", model: "llama", version: "v3" }, "header"],
-      ["the model and version headers", { headers: { "x-model": "llama", "x-model-version": "v2" } }, { cluster: "llama-v2", model: "llama", version: "v2" }, "header"],
-      ["an alias in the version header", { headers: { "x-model": "llama", "x-model-version": "latest" } }, { cluster: "llama-v3", model: "llama", version: "v3" }, "header"],
-      ["a model name with a slash", { headers: { "x-model": "org/model" } }, { cluster: "org-a", model: "org/model", version: "a" }, "header"],
-      ["a KServe V2 infer path", { method: "POST", path: "/v2/models/iris/infer", body: "{}" }, { cluster: "iris-1", model: "iris", version: "1" }, "path"],
-      ["a KServe V2 versioned infer path", { method: "POST", path: "/v2/models/iris/versions/2/infer", body: "{}" }, { cluster: "iris-2", model: "iris", version: "2" }, "path"],
-      ["a KServe V2 ready path", { path: "/v2/models/iris/versions/2/ready" }, { cluster: "iris-2", model: "iris", version: "2" }, "path"],
-      ["a TorchServe path", { method: "POST", path: "/predictions/iris/2", body: "\u0000\u0001" }, { cluster: "iris-2", model: "iris", version: "2" }, "path"],
-      ["a TorchServe path without version", { method: "POST", path: "/predictions/iris?x=1", body: "x" }, { cluster: "iris-1", model: "iris", version: "1" }, "path"],
-      ["a custom template", { method: "POST", path: "/v1/models/llama:predict", headers: { "x-session-id": "k-v1" }, body: "{}" }, { cluster: "llama-v1", model: "llama", version: "v1" }, "path"],
-      ["the body's model", { path: "/v1/chat/completions", headers: { ...JSON_CT, "x-session-id": "k-v1" }, body: chat("llama") }, { cluster: "llama-v1", model: "llama", version: "v1" }, "body"],
-      ["the body's name@version", { path: "/v1/chat/completions", headers: JSON_CT, body: chat("llama@v2") }, { cluster: "llama-v2", model: "llama", version: "v2" }, "body"],
-      ["an alias in the body", { path: "/v1/chat/completions", body: chat("llama@canary") }, { cluster: "llama-v2", model: "llama", version: "v2" }, "body"],
-      ["the version header for a body model", { path: "/v1/chat/completions", headers: { "x-model-version": "stable" }, body: chat("llama") }, { cluster: "llama-v1", model: "llama", version: "v1" }, "body"],
-      ["an escaped body model", { path: "/v1/chat/completions", body: '{"model":"ll\\u0061ma@v3"}' }, { cluster: "llama-v3", model: "llama", version: "v3" }, "body"],
-      ["a +json content type", { path: "/v1/chat/completions", headers: { "content-type": "application/vnd.api+json; charset=utf-8" }, body: chat("llama@v3") }, { cluster: "llama-v3", model: "llama", version: "v3" }, "body"],
-      ["the header before the body", { path: "/v1/chat/completions", headers: { "x-model": "iris" }, body: chat("llama") }, { cluster: "iris-1", model: "iris", version: "1" }, "header"],
-      ["the path before the body", { path: "/v2/models/iris/infer", body: chat("llama") }, { cluster: "iris-1", model: "iris", version: "1" }, "path"],
-    ];
-
-    it.each(CASES)("routes by %s", async (_name, init, want, source) => {
-      const before = s.host.metric(`model_router.source.source=${source}`) ?? 0;
-      const res = await s.plugin.request(init);
-      expect(res.status, res.localResponse?.body).toBe(200);
-      expect(route(res)).toMatchObject(want);
-      expect(s.host.metric(`model_router.source.source=${source}`)).toBe(before + 1);
+    const init = (c: RouterCase): RequestInit => ({
+      method: c.request.method,
+      path: c.request.path,
+      headers: c.request.headers,
+      body: c.request.body,
+      bodyChunks: c.request.chunks,
+      trailers: c.request.trailers,
     });
 
+    it.each(CASES)("$name", async (c) => {
+      const stat = caseStat(c);
+      const before = host.metric(stat) ?? 0;
+      const res = await plugin.request(init(c));
+      const up = res.upstreamRequest;
+      checkCase(c, {
+        status: res.status ?? 0,
+        headers: res.response?.headers ?? {},
+        body: res.response?.body ?? "",
+        upstream: up === undefined ? undefined : { cluster: up.headers["x-ai-cluster"], headers: up.headers, body: up.body },
+      });
+      if (isRefused(c.expect)) {
+        expect(res.localResponse?.status).toBe(c.expect.status);
+        expect(res.localResponse?.details).toBe(`model_router.${c.expect.kind}`);
+      }
+      expect(host.metric(stat)).toBe(before + 1);
+      expect(host.traps).toEqual([]);
+    });
+  });
+
+  describe("sources", () => {
     it("skips the body source for a content type that is not JSON and never buffers it", async () => {
       const { plugin } = await setup(withConfig({ default_model: "iris" }));
       const res = await plugin.request({ path: "/upload", headers: { "content-type": "application/octet-stream" }, body: chat("llama") });
@@ -173,7 +194,7 @@ describe("model-router", () => {
       s = await setup();
     });
 
-    const callbacks = (res: RequestResult) => res.actions.filter((a) => a.filter === "model-router" && a.callback.startsWith("onRequest")).map((a) => `${a.callback}:${a.status}`);
+    const callbacks = (res: RequestResult) => res.actions.filter((a) => a.filter === filterEntry(form, {}).rootId && a.callback.startsWith("onRequest")).map((a) => `${a.callback}:${a.status}`);
 
     it("continues at once when the headers end the stream", async () => {
       const res = await s.plugin.request({ method: "GET", path: "/v2/models/iris/ready" });
@@ -234,48 +255,6 @@ describe("model-router", () => {
       s = await setup();
     });
 
-    const deep = `{"model":"llama","x":${"[".repeat(65)}${"]".repeat(65)}}`;
-    const invalidUtf8 = Buffer.concat([Buffer.from('{"model":"llama","x":"'), Buffer.from([0xff]), Buffer.from('"}')]);
-    const CASES: Array<{ name: string; init: RequestInit; status: number; code: string; type: string; param: string | null; kind: string }> = [
-      { name: "an unknown model (body)", init: { body: chat("gpt-4o") }, status: 404, code: "model_not_found", type: "invalid_request_error", param: "model", kind: "model_not_found" },
-      { name: "an unknown model (header)", init: { headers: { "x-model": "gpt-4o" } }, status: 404, code: "model_not_found", type: "invalid_request_error", param: "model", kind: "model_not_found" },
-      { name: "an unknown model (path)", init: { path: "/predictions/resnet" }, status: 404, code: "model_not_found", type: "invalid_request_error", param: "model", kind: "model_not_found" },
-      { name: "an unknown version", init: { body: chat("llama@v9") }, status: 404, code: "model_version_not_found", type: "invalid_request_error", param: "model", kind: "version_not_found" },
-      { name: "an unknown version header", init: { headers: { "x-model": "llama", "x-model-version": "v9" } }, status: 404, code: "model_version_not_found", type: "invalid_request_error", param: "model", kind: "version_not_found" },
-      { name: "a malformed body", init: { body: '{"model":"llama"' }, status: 400, code: "invalid_json", type: "invalid_request_error", param: null, kind: "invalid_body" },
-      { name: "a body that is not an object", init: { body: '"llama"' }, status: 400, code: "invalid_json", type: "invalid_request_error", param: null, kind: "invalid_body" },
-      { name: "deep nesting", init: { body: deep }, status: 400, code: "invalid_json", type: "invalid_request_error", param: null, kind: "invalid_body" },
-      { name: "invalid UTF-8", init: { body: invalidUtf8 }, status: 400, code: "invalid_json", type: "invalid_request_error", param: null, kind: "invalid_body" },
-      { name: "a model that is not a string", init: { body: '{"model":["llama"]}' }, status: 400, code: "invalid_model", type: "invalid_request_error", param: "model", kind: "invalid_model" },
-      { name: "an empty version", init: { body: chat("llama@") }, status: 400, code: "invalid_model", type: "invalid_request_error", param: "model", kind: "invalid_model" },
-      { name: "an empty version in the header", init: { headers: { "x-model": "@v1" } }, status: 400, code: "invalid_model", type: "invalid_request_error", param: "model", kind: "invalid_model" },
-      { name: "a body without model", init: { body: '{"messages":[]}' }, status: 400, code: "model_required", type: "invalid_request_error", param: "model", kind: "model_missing" },
-      { name: "an empty body", init: { body: "" }, status: 400, code: "model_required", type: "invalid_request_error", param: "model", kind: "model_missing" },
-      { name: "a GET without model", init: { method: "GET", path: "/v1/anything" }, status: 400, code: "model_required", type: "invalid_request_error", param: "model", kind: "model_missing" },
-      { name: "a declared body over the limit", init: { body: chat("llama", { pad: "x".repeat(5000) }) }, status: 413, code: "request_too_large", type: "invalid_request_error", param: null, kind: "body_too_large" },
-      { name: "a chunked body over the limit", init: { bodyChunks: ["{".repeat(3000), "}".repeat(3000)] }, status: 413, code: "request_too_large", type: "invalid_request_error", param: null, kind: "body_too_large" },
-    ];
-
-    it.each(CASES)("answers $name with $status $code", async ({ init, status, code, type, param, kind }) => {
-      const before = s.host.metric(`model_router.errors.kind=${kind}`) ?? 0;
-      const res = await s.plugin.request({ path: "/v1/chat/completions", ...init });
-      expect(res.upstreamRequest).toBeUndefined();
-      const e = errorOf(res);
-      expect(e).toMatchObject({ status, contentType: "application/json", error: { code, type, param } });
-      expect(typeof e.error.message).toBe("string");
-      expect(res.localResponse?.details).toBe(`model_router.${kind}`);
-      expect(s.host.metric(`model_router.errors.kind=${kind}`)).toBe(before + 1);
-    });
-
-    it("names the unknown model and the parse error in the message", async () => {
-      expect(errorOf(await s.plugin.request({ body: chat("gpt\"4") })).error.message).toBe("The model 'gpt\"4' does not exist");
-      expect(errorOf(await s.plugin.request({ body: chat("llama@v9") })).error.message).toBe("The model 'llama' has no version or alias 'v9'");
-      expect(errorOf(await s.plugin.request({ body: '{"model":"llama"' })).error.message).toBe(
-        "The request body is not valid JSON: unexpected end of input at byte 16",
-      );
-      expect(errorOf(await s.plugin.request({ body: deep })).error.message).toMatch(/nesting too deep/);
-    });
-
     it("never traps on random and truncated bodies", async () => {
       let seed = 7;
       const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
@@ -290,56 +269,6 @@ describe("model-router", () => {
   });
 
   describe("body rewrite", () => {
-    let s: Setup;
-    beforeAll(async () => {
-      s = await setup(withConfig({ rewrite_body_model: true }));
-    });
-
-    it("replaces the body's model with the version's upstream name and fixes content-length", async () => {
-      const body = `{ "messages": [], "model" : "llama@stable", "x": "é" }`;
-      const res = await s.plugin.request({ path: "/v1/chat/completions", headers: JSON_CT, body });
-      const want = body.replace('"llama@stable"', '"meta-llama/Llama-3.1-8B"');
-      expect(res.upstreamRequest?.body).toBe(want);
-      expect(res.upstreamRequest?.headers["content-length"]).toBe(String(Buffer.byteLength(want)));
-    });
-
-    it("uses the model name when the version has no upstream name, and leaves an equal name alone", async () => {
-      const res = await s.plugin.request({ body: chat("llama@v3") });
-      expect(JSON.parse(res.upstreamRequest!.body).model).toBe("llama");
-      const same = await s.plugin.request({ body: chat("llama-v2", {}).replace('"llama-v2"', '"llama@v2"') });
-      expect(JSON.parse(same.upstreamRequest!.body).model).toBe("llama-v2");
-      const untouched = await s.plugin.request({ headers: { "x-model": "iris" }, body: '{"model":"iris"}' });
-      expect(untouched.upstreamRequest?.body).toBe('{"model":"iris"}');
-    });
-
-    it("rewrites a body whose model came from a header, and passes other bodies through", async () => {
-      const res = await s.plugin.request({ headers: { "x-model": "llama", "x-model-version": "v2" }, body: chat("whatever") });
-      expect(JSON.parse(res.upstreamRequest!.body).model).toBe("llama-v2");
-      for (const body of ["not json", '{"model": 1}', "[]"]) {
-        const other = await s.plugin.request({ headers: { "x-model": "llama@v2" }, body });
-        expect(other.upstreamRequest?.body).toBe(body);
-      }
-    });
-
-    it("adds the model to a JSON object that has none, so the upstream learns it", async () => {
-      const cases: Array<[string, string]> = [
-        ['{"prompt":"hi"}', '{"model":"llama-v2","prompt":"hi"}'],
-        ["{}", '{"model":"llama-v2"}'],
-        [' \n { "prompt" : "é" } ', ' \n {"model":"llama-v2", "prompt" : "é" } '],
-      ];
-      for (const [body, want] of cases) {
-        const res = await s.plugin.request({ path: "/v1/completions", headers: { ...JSON_CT, "x-model": "llama@v2" }, body });
-        expect(res.upstreamRequest?.body).toBe(want);
-        expect(res.upstreamRequest?.headers["content-length"]).toBe(String(Buffer.byteLength(want)));
-      }
-    });
-
-    it("keeps a chunked body chunked (no content-length added)", async () => {
-      const res = await s.plugin.request({ bodyChunks: [chat("llama@v2").slice(0, 5), chat("llama@v2").slice(5)] });
-      expect(JSON.parse(res.upstreamRequest!.body).model).toBe("llama-v2");
-      expect(res.upstreamRequest?.headers["content-length"]).toBeUndefined();
-    });
-
     it("does not touch the body when the rewrite is off", async () => {
       const { plugin } = await setup();
       const res = await plugin.request({ body: chat("llama@v2") });
@@ -354,6 +283,7 @@ describe("model-router", () => {
       return out;
     }
     const KEYS = Array.from({ length: 10_000 }, (_, i) => `user-${i}`);
+    const SPLIT_90_10 = [["v1", 90], ["v2", 10]] as const;
     const split = (w1: number, w2: number) =>
       withConfig({ models: { llama: { versions: { v1: { cluster: "c1", weight: w1 }, v2: { cluster: "c2", weight: w2 } } } } });
 
@@ -362,7 +292,7 @@ describe("model-router", () => {
       const got = await assign(plugin, KEYS);
       const share = got.filter((v) => v === "v2").length / KEYS.length;
       expect(Math.abs(share - 0.1)).toBeLessThan(0.01);
-      expect(got).toEqual(KEYS.map((k) => (stickyBucket("llama", k) < 9000 ? "v1" : "v2")));
+      expect(got).toEqual(KEYS.map((k) => stickyVersion("llama", { kind: "header", value: k }, SPLIT_90_10)));
     });
 
     it("gives a key the same version every time, in every worker", async () => {
@@ -392,14 +322,14 @@ describe("model-router", () => {
       let v2 = 0;
       for (let i = 0; i < 5000; i++) if (route(await plugin.request({ headers: { "x-model": "llama" } })).version === "v2") v2++;
       expect(Math.abs(v2 / 5000 - 0.1)).toBeLessThan(0.015);
-      const key = KEYS.find((k) => stickyBucket("llama", k) < 9000)!;
+      const key = KEYS.find((k) => stickyVersion("llama", { kind: "header", value: k }, SPLIT_90_10) === "v1")!;
       expect(route(await plugin.request({ headers: { "x-model": "llama@v2", "x-session-id": key } })).version).toBe("v2");
     });
 
     it("sticks by tenant when configured, at random for anonymous requests", async () => {
       const { plugin } = await setup(withConfig({ ...split(50, 50), sticky_key: "tenant", sticky_header: undefined }));
       const auth = "Bearer sk-1";
-      const want = identityBucket("llama", auth) < 5000 ? "v1" : "v2";
+      const want = stickyVersion("llama", { kind: "tenant", identity: auth }, [["v1", 50], ["v2", 50]]);
       for (let i = 0; i < 20; i++) expect(route(await plugin.request({ headers: { "x-model": "llama", authorization: auth } })).version).toBe(want);
       const anonymous = new Set<string>();
       for (let i = 0; i < 50; i++) anonymous.add(route(await plugin.request({ headers: { "x-model": "llama" } })).version!);
@@ -422,8 +352,8 @@ describe("model-router", () => {
 
   describe("tenant", () => {
     it.each([
-      [{}, { authorization: "Bearer sk-abc" }, createHash("sha256").update("Bearer sk-abc").digest("hex").slice(0, 16)],
-      [{ tenant_header: "x-api-key", tenant_hex_chars: 64 }, { "x-api-key": "k1" }, createHash("sha256").update("k1").digest("hex")],
+      [{}, { authorization: "Bearer sk-abc" }, tenantHash("Bearer sk-abc")],
+      [{ tenant_header: "x-api-key", tenant_hex_chars: 64 }, { "x-api-key": "k1" }, tenantHash("k1", 64)],
       [{}, {}, "anonymous"],
       [{ anonymous_tenant: "" }, {}, undefined],
       [{ tenant_header: "" }, { authorization: "Bearer sk-abc" }, undefined],
@@ -599,7 +529,8 @@ describe("model-router", () => {
       expect(r1.upstreamRequest!.headers["content-length"]).toBe(String(r1.upstreamRequest!.bodyBytes.length));
 
       const tenant = "c3e9a1c985d603e4";
-      const sticky = identityBucket("llama", "Bearer sk-1") < 9000 ? "v1" : "v2";
+      expect(tenantHash("Bearer sk-1")).toBe(tenant);
+      const sticky = stickyVersion("llama", { kind: "tenant", identity: "Bearer sk-1" }, [["v1", 90], ["v2", 10]]);
       for (let i = 0; i < 5; i++) {
         const r2 = await s.plugin.request({ path: "/v1/chat/completions", headers: { authorization: "Bearer sk-1" }, body: chat("llama") });
         expect(route(r2)).toMatchObject({ model: "llama", version: sticky, tenant });

@@ -6,19 +6,58 @@ import { repoPath } from "./paths";
 
 export type Vars = Record<string, string | number>;
 
-// A default may nest braces two levels deep: ${FILTER_CONFIG:-"{}"}, ${ROUTE:-{"a": {"b": 1}}}.
-const PLACEHOLDER = /\$\{([A-Z][A-Z0-9_]*)(?::-((?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*))?\}/g;
-
 export interface Placeholder {
   name: string;
   default?: string;
 }
 
+interface Match extends Placeholder {
+  start: number;
+  end: number;
+}
+
+const NAME = /[A-Z][A-Z0-9_]*/y;
+
+/**
+ * The placeholders in `template`, in order. A default may hold braces nested to any depth as long
+ * as they balance (a JSON filter configuration, `${ROUTER_CONFIG:-"{...}"}`); `${` followed by
+ * anything else is left as it is.
+ */
+function scan(template: string): Match[] {
+  const out: Match[] = [];
+  for (let i = template.indexOf("${"); i >= 0; i = template.indexOf("${", i + 2)) {
+    NAME.lastIndex = i + 2;
+    const name = NAME.exec(template)?.[0];
+    if (name === undefined) continue;
+    let j = i + 2 + name.length;
+    if (template[j] === "}") {
+      out.push({ name, start: i, end: j + 1 });
+      i = j - 1;
+      continue;
+    }
+    if (!template.startsWith(":-", j)) continue;
+    j += 2;
+    const from = j;
+    let depth = 0;
+    for (; j < template.length; j++) {
+      if (template[j] === "{") depth++;
+      else if (template[j] === "}") {
+        if (depth === 0) break;
+        depth--;
+      }
+    }
+    if (j >= template.length) continue;
+    out.push({ name, default: template.slice(from, j), start: i, end: j + 1 });
+    i = j - 1;
+  }
+  return out;
+}
+
 /** The placeholders a template uses, each once, in order of first use. */
 export function placeholders(template: string): Placeholder[] {
   const seen = new Map<string, Placeholder>();
-  for (const m of template.matchAll(PLACEHOLDER)) {
-    if (!seen.has(m[1])) seen.set(m[1], m[2] === undefined ? { name: m[1] } : { name: m[1], default: m[2] });
+  for (const m of scan(template)) {
+    if (!seen.has(m.name)) seen.set(m.name, m.default === undefined ? { name: m.name } : { name: m.name, default: m.default });
   }
   return [...seen.values()];
 }
@@ -26,12 +65,16 @@ export function placeholders(template: string): Placeholder[] {
 /** Fills every placeholder; one without a value or a default is an error naming it. */
 export function renderTemplate(template: string, vars: Vars): string {
   const missing = new Set<string>();
-  const out = template.replace(PLACEHOLDER, (_all, name: string, def: string | undefined) => {
-    if (name in vars) return String(vars[name]);
-    if (def !== undefined) return def;
-    missing.add(name);
-    return "";
-  });
+  let out = "";
+  let at = 0;
+  for (const m of scan(template)) {
+    out += template.slice(at, m.start);
+    if (m.name in vars) out += String(vars[m.name]);
+    else if (m.default !== undefined) out += m.default;
+    else missing.add(m.name);
+    at = m.end;
+  }
+  out += template.slice(at);
   if (missing.size > 0) throw new Error(`Envoy config template: no value for ${[...missing].map((n) => "${" + n + "}").join(", ")}`);
   return out;
 }

@@ -9,7 +9,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { beforeAllOrFailEach } from "../harness/hooks";
 import { ROOT, envoyBinary, freePorts, listenOnLoopback } from "../harness";
 
 interface Run {
@@ -57,7 +58,7 @@ describe("scripts/demo.sh --once", () => {
   let listener: number;
   let admin: number;
 
-  beforeAll(async () => {
+  beforeAllOrFailEach(async () => {
     [listener, admin] = await freePorts(2);
     run = await runDemo({ DEMO_PORT: String(listener), DEMO_ADMIN_PORT: String(admin) });
     all = sections(run.output);
@@ -119,7 +120,7 @@ describe("scripts/demo.sh --once", () => {
 describe("scripts/demo.sh --once with a wrong router configuration", () => {
   let dir: string;
 
-  beforeAll(async () => {
+  beforeAllOrFailEach(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "aigw-demo-"));
   });
 

@@ -5,7 +5,9 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { beforeAllOrFailEach } from "../harness/hooks";
 import { BUILD_DIR, EXAMPLE_WASM_DIR, ROOT, freePorts, localizeExample, placeholders, validateConfig, type Vars } from "../harness";
+import { buildHealthWriter } from "../../host-tests/model-router/build";
 
 /** Repository YAML files (tracked and not deleted, or new and not ignored) that are Envoy bootstrap configs. */
 function envoyYamls(): string[] {
@@ -15,8 +17,12 @@ function envoyYamls(): string[] {
   return [...new Set(files)].filter((f) => /^(static_resources|admin|bootstrap_extensions|node|dynamic_resources):/m.test(readFileSync(path.join(ROOT, f), "utf8"))).sort();
 }
 
-/** Every release module the build produced (debug builds left out). */
-const MODULES = readdirSync(BUILD_DIR).filter((f) => f.endsWith(".wasm") && !f.endsWith(".debug.wasm")).map((f) => `build/${f}`);
+/** Every release module the build produced (debug builds left out), and the test fixtures the end-to-end templates load. */
+function modules(): string[] {
+  const release = readdirSync(BUILD_DIR).filter((f) => f.endsWith(".wasm") && !f.endsWith(".debug.wasm")).map((f) => `build/${f}`);
+  const fixtures = readdirSync(path.join(BUILD_DIR, "fixtures")).filter((f) => f.endsWith(".wasm")).map((f) => `build/fixtures/${f}`);
+  return [...release, ...fixtures];
+}
 
 async function varsFor(template: string): Promise<Vars> {
   const vars: Vars = {};
@@ -29,10 +35,18 @@ async function varsFor(template: string): Promise<Vars> {
 const FILES = envoyYamls();
 
 describe("Envoy configs in the repository", () => {
+  let MODULES: string[];
+  beforeAllOrFailEach(async () => {
+    // envoy/tests/model-router/envoy.template.yaml loads the health-writer fixture, built on demand.
+    await buildHealthWriter();
+    MODULES = modules();
+  }, 180_000);
+
   it("include the user examples and the end-to-end templates", () => {
     expect(FILES).toContain("envoy/envoy.yaml");
     expect(FILES).toContain("envoy/noop.yaml");
     expect(FILES).toContain("envoy/tests/configs/wasm-filter.yaml");
+    expect(FILES).toContain("envoy/tests/model-router/envoy.template.yaml");
   });
 
   it.each(FILES)("%s passes envoy --mode validate", async (file) => {

@@ -53,6 +53,42 @@ interface Slot {
   enc: Side;
 }
 
+/** What differs between the two directions; the iteration rules themselves are shared. */
+interface DirectionOps {
+  /** The proxy-wasm stream type, as Envoy names it in warnings. */
+  stream: "Request" | "Response";
+  /** Encoders run in reverse chain order. */
+  reversed: boolean;
+  side(slot: Slot): Side;
+  headers(ctx: StreamContext, headers: HeaderMap, endStream: boolean): number;
+  data(ctx: StreamContext, data: BodyBuffer, endStream: boolean): number;
+  trailers(ctx: StreamContext, trailers: HeaderMap): number;
+  /** The end of the chain: the router for the request, the downstream codec for the response. */
+  sinkHeaders(headers: HeaderMap, endStream: boolean): void;
+  sinkData(data: BodyBuffer, endStream: boolean): void;
+  sinkTrailers(trailers: HeaderMap): void;
+  /** Going over the buffer limit while buffering the whole body (not streaming). */
+  overLimit(): void;
+  /** Appended to the warning for continuing a direction that is not paused. */
+  notPausedNote: string;
+}
+
+/** One direction of the stream: its input, its one buffer and where its iteration stands. */
+class Direction {
+  headers: HeaderMap | null = null;
+  trailers: HeaderMap | null = null;
+  buffered: BodyBuffer | null = null;
+  /** The input has ended (the client's end of stream; the whole response, or a local reply). */
+  complete = false;
+  /** Buffering only pauses reading (watermarks) rather than holding the whole body. */
+  streaming = true;
+  overLimit = false;
+  /** A local reply ended this direction's iteration. */
+  aborted = false;
+
+  constructor(readonly ops: DirectionOps) {}
+}
+
 const HEADERS_CONTINUE = 0;
 const HEADERS_STOP_ITERATION = 1;
 const HEADERS_STOP_ALL_BUFFER = 3;
@@ -120,14 +156,8 @@ export class FilterManager {
   routeCacheClears = 0;
   flowControlPaused = false;
 
-  // Request side.
-  requestHeaders: HeaderMap | null = null;
-  requestTrailers: HeaderMap | null = null;
-  private bufferedRequest: BodyBuffer | null = null;
-  private remoteComplete = false;
-  private decoderStreaming = true;
-  private requestOverLimit = false;
-  private decodeAborted = false;
+  /** The request through the decoders to the router. */
+  private readonly request: Direction;
   bytesReceived = 0;
 
   // Router.
@@ -140,15 +170,8 @@ export class FilterManager {
   /** The other end of the router's connection, when a handler plays it. */
   readonly upstream: Upstream | null;
 
-  // Response side.
-  private responseHeaders: HeaderMap | null = null;
-  private responseTrailers: HeaderMap | null = null;
-  private bufferedResponse: BodyBuffer | null = null;
-  private encoderStreaming = true;
-  private responseOverLimit = false;
-  private encodeAborted = false;
-  /** The response (from upstream or a local reply) has ended on the encoder side's input. */
-  private responseComplete = false;
+  /** The response (from upstream or a local reply) through the encoders to the client. */
+  private readonly response: Direction;
   downstreamHeaders: HeaderMap | null = null;
   readonly downstreamBody = new BodyBuffer();
   downstreamTrailers: HeaderMap | null = null;
@@ -168,11 +191,42 @@ export class FilterManager {
     this.startMs = host.clock.nowMs();
     this.connectionId = host.nextConnectionId();
     this.upstream = options.upstream === undefined ? null : new Upstream(host.clock, this, options.upstream);
+    this.request = new Direction({
+      stream: "Request",
+      reversed: false,
+      side: (s) => s.dec,
+      headers: (ctx, h, end) => ctx.decodeHeaders(h, end),
+      data: (ctx, d, end) => ctx.decodeData(d, end),
+      trailers: (ctx, t) => ctx.decodeTrailers(t),
+      sinkHeaders: (h, end) => this.routerHeaders(h, end),
+      sinkData: (d, end) => this.routerData(d, end),
+      sinkTrailers: (t) => this.routerTrailers(t),
+      overLimit: () => this.sendLocalReply(null, 413, toBytes("Payload Too Large"), [], -1, "request_payload_too_large"),
+      notPausedNote: "; Envoy asserts on this (and in release builds resumes a filter that is still running)",
+    });
+    this.response = new Direction({
+      stream: "Response",
+      reversed: true,
+      side: (s) => s.enc,
+      headers: (ctx, h, end) => ctx.encodeHeaders(h, end),
+      data: (ctx, d, end) => ctx.encodeData(d, end),
+      trailers: (ctx, t) => ctx.encodeTrailers(t),
+      sinkHeaders: (h, end) => this.sendDownstreamHeaders(h, end),
+      sinkData: (d, end) => this.sendDownstreamData(d, end),
+      sinkTrailers: (t) => this.sendDownstreamTrailers(t),
+      overLimit: () => this.sendLocalReply(null, 500, toBytes("Internal Server Error"), [], -1, "response_payload_too_large"),
+      notPausedNote: "",
+    });
     plugins.forEach((plugin, slot) => {
       const ctx = plugin.vm.createStreamContext(plugin, this, slot);
       const side = (): Side => ({ state: "Continue", headersContinued: false, endStream: false, fromCurrent: false });
       this.slots.push({ ctx, dec: side(), enc: side() });
     });
+  }
+
+  /** The request headers as the client sent them (filters may have changed them since). */
+  get requestHeaders(): HeaderMap | null {
+    return this.request.headers;
   }
 
   record(ctx: StreamContext, callback: string, args: Record<string, number | boolean>, returned?: number, status?: string): void {
@@ -190,26 +244,26 @@ export class FilterManager {
   // ---- downstream (the client) ----
 
   downstreamRequestHeaders(pairs: HeaderPairs, endStream: boolean): void {
-    if (this.finished || this.requestHeaders !== null) throw new Error("request headers were already sent on this stream");
-    this.requestHeaders = new HeaderMap(pairs);
-    this.remoteComplete = endStream;
-    this.decodeHeaders(0, this.requestHeaders, endStream);
+    if (this.finished || this.request.headers !== null) throw new Error("request headers were already sent on this stream");
+    this.request.headers = new HeaderMap(pairs);
+    this.request.complete = endStream;
+    this.iterateHeaders(this.request, 0, this.request.headers, endStream);
   }
 
   downstreamRequestData(bytes: Uint8Array, endStream: boolean): void {
     if (this.finished) return;
-    if (this.requestHeaders === null) throw new Error("send request headers before the body");
+    if (this.request.headers === null) throw new Error("send request headers before the body");
     this.bytesReceived += bytes.length;
-    if (endStream) this.remoteComplete = true;
-    this.decodeData(0, new BodyBuffer(bytes), endStream);
+    if (endStream) this.request.complete = true;
+    this.iterateData(this.request, 0, new BodyBuffer(bytes), endStream);
   }
 
   downstreamRequestTrailers(pairs: HeaderPairs): void {
     if (this.finished) return;
-    if (this.requestHeaders === null) throw new Error("send request headers before trailers");
-    this.requestTrailers = new HeaderMap(pairs);
-    this.remoteComplete = true;
-    this.decodeTrailers(0, this.requestTrailers);
+    if (this.request.headers === null) throw new Error("send request headers before trailers");
+    this.request.trailers = new HeaderMap(pairs);
+    this.request.complete = true;
+    this.iterateTrailers(this.request, 0, this.request.trailers);
   }
 
   /** The client went away (or gave up): the stream ends with a reset. */
@@ -217,15 +271,21 @@ export class FilterManager {
     this.resetStream(reason);
   }
 
-  // ---- decoder chain ----
+  // ---- the filter chain, in either direction ----
 
-  private decodeHeaders(start: number, headers: HeaderMap, endStream: boolean): void {
-    for (let i = start; i < this.slots.length; i++) {
-      if (this.finished || this.decodeAborted) return;
-      const side = this.slots[i].dec;
+  /** The filter (decode-order slot index) at position `k` of the direction's walk. */
+  private slotAt(d: Direction, k: number): number {
+    return d.ops.reversed ? this.slots.length - 1 - k : k;
+  }
+
+  private iterateHeaders(d: Direction, start: number, headers: HeaderMap, endStream: boolean): void {
+    for (let k = start; k < this.slots.length; k++) {
+      if (this.finished || d.aborted) return;
+      const slot = this.slots[this.slotAt(d, k)];
+      const side = d.ops.side(slot);
       side.endStream = endStream;
-      const status = this.slots[i].ctx.decodeHeaders(headers, endStream);
-      if (this.finished || this.decodeAborted) return;
+      const status = d.ops.headers(slot.ctx, headers, endStream);
+      if (this.finished || d.aborted) return;
       if (status === HEADERS_CONTINUE) {
         side.headersContinued = true;
         continue;
@@ -233,67 +293,70 @@ export class FilterManager {
       side.state = headersStop(status);
       return;
     }
-    this.routerHeaders(headers, endStream);
+    d.ops.sinkHeaders(headers, endStream);
   }
 
-  private decodeData(start: number, data: BodyBuffer, endStream: boolean): void {
-    if (this.finished || this.decodeAborted) return;
-    const trailersAtStart = this.requestTrailers !== null;
+  private iterateData(d: Direction, start: number, data: BodyBuffer, endStream: boolean): void {
+    if (this.finished || d.aborted) return;
+    const trailersAtStart = d.trailers !== null;
     let trailersAddedAt = -1;
-    for (let i = start; i < this.slots.length; i++) {
-      const side = this.slots[i].dec;
+    for (let k = start; k < this.slots.length; k++) {
+      const slot = this.slots[this.slotAt(d, k)];
+      const side = d.ops.side(slot);
       if (stoppedAll(side)) {
-        this.decoderStreaming = side.state === "StopAllWatermark";
-        this.bufferRequest(data);
+        d.streaming = side.state === "StopAllWatermark";
+        this.buffer(d, data);
         return;
       }
       if (side.endStream) return;
-      side.endStream = endStream && this.requestTrailers === null;
-      const status = this.slots[i].ctx.decodeData(data, side.endStream);
-      if (this.finished || this.decodeAborted) return;
-      if (!trailersAtStart && this.requestTrailers !== null && trailersAddedAt < 0) {
+      side.endStream = endStream && d.trailers === null;
+      const status = d.ops.data(slot.ctx, data, side.endStream);
+      if (this.finished || d.aborted) return;
+      if (!trailersAtStart && d.trailers !== null && trailersAddedAt < 0) {
         endStream = false;
-        trailersAddedAt = i;
+        trailersAddedAt = k;
       }
-      if (!this.afterDecodeData(i, status, data)) return;
+      if (!this.afterData(d, k, status, data)) return;
     }
-    this.routerData(data, endStream);
-    if (trailersAddedAt >= 0 && this.requestTrailers !== null) this.decodeTrailers(trailersAddedAt + 1, this.requestTrailers);
+    d.ops.sinkData(data, endStream);
+    if (trailersAddedAt >= 0 && d.trailers !== null) this.iterateTrailers(d, trailersAddedAt + 1, d.trailers);
   }
 
-  /** ActiveStreamFilterBase::commonHandleAfterDataCallback (decoder side); true = go on. */
-  private afterDecodeData(i: number, status: number, data: BodyBuffer): boolean {
-    const side = this.slots[i].dec;
+  /** ActiveStreamFilterBase::commonHandleAfterDataCallback for position `k`; true = go on. */
+  private afterData(d: Direction, k: number, status: number, data: BodyBuffer): boolean {
+    const slot = this.slotAt(d, k);
+    const side = d.ops.side(this.slots[slot]);
     if (status === DATA_CONTINUE) {
       if (side.state === "StopSingleIteration") {
-        this.bufferRequest(data);
-        this.continueDecoding(i);
+        this.buffer(d, data);
+        this.continueAt(d, slot);
         return false;
       }
       return true;
     }
     side.state = "StopSingleIteration";
     if (status === DATA_STOP_AND_BUFFER || status === DATA_STOP_AND_WATERMARK) {
-      this.decoderStreaming = status === DATA_STOP_AND_WATERMARK;
-      this.bufferRequest(data);
-    } else if (this.remoteComplete && this.requestTrailers === null && this.bufferedRequest === null) {
+      d.streaming = status === DATA_STOP_AND_WATERMARK;
+      this.buffer(d, data);
+    } else if (d.complete && d.trailers === null && d.buffered === null) {
       // StopIterationNoBuffer on the last frame: keep an empty buffer so resuming sends end_stream.
-      this.bufferedRequest = new BodyBuffer();
+      d.buffered = new BodyBuffer();
     }
     return false;
   }
 
-  private decodeTrailers(start: number, trailers: HeaderMap): void {
-    if (this.finished || this.decodeAborted) return;
-    for (let i = start; i < this.slots.length; i++) {
-      const side = this.slots[i].dec;
+  private iterateTrailers(d: Direction, start: number, trailers: HeaderMap): void {
+    if (this.finished || d.aborted) return;
+    for (let k = start; k < this.slots.length; k++) {
+      const slot = this.slotAt(d, k);
+      const side = d.ops.side(this.slots[slot]);
       if (stoppedAll(side)) return;
-      const status = this.slots[i].ctx.decodeTrailers(trailers);
+      const status = d.ops.trailers(this.slots[slot].ctx, trailers);
       side.endStream = true;
-      if (this.finished || this.decodeAborted) return;
+      if (this.finished || d.aborted) return;
       if (status === HEADERS_CONTINUE) {
         if (side.state === "StopSingleIteration") {
-          this.continueDecoding(i);
+          this.continueAt(d, slot);
           return;
         }
         continue;
@@ -301,18 +364,20 @@ export class FilterManager {
       if (side.state === "Continue") side.state = "StopSingleIteration";
       return;
     }
-    this.routerTrailers(trailers);
+    d.ops.sinkTrailers(trailers);
   }
 
-  /** ActiveStreamFilterBase::commonContinue for decoder filter `i`. */
-  continueDecoding(i: number): void {
-    if (this.finished || this.decodeAborted) return;
-    const side = this.slots[i].dec;
+  /** ActiveStreamFilterBase::commonContinue for filter `slot` (decode-order index). */
+  private continueAt(d: Direction, slot: number): void {
+    // No headers yet: nothing in this direction has been stopped, so there is nothing to resume.
+    if (this.finished || d.aborted || d.headers === null) return;
+    const side = d.ops.side(this.slots[slot]);
+    const k = this.slotAt(d, slot);
     if (side.state === "Continue") {
       this.host.warn(
-        `proxy_continue_stream(Request) from ${this.slots[i].ctx.describe()} while its request is not paused; ` +
-          "Envoy asserts on this (and in release builds resumes a filter that is still running)",
-        this.slots[i].ctx,
+        `proxy_continue_stream(${d.ops.stream}) from ${this.slots[slot].ctx.describe()} while its ${d.ops.stream.toLowerCase()} is not paused` +
+          d.ops.notPausedNote,
+        this.slots[slot].ctx,
       );
       return;
     }
@@ -320,41 +385,72 @@ export class FilterManager {
     side.state = "Continue";
     if (!side.headersContinued) {
       side.headersContinued = true;
-      const endStream = this.remoteComplete && this.bufferedRequest === null && this.requestTrailers === null;
-      this.decodeHeaders(i + 1, this.requestHeaders!, endStream);
+      this.iterateHeaders(d, k + 1, d.headers, d.complete && d.buffered === null && d.trailers === null);
     }
-    const hadTrailers = this.requestTrailers !== null;
-    if (this.bufferedRequest !== null) {
-      this.decodeData(side.fromCurrent ? i : i + 1, this.bufferedRequest, this.remoteComplete && !hadTrailers);
-    }
-    if (hadTrailers) this.decodeTrailers(side.fromCurrent ? i : i + 1, this.requestTrailers!);
+    const hadTrailers = d.trailers !== null;
+    if (d.buffered !== null) this.iterateData(d, side.fromCurrent ? k : k + 1, d.buffered, d.complete && !hadTrailers);
+    if (hadTrailers) this.iterateTrailers(d, side.fromCurrent ? k : k + 1, d.trailers!);
     side.fromCurrent = false;
   }
 
-  /** FilterManager::addDecodedData from a filter's own decodeData (wasm buffering): not streaming. */
+  /** FilterManager::addDecodedData/addEncodedData from a filter's own data callback (wasm buffering): not streaming. */
+  private addData(d: Direction, data: BodyBuffer): void {
+    d.streaming = false;
+    this.buffer(d, data);
+  }
+
+  private bodyBuffer(d: Direction): BodyBuffer {
+    if (d.buffered === null) d.buffered = new BodyBuffer();
+    return d.buffered;
+  }
+
+  private addTrailers(d: Direction): HeaderMap {
+    if (d.trailers === null) d.trailers = new HeaderMap();
+    return d.trailers;
+  }
+
+  private buffer(d: Direction, data: BodyBuffer): void {
+    if (data === d.buffered) return;
+    if (d.buffered === null) d.buffered = new BodyBuffer();
+    d.buffered.moveFrom(data);
+    if (d.overLimit || d.buffered.length <= this.options.bufferLimitBytes) return;
+    d.overLimit = true;
+    if (d.streaming) this.flowControlPaused = true;
+    else d.ops.overLimit();
+  }
+
+  // What a stream context asks of its filter manager, per direction.
+
+  continueDecoding(slot: number): void {
+    this.continueAt(this.request, slot);
+  }
+
+  continueEncoding(slot: number): void {
+    this.continueAt(this.response, slot);
+  }
+
   addDecodedData(data: BodyBuffer): void {
-    this.decoderStreaming = false;
-    this.bufferRequest(data);
+    this.addData(this.request, data);
+  }
+
+  addEncodedData(data: BodyBuffer): void {
+    this.addData(this.response, data);
   }
 
   decodingBuffer(): BodyBuffer {
-    if (this.bufferedRequest === null) this.bufferedRequest = new BodyBuffer();
-    return this.bufferedRequest;
+    return this.bodyBuffer(this.request);
+  }
+
+  encodingBuffer(): BodyBuffer {
+    return this.bodyBuffer(this.response);
   }
 
   addDecodedTrailers(): HeaderMap {
-    if (this.requestTrailers === null) this.requestTrailers = new HeaderMap();
-    return this.requestTrailers;
+    return this.addTrailers(this.request);
   }
 
-  private bufferRequest(data: BodyBuffer): void {
-    if (data === this.bufferedRequest) return;
-    if (this.bufferedRequest === null) this.bufferedRequest = new BodyBuffer();
-    this.bufferedRequest.moveFrom(data);
-    if (this.requestOverLimit || this.bufferedRequest.length <= this.options.bufferLimitBytes) return;
-    this.requestOverLimit = true;
-    if (this.decoderStreaming) this.flowControlPaused = true;
-    else this.sendLocalReply(null, 413, toBytes("Payload Too Large"), [], -1, "request_payload_too_large");
+  addEncodedTrailers(): HeaderMap {
+    return this.addTrailers(this.response);
   }
 
   // ---- router and upstream ----
@@ -381,7 +477,7 @@ export class FilterManager {
     this.upstreamComplete = true;
     if (this.options.routeTimeoutMs > 0) {
       this.routeTimer = this.host.clock.schedule(this.options.routeTimeoutMs, "route timeout", () => {
-        if (this.responseHeaders === null) {
+        if (this.response.headers === null) {
           this.sendLocalReply(null, 504, toBytes("upstream request timeout"), [], -1, "upstream_response_timeout");
         }
       });
@@ -408,7 +504,7 @@ export class FilterManager {
 
   /** Whether the response can still come from upstream (no local reply took its place). */
   get awaitingUpstreamResponse(): boolean {
-    return !this.finished && this.responseHeaders === null;
+    return !this.finished && this.response.headers === null;
   }
 
   upstreamResponseHeaders(pairs: HeaderPairs, endStream: boolean): void {
@@ -418,28 +514,28 @@ export class FilterManager {
     const status = Number(pairs.find(([n]) => n === ":status")?.[1]);
     if (Number.isFinite(status)) this.responseCode = status;
     this.responseCodeDetails = "via_upstream";
-    this.responseHeaders = new HeaderMap(pairs);
-    this.responseComplete = endStream;
-    this.encodeHeaders(0, this.responseHeaders, endStream);
+    this.response.headers = new HeaderMap(pairs);
+    this.response.complete = endStream;
+    this.iterateHeaders(this.response, 0, this.response.headers, endStream);
   }
 
   upstreamResponseData(bytes: Uint8Array, endStream: boolean): void {
     if (this.finished || this.encodingLocalReplyDone()) return;
-    if (endStream) this.responseComplete = true;
-    this.encodeData(0, new BodyBuffer(bytes), endStream);
+    if (endStream) this.response.complete = true;
+    this.iterateData(this.response, 0, new BodyBuffer(bytes), endStream);
   }
 
   upstreamResponseTrailers(pairs: HeaderPairs): void {
     if (this.finished || this.encodingLocalReplyDone()) return;
-    this.responseTrailers = new HeaderMap(pairs);
-    this.responseComplete = true;
-    this.encodeTrailers(0, this.responseTrailers);
+    this.response.trailers = new HeaderMap(pairs);
+    this.response.complete = true;
+    this.iterateTrailers(this.response, 0, this.response.trailers);
   }
 
   /** The upstream connection reset: 503 before response headers, a downstream reset after. */
   upstreamReset(): void {
     if (this.finished) return;
-    if (this.responseHeaders === null) {
+    if (this.response.headers === null) {
       const body = "upstream connect error or disconnect/reset before headers. reset reason: remote reset";
       this.sendLocalReply(null, 503, toBytes(body), [], -1, "upstream_reset_before_response_started{remote_reset}");
     } else {
@@ -448,145 +544,7 @@ export class FilterManager {
   }
 
   private encodingLocalReplyDone(): boolean {
-    return this.localReply !== null || this.encodeAborted;
-  }
-
-  // ---- encoder chain (slots in reverse) ----
-
-  private encodeHeaders(start: number, headers: HeaderMap, endStream: boolean): void {
-    const n = this.slots.length;
-    for (let k = start; k < n; k++) {
-      if (this.finished || this.encodeAborted) return;
-      const side = this.slots[n - 1 - k].enc;
-      side.endStream = endStream;
-      const status = this.slots[n - 1 - k].ctx.encodeHeaders(headers, endStream);
-      if (this.finished || this.encodeAborted) return;
-      if (status === HEADERS_CONTINUE) {
-        side.headersContinued = true;
-        continue;
-      }
-      side.state = headersStop(status);
-      return;
-    }
-    this.sendDownstreamHeaders(headers, endStream);
-  }
-
-  private encodeData(start: number, data: BodyBuffer, endStream: boolean): void {
-    if (this.finished || this.encodeAborted) return;
-    const n = this.slots.length;
-    const trailersAtStart = this.responseTrailers !== null;
-    let trailersAddedAt = -1;
-    for (let k = start; k < n; k++) {
-      const side = this.slots[n - 1 - k].enc;
-      if (stoppedAll(side)) {
-        this.encoderStreaming = side.state === "StopAllWatermark";
-        this.bufferResponse(data);
-        return;
-      }
-      if (side.endStream) return;
-      side.endStream = endStream && this.responseTrailers === null;
-      const status = this.slots[n - 1 - k].ctx.encodeData(data, side.endStream);
-      if (this.finished || this.encodeAborted) return;
-      if (!trailersAtStart && this.responseTrailers !== null && trailersAddedAt < 0) {
-        endStream = false;
-        trailersAddedAt = k;
-      }
-      if (!this.afterEncodeData(k, status, data)) return;
-    }
-    this.sendDownstreamData(data, endStream);
-    if (trailersAddedAt >= 0 && this.responseTrailers !== null) this.encodeTrailers(trailersAddedAt + 1, this.responseTrailers);
-  }
-
-  private afterEncodeData(k: number, status: number, data: BodyBuffer): boolean {
-    const side = this.slots[this.slots.length - 1 - k].enc;
-    if (status === DATA_CONTINUE) {
-      if (side.state === "StopSingleIteration") {
-        this.bufferResponse(data);
-        this.continueEncoding(this.slots.length - 1 - k);
-        return false;
-      }
-      return true;
-    }
-    side.state = "StopSingleIteration";
-    if (status === DATA_STOP_AND_BUFFER || status === DATA_STOP_AND_WATERMARK) {
-      this.encoderStreaming = status === DATA_STOP_AND_WATERMARK;
-      this.bufferResponse(data);
-    } else if (this.responseComplete && this.responseTrailers === null && this.bufferedResponse === null) {
-      this.bufferedResponse = new BodyBuffer();
-    }
-    return false;
-  }
-
-  private encodeTrailers(start: number, trailers: HeaderMap): void {
-    if (this.finished || this.encodeAborted) return;
-    const n = this.slots.length;
-    for (let k = start; k < n; k++) {
-      const side = this.slots[n - 1 - k].enc;
-      if (stoppedAll(side)) return;
-      const status = this.slots[n - 1 - k].ctx.encodeTrailers(trailers);
-      side.endStream = true;
-      if (this.finished || this.encodeAborted) return;
-      if (status === HEADERS_CONTINUE) {
-        if (side.state === "StopSingleIteration") {
-          this.continueEncoding(n - 1 - k);
-          return;
-        }
-        continue;
-      }
-      if (side.state === "Continue") side.state = "StopSingleIteration";
-      return;
-    }
-    this.sendDownstreamTrailers(trailers);
-  }
-
-  /** commonContinue for the encoder side of filter `slot` (decode order index). */
-  continueEncoding(slot: number): void {
-    if (this.finished || this.encodeAborted || this.responseHeaders === null) return;
-    const side = this.slots[slot].enc;
-    const k = this.slots.length - 1 - slot;
-    if (side.state === "Continue") {
-      this.host.warn(
-        `proxy_continue_stream(Response) from ${this.slots[slot].ctx.describe()} while its response is not paused`,
-        this.slots[slot].ctx,
-      );
-      return;
-    }
-    if (stoppedAll(side)) side.fromCurrent = true;
-    side.state = "Continue";
-    const complete = this.responseComplete;
-    if (!side.headersContinued) {
-      side.headersContinued = true;
-      this.encodeHeaders(k + 1, this.responseHeaders, complete && this.bufferedResponse === null && this.responseTrailers === null);
-    }
-    const hadTrailers = this.responseTrailers !== null;
-    if (this.bufferedResponse !== null) this.encodeData(side.fromCurrent ? k : k + 1, this.bufferedResponse, complete && !hadTrailers);
-    if (hadTrailers) this.encodeTrailers(side.fromCurrent ? k : k + 1, this.responseTrailers!);
-    side.fromCurrent = false;
-  }
-
-  addEncodedData(data: BodyBuffer): void {
-    this.encoderStreaming = false;
-    this.bufferResponse(data);
-  }
-
-  encodingBuffer(): BodyBuffer {
-    if (this.bufferedResponse === null) this.bufferedResponse = new BodyBuffer();
-    return this.bufferedResponse;
-  }
-
-  addEncodedTrailers(): HeaderMap {
-    if (this.responseTrailers === null) this.responseTrailers = new HeaderMap();
-    return this.responseTrailers;
-  }
-
-  private bufferResponse(data: BodyBuffer): void {
-    if (data === this.bufferedResponse) return;
-    if (this.bufferedResponse === null) this.bufferedResponse = new BodyBuffer();
-    this.bufferedResponse.moveFrom(data);
-    if (this.responseOverLimit || this.bufferedResponse.length <= this.options.bufferLimitBytes) return;
-    this.responseOverLimit = true;
-    if (this.encoderStreaming) this.flowControlPaused = true;
-    else this.sendLocalReply(null, 500, toBytes("Internal Server Error"), [], -1, "response_payload_too_large");
+    return this.localReply !== null || this.response.aborted;
   }
 
   // ---- downstream codec (the client receives) ----
@@ -620,7 +578,7 @@ export class FilterManager {
       this.host.warn(`local reply ${status} from ${sentBy} after the stream ended is dropped`, null);
       return;
     }
-    this.decodeAborted = true;
+    this.request.aborted = true;
     this.routeTimer?.cancel();
     const headers = new HeaderMap([[":status", String(status)]]);
     for (const [name, value] of extra) headers.add(name, value);
@@ -631,7 +589,7 @@ export class FilterManager {
       headers.remove("content-length");
       headers.remove("content-type");
     }
-    const delivery = this.responseHeaders === null ? "filter-chain" : this.downstreamHeaders === null ? "direct" : "reset";
+    const delivery = this.response.headers === null ? "filter-chain" : this.downstreamHeaders === null ? "direct" : "reset";
     const pairs = headers.pairs();
     this.localReply = {
       status,
@@ -652,17 +610,17 @@ export class FilterManager {
     }
     if (delivery === "direct") {
       // The response underway is replaced without passing through the filters again.
-      this.encodeAborted = true;
+      this.response.aborted = true;
       this.downstreamHeaders = headers;
       this.downstreamBody.drain(this.downstreamBody.length);
       this.downstreamBody.append(body);
       this.finish();
       return;
     }
-    this.responseHeaders = headers;
-    this.responseComplete = true;
-    this.encodeHeaders(0, headers, body.length === 0);
-    if (body.length > 0 && !this.finished && !this.encodeAborted) this.encodeData(0, new BodyBuffer(body), true);
+    this.response.headers = headers;
+    this.response.complete = true;
+    this.iterateHeaders(this.response, 0, headers, body.length === 0);
+    if (body.length > 0 && !this.finished && !this.response.aborted) this.iterateData(this.response, 0, new BodyBuffer(body), true);
   }
 
   resetStream(reason: string): void {
@@ -678,7 +636,7 @@ export class FilterManager {
     this.routeTimer?.cancel();
     this.upstream?.cancel();
     const view: AccessLogView = {
-      requestHeaders: this.requestHeaders,
+      requestHeaders: this.request.headers,
       responseHeaders: this.downstreamHeaders,
       responseTrailers: this.downstreamTrailers,
     };

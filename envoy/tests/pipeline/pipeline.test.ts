@@ -4,7 +4,8 @@
 // overridden on another. The configuration is in envoy.template.yaml. The answering server's x-demo-* headers show what reached it.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { beforeAllOrFailEach } from "../../harness/hooks";
 import { printEnvoyLogsOnFailure, startEnvoy, type Envoy } from "../../harness";
 import { startDemoServer, type DemoServer } from "../../demo-server/server.mjs";
 
@@ -19,7 +20,7 @@ let demoA: DemoServer;
 let demoB: DemoServer;
 let envoy: Envoy;
 
-beforeAll(async () => {
+beforeAllOrFailEach(async () => {
   demoA = await startDemoServer({ name: "demo-a", models: "llama:v1" });
   demoB = await startDemoServer({ name: "demo-b", models: "llama:v2" });
   envoy = await startEnvoy({
