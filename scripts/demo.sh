@@ -183,12 +183,12 @@ want "status" 200 "$STATUS"
 want "answered by version" v1 "$(header x-demo-version)"
 want "body's model rewritten to the server's name" llama-v1 "$(header x-demo-body-model)"
 
-example "The same request with another key (sk-grace) falls in the canary's 10 %" \
-  "$GW/v1/chat/completions" "${CT[@]}" -H 'authorization: Bearer sk-grace' -d "$(chat llama)"
+example "The same request with another key (sk-carol) falls in the canary's 10 %" \
+  "$GW/v1/chat/completions" "${CT[@]}" -H 'authorization: Bearer sk-carol' -d "$(chat llama)"
 want "status" 200 "$STATUS"
 want "answered by version" v2 "$(header x-demo-version)"
-grace_tenant="$(header x-demo-seen-ai-headers | grep -oE '"x-ai-tenant":"[^"]*"' | cut -d'"' -f4 || true)"
-want "x-ai-tenant (SHA-256 of the key, never the key)" fa64c077d9586f82 "$grace_tenant"
+carol_tenant="$(header x-demo-seen-ai-headers | grep -oE '"x-ai-tenant":"[^"]*"' | cut -d'"' -f4 || true)"
+want "x-ai-tenant (SHA-256 of the key, never the key)" 9ff4820fc0717820 "$carol_tenant"
 
 echo
 echo "== \"model\":\"llama\" 100 times without an API key: a random draw each; x-demo-version counted"

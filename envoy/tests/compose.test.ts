@@ -108,8 +108,8 @@ describe("docker compose stack", () => {
 
   it("routes a body-named model by the sticky split: the same version for an API key, every time", async () => {
     // scripts/demo.sh shows these two keys: one on each side of the split.
-    expect([llamaVersionOf("Bearer sk-alice"), llamaVersionOf("Bearer sk-grace")]).toEqual(["v1", "v2"]);
-    for (const [key, version] of [["sk-alice", "v1"], ["sk-grace", "v2"]]) {
+    expect([llamaVersionOf("Bearer sk-alice"), llamaVersionOf("Bearer sk-carol")]).toEqual(["v1", "v2"]);
+    for (const [key, version] of [["sk-alice", "v1"], ["sk-carol", "v2"]]) {
       for (let i = 0; i < 3; i++) {
         const res = await chat("llama", { authorization: `Bearer ${key}` });
         expect(res.status).toBe(200);

@@ -85,8 +85,8 @@ describe("scripts/demo.sh --once", () => {
     expect(alice).toMatch(/^ {2}x-demo-version: v1$/m);
     expect(alice).toMatch(/^ {2}x-demo-body-model: llama-v1$/m);
     expect(alice).toContain(`x-demo-seen-ai-headers: {"x-ai-cluster":"llama-v1","x-ai-model":"llama","x-ai-model-version":"v1","x-ai-tenant":"8ceddca8a73b101a"}`);
-    const grace = section(all, "(sk-grace)");
-    expect(grace).toMatch(/^ {2}x-demo-version: v2$/m);
+    const carol = section(all, "(sk-carol)");
+    expect(carol).toMatch(/^ {2}x-demo-version: v2$/m);
     const split = section(all, "100 times without an API key");
     const [, v1, v2] = /v1=(\d+) v2=(\d+)/.exec(split) ?? [];
     expect(Number(v1) + Number(v2)).toBe(100);
