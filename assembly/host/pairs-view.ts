@@ -7,6 +7,7 @@
 import { HeaderMapType, WasmResult } from "../abi/types";
 import { proxy_get_header_map_pairs } from "../abi/imports";
 import { clearOut, OUT_PTR, OUT_SIZE, takeOut } from "../runtime/memory";
+import { wellFormedPairs } from "./pairs";
 import { setLastStatus } from "./status";
 
 export class PairsView {
@@ -24,7 +25,7 @@ export class PairsView {
     const buf = takeOut();
     this.count = 0;
     if (status != WasmResult.Ok || buf === null) return status == WasmResult.Ok;
-    if (!wellFormed(buf)) return false;
+    if (!wellFormedPairs(buf)) return false;
     this.buf = buf;
     this.count = <i32>load<u32>(changetype<usize>(buf));
     return true;
@@ -87,26 +88,6 @@ function sameAscii(bytes: usize, s: string): bool {
   const p = changetype<usize>(s);
   for (let i = 0, n = s.length; i < n; i++) {
     if (<u32>load<u8>(bytes + <usize>i) != <u32>load<u16>(p + (<usize>i << 1))) return false;
-  }
-  return true;
-}
-
-/** Every length fits the buffer, so lookups never read past it. */
-function wellFormed(buf: ArrayBuffer): bool {
-  const total = <usize>buf.byteLength;
-  if (total < 4) return false;
-  const base = changetype<usize>(buf);
-  const n = <usize>load<u32>(base);
-  if (n > (total - 4) / 8) return false;
-  let lengths = base + 4;
-  let data = base + 4 + n * 8;
-  const end = base + total;
-  for (let i: usize = 0; i < n; i++) {
-    const nameLen = <usize>load<u32>(lengths);
-    const valueLen = <usize>load<u32>(lengths + 4);
-    lengths += 8;
-    if (nameLen > end - data || valueLen > end - data - nameLen || end - data - nameLen - valueLen < 2) return false;
-    data += nameLen + valueLen + 2;
   }
   return true;
 }

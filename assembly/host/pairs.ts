@@ -40,14 +40,13 @@ export function serializePairs(pairs: HeaderPair[]): ArrayBuffer {
   return out;
 }
 
-export function parsePairs(buf: ArrayBuffer | null): HeaderPair[] {
-  const out = new Array<HeaderPair>();
-  if (buf === null) return out;
+/** True when every length in a serialised map fits the buffer, so reading it stays in bounds. */
+export function wellFormedPairs(buf: ArrayBuffer): bool {
   const total = <usize>buf.byteLength;
-  if (total < 4) return out;
+  if (total < 4) return false;
   const base = changetype<usize>(buf);
   const n = <usize>load<u32>(base);
-  if (n > (total - 4) / 8) return out;
+  if (n > (total - 4) / 8) return false;
   let lengths = base + 4;
   let data = base + 4 + n * 8;
   const end = base + total;
@@ -55,9 +54,23 @@ export function parsePairs(buf: ArrayBuffer | null): HeaderPair[] {
     const nameLen = <usize>load<u32>(lengths);
     const valueLen = <usize>load<u32>(lengths + 4);
     lengths += 8;
-    if (nameLen > end - data || valueLen > end - data - nameLen || end - data - nameLen - valueLen < 2) {
-      return new Array<HeaderPair>();
-    }
+    if (nameLen > end - data || valueLen > end - data - nameLen || end - data - nameLen - valueLen < 2) return false;
+    data += nameLen + valueLen + 2;
+  }
+  return true;
+}
+
+export function parsePairs(buf: ArrayBuffer | null): HeaderPair[] {
+  const out = new Array<HeaderPair>();
+  if (buf === null || !wellFormedPairs(buf)) return out;
+  const base = changetype<usize>(buf);
+  const n = <usize>load<u32>(base);
+  let lengths = base + 4;
+  let data = base + 4 + n * 8;
+  for (let i: usize = 0; i < n; i++) {
+    const nameLen = <usize>load<u32>(lengths);
+    const valueLen = <usize>load<u32>(lengths + 4);
+    lengths += 8;
     const name = String.UTF8.decodeUnsafe(data, nameLen);
     data += nameLen + 1;
     const value = String.UTF8.decodeUnsafe(data, valueLen);
