@@ -2,6 +2,8 @@
 // we allocate a GC-managed ArrayBuffer, pin it so a collection cannot free it while only the host
 // knows the address, and unpin it when the layer takes ownership. Nothing is copied twice.
 
+import { countHostBytes } from "./collect";
+
 // Out-param slots in static data: the ABI is single-threaded and the host never re-enters the
 // guest between filling them and our reading them (local responses and stream continuations are
 // deferred until the guest call returns), so one set suffices.
@@ -12,6 +14,7 @@ export const OUT_U64: usize = memory.data(8, 8);
 
 /** Allocation entry point the host calls to copy data into the guest. */
 export function hostMalloc(size: usize): usize {
+  countHostBytes(size);
   const ptr = __new(size, idof<ArrayBuffer>());
   __pin(ptr);
   return ptr;
