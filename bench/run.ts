@@ -20,6 +20,7 @@ import { startEnvoy, type Envoy } from "../envoy/harness/envoy";
 import { BUILD_DIR, ROOT, envoyBinary } from "../envoy/harness/paths";
 import { FLOORS, buildFloors } from "./build-floors";
 import { chartSvg, markdownTable, printRss, printTable, updateReadme, type Spread, type Unavailable, type VariantResult } from "./report";
+import { BODY, requestHeaders } from "./request";
 import { startBenchUpstream, type BenchUpstream } from "./upstream";
 import { ROUTE_HEADER, ROUTER, STICKY_HEADER, VARIANTS, modelRouterConfig, selectVariants, type Variant, type VariantContext } from "./variants";
 
@@ -95,20 +96,7 @@ class TimeLimit extends Error {}
 // ---------------------------------------------------------------------------------------------
 // The request: a 300-byte OpenAI chat body naming "llama", the same headers for every variant.
 
-const BODY_BYTES = 300;
 
-function chatBody(): Buffer {
-  const base = { model: "llama", messages: [{ role: "system", content: "You are a terse assistant." }, { role: "user", content: "" }], max_tokens: 64, temperature: 0.2 };
-  const empty = Buffer.byteLength(JSON.stringify(base));
-  const filler = "Summarise the benchmark in one sentence please. ";
-  base.messages[1].content = filler.repeat(10).slice(0, BODY_BYTES - empty);
-  const body = Buffer.from(JSON.stringify(base));
-  if (body.length !== BODY_BYTES) throw new Error(`chat body is ${body.length} bytes, not ${BODY_BYTES}`);
-  return body;
-}
-
-const BODY = chatBody();
-const SESSIONS = Array.from({ length: 16 }, (_, i) => `session-${i.toString().padStart(4, "0")}`);
 /** The cluster the by-header variants name in ROUTE_HEADER (the only one). */
 const CLUSTER = "upstream";
 
@@ -191,7 +179,7 @@ let sent = 0; // across all phases: picks the sticky session
 
 function request(t: Target): Promise<number> {
   return new Promise((resolve, reject) => {
-    const session = SESSIONS[sent++ % SESSIONS.length];
+    const headers = requestHeaders(sent++);
     const t0 = process.hrtime.bigint();
     const req = http.request(
       {
@@ -200,12 +188,7 @@ function request(t: Target): Promise<number> {
         method: "POST",
         path: "/v1/chat/completions",
         agent: t.agent,
-        headers: {
-          "content-type": "application/json",
-          "content-length": BODY.length,
-          authorization: "Bearer sk-bench-0000000000000000",
-          [STICKY_HEADER]: session,
-        },
+        headers,
       },
       (res) => {
         let bytes = 0;

@@ -1,0 +1,164 @@
+// `npm run bench:instructions`: the same variants as `npm run bench`, counted in CPU instructions
+// instead of CPU time. Each variant's Envoy runs under valgrind's callgrind with instrumentation
+// off while it starts and warms up; then instrumentation goes on, the counters are zeroed, a
+// fixed number of requests is sent one at a time, and the counters are dumped. Instructions per
+// request do not depend on what else the machine is doing, so two runs agree to a fraction of a
+// percent and a change of a few hundred instructions per request shows, where the timed bench
+// on a shared 2-core machine moves by several µs from run to run. Slow (callgrind runs Envoy
+// some 50 times slower): a few hundred requests per variant. Needs valgrind
+// (`apt-get install valgrind`); the Envoy binary is the one scripts/install-envoy.sh installs.
+//
+//   npm run bench:instructions                         # all variants, 300 requests each
+//   npm run bench:instructions -- --variants model-router --requests 500
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { readTemplate, renderTemplate } from "../envoy/harness/config";
+import { startEnvoy, type Envoy } from "../envoy/harness/envoy";
+import { BUILD_DIR, ROOT, envoyBinary } from "../envoy/harness/paths";
+import { FLOORS, buildFloors } from "./build-floors";
+import { BODY, requestHeaders } from "./request";
+import { startBenchUpstream } from "./upstream";
+import { ROUTE_HEADER, ROUTER, selectVariants, type Variant, type VariantContext } from "./variants";
+
+const OUT_DIR = path.join(BUILD_DIR, "bench", "callgrind");
+const CLUSTER = "upstream";
+
+function args(argv: string[]): { requests: number; warmup: number; variants: string[] | null } {
+  const o = { requests: 300, warmup: 100, variants: null as string[] | null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") continue;
+    const v = argv[++i];
+    if (a === "--requests") o.requests = Number(v);
+    else if (a === "--warmup") o.warmup = Number(v);
+    else if (a === "--variants") o.variants = v.split(",");
+    else throw new Error(`unknown option ${a} (use --requests N, --warmup N, --variants a,b)`);
+  }
+  if (!(o.requests >= 10 && o.requests <= 10_000)) throw new Error("--requests: expected 10..10000");
+  return o;
+}
+
+/** Children of this process that run under valgrind (the wrapper execs it, so the pid is Envoy's). */
+function valgrindChildren(): Set<number> {
+  const out = new Set<number>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+      if (ppid === process.pid && /callgrind|valgrind/.test(comm)) out.add(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+function send(envoy: Envoy, n: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: "127.0.0.1", port: envoy.listenerPort, method: "POST", path: "/v1/chat/completions", headers: requestHeaders(n) },
+      (res) => {
+        res.resume();
+        res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+      },
+    );
+    req.setTimeout(60_000, () => req.destroy(new Error("no response in 60 s")));
+    req.on("error", reject);
+    req.end(BODY);
+  });
+}
+
+/** Total instructions (Ir) in the newest callgrind dump of `pid`. */
+function dumpedInstructions(pid: number): number {
+  const files = readdirSync(OUT_DIR).filter((f) => f.startsWith(`cg.${pid}.`)).sort((a, b) => Number(a.split(".").pop()) - Number(b.split(".").pop()));
+  const text = readFileSync(path.join(OUT_DIR, files[files.length - 1]), "utf8");
+  const m = /^(?:totals|summary): (\d+)/m.exec(text);
+  if (!m) throw new Error(`no totals in ${files[files.length - 1]}`);
+  return Number(m[1]);
+}
+
+async function main(): Promise<void> {
+  const o = args(process.argv.slice(2));
+  try {
+    execFileSync("valgrind", ["--version"], { stdio: "ignore" });
+  } catch {
+    throw new Error("valgrind is missing: apt-get install -y valgrind");
+  }
+  const { variants } = selectVariants(o.variants);
+  const ctx: VariantContext = { rewriteBody: false, floors: await buildFloors(variants.map((v) => v.key).filter((k) => k in FLOORS)) };
+  rmSync(OUT_DIR, { recursive: true, force: true });
+  mkdirSync(OUT_DIR, { recursive: true });
+  const wrapper = path.join(OUT_DIR, "envoy-callgrind.sh");
+  writeFileSync(wrapper, `#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no --smc-check=all-non-file --callgrind-out-file=${OUT_DIR}/cg.%p ${envoyBinary()} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  process.env.ENVOY_BIN = wrapper;
+
+  const template = readTemplate("bench/envoy-bench.yaml");
+  const harnessVars = Object.fromEntries(["ADMIN_PORT", "LISTENER_PORT", "WASM_DIR"].map((n) => [n, "${" + n + "}"]));
+  const upstream = await startBenchUpstream(ROUTE_HEADER, CLUSTER);
+  const perRequest = new Map<string, number>();
+  let sent = 0;
+  try {
+    for (const v of variants) {
+      const before = valgrindChildren();
+      const envoy = await startEnvoy({
+        runner: "process",
+        name: `instructions-${v.key}`,
+        config: renderTemplate(template, {
+          ...harnessVars,
+          UPSTREAM_PORT: upstream.port,
+          HTTP_FILTERS: JSON.stringify([...v.filters(ctx), ROUTER]),
+          ROUTE: JSON.stringify(v.route === "by-header" ? { cluster_header: ROUTE_HEADER } : { cluster: CLUSTER }),
+        }),
+        wasm: v.wasm(ctx),
+        concurrency: 1,
+        logLevel: "info",
+        componentLogLevel: "wasm:info",
+        startTimeoutMs: 600_000,
+      });
+      try {
+        const pids = [...valgrindChildren()].filter((p) => !before.has(p));
+        if (pids.length !== 1) throw new Error(`could not tell the pid of the ${v.label} Envoy`);
+        const pid = pids[0];
+        for (let i = 0; i < o.warmup; i++) await send(envoy, sent++);
+        execFileSync("callgrind_control", ["--instr=on", String(pid)], { stdio: "ignore" });
+        // Instrumenting a running process flushes valgrind's translations: warm those up again.
+        for (let i = 0; i < 20; i++) await send(envoy, sent++);
+        execFileSync("callgrind_control", ["-z", String(pid)], { stdio: "ignore" });
+        for (let i = 0; i < o.requests; i++) await send(envoy, sent++);
+        execFileSync("callgrind_control", ["-d", String(pid)], { stdio: "ignore" });
+        const ir = dumpedInstructions(pid) / o.requests;
+        perRequest.set(v.key, ir);
+        console.log(`bench: ${v.label.padEnd(24)} ${Math.round(ir).toLocaleString("en").padStart(10)} instructions per request`);
+      } finally {
+        await envoy.stop();
+      }
+    }
+  } finally {
+    await upstream.close();
+  }
+
+  const plain = perRequest.get("plain") ?? 0;
+  const k = (n: number) => (n / 1000).toFixed(1);
+  console.log("");
+  console.log("| Variant | floor | instructions per request (k) | over plain (k) | over floor (k) |");
+  console.log("| --- | --- | --- | --- | --- |");
+  for (const v of variants as Variant[]) {
+    const ir = perRequest.get(v.key)!;
+    const floor = v.floor !== null ? perRequest.get(v.floor) : undefined;
+    const overFloor = v.kind === "filter" && floor !== undefined ? `**${k(ir - floor)}**` : "";
+    console.log(`| ${v.label} | ${v.floor ?? ""} | ${k(ir)} | ${v.kind === "plain" ? "" : k(ir - plain)} | ${overFloor} |`);
+  }
+  writeFileSync(path.join(OUT_DIR, "instructions.json"), JSON.stringify(Object.fromEntries(perRequest), null, 2) + "\n");
+  if (!existsSync(ROOT)) throw new Error("unreachable");
+}
+
+main().catch((err) => {
+  console.error(`bench: ${(err as Error).message}`);
+  process.exitCode = 1;
+});
