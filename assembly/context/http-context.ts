@@ -7,7 +7,8 @@ import { httpCall, HttpCallHandler } from "../host/http-call";
 import { HeaderPair } from "../host/pairs";
 
 export class HttpContext {
-  constructor(public readonly id: u32) {}
+  /** The stream's context id. A context the filter reuses for a later stream (the pipeline pools them) gets that stream's id. */
+  constructor(public id: u32) {}
 
   /** `endOfStream` true means the request has no body. */
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {

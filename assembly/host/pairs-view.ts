@@ -31,6 +31,12 @@ export class PairsView {
     return true;
   }
 
+  /** Forgets the map (and lets its buffer go). */
+  clear(): void {
+    this.buf = null;
+    this.count = 0;
+  }
+
   get size(): i32 {
     return this.count;
   }

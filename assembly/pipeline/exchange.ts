@@ -32,6 +32,23 @@ export class Exchange {
   private bodyValue: ArrayBuffer | null = null;
   private parsed: JsonResult | null = null;
 
+  /** Back to a new request's state (the pipeline reuses exchanges). */
+  reset(): void {
+    this.headersEndStream = false;
+    this.bodySize = 0;
+    this.localReply = false;
+    this.model = "";
+    this.version = "";
+    this.tenant = "";
+    this.responseStatus = 0;
+    this.pathValue = null;
+    this.methodValue = null;
+    this.headersLoaded = false;
+    this.headers.clear();
+    this.bodyValue = null;
+    this.parsed = null;
+  }
+
   /** The first value of request header `name` (lower-case), or null when absent. */
   requestHeader(name: string): string | null {
     return this.view().get(name);

@@ -49,6 +49,30 @@ export class ChainSelector {
   }
 }
 
+/** Most ended streams a pool keeps: enough for the streams one worker has in flight. */
+const POOL_MAX: i32 = 256;
+
+/**
+ * Ended streams of one root context, reused for later streams so that a request allocates no
+ * stream, Exchange or stage list. The stages themselves are new for every request: their state
+ * is the filters' own and starts fresh, with no reset a filter could forget.
+ */
+export class StreamPool {
+  private free: PipelineStream[] = [];
+
+  take(id: u32, chain: Chain, selector: ChainSelector | null): PipelineStream {
+    const free = this.free;
+    if (free.length == 0) return new PipelineStream(id, chain, selector, this);
+    const s = free.pop();
+    s.reuse(id, chain);
+    return s;
+  }
+
+  put(stream: PipelineStream): void {
+    if (this.free.length < POOL_MAX) this.free.push(stream);
+  }
+}
+
 export class PipelineStream extends HttpContext {
   readonly ex: Exchange = new Exchange();
   private stages: Stage[];
@@ -59,9 +83,31 @@ export class PipelineStream extends HttpContext {
   /** Stage `next` returned NeedBody and the body is not complete yet. */
   private awaitingBody: bool = false;
 
-  constructor(id: u32, private chain: Chain, private selector: ChainSelector | null) {
+  constructor(id: u32, private chain: Chain, private selector: ChainSelector | null, private pool: StreamPool | null = null) {
     super(id);
     this.stages = newStages(chain);
+  }
+
+  /** Makes an ended stream the context of stream `id` (see StreamPool). */
+  reuse(id: u32, chain: Chain): void {
+    this.id = id;
+    this.ex.reset();
+    this.next = 0;
+    this.started = 0;
+    this.awaitingBody = false;
+    if (chain !== this.chain) {
+      this.chain = chain;
+      this.stages = newStages(chain);
+      return;
+    }
+    const roots = chain.roots;
+    const stages = this.stages;
+    for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).newStage()));
+  }
+
+  onDelete(): void {
+    const pool = this.pool;
+    if (pool !== null) pool.put(this);
   }
 
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {

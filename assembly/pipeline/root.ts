@@ -17,7 +17,7 @@ import { logCritical } from "../host/log";
 import { getPropertyString } from "../host/properties";
 import { Checker, parseConfigDocument, quote } from "../config/checker";
 import { JsonValue, parseJsonText, quoteJsonString } from "../json/index";
-import { Chain, ChainSelector, PipelineStream } from "./pipeline";
+import { Chain, ChainSelector, StreamPool } from "./pipeline";
 import { StageConfigResult, StageRoot } from "./stage";
 
 export const PIPELINE_ROOT_ID = "ai-gateway";
@@ -76,6 +76,7 @@ class RouteSelector extends ChainSelector {
 export class PipelineRoot extends RootContext {
   private chain: Chain | null = null;
   private selector: ChainSelector | null = null;
+  private pool: StreamPool = new StreamPool();
 
   onConfigure(configuration: ArrayBuffer): bool {
     const error = this.rootId == PIPELINE_ROOT_ID ? this.configurePipeline(configuration) : this.configureSingle(configuration);
@@ -88,7 +89,7 @@ export class PipelineRoot extends RootContext {
     const chain = this.chain;
     // Unconfigured (Envoy never sends traffic then): pass everything through.
     if (chain === null) return new HttpContext(id);
-    return new PipelineStream(id, chain, this.selector);
+    return this.pool.take(id, chain, this.selector);
   }
 
   onTick(): void {
