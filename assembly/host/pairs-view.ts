@@ -46,6 +46,12 @@ export class PairsView {
     return this.foundAt;
   }
 
+  /** True when the value the last successful `find` found starts with ASCII `prefix`. */
+  valueStartsWith(prefix: string): bool {
+    if (prefix.length > this.foundLength) return false;
+    return sameAscii(this.foundAt, prefix);
+  }
+
   /** Length in bytes of the value the last successful `find` found. */
   get valueLength(): i32 {
     return this.foundLength;

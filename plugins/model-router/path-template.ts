@@ -16,7 +16,17 @@ export class TemplateSegment {
 }
 
 export class PathTemplate {
-  constructor(public text: string, public segments: TemplateSegment[]) {}
+  /**
+   * The template's text before its first placeholder (and before any non-ASCII character, so it
+   * can be compared with a path's bytes in place): a path that does not start with it cannot match.
+   */
+  readonly literalPrefix: string;
+
+  constructor(public text: string, public segments: TemplateSegment[]) {
+    let end = 0;
+    while (end < text.length && text.charCodeAt(end) != 0x7b && text.charCodeAt(end) < 0x80) end++;
+    this.literalPrefix = text.substring(0, end);
+  }
 }
 
 /** A parsed template, or an error message (the expectation) when the text is not a template. */
@@ -93,6 +103,9 @@ export function matchTemplate(template: PathTemplate, path: string): PathMatch |
 /** `matchTemplate` with the query string's start (or the path's length) already found. */
 export function matchTemplateUntil(template: PathTemplate, path: string, end: i32): PathMatch | null {
   if (end == 0 || path.charCodeAt(0) != 0x2f) return null;
+  // Most paths fail on the template's first characters: reject those without splitting segments.
+  const prefix = template.literalPrefix;
+  if (prefix.length > end || !regionEquals(path, 0, prefix)) return null;
   const segments = template.segments;
   let model = "";
   let version = "";

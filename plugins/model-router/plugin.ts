@@ -198,8 +198,19 @@ class RouterStage extends Stage {
       if (ref === null) this.fail(ErrorKind.InvalidModel, this.cfg.modelHeader + ": expected \"name\" or \"name@version\"");
       return ref;
     }
-    if (source == Source.Path) return pathRef(this.cfg.templates, ex.path());
+    if (source == Source.Path) return this.mayMatchTemplate(ex) ? pathRef(this.cfg.templates, ex.path()) : null;
     return null;
+  }
+
+  /** Whether `:path` starts as some template does (checked in place, before decoding the path). */
+  private mayMatchTemplate(ex: Exchange): bool {
+    const templates = this.cfg.templates;
+    const headers = ex.headerView();
+    if (!headers.find(":path")) return false;
+    for (let i = 0; i < templates.length; i++) {
+      if (headers.valueStartsWith(unchecked(templates[i]).literalPrefix)) return true;
+    }
+    return false;
   }
 
   /** The default model, or an error response when there is none. */
