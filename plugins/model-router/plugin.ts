@@ -44,13 +44,14 @@ class RouterKind extends StageKind {
 class RouterRoot extends StageRoot {
   readonly metrics: RouterMetrics;
   readonly health: HealthCache;
-  readonly digests: TenantDigests = new TenantDigests();
+  readonly digests: TenantDigests;
   readonly resolution: Resolution = new Resolution(ResolveStatus.Ok, -1, -1);
 
   constructor(readonly cfg: RouterConfig) {
     super();
     this.metrics = new RouterMetrics(cfg.models);
     this.health = new HealthCache(cfg.models, cfg.absentStateReady, <u64>cfg.healthRefreshMs);
+    this.digests = new TenantDigests(cfg.tenantHexChars);
   }
 
   newStage(): Stage {
@@ -308,8 +309,10 @@ class RouterStage extends Stage {
       ex.tenant = this.cfg.anonymousTenant;
       return;
     }
-    this.identityDigest = this.digests.digestOf(headers.valuePtr, headers.valueLength);
-    ex.tenant = this.identityDigest.substring(0, this.cfg.tenantHexChars);
+    const digests = this.digests;
+    digests.find(headers.valuePtr, headers.valueLength);
+    this.identityDigest = digests.digest;
+    ex.tenant = digests.tenant;
   }
 
   /** The model name the routed version's server expects, or "" before routing. */

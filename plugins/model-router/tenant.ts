@@ -13,20 +13,37 @@ const SLOTS: i32 = 64;
 export class TenantDigests {
   private identities: StaticArray<ArrayBuffer> = new StaticArray<ArrayBuffer>(SLOTS);
   private digests: StaticArray<string> = new StaticArray<string>(SLOTS);
+  private tenants: StaticArray<string> = new StaticArray<string>(SLOTS);
   private hasher: Sha256 = new Sha256();
+  private slot: i32 = 0;
 
-  /** Hex SHA-256 (64 digits) of the identity's `len` bytes at `ptr` (a header value in place). */
-  digestOf(ptr: usize, len: i32): string {
+  /** `tenantHexChars`: how many digits of the digest x-ai-tenant shows. */
+  constructor(private tenantHexChars: i32) {}
+
+  /**
+   * Looks up (or hashes and remembers) the identity's `len` bytes at `ptr` (a header value in
+   * place); then `digest` and `tenant` describe it.
+   */
+  find(ptr: usize, len: i32): void {
     const slot = <i32>(fnv1a64Update(FNV64_OFFSET, ptr, <usize>len) & <u64>(SLOTS - 1));
+    this.slot = slot;
     const known = changetype<ArrayBuffer | null>(changetype<usize>(unchecked(this.identities[slot])));
-    if (known !== null && known.byteLength == len && memory.compare(changetype<usize>(known), ptr, <usize>len) == 0) {
-      return unchecked(this.digests[slot]);
-    }
+    if (known !== null && known.byteLength == len && memory.compare(changetype<usize>(known), ptr, <usize>len) == 0) return;
     const copy = new ArrayBuffer(len);
     memory.copy(changetype<usize>(copy), ptr, <usize>len);
     const digest = toHex(this.hasher.update(copy).final());
     unchecked((this.identities[slot] = copy));
     unchecked((this.digests[slot] = digest));
-    return digest;
+    unchecked((this.tenants[slot] = digest.substring(0, this.tenantHexChars)));
+  }
+
+  /** Hex SHA-256 (64 digits) of the identity `find` looked up last. */
+  get digest(): string {
+    return unchecked(this.digests[this.slot]);
+  }
+
+  /** Its x-ai-tenant: the first `tenantHexChars` digits. */
+  get tenant(): string {
+    return unchecked(this.tenants[this.slot]);
   }
 }
