@@ -83,6 +83,22 @@ describe("pipeline", () => {
       expect(host.metric("model_router.source.source=header")).toBe(1);
     });
 
+    it("answers each request alike whether its stream, Exchange and parse are reused or new", async () => {
+      // One plugin reuses ended streams (and their parse's objects and node buffers); a fresh
+      // plugin per request never does. Bodies of different sizes, valid and not, alternate.
+      const bodies = [
+        chat("llama"), '{"model": "llama",', chat("iris"), JSON.stringify({ model: "llama@v2", messages: Array.from({ length: 40 }, (_, i) => ({ role: "user", content: `m${i}` })) }),
+        "[1,2]", chat("gpt-9"), '{"model":"iris"}', "", JSON.stringify({ model: "iris", deep: [[[[{ a: 1 }]]]] }),
+      ];
+      for (let round = 0; round < 3; round++) {
+        for (const body of bodies) {
+          const init: RequestInit = { method: "POST", headers: { ...JSON_CT, "x-session-id": "s-1" }, body };
+          const fresh = (await start("ai-gateway", { model_router: ROUTER })).plugin;
+          expect(observed(await pipeline.request(init))).toEqual(observed(await fresh.request(init)));
+        }
+      }
+    });
+
     it("reads the body from Envoy once and lets it through unchanged", async () => {
       const body = chat("llama");
       const res = await pipeline.request({ method: "POST", headers: JSON_CT, bodyChunks: [body.slice(0, 10), body.slice(10)] });

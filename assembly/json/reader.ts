@@ -57,9 +57,10 @@ export const F_NON_ASCII = 1 << 4;
 
 /** A parsed document: the source bytes and the node array. Shared by every JsonValue of it. */
 export class JsonTree {
-  readonly source: ArrayBuffer;
-  readonly nodes: ArrayBuffer;
-  readonly count: i32;
+  // Not readonly: `parseJsonReusing` rebinds a finished document's tree to a new parse.
+  source: ArrayBuffer;
+  nodes: ArrayBuffer;
+  count: i32;
 
   constructor(source: ArrayBuffer, nodes: ArrayBuffer, count: i32) {
     this.source = source;
@@ -92,13 +93,14 @@ export class JsonTree {
  * quotes included), so a caller can splice a replacement into the body in place.
  */
 export class JsonValue {
-  readonly kind: JsonKind;
-  readonly start: i32;
-  readonly end: i32;
+  // Not readonly: `bind` points a value object at another node (a caller that reuses one).
+  kind: JsonKind;
+  start: i32;
+  end: i32;
   /** The document this value belongs to. */
-  readonly tree: JsonTree;
+  tree: JsonTree;
   /** This value's node index in the tree. */
-  readonly node: i32;
+  node: i32;
   // Sequential child access stays linear: child `cursorIndex` starts at node `cursorNode`.
   private cursorIndex: i32 = 0;
   private cursorNode: i32;
@@ -110,6 +112,18 @@ export class JsonValue {
     this.start = tree.word(node, 1);
     this.end = tree.word(node, 2);
     this.cursorNode = node + 1;
+  }
+
+  /** Makes this object the value of node `node` of `tree`; returns it. */
+  bind(tree: JsonTree, node: i32): JsonValue {
+    this.tree = tree;
+    this.node = node;
+    this.kind = tree.kindOf(node);
+    this.start = tree.word(node, 1);
+    this.end = tree.word(node, 2);
+    this.cursorIndex = 0;
+    this.cursorNode = node + 1;
+    return this;
   }
 
   isNull(): bool { return this.kind == JsonKind.Null; }
@@ -192,7 +206,21 @@ export class JsonValue {
 
   /** The value of member `key`; with duplicate keys, the last one. Null if absent or not an object. */
   get(key: string): JsonValue | null {
-    if (this.kind != JsonKind.Object) return null;
+    const n = this.memberValueNode(key);
+    return n < 0 ? null : new JsonValue(this.tree, n);
+  }
+
+  /** `get(key)` bound into `out` instead of a new object; false (out untouched) if absent. */
+  getInto(key: string, out: JsonValue): bool {
+    const n = this.memberValueNode(key);
+    if (n < 0) return false;
+    out.bind(this.tree, n);
+    return true;
+  }
+
+  // Node of the value of member `key` (the last one with duplicates), or -1.
+  private memberValueNode(key: string): i32 {
+    if (this.kind != JsonKind.Object) return -1;
     const tree = this.tree;
     const count = this.length;
     let n = this.node + 1;
@@ -201,7 +229,7 @@ export class JsonValue {
       if (nodeStringEquals(tree, n, key)) found = n + 1;
       n = tree.skip(n + 1);
     }
-    return found < 0 ? null : new JsonValue(tree, found);
+    return found;
   }
 
   /** True if the object has a member `key`. */
@@ -278,6 +306,14 @@ export class JsonResult {
     this.error = error;
     this.offset = offset;
   }
+
+  set(ok: bool, value: JsonValue | null, error: string, offset: i32): JsonResult {
+    this.ok = ok;
+    this.value = value;
+    this.error = error;
+    this.offset = offset;
+    return this;
+  }
 }
 
 /** Parses one JSON text (RFC 8259, with the choices listed at the top of this file). */
@@ -287,6 +323,25 @@ export function parseJson(bytes: ArrayBuffer, limits: JsonLimits = new JsonLimit
   if (!parser.run()) return new JsonResult(false, null, parser.error, parser.errorAt);
   const tree = new JsonTree(bytes, parser.nodes, parser.count);
   return new JsonResult(true, new JsonValue(tree, 0), "", -1);
+}
+
+/**
+ * `parseJson`, reusing what `previous` (an earlier result nobody uses any more) allocated: its
+ * result, tree and root value objects and its node buffer when large enough. A request parsed
+ * this way allocates nothing once its pooled exchange has parsed one like it.
+ */
+export function parseJsonReusing(bytes: ArrayBuffer, limits: JsonLimits, previous: JsonResult | null): JsonResult {
+  if (previous === null) return parseJson(bytes, limits);
+  const root = previous.value;
+  if (bytes.byteLength > limits.maxBytes) return previous.set(false, null, E_SIZE, limits.maxBytes < 0 ? 0 : limits.maxBytes);
+  const parser = new Parser(bytes, limits, root !== null ? root.tree.nodes : null);
+  if (!parser.run()) return previous.set(false, null, parser.error, parser.errorAt);
+  if (root === null) return previous.set(true, new JsonValue(new JsonTree(bytes, parser.nodes, parser.count), 0), "", -1);
+  const tree = root.tree;
+  tree.source = bytes;
+  tree.nodes = parser.nodes;
+  tree.count = parser.count;
+  return previous.set(true, root.bind(tree, 0), "", -1);
 }
 
 /** Parses JSON held in a string (e.g. a literal in a test or a default configuration). */
@@ -311,13 +366,14 @@ class Parser {
   private open: StaticArray<i32>; // node indices of the open containers
   private depth: i32 = 0;
 
-  constructor(source: ArrayBuffer, limits: JsonLimits) {
+  /** `reuse`: a node buffer of a finished document, taken when it is large enough. */
+  constructor(source: ArrayBuffer, limits: JsonLimits, reuse: ArrayBuffer | null = null) {
     const len = source.byteLength;
     const maxNodes = limits.maxValues > MAX_NODES ? MAX_NODES : limits.maxValues;
     let cap = (len >> 4) + 8;
     if (cap > maxNodes) cap = maxNodes;
     if (cap < 1) cap = 1;
-    this.nodes = new ArrayBuffer(cap << NODE_SHIFT);
+    this.nodes = reuse !== null && reuse.byteLength >= (cap << NODE_SHIFT) ? reuse : new ArrayBuffer(cap << NODE_SHIFT);
     this.open = openStack;
     this.source = source;
     this.base = changetype<usize>(source);

@@ -8,7 +8,7 @@ import { BufferType, HeaderMapType, WasmResult } from "../abi/types";
 import { getBuffer, setBuffer } from "../host/buffers";
 import { requestHeaders } from "../host/headers";
 import { PairsView } from "../host/pairs-view";
-import { JsonLimits, JsonResult, parseJson } from "../json/index";
+import { JsonLimits, JsonResult, parseJsonReusing } from "../json/index";
 
 export class Exchange {
   /** The request headers ended the stream: there is no body. */
@@ -31,6 +31,8 @@ export class Exchange {
   private headersLoaded: bool = false;
   private bodyValue: ArrayBuffer | null = null;
   private parsed: JsonResult | null = null;
+  /** The last request's parse, kept for its objects and node buffer (the exchange is pooled). */
+  private spent: JsonResult | null = null;
 
   /** Back to a new request's state (the pipeline reuses exchanges). */
   reset(): void {
@@ -46,6 +48,8 @@ export class Exchange {
     this.headersLoaded = false;
     this.headers.clear();
     this.bodyValue = null;
+    // No stage holds this request's values any more: the next parse may take them over.
+    if (this.parsed !== null) this.spent = this.parsed;
     this.parsed = null;
   }
 
@@ -135,8 +139,9 @@ export class Exchange {
     const cached = this.parsed;
     if (cached !== null) return cached;
     const body = this.bodyValue;
-    const r = body === null ? new JsonResult(false, null, "no request body", 0) : parseJson(body, limits);
+    const r = body === null ? new JsonResult(false, null, "no request body", 0) : parseJsonReusing(body, limits, this.spent);
     this.parsed = r;
+    this.spent = null;
     return r;
   }
 
@@ -146,6 +151,7 @@ export class Exchange {
     setBuffer(BufferType.HttpRequestBody, 0, old === null ? this.bodySize : <u32>old.byteLength, newBody);
     this.bodyValue = newBody;
     this.bodySize = <u32>newBody.byteLength;
+    // Stages may still hold values of the old parse: it is not reused.
     this.parsed = null;
   }
 

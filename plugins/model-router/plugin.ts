@@ -9,7 +9,7 @@
 // headers, so the route headers it writes take effect.
 
 import { HeaderPair, nowMillis, randomBelow, sendLocalResponse } from "../../assembly/index";
-import { JsonValue, quoteJsonString } from "../../assembly/json/index";
+import { JsonValue, parseJsonText, quoteJsonString } from "../../assembly/json/index";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { MODEL_HEADER, RouterConfig, StickyKey, TENANT_HEADER, VERSION_HEADER, parseRouterConfig } from "./config";
 import { ErrorKind, echo, sendError } from "./errors";
@@ -21,6 +21,9 @@ import { TenantDigests } from "./tenant";
 import { ModelRef, Source, isJsonContentType, parseDecimal, parseModelRef, pathOnly, pathRef } from "./sources";
 
 export const ROOT_ID = "model-router";
+
+// A parsed `null`, for value objects before their first bind.
+const EMPTY_TREE = (parseJsonText("null").value as JsonValue).tree;
 export const SECTION = "model_router";
 
 /** What the stage waits for in the body. */
@@ -46,6 +49,8 @@ class RouterRoot extends StageRoot {
   readonly health: HealthCache;
   readonly digests: TenantDigests;
   readonly resolution: Resolution = new Resolution(ResolveStatus.Ok, -1, -1);
+  /** The body's `model` of the request being routed: bound and read within one call, never kept. */
+  readonly modelValue: JsonValue = new JsonValue(EMPTY_TREE, 0);
 
   constructor(readonly cfg: RouterConfig) {
     super();
@@ -148,7 +153,7 @@ class RouterStage extends Stage {
           this.fail(ErrorKind.InvalidBody, "The request body must be a JSON object");
           return StageAction.Stop;
         }
-        modelValue = (doc as JsonValue).get("model");
+        modelValue = (doc as JsonValue).getInto("model", this.shared.modelValue) ? this.shared.modelValue : null;
         if (modelValue !== null) {
           ref = modelValue.isString() ? parseModelRef(modelValue.asString(), Source.Body) : null;
           if (ref === null) {
