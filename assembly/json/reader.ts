@@ -319,7 +319,7 @@ export class JsonResult {
 /** Parses one JSON text (RFC 8259, with the choices listed at the top of this file). */
 export function parseJson(bytes: ArrayBuffer, limits: JsonLimits = new JsonLimits()): JsonResult {
   if (bytes.byteLength > limits.maxBytes) return new JsonResult(false, null, E_SIZE, limits.maxBytes < 0 ? 0 : limits.maxBytes);
-  const parser = new Parser(bytes, limits);
+  const parser = PARSER.begin(bytes, limits, null);
   if (!parser.run()) return new JsonResult(false, null, parser.error, parser.errorAt);
   const tree = new JsonTree(bytes, parser.nodes, parser.count);
   return new JsonResult(true, new JsonValue(tree, 0), "", -1);
@@ -334,7 +334,7 @@ export function parseJsonReusing(bytes: ArrayBuffer, limits: JsonLimits, previou
   if (previous === null) return parseJson(bytes, limits);
   const root = previous.value;
   if (bytes.byteLength > limits.maxBytes) return previous.set(false, null, E_SIZE, limits.maxBytes < 0 ? 0 : limits.maxBytes);
-  const parser = new Parser(bytes, limits, root !== null ? root.tree.nodes : null);
+  const parser = PARSER.begin(bytes, limits, root !== null ? root.tree.nodes : null);
   if (!parser.run()) return previous.set(false, null, parser.error, parser.errorAt);
   if (root === null) return previous.set(true, new JsonValue(new JsonTree(bytes, parser.nodes, parser.count), 0), "", -1);
   const tree = root.tree;
@@ -349,37 +349,41 @@ export function parseJsonText(text: string, limits: JsonLimits = new JsonLimits(
   return parseJson(String.UTF8.encode(text), limits);
 }
 
-// The stack of open containers, shared by every parse (parsing is never re-entrant), so a parse
-// allocates only what the tree keeps.
-let openStack = new StaticArray<i32>(16);
-
 class Parser {
-  nodes: ArrayBuffer;
+  nodes: ArrayBuffer = new ArrayBuffer(0);
   count: i32 = 0;
   error: string = "";
   errorAt: i32 = 0;
-  private source: ArrayBuffer;
-  private base: usize;
-  private len: i32;
-  private maxDepth: i32;
-  private maxNodes: i32;
-  private open: StaticArray<i32>; // node indices of the open containers
+  private source: ArrayBuffer = new ArrayBuffer(0);
+  private base: usize = 0;
+  private len: i32 = 0;
+  private maxDepth: i32 = 0;
+  private maxNodes: i32 = 0;
+  private open: StaticArray<i32> = new StaticArray<i32>(16); // node indices of the open containers
   private depth: i32 = 0;
 
-  /** `reuse`: a node buffer of a finished document, taken when it is large enough. */
-  constructor(source: ArrayBuffer, limits: JsonLimits, reuse: ArrayBuffer | null = null) {
+  /**
+   * Starts a parse of `source` (the one parser is reused: parsing is never re-entrant, so a parse
+   * allocates only what the tree keeps). `reuse`: a node buffer of a finished document, taken
+   * when it is large enough.
+   */
+  begin(source: ArrayBuffer, limits: JsonLimits, reuse: ArrayBuffer | null): Parser {
     const len = source.byteLength;
     const maxNodes = limits.maxValues > MAX_NODES ? MAX_NODES : limits.maxValues;
     let cap = (len >> 4) + 8;
     if (cap > maxNodes) cap = maxNodes;
     if (cap < 1) cap = 1;
     this.nodes = reuse !== null && reuse.byteLength >= (cap << NODE_SHIFT) ? reuse : new ArrayBuffer(cap << NODE_SHIFT);
-    this.open = openStack;
+    this.count = 0;
+    this.error = "";
+    this.errorAt = 0;
+    this.depth = 0;
     this.source = source;
     this.base = changetype<usize>(source);
     this.len = len;
     this.maxDepth = limits.maxDepth;
     this.maxNodes = maxNodes;
+    return this;
   }
 
   private fail(message: string, at: i32): bool {
@@ -418,7 +422,6 @@ class Parser {
       const grown = new StaticArray<i32>(open.length << 1);
       memory.copy(changetype<usize>(grown), changetype<usize>(open), <usize>this.depth << 2);
       this.open = open = grown;
-      openStack = grown;
     }
     unchecked(open[this.depth] = node);
     this.depth++;
@@ -694,3 +697,5 @@ class Parser {
     return pos + size;
   }
 }
+
+const PARSER = new Parser();
