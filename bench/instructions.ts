@@ -18,6 +18,7 @@ import { readTemplate, renderTemplate } from "../envoy/harness/config";
 import { startEnvoy, type Envoy } from "../envoy/harness/envoy";
 import { BUILD_DIR, ROOT, envoyBinary } from "../envoy/harness/paths";
 import { FLOORS, buildFloors } from "./build-floors";
+import { childPids } from "./processes";
 import { BODY, requestHeaders } from "./request";
 import { startBenchUpstream } from "./upstream";
 import { ROUTE_HEADER, ROUTER, selectVariants, type Variant, type VariantContext } from "./variants";
@@ -38,24 +39,6 @@ function args(argv: string[]): { requests: number; warmup: number; variants: str
   }
   if (!(o.requests >= 10 && o.requests <= 10_000)) throw new Error("--requests: expected 10..10000");
   return o;
-}
-
-/** Children of this process that run under valgrind (the wrapper execs it, so the pid is Envoy's). */
-function valgrindChildren(): Set<number> {
-  const out = new Set<number>();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      const ppid = Number(stat.slice(close + 2).split(" ")[1]);
-      if (ppid === process.pid && /callgrind|valgrind/.test(comm)) out.add(Number(d));
-    } catch {
-      // gone
-    }
-  }
-  return out;
 }
 
 function send(envoy: Envoy, n: number): Promise<void> {
@@ -105,7 +88,7 @@ async function main(): Promise<void> {
   let sent = 0;
   try {
     for (const v of variants) {
-      const before = valgrindChildren();
+      const before = childPids(/callgrind|valgrind/);
       const envoy = await startEnvoy({
         runner: "process",
         name: `instructions-${v.key}`,
@@ -122,7 +105,7 @@ async function main(): Promise<void> {
         startTimeoutMs: 600_000,
       });
       try {
-        const pids = [...valgrindChildren()].filter((p) => !before.has(p));
+        const pids = [...childPids(/callgrind|valgrind/)].filter((p) => !before.has(p));
         if (pids.length !== 1) throw new Error(`could not tell the pid of the ${v.label} Envoy`);
         const pid = pids[0];
         for (let i = 0; i < o.warmup; i++) await send(envoy, sent++);

@@ -20,6 +20,7 @@ import { startEnvoy, type Envoy } from "../envoy/harness/envoy";
 import { BUILD_DIR, ROOT, envoyBinary } from "../envoy/harness/paths";
 import { FLOORS, buildFloors } from "./build-floors";
 import { chartSvg, markdownTable, printRss, printTable, updateReadme, type Spread, type Unavailable, type VariantResult } from "./report";
+import { childPids } from "./processes";
 import { BODY, requestHeaders } from "./request";
 import { startBenchUpstream, type BenchUpstream } from "./upstream";
 import { ROUTE_HEADER, ROUTER, STICKY_HEADER, VARIANTS, modelRouterConfig, selectVariants, type Variant, type VariantContext } from "./variants";
@@ -105,20 +106,7 @@ const CLUSTER = "upstream";
 
 /** Pids of this process's children whose command is envoy. */
 function envoyChildren(): Set<number> {
-  const out = new Set<number>();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      const ppid = Number(stat.slice(close + 2).split(" ")[1]);
-      if (ppid === process.pid && comm.startsWith("envoy")) out.add(Number(d));
-    } catch {
-      // gone
-    }
-  }
-  return out;
+  return childPids(/^envoy/);
 }
 
 const CLK_TCK = 100; // Linux USER_HZ
