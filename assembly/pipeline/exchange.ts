@@ -10,6 +10,10 @@ import { requestHeaders } from "../host/headers";
 import { PairsView } from "../host/pairs-view";
 import { JsonLimits, JsonResult, parseJsonReusing } from "../json/index";
 
+/** Largest node buffer an idle exchange keeps for its next parse (a 16 KiB body's worth). */
+const KEEP_NODES_BYTES: i32 = 16 << 10;
+const NO_BYTES = new ArrayBuffer(0);
+
 export class Exchange {
   /** The request headers ended the stream: there is no body. */
   headersEndStream: bool = false;
@@ -48,8 +52,18 @@ export class Exchange {
     this.headersLoaded = false;
     this.headers.clear();
     this.bodyValue = null;
-    // No stage holds this request's values any more: the next parse may take them over.
-    if (this.parsed !== null) this.spent = this.parsed;
+    // No stage holds this request's values any more: the next parse may take them over, unless
+    // its node buffer is large (a pooled exchange must not pin a big body's worth of memory).
+    const parsed = this.parsed;
+    if (parsed !== null) {
+      const root = parsed.value;
+      if (root !== null && root.tree.nodes.byteLength <= KEEP_NODES_BYTES) {
+        root.tree.source = NO_BYTES;
+        this.spent = parsed;
+      } else {
+        this.spent = null;
+      }
+    }
     this.parsed = null;
   }
 

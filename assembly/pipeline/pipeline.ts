@@ -88,10 +88,9 @@ export class PipelineStream extends HttpContext {
     this.stages = newStages(chain);
   }
 
-  /** Makes an ended stream the context of stream `id` (see StreamPool). */
+  /** Makes an ended (and reset) stream the context of stream `id` (see StreamPool). */
   reuse(id: u32, chain: Chain): void {
     this.id = id;
-    this.ex.reset();
     this.next = 0;
     this.started = 0;
     this.awaitingBody = false;
@@ -107,7 +106,10 @@ export class PipelineStream extends HttpContext {
 
   onDelete(): void {
     const pool = this.pool;
-    if (pool !== null) pool.put(this);
+    if (pool === null) return;
+    // Let go of the request's buffers now: a pooled stream holds nothing but small objects.
+    this.ex.reset();
+    pool.put(this);
   }
 
   onRequestHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
