@@ -109,7 +109,6 @@ describe("pipeline", () => {
       expect(plugin.vm.memory.byteLength).toBe(settled);
       // Garbage is bounded by 1 MiB of host buffers between collections, not by 256 requests.
       expect(settled).toBeLessThan(16 << 20);
-
     });
 
     it("reads the body from Envoy once and lets it through unchanged", async () => {
