@@ -17,11 +17,6 @@ export class GuestMemory {
     private readonly malloc: (size: number) => number,
   ) {}
 
-  /** Bytes of linear memory the module has grown to (it never shrinks). */
-  get byteLength(): number {
-    return this.memory.buffer.byteLength;
-  }
-
   private refresh(): void {
     if (this.memory.buffer !== this.buffer) {
       this.buffer = this.memory.buffer;
