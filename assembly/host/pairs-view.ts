@@ -24,6 +24,8 @@ export class PairsView {
     setLastStatus(status);
     const buf = takeOut();
     this.count = 0;
+    this.foundAt = 0;
+    this.foundLength = 0;
     if (status != WasmResult.Ok || buf === null) return status == WasmResult.Ok;
     if (!wellFormedPairs(buf)) return false;
     this.buf = buf;
@@ -35,6 +37,8 @@ export class PairsView {
   clear(): void {
     this.buf = null;
     this.count = 0;
+    this.foundAt = 0;
+    this.foundLength = 0;
   }
 
   get size(): i32 {

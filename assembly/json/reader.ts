@@ -320,8 +320,10 @@ export class JsonResult {
 export function parseJson(bytes: ArrayBuffer, limits: JsonLimits = new JsonLimits()): JsonResult {
   if (bytes.byteLength > limits.maxBytes) return new JsonResult(false, null, E_SIZE, limits.maxBytes < 0 ? 0 : limits.maxBytes);
   const parser = PARSER.begin(bytes, limits, null);
-  if (!parser.run()) return new JsonResult(false, null, parser.error, parser.errorAt);
-  const tree = new JsonTree(bytes, parser.nodes, parser.count);
+  const ok = parser.run();
+  const nodes = parser.release();
+  if (!ok) return new JsonResult(false, null, parser.error, parser.errorAt);
+  const tree = new JsonTree(bytes, nodes, parser.count);
   return new JsonResult(true, new JsonValue(tree, 0), "", -1);
 }
 
@@ -335,11 +337,13 @@ export function parseJsonReusing(bytes: ArrayBuffer, limits: JsonLimits, previou
   const root = previous.value;
   if (bytes.byteLength > limits.maxBytes) return previous.set(false, null, E_SIZE, limits.maxBytes < 0 ? 0 : limits.maxBytes);
   const parser = PARSER.begin(bytes, limits, root !== null ? root.tree.nodes : null);
-  if (!parser.run()) return previous.set(false, null, parser.error, parser.errorAt);
-  if (root === null) return previous.set(true, new JsonValue(new JsonTree(bytes, parser.nodes, parser.count), 0), "", -1);
+  const ok = parser.run();
+  const nodes = parser.release();
+  if (!ok) return previous.set(false, null, parser.error, parser.errorAt);
+  if (root === null) return previous.set(true, new JsonValue(new JsonTree(bytes, nodes, parser.count), 0), "", -1);
   const tree = root.tree;
   tree.source = bytes;
-  tree.nodes = parser.nodes;
+  tree.nodes = nodes;
   tree.count = parser.count;
   return previous.set(true, root.bind(tree, 0), "", -1);
 }
@@ -384,6 +388,15 @@ class Parser {
     this.maxDepth = limits.maxDepth;
     this.maxNodes = maxNodes;
     return this;
+  }
+
+  /** Ends a parse: returns the node buffer and keeps no reference to it or to the input. */
+  release(): ArrayBuffer {
+    const nodes = this.nodes;
+    this.nodes = NO_BYTES;
+    this.source = NO_BYTES;
+    this.base = 0;
+    return nodes;
   }
 
   private fail(message: string, at: i32): bool {
@@ -698,4 +711,5 @@ class Parser {
   }
 }
 
+const NO_BYTES = new ArrayBuffer(0);
 const PARSER = new Parser();

@@ -1,8 +1,8 @@
 // What the stages of one request share: the request headers read from Envoy in one host call
 // when a stage first asks (lookups then compare bytes in place; writes go to Envoy and make the
-// next read fetch the map again), the request body read from Envoy once and parsed at most once, the model,
-// version and tenant once a stage resolved them, and the response status. Between separate
-// filter entries the same facts travel as the router's x-ai-* request headers instead.
+// next read fetch the map again), the request body read from Envoy once, when a stage first asks
+// for it, and parsed at most once, and the model, version and tenant once a stage resolved them.
+// Between separate filter entries the same facts travel as the router's x-ai-* request headers.
 
 import { BufferType, HeaderMapType, WasmResult } from "../abi/types";
 import { getBuffer, setBuffer } from "../host/buffers";
@@ -26,13 +26,17 @@ export class Exchange {
   version: string = "";
   /** Hashed tenant (x-ai-tenant); never the raw identity. */
   tenant: string = "";
-  /** `:status` of the response, 0 before the response headers. */
-  responseStatus: u32 = 0;
 
   private pathValue: string | null = null;
   private methodValue: string | null = null;
   private headers: PairsView = new PairsView();
   private headersLoaded: bool = false;
+  /** The last header read succeeded (else removals cannot be skipped as "absent"). */
+  private headersRead: bool = false;
+  /** The whole body is in Envoy's buffer (or there is none). */
+  private bodyDone: bool = false;
+  /** `bodyValue` was read from Envoy (it is null when Envoy refused). */
+  private bodyRead: bool = false;
   private bodyValue: ArrayBuffer | null = null;
   private parsed: JsonResult | null = null;
   /** The last request's parse, kept for its objects and node buffer (the exchange is pooled). */
@@ -46,23 +50,21 @@ export class Exchange {
     this.model = "";
     this.version = "";
     this.tenant = "";
-    this.responseStatus = 0;
     this.pathValue = null;
     this.methodValue = null;
     this.headersLoaded = false;
+    this.headersRead = false;
     this.headers.clear();
+    this.bodyDone = false;
+    this.bodyRead = false;
     this.bodyValue = null;
     // No stage holds this request's values any more: the next parse may take them over, unless
     // its node buffer is large (a pooled exchange must not pin a big body's worth of memory).
     const parsed = this.parsed;
     if (parsed !== null) {
       const root = parsed.value;
-      if (root !== null && root.tree.nodes.byteLength <= KEEP_NODES_BYTES) {
-        root.tree.source = NO_BYTES;
-        this.spent = parsed;
-      } else {
-        this.spent = null;
-      }
+      if (root !== null) root.tree.source = NO_BYTES;
+      this.spent = root !== null && root.tree.nodes.byteLength <= KEEP_NODES_BYTES ? parsed : null;
     }
     this.parsed = null;
   }
@@ -91,9 +93,12 @@ export class Exchange {
     return requestHeaders.add(name, value);
   }
 
-  /** Removes request header `name` from Envoy; no host call when the request has none. */
+  /**
+   * Removes request header `name` from Envoy; no host call when the request has none (when the
+   * headers could not be read, the removal goes to Envoy all the same).
+   */
   removeRequestHeader(name: string): WasmResult {
-    if (!this.view().has(name)) return WasmResult.Ok;
+    if (!this.view().has(name) && this.headersRead) return WasmResult.Ok;
     this.headersLoaded = false;
     return requestHeaders.remove(name);
   }
@@ -106,7 +111,7 @@ export class Exchange {
   private view(): PairsView {
     const view = this.headers;
     if (!this.headersLoaded) {
-      view.load(HeaderMapType.RequestHeaders);
+      this.headersRead = view.load(HeaderMapType.RequestHeaders);
       this.headersLoaded = true;
     }
     return view;
@@ -132,16 +137,22 @@ export class Exchange {
     return v;
   }
 
-  /** Whether the whole request body has been read (or there is none). */
+  /** Whether the whole request body is in (or there is none). */
   get bodyComplete(): bool {
-    return this.bodyValue !== null;
+    return this.bodyDone;
   }
 
   /**
-   * The whole request body, read from Envoy once the pipeline has it complete; empty when the
-   * request has none. Null before the body is complete, or when Envoy would not hand it over.
+   * The whole request body, read from Envoy the first time a stage asks once it is complete;
+   * empty when the request has none. Null before the body is complete, or when Envoy would not
+   * hand it over.
    */
   body(): ArrayBuffer | null {
+    if (!this.bodyDone) return null;
+    if (!this.bodyRead) {
+      this.bodyRead = true;
+      this.bodyValue = this.bodySize == 0 ? new ArrayBuffer(0) : getBuffer(BufferType.HttpRequestBody, 0, this.bodySize);
+    }
     return this.bodyValue;
   }
 
@@ -152,7 +163,7 @@ export class Exchange {
   json(limits: JsonLimits): JsonResult {
     const cached = this.parsed;
     if (cached !== null) return cached;
-    const body = this.bodyValue;
+    const body = this.body();
     const r = body === null ? new JsonResult(false, null, "no request body", 0) : parseJsonReusing(body, limits, this.spent);
     this.parsed = r;
     this.spent = null;
@@ -161,24 +172,17 @@ export class Exchange {
 
   /** Replaces the whole request body in Envoy and here; a later parse sees the new bytes. */
   replaceBody(newBody: ArrayBuffer): void {
-    const old = this.bodyValue;
-    setBuffer(BufferType.HttpRequestBody, 0, old === null ? this.bodySize : <u32>old.byteLength, newBody);
+    setBuffer(BufferType.HttpRequestBody, 0, this.bodySize, newBody);
+    this.bodyRead = true;
     this.bodyValue = newBody;
     this.bodySize = <u32>newBody.byteLength;
     // Stages may still hold values of the old parse: it is not reused.
     this.parsed = null;
   }
 
-  /** Reads the complete body from Envoy (the pipeline calls this once); false when Envoy refused. */
-  loadBody(size: u32): bool {
+  /** The body is complete at `size` bytes (the pipeline says so once); it is read when asked for. */
+  completeBody(size: u32): void {
     this.bodySize = size;
-    if (size == 0) {
-      this.bodyValue = new ArrayBuffer(0);
-      return true;
-    }
-    const body = getBuffer(BufferType.HttpRequestBody, 0, size);
-    if (body === null) return false;
-    this.bodyValue = body;
-    return true;
+    this.bodyDone = true;
   }
 }

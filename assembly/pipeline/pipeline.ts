@@ -64,7 +64,7 @@ export class StreamPool {
     const free = this.free;
     if (free.length == 0) return new PipelineStream(id, chain, selector, this);
     const s = free.pop();
-    s.reuse(id, chain);
+    s.reuse(id, chain, selector);
     return s;
   }
 
@@ -75,7 +75,9 @@ export class StreamPool {
 
 export class PipelineStream extends HttpContext {
   readonly ex: Exchange = new Exchange();
-  private stages: Stage[];
+  private stages: Stage[] = NO_STAGES;
+  /** The chain `stages`' array was made for (its length). */
+  private stagesOf: Chain | null = null;
   /** Index of the stage being run or waited for. */
   private next: i32 = 0;
   /** Stages whose request hooks ran; their response and log hooks run. */
@@ -85,23 +87,16 @@ export class PipelineStream extends HttpContext {
 
   constructor(id: u32, private chain: Chain, private selector: ChainSelector | null, private pool: StreamPool | null = null) {
     super(id);
-    this.stages = newStages(chain);
   }
 
   /** Makes an ended (and reset) stream the context of stream `id` (see StreamPool). */
-  reuse(id: u32, chain: Chain): void {
+  reuse(id: u32, chain: Chain, selector: ChainSelector | null): void {
     this.id = id;
+    this.chain = chain;
+    this.selector = selector;
     this.next = 0;
     this.started = 0;
     this.awaitingBody = false;
-    if (chain !== this.chain) {
-      this.chain = chain;
-      this.stages = newStages(chain);
-      return;
-    }
-    const roots = chain.roots;
-    const stages = this.stages;
-    for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).newStage()));
   }
 
   onDelete(): void {
@@ -116,11 +111,18 @@ export class PipelineStream extends HttpContext {
     const selector = this.selector;
     if (selector !== null) {
       const picked = selector.select();
-      if (picked !== null && picked !== this.chain) {
-        this.chain = picked;
-        this.stages = newStages(picked);
-      }
+      if (picked !== null) this.chain = picked;
     }
+    // This request's stages: new objects (their state is the filters' own), in an array kept
+    // from the stream's previous request when it ran the same chain.
+    const chain = this.chain;
+    const roots = chain.roots;
+    if (this.stagesOf !== chain) {
+      this.stages = new Array<Stage>(roots.length);
+      this.stagesOf = chain;
+    }
+    const stages = this.stages;
+    for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).newStage()));
     this.ex.headersEndStream = endOfStream;
     return this.advance() == Progress.Done ? FilterHeadersStatus.Continue : FilterHeadersStatus.StopIteration;
   }
@@ -134,6 +136,8 @@ export class PipelineStream extends HttpContext {
       // Too large for the stage waiting for it: it answers or goes on without the body.
       this.awaitingBody = false;
       if (stage.onBodyTooLarge(ex, <i64>bodySize) == StageAction.Stop) return this.stopped();
+      // At the end of the stream no later body callback comes: later stages get it as it is.
+      if (endOfStream) ex.completeBody(bodySize);
       this.next++;
       const p = this.advance();
       if (p == Progress.Done) return FilterDataStatus.Continue;
@@ -184,9 +188,9 @@ export class PipelineStream extends HttpContext {
     for (let i = this.started - 1; i >= 0; i--) unchecked(stages[i]).onLog(this.ex);
   }
 
-  /** The body is complete: read it once and let the chain go on. False after a local response. */
+  /** The body is complete: let the chain go on. False after a local response. */
   private bodyComplete(size: u32): bool {
-    this.ex.loadBody(size);
+    this.ex.completeBody(size);
     return this.advance() == Progress.Done;
   }
 
@@ -209,7 +213,7 @@ export class PipelineStream extends HttpContext {
         this.started = this.next + 1;
         action = stage.onRequestHeaders(ex, ex.headersEndStream);
         if (action == StageAction.NeedBody) {
-          if (ex.headersEndStream && !ex.bodyComplete) ex.loadBody(0);
+          if (ex.headersEndStream && !ex.bodyComplete) ex.completeBody(0);
           if (!ex.bodyComplete) {
             this.awaitingBody = true;
             return Progress.WaitingForBody;
@@ -227,12 +231,7 @@ export class PipelineStream extends HttpContext {
   }
 }
 
-function newStages(chain: Chain): Stage[] {
-  const roots = chain.roots;
-  const stages = new Array<Stage>(roots.length);
-  for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).newStage()));
-  return stages;
-}
+const NO_STAGES = new Array<Stage>(0);
 
 /** Hands the complete body to `stage`, or tells it the body is over its limit. */
 function deliverBody(stage: Stage, ex: Exchange): StageAction {

@@ -5,7 +5,8 @@
 //   FilterConfig.
 // - `root_id: ai-gateway`: one filter entry running every stage its configuration names, in chain
 //   order, with one body read and one parse:
-//     {"model_router": {...}, "inference_cache": {...}, "routes": {"<route name>": {...}}}
+//     {"model_router": {...}, "routes": {"<route name>": {...}}}
+//   (inference_cache and token_bucket join as sections when those stages land).
 //   `routes` gives per-route settings keyed by Envoy's route `name` (attribute xds.route_name):
 //   a stage's section set to `false` turns the stage off on that route; an object overrides
 //   the named top-level settings of that stage (or configures a stage the base chain lacks).
@@ -77,6 +78,8 @@ export class PipelineRoot extends RootContext {
   private chain: Chain | null = null;
   private selector: ChainSelector | null = null;
   private pool: StreamPool = new StreamPool();
+  /** Every configured stage root, per-route ones included: each gets the ticks. */
+  private roots: StageRoot[] = [];
 
   onConfigure(configuration: ArrayBuffer): bool {
     const error = this.rootId == PIPELINE_ROOT_ID ? this.configurePipeline(configuration) : this.configureSingle(configuration);
@@ -93,9 +96,8 @@ export class PipelineRoot extends RootContext {
   }
 
   onTick(): void {
-    const chain = this.chain;
-    if (chain === null) return;
-    for (let i = 0; i < chain.roots.length; i++) unchecked(chain.roots[i]).onTick();
+    const roots = this.roots;
+    for (let i = 0; i < roots.length; i++) unchecked(roots[i]).onTick();
   }
 
   /** root_id `<filter>`: the whole configuration is that filter's. Returns "" or the error. */
@@ -108,6 +110,7 @@ export class PipelineRoot extends RootContext {
     const root = result.root;
     if (root === null) return result.error;
     this.chain = new Chain([root]);
+    this.roots.push(root);
     return "";
   }
 
@@ -136,6 +139,7 @@ export class PipelineRoot extends RootContext {
       if (result.root === null) return kind.section + "." + result.error;
       base.push(result.root as StageRoot);
       baseKinds.push(kind);
+      this.roots.push(result.root as StageRoot);
     }
     if (base.length == 0) return "configuration: expected at least one stage section (" + sectionList() + "), got none";
     this.chain = new Chain(base);
@@ -179,6 +183,7 @@ export class PipelineRoot extends RootContext {
         const result = kind.configure(merged);
         if (result.root === null) return sfield + "." + result.error;
         chosen.push(result.root as StageRoot);
+        this.roots.push(result.root as StageRoot);
       }
       byRoute.set(name, new Chain(chosen));
     }

@@ -32,22 +32,18 @@ export class Stage {
   }
 
   /**
-   * The body grew past `maxBodyBytes` (`size` received so far, or declared). Stop after
-   * answering (e.g. 413), or Continue to go on without the body.
+   * The body grew past `maxBodyBytes` (`size` bytes received so far). Stop after answering
+   * (e.g. 413), or Continue to go on without the body.
    */
   onBodyTooLarge(ex: Exchange, size: i64): StageAction {
     return StageAction.Continue;
   }
 
-  /** Response headers; also runs for a local reply (`ex.localReply`). */
-  onResponseHeaders(ex: Exchange, endOfStream: bool): StageAction {
-    return StageAction.Continue;
-  }
+  /** Response headers; also runs for a local reply (`ex.localReply`). Responses are never held. */
+  onResponseHeaders(ex: Exchange, endOfStream: bool): void {}
 
   /** One chunk of the response body (not cumulative: the pipeline never buffers responses). */
-  onResponseBody(ex: Exchange, chunkSize: u32, endOfStream: bool): StageAction {
-    return StageAction.Continue;
-  }
+  onResponseBody(ex: Exchange, chunkSize: u32, endOfStream: bool): void {}
 
   /** Access-log time: the request is over (completed, refused or abandoned). */
   onLog(ex: Exchange): void {}

@@ -128,8 +128,15 @@ class RouterStage extends Stage {
     return StageAction.Stop;
   }
 
-  /** The whole body is here: route by it if needed, rewrite its model if configured. */
   onRequestBody(ex: Exchange): StageAction {
+    const action = this.routeByBody(ex);
+    // The shared value object must not keep this request's document (and body) alive.
+    this.shared.modelValue.bind(EMPTY_TREE, 0);
+    return action;
+  }
+
+  /** The whole body is here: route by it if needed, rewrite its model if configured. */
+  private routeByBody(ex: Exchange): StageAction {
     const use = this.bodyUse;
     this.bodyUse = BodyUse.None;
     const body = ex.body();
