@@ -26,6 +26,8 @@ export class Exchange {
   version: string = "";
   /** Hashed tenant (x-ai-tenant); never the raw identity. */
   tenant: string = "";
+  /** How often this request's body was parsed (the contract: at most once, unless replaced). */
+  parses: u32 = 0;
 
   private pathValue: string | null = null;
   private methodValue: string | null = null;
@@ -50,6 +52,7 @@ export class Exchange {
     this.model = "";
     this.version = "";
     this.tenant = "";
+    this.parses = 0;
     this.pathValue = null;
     this.methodValue = null;
     this.headersLoaded = false;
@@ -164,6 +167,7 @@ export class Exchange {
     const cached = this.parsed;
     if (cached !== null) return cached;
     const body = this.body();
+    if (body !== null) this.parses++;
     const r = body === null ? new JsonResult(false, null, "no request body", 0) : parseJsonReusing(body, limits, this.spent);
     this.parsed = r;
     this.spent = null;

@@ -1,0 +1,98 @@
+// The pipeline with several stages, through a test module (host-tests/fixtures/pipeline-probe):
+// the real model-router followed by two probe stages that report what they saw. Shows the
+// contract later filters rely on: chain order, what earlier stages resolved on the Exchange, one
+// body read and one parse shared by every stage, a later stage asking for a body the router did
+// not need, a body too large for one stage passed on to the next, response hooks in reverse
+// order for the stages that ran, and a local reply that ends the chain.
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { Host, type RequestInit } from "./emulator";
+import { buildModule, ROOT } from "./fixtures/build-module";
+
+const WASM = path.join(ROOT, "build", "fixtures", "pipeline-probe.wasm");
+const ROUTER = { models: { llama: { versions: { v1: { cluster: "llama-v1" } } } } };
+const JSON_CT = { "content-type": "application/json" };
+const chat = JSON.stringify({ model: "llama", messages: [{ role: "user", content: "hi" }] });
+
+beforeAll(async () => {
+  await buildModule("host-tests/fixtures/pipeline-probe/index.ts", WASM);
+}, 300_000);
+
+async function pipeline(config: object) {
+  const host = new Host();
+  const plugin = (await host.loadVm(WASM, { vmId: "ai-gateway" })).startPlugin({ rootId: "ai-gateway", configuration: config, allowOnHeadersStopIteration: true });
+  expect(plugin.configured, JSON.stringify(host.logs({ minLevel: "warn" }))).toBe(true);
+  return plugin;
+}
+
+const probe = (headers: Record<string, string> | undefined) => (headers?.["x-probe"] ?? "").split(";");
+
+describe("pipeline with several stages", () => {
+  describe("request", () => {
+    it("runs the stages in chain order, later ones seeing what the router resolved", async () => {
+      const plugin = await pipeline({ probe_b: {}, model_router: ROUTER, probe_a: {} });
+      const res = await plugin.request({ method: "POST", headers: JSON_CT, body: chat });
+      expect(res.status).toBe(200);
+      expect(probe(res.upstreamRequest?.headers)).toEqual(["probe_a:headers model=llama version=v1", "probe_b:headers model=llama version=v1"]);
+    });
+
+    it("reads and parses the body once for every stage that needs it", async () => {
+      const plugin = await pipeline({ model_router: ROUTER, probe_a: { need_body: true }, probe_b: { need_body: true } });
+      const res = await plugin.request({ method: "POST", headers: JSON_CT, bodyChunks: [chat.slice(0, 7), chat.slice(7)] });
+      expect(probe(res.upstreamRequest?.headers)).toEqual([
+        "probe_a:headers model=llama version=v1", `probe_a:body ${chat.length} members=2 parses=1`,
+        "probe_b:headers model=llama version=v1", `probe_b:body ${chat.length} members=2 parses=1`,
+      ]);
+      expect(res.upstreamRequest?.body).toBe(chat);
+    });
+
+    it("buffers a body for a later stage when the router routed by a header", async () => {
+      const plugin = await pipeline({ model_router: ROUTER, probe_a: { need_body: true } });
+      const res = await plugin.request({ method: "POST", headers: { ...JSON_CT, "x-model": "llama" }, bodyChunks: ['{"a":', "1}"] });
+      expect(probe(res.upstreamRequest?.headers)).toEqual(["probe_a:headers model=llama version=v1", "probe_a:body 7 members=1 parses=1"]);
+      expect(res.upstreamRequest?.body).toBe('{"a":1}');
+    });
+
+    it("passes a body too large for one stage on to the next, at the end of the stream too", async () => {
+      const plugin = await pipeline({ model_router: ROUTER, probe_a: { need_body: true, max_body_bytes: 10, on_too_large: "continue" }, probe_b: { need_body: true } });
+      for (const init of [
+        { method: "POST", headers: { ...JSON_CT, "x-model": "llama" }, bodyChunks: ['{"pad":"', "x".repeat(20), '"}'] },
+        { method: "POST", headers: { ...JSON_CT, "x-model": "llama" }, body: '{"pad":"' + "x".repeat(20) + '"}' },
+        { method: "POST", headers: { ...JSON_CT, "x-model": "llama" }, bodyChunks: ['{"pad":"', "x".repeat(20), '"}'], trailers: { "x-t": "1" } },
+      ] as RequestInit[]) {
+        const res = await plugin.request(init);
+        expect(res.stalled, JSON.stringify(res.actions)).toBeFalsy();
+        expect(res.status).toBe(200);
+        const seen = probe(res.upstreamRequest?.headers);
+        expect(seen[1]).toMatch(/^probe_a:too-large \d+$/);
+        expect(seen.at(-1)).toBe("probe_b:body 30 members=1 parses=1");
+      }
+    });
+
+    it("stops the chain at a stage's local reply", async () => {
+      const plugin = await pipeline({ model_router: ROUTER, probe_a: { need_body: true, max_body_bytes: 10 }, probe_b: {} });
+      const res = await plugin.request({ method: "POST", headers: { ...JSON_CT, "x-model": "llama" }, body: '{"pad":"' + "x".repeat(20) + '"}' });
+      expect(res.status).toBe(413);
+      expect(res.localResponse?.body).toBe("probe_a too large");
+      expect(res.upstreamRequest).toBeUndefined();
+    });
+  });
+
+  describe("response", () => {
+    it("runs the response hooks in reverse chain order", async () => {
+      const plugin = await pipeline({ model_router: ROUTER, probe_a: {}, probe_b: {} });
+      const res = await plugin.request({ method: "POST", headers: JSON_CT, body: chat });
+      expect(res.response?.headers["x-probe-order"]).toBe("probe_b,probe_a");
+    });
+
+    it("shows a local reply only to the stages whose request hooks ran", async () => {
+      const plugin = await pipeline({ model_router: ROUTER, probe_a: {}, probe_b: {} });
+      const unknown = await plugin.request({ method: "POST", headers: JSON_CT, body: JSON.stringify({ model: "gpt-9" }) });
+      expect(unknown.status).toBe(404);
+      expect(unknown.response?.headers["x-probe-order"]).toBeUndefined();
+      const tooLarge = await (await pipeline({ model_router: ROUTER, probe_a: { need_body: true, max_body_bytes: 10 }, probe_b: {} }))
+        .request({ method: "POST", headers: { ...JSON_CT, "x-model": "llama" }, body: '{"pad":"' + "x".repeat(20) + '"}' });
+      expect(tooLarge.response?.headers["x-probe-order"]).toBe("probe_a(local)");
+    });
+  });
+});
