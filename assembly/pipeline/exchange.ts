@@ -74,11 +74,11 @@ export class Exchange {
 
   /** The first value of request header `name` (lower-case), or null when absent. */
   requestHeader(name: string): string | null {
-    return this.view().get(name);
+    return this.headerView().get(name);
   }
 
   hasRequestHeader(name: string): bool {
-    return this.view().has(name);
+    return this.headerView().has(name);
   }
 
   /** Sets request header `name` (replacing every value) in Envoy. */
@@ -101,17 +101,13 @@ export class Exchange {
    * headers could not be read, the removal goes to Envoy all the same).
    */
   removeRequestHeader(name: string): WasmResult {
-    if (!this.view().has(name) && this.headersRead) return WasmResult.Ok;
+    if (!this.headerView().has(name) && this.headersRead) return WasmResult.Ok;
     this.headersLoaded = false;
     return requestHeaders.remove(name);
   }
 
   /** The request headers as Envoy holds them now, for byte-level lookups (`find`, `valuePtr`). */
   headerView(): PairsView {
-    return this.view();
-  }
-
-  private view(): PairsView {
     const view = this.headers;
     if (!this.headersLoaded) {
       this.headersRead = view.load(HeaderMapType.RequestHeaders);
@@ -124,20 +120,19 @@ export class Exchange {
   path(): string {
     const cached = this.pathValue;
     if (cached !== null) return cached;
-    const h = this.requestHeader(":path");
-    const v = h === null ? "" : h;
-    this.pathValue = v;
-    return v;
+    return (this.pathValue = this.requestHeaderOrEmpty(":path"));
   }
 
   /** `:method` ("" when absent), decoded once. */
   method(): string {
     const cached = this.methodValue;
     if (cached !== null) return cached;
-    const h = this.requestHeader(":method");
-    const v = h === null ? "" : h;
-    this.methodValue = v;
-    return v;
+    return (this.methodValue = this.requestHeaderOrEmpty(":method"));
+  }
+
+  private requestHeaderOrEmpty(name: string): string {
+    const h = this.requestHeader(name);
+    return h === null ? "" : h;
   }
 
   /** Whether the whole request body is in (or there is none). */
