@@ -14,17 +14,15 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { readTemplate, renderTemplate } from "../envoy/harness/config";
 import { startEnvoy, type Envoy } from "../envoy/harness/envoy";
 import { BUILD_DIR, ROOT, envoyBinary } from "../envoy/harness/paths";
 import { FLOORS, buildFloors } from "./build-floors";
 import { childPids } from "./processes";
 import { BODY, requestHeaders } from "./request";
 import { startBenchUpstream } from "./upstream";
-import { ROUTE_HEADER, ROUTER, selectVariants, type Variant, type VariantContext } from "./variants";
+import { CLUSTER, ROUTE_HEADER, selectVariants, variantConfig, type Variant, type VariantContext } from "./variants";
 
 const OUT_DIR = path.join(BUILD_DIR, "bench", "callgrind");
-const CLUSTER = "upstream";
 
 function args(argv: string[]): { requests: number; warmup: number; variants: string[] | null } {
   const o = { requests: 300, warmup: 100, variants: null as string[] | null };
@@ -81,8 +79,6 @@ async function main(): Promise<void> {
   chmodSync(wrapper, 0o755);
   process.env.ENVOY_BIN = wrapper;
 
-  const template = readTemplate("bench/envoy-bench.yaml");
-  const harnessVars = Object.fromEntries(["ADMIN_PORT", "LISTENER_PORT", "WASM_DIR"].map((n) => [n, "${" + n + "}"]));
   const upstream = await startBenchUpstream(ROUTE_HEADER, CLUSTER);
   const perRequest = new Map<string, number>();
   let sent = 0;
@@ -92,12 +88,7 @@ async function main(): Promise<void> {
       const envoy = await startEnvoy({
         runner: "process",
         name: `instructions-${v.key}`,
-        config: renderTemplate(template, {
-          ...harnessVars,
-          UPSTREAM_PORT: upstream.port,
-          HTTP_FILTERS: JSON.stringify([...v.filters(ctx), ROUTER]),
-          ROUTE: JSON.stringify(v.route === "by-header" ? { cluster_header: ROUTE_HEADER } : { cluster: CLUSTER }),
-        }),
+        config: variantConfig(v, ctx, upstream.port),
         wasm: v.wasm(ctx),
         concurrency: 1,
         logLevel: "info",

@@ -15,7 +15,6 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { readTemplate, renderTemplate } from "../envoy/harness/config";
 import { startEnvoy, type Envoy } from "../envoy/harness/envoy";
 import { BUILD_DIR, ROOT, envoyBinary } from "../envoy/harness/paths";
 import { FLOORS, buildFloors } from "./build-floors";
@@ -23,7 +22,7 @@ import { chartSvg, markdownTable, printRss, printTable, updateReadme, type Sprea
 import { childPids } from "./processes";
 import { BODY, requestHeaders } from "./request";
 import { startBenchUpstream, type BenchUpstream } from "./upstream";
-import { ROUTE_HEADER, ROUTER, STICKY_HEADER, VARIANTS, modelRouterConfig, selectVariants, type Variant, type VariantContext } from "./variants";
+import { CLUSTER, ROUTE_HEADER, VARIANTS, modelRouterConfig, selectVariants, variantConfig, type Variant, type VariantContext } from "./variants";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -98,8 +97,6 @@ class TimeLimit extends Error {}
 // The request: a 300-byte OpenAI chat body naming "llama", the same headers for every variant.
 
 
-/** The cluster the by-header variants name in ROUTE_HEADER (the only one). */
-const CLUSTER = "upstream";
 
 // ---------------------------------------------------------------------------------------------
 // Processes: Envoy's pid (the harness spawns the binary directly) and its CPU time.
@@ -264,10 +261,6 @@ async function main(): Promise<number> {
     }
   }
 
-  // Filled here, except the harness's own placeholders (kept as they are, for startEnvoy): the
-  // filter list then may use ${WASM_DIR}, which a value is not re-scanned for.
-  const template = readTemplate("bench/envoy-bench.yaml");
-  const harnessVars = Object.fromEntries(["ADMIN_PORT", "LISTENER_PORT", "WASM_DIR"].map((n) => [n, "${" + n + "}"]));
   let upstream: BenchUpstream | null = null;
   const targets: Target[] = [];
   // A hard stop: whatever hangs, the Envoys die and the process ends.
@@ -296,12 +289,7 @@ async function main(): Promise<number> {
       envoy = await startEnvoy({
         runner: "process",
         name: `bench-${v.key}`,
-        config: renderTemplate(template, {
-          ...harnessVars,
-          UPSTREAM_PORT: up.port,
-          HTTP_FILTERS: JSON.stringify([...v.filters(ctx), ROUTER]),
-          ROUTE: JSON.stringify(v.route === "by-header" ? { cluster_header: ROUTE_HEADER } : { cluster: CLUSTER }),
-        }),
+        config: variantConfig(v, ctx, up.port),
         wasm: v.wasm(ctx),
         concurrency,
         logLevel: "info",

@@ -4,6 +4,8 @@
 // Adding a filter to the bench is one row here: its module, its filter entries, its route, the
 // counters that prove it handled every request, and what the upstream must see.
 
+import { readTemplate, renderTemplate } from "../envoy/harness/config";
+
 /** What the rows may depend on (from the command line). */
 export interface VariantContext {
   rewriteBody: boolean;
@@ -33,6 +35,8 @@ export interface Variant {
 }
 
 export const ROUTE_HEADER = "x-ai-cluster";
+/** The cluster the by-header variants name in ROUTE_HEADER (the only one). */
+export const CLUSTER = "upstream";
 export const STICKY_HEADER = "x-session-id";
 export const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
 
@@ -166,4 +170,19 @@ export function selectVariants(names: string[] | null): { variants: Variant[]; a
     }
   }
   return { variants: VARIANTS.filter((v) => want.has(v.key)), added: [...want].filter((k) => !names.includes(k)) };
+}
+
+/**
+ * A variant's Envoy configuration: bench/envoy-bench.yaml with its filters and route. The
+ * harness's own placeholders stay for startEnvoy (a value is not re-scanned, so the filter list
+ * may use ${WASM_DIR}).
+ */
+export function variantConfig(v: Variant, ctx: VariantContext, upstreamPort: number): string {
+  const harnessVars = Object.fromEntries(["ADMIN_PORT", "LISTENER_PORT", "WASM_DIR"].map((n) => [n, "${" + n + "}"]));
+  return renderTemplate(readTemplate("bench/envoy-bench.yaml"), {
+    ...harnessVars,
+    UPSTREAM_PORT: upstreamPort,
+    HTTP_FILTERS: JSON.stringify([...v.filters(ctx), ROUTER]),
+    ROUTE: JSON.stringify(v.route === "by-header" ? { cluster_header: ROUTE_HEADER } : { cluster: CLUSTER }),
+  });
 }
