@@ -144,7 +144,11 @@ export const VARIANTS: Variant[] = [
     floor: "body-floor",
     wasm: () => ["build/ai-gateway.wasm"],
     // One filter entry running the stages its configuration names; today only the model router.
-    filters: (ctx) => [wasmFilter("ai-gateway", "ai-gateway", "ai-gateway.wasm", JSON.stringify({ model_router: modelRouterConfig(ctx.rewriteBody) }))],
+    // Configured as a pipeline is meant to be: later stages read the Exchange, so the router sets
+    // only the cluster header (`model_headers: false`), as plugins/model-router/README.md advises.
+    filters: (ctx) => [
+      wasmFilter("ai-gateway", "ai-gateway", "ai-gateway.wasm", JSON.stringify({ model_router: { ...modelRouterConfig(ctx.rewriteBody), model_headers: false } })),
+    ],
     route: "by-header",
     counters: MODEL_ROUTER_COUNTERS,
     perRequest: 1,

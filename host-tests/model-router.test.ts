@@ -364,6 +364,14 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       expect(JSON.stringify(res.upstreamRequest?.headers)).not.toContain("x-ai-tenant\":\"Bearer");
     });
 
+    it("with model_headers false sets only the cluster header, and still removes client-sent copies", async () => {
+      const { host, plugin } = await setup(withConfig({ model_headers: false }));
+      const spoofed = { "x-ai-model": "evil", "x-ai-model-version": "v9", "x-ai-tenant": "someone-else", authorization: "Bearer sk-abc" };
+      const res = await plugin.request({ headers: spoofed, body: chat("llama@v2") });
+      expect(route(res)).toEqual({ cluster: "llama-v2", model: undefined, version: undefined, tenant: undefined });
+      expect(host.metric("model_router.requests.model=llama.version=v2")).toBe(1);
+    });
+
     it("gives each identity its own digest when many alternate (the per-worker digest table)", async () => {
       const { plugin } = await setup(withConfig({ tenant_hex_chars: 64 }));
       const identities = Array.from({ length: 300 }, (_, i) => `Bearer sk-${(i * 7919) % 150}`);

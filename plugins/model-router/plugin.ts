@@ -288,9 +288,11 @@ class RouterStage extends Stage {
     const version = unchecked(model.versions[res.version]);
     // Every client-sent copy was removed at the headers: appending is enough.
     ex.addRequestHeader(cfg.clusterHeader, version.cluster);
-    ex.addRequestHeader(MODEL_HEADER, model.name);
-    ex.addRequestHeader(VERSION_HEADER, version.name);
-    if (ex.tenant.length > 0) ex.addRequestHeader(TENANT_HEADER, ex.tenant);
+    if (cfg.modelHeaders) {
+      ex.addRequestHeader(MODEL_HEADER, model.name);
+      ex.addRequestHeader(VERSION_HEADER, version.name);
+      if (ex.tenant.length > 0) ex.addRequestHeader(TENANT_HEADER, ex.tenant);
+    }
     this.metrics.routed(m, res.version, ref.source);
     ex.model = model.name;
     ex.version = version.name;
