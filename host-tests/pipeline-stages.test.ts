@@ -78,11 +78,77 @@ describe("pipeline with several stages", () => {
     });
   });
 
+  describe("pause", () => {
+    async function pausing(config: object, reply: { status: number; body: string }) {
+      const host = new Host();
+      host.addCluster("side", () => ({ status: reply.status, body: reply.body, delayMs: 5 }));
+      const plugin = (await host.loadVm(WASM, { vmId: "ai-gateway" })).startPlugin({ rootId: "ai-gateway", configuration: config, allowOnHeadersStopIteration: true });
+      expect(plugin.configured, JSON.stringify(host.logs({ minLevel: "warn" }))).toBe(true);
+      return { host, plugin };
+    }
+
+    it("holds the request while a stage waits for its call after the body, then goes on", async () => {
+      const { host, plugin } = await pausing({ model_router: ROUTER, probe_a: { need_body: true, pause_at: "body", call_cluster: "side" }, probe_b: { need_body: true } }, { status: 200, body: "ok" });
+      const res = await plugin.request({ method: "POST", headers: JSON_CT, bodyChunks: [chat.slice(0, 9), chat.slice(9)] });
+      expect(res.status).toBe(200);
+      expect(probe(res.upstreamRequest?.headers)).toEqual([
+        "probe_a:headers model=llama version=v1", `probe_a:body ${chat.length} members=2 parses=1`, "probe_a:paused at body", "probe_a:resumed 200 ok",
+        "probe_b:headers model=llama version=v1", `probe_b:body ${chat.length} members=2 parses=1`,
+      ]);
+      expect(res.upstreamRequest?.body).toBe(chat);
+      expect(host.httpCallLog.map((c) => c.outcome)).toEqual(["response"]);
+    });
+
+    it("keeps the body that arrives while a stage paused at the headers, for itself and later stages", async () => {
+      const { plugin } = await pausing({ model_router: { ...ROUTER, sources: ["header"] }, probe_a: { pause_at: "headers", call_cluster: "side" }, probe_b: { need_body: true } }, { status: 200, body: "go" });
+      for (const init of [
+        { method: "POST", headers: { ...JSON_CT, "x-model": "llama" }, bodyChunks: ['{"a":', "1}"] },
+        { method: "POST", headers: { ...JSON_CT, "x-model": "llama" }, bodyChunks: ['{"a":', "1}"], trailers: { "x-t": "1" } },
+        { method: "POST", headers: { ...JSON_CT, "x-model": "llama" } },
+      ] as RequestInit[]) {
+        const res = await plugin.request(init);
+        expect(res.stalled, JSON.stringify(res.actions)).toBeFalsy();
+        expect(res.status).toBe(200);
+        const hasBody = init.bodyChunks !== undefined;
+        expect(probe(res.upstreamRequest?.headers)).toEqual([
+          "probe_a:headers model=llama version=v1", "probe_a:paused at headers", "probe_a:resumed 200 go",
+          "probe_b:headers model=llama version=v1", hasBody ? "probe_b:body 7 members=1 parses=1" : "probe_b:body 0 members=-1 parses=1",
+        ]);
+        expect(res.upstreamRequest?.body ?? "").toBe(hasBody ? '{"a":1}' : "");
+      }
+    });
+
+    it("ends the chain when the paused stage answers instead", async () => {
+      const { plugin } = await pausing({ model_router: ROUTER, probe_a: { need_body: true, pause_at: "body", call_cluster: "side" }, probe_b: {} }, { status: 503, body: "no" });
+      const res = await plugin.request({ method: "POST", headers: JSON_CT, body: chat });
+      expect(res.status).toBe(503);
+      expect(res.localResponse?.body).toBe("probe call 503");
+      expect(res.upstreamRequest).toBeUndefined();
+      expect(res.response?.headers["x-probe-order"]).toBe("probe_a(local) 503");
+    });
+
+    it("goes on at once when the call is refused (unknown cluster), without pausing", async () => {
+      const { plugin } = await pausing({ model_router: ROUTER, probe_a: { need_body: true, pause_at: "body", call_cluster: "nowhere" } }, { status: 200, body: "" });
+      const res = await plugin.request({ method: "POST", headers: JSON_CT, body: chat });
+      expect(res.status).toBe(200);
+      expect(probe(res.upstreamRequest?.headers).at(-1)).toBe("probe_a:call refused at body");
+    });
+  });
+
   describe("response", () => {
+    it("lets stages read each response body chunk (ex.responseChunk) without holding the response", async () => {
+      const host = new Host();
+      const plugin = (await host.loadVm(WASM, { vmId: "ai-gateway" })).startPlugin({ rootId: "ai-gateway", configuration: { model_router: ROUTER, probe_a: {} }, allowOnHeadersStopIteration: true });
+      const res = await plugin.request({ method: "POST", headers: JSON_CT, body: chat });
+      const bytes = Buffer.byteLength(res.response?.body ?? "");
+      expect(bytes).toBeGreaterThan(0);
+      expect(host.logs().map((l) => l.message)).toContain(`probe_a: response bytes ${bytes}`);
+    });
+
     it("runs the response hooks in reverse chain order", async () => {
       const plugin = await pipeline({ model_router: ROUTER, probe_a: {}, probe_b: {} });
       const res = await plugin.request({ method: "POST", headers: JSON_CT, body: chat });
-      expect(res.response?.headers["x-probe-order"]).toBe("probe_b,probe_a");
+      expect(res.response?.headers["x-probe-order"]).toBe("probe_b 200,probe_a 200");
     });
 
     it("shows a local reply only to the stages whose request hooks ran", async () => {
@@ -92,7 +158,7 @@ describe("pipeline with several stages", () => {
       expect(unknown.response?.headers["x-probe-order"]).toBeUndefined();
       const tooLarge = await (await pipeline({ model_router: ROUTER, probe_a: { need_body: true, max_body_bytes: 10 }, probe_b: {} }))
         .request({ method: "POST", headers: { ...JSON_CT, "x-model": "llama" }, body: '{"pad":"' + "x".repeat(20) + '"}' });
-      expect(tooLarge.response?.headers["x-probe-order"]).toBe("probe_a(local)");
+      expect(tooLarge.response?.headers["x-probe-order"]).toBe("probe_a(local) 413");
     });
   });
 });

@@ -6,9 +6,12 @@
 
 import { BufferType, HeaderMapType, WasmResult } from "../abi/types";
 import { getBuffer, setBuffer } from "../host/buffers";
-import { requestHeaders } from "../host/headers";
+import { requestHeaders, responseHeaders } from "../host/headers";
+import { httpCall, HttpCallHandler } from "../host/http-call";
+import { HeaderPair } from "../host/pairs";
 import { PairsView } from "../host/pairs-view";
 import { JsonLimits, JsonResult, parseJsonReusing } from "../json/index";
+import { Resumable, StageAction } from "./action";
 
 /** Largest node buffer an idle exchange keeps for its next parse (a 16 KiB body's worth). */
 const KEEP_NODES_BYTES: i32 = 16 << 10;
@@ -28,6 +31,13 @@ export class Exchange {
   tenant: string = "";
   /** How often this request's body was parsed (the contract: at most once, unless replaced). */
   parses: u32 = 0;
+  /** The stream's context id (for http calls that answer on this stream). */
+  streamId: u32 = 0;
+  /** The response's `:status` once its headers arrived (0 before, and for an unreadable one). */
+  responseStatus: u32 = 0;
+
+  /** The pipeline, while a stage of this request is paused. */
+  resumer: Resumable | null = null;
 
   private pathValue: string | null = null;
   private methodValue: string | null = null;
@@ -53,6 +63,8 @@ export class Exchange {
     this.version = "";
     this.tenant = "";
     this.parses = 0;
+    this.responseStatus = 0;
+    this.resumer = null;
     this.pathValue = null;
     this.methodValue = null;
     this.headersLoaded = false;
@@ -177,6 +189,56 @@ export class Exchange {
     this.bodySize = <u32>newBody.byteLength;
     // Stages may still hold values of the old parse: it is not reused.
     this.parsed = null;
+  }
+
+  /**
+   * Starts an `http_call` whose answer reaches `handler` with this stream effective (a stage that
+   * returns Pause waits for it). Ignored if the stream ends first. Returns the token, 0 if refused.
+   */
+  httpCall(cluster: string, headers: HeaderPair[], body: ArrayBuffer | null, timeoutMs: u32, handler: HttpCallHandler): u32 {
+    return httpCall(this.streamId, cluster, headers, body, null, timeoutMs, handler);
+  }
+
+  /** Ends the wait of the stage that returned Pause: Continue the chain, or Stop after it answered. */
+  resume(action: StageAction): void {
+    const r = this.resumer;
+    if (r === null) return;
+    this.resumer = null;
+    r.resume(action);
+  }
+
+  // ---- response (from the response headers on; the pipeline never holds the response)
+
+  /** The first value of response header `name`, or null when absent. */
+  responseHeader(name: string): string | null {
+    return responseHeaders.get(name);
+  }
+
+  /** Reads `:status` into `responseStatus` (the pipeline does, before the response hooks). */
+  loadResponseStatus(): void {
+    const v = responseHeaders.get(":status");
+    let code: u32 = 0;
+    if (v !== null && v.length == 3) {
+      for (let i = 0; i < 3; i++) {
+        const d = <u32>v.charCodeAt(i) - 48;
+        if (d > 9) return;
+        code = code * 10 + d;
+      }
+    }
+    this.responseStatus = code;
+  }
+
+  setResponseHeader(name: string, value: string): WasmResult {
+    return responseHeaders.replace(name, value);
+  }
+
+  removeResponseHeader(name: string): WasmResult {
+    return responseHeaders.remove(name);
+  }
+
+  /** The response body chunk the current onResponseBody call is about (`size` bytes), or null. */
+  responseChunk(size: u32): ArrayBuffer | null {
+    return size == 0 ? new ArrayBuffer(0) : getBuffer(BufferType.HttpResponseBody, 0, size);
   }
 
   /** The body is complete at `size` bytes (the pipeline says so once); it is read when asked for. */

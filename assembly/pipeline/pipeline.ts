@@ -16,11 +16,13 @@
 import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, BufferType } from "../abi/types";
 import { HttpContext } from "../context/http-context";
 import { bufferLength } from "../host/buffers";
+import { continueRequest } from "../host/stream";
+import { Resumable } from "./action";
 import { Exchange } from "./exchange";
 import { Stage, StageAction, StageRoot } from "./stage";
 
 // What `advance` reached.
-enum Progress { Done, WaitingForBody, Stopped }
+enum Progress { Done, WaitingForBody, Stopped, Paused }
 
 /** The stages of one chain (the configured one, or a route's variant of it). */
 export class Chain {
@@ -84,6 +86,9 @@ export class PipelineStream extends HttpContext {
   private started: i32 = 0;
   /** Stage `next` returned NeedBody and the body is not complete yet. */
   private awaitingBody: bool = false;
+  /** Stage `next` returned Pause and has not resumed the chain yet. */
+  private paused: bool = false;
+  private readonly resumer: StreamResumer = new StreamResumer(this);
 
   constructor(id: u32, private chain: Chain, private selector: ChainSelector | null, private pool: StreamPool | null = null) {
     super(id);
@@ -97,6 +102,7 @@ export class PipelineStream extends HttpContext {
     this.next = 0;
     this.started = 0;
     this.awaitingBody = false;
+    this.paused = false;
   }
 
   onDelete(): void {
@@ -124,10 +130,17 @@ export class PipelineStream extends HttpContext {
     const stages = this.stages;
     for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).newStage()));
     this.ex.headersEndStream = endOfStream;
+    this.ex.streamId = this.id;
     return this.advance() == Progress.Done ? FilterHeadersStatus.Continue : FilterHeadersStatus.StopIteration;
   }
 
   onRequestBody(bodySize: u32, endOfStream: bool): FilterDataStatus {
+    if (this.paused) {
+      // Envoy keeps the body while a stage waits; the chain goes on with it when it resumes.
+      this.ex.bodySize = bodySize;
+      if (endOfStream) this.ex.completeBody(bodySize);
+      return FilterDataStatus.StopIterationAndBuffer;
+    }
     if (!this.awaitingBody) return FilterDataStatus.Continue;
     const ex = this.ex;
     ex.bodySize = bodySize;
@@ -139,16 +152,20 @@ export class PipelineStream extends HttpContext {
       // At the end of the stream no later body callback comes: later stages get it as it is.
       if (endOfStream) ex.completeBody(bodySize);
       this.next++;
-      const p = this.advance();
-      if (p == Progress.Done) return FilterDataStatus.Continue;
-      return p == Progress.Stopped ? FilterDataStatus.StopIterationNoBuffer : FilterDataStatus.StopIterationAndBuffer;
+      return dataStatus(this.advance());
     }
     if (!endOfStream) return FilterDataStatus.StopIterationAndBuffer;
-    return this.bodyComplete(bodySize) ? FilterDataStatus.Continue : FilterDataStatus.StopIterationNoBuffer;
+    this.ex.completeBody(bodySize);
+    return dataStatus(this.advance());
   }
 
   /** A body followed by trailers ends here: the last body call had no end of stream. */
   onRequestTrailers(numTrailers: u32): FilterTrailersStatus {
+    if (this.paused) {
+      const size = bufferLength(BufferType.HttpRequestBody);
+      this.ex.completeBody(size < 0 ? 0 : <u32>size);
+      return FilterTrailersStatus.StopIteration;
+    }
     if (!this.awaitingBody) return FilterTrailersStatus.Continue;
     const size = bufferLength(BufferType.HttpRequestBody);
     const stage = unchecked(this.stages[this.next]);
@@ -165,6 +182,7 @@ export class PipelineStream extends HttpContext {
 
   onResponseHeaders(numHeaders: u32, endOfStream: bool): FilterHeadersStatus {
     if (!this.chain.seesResponse) return FilterHeadersStatus.Continue;
+    this.ex.loadResponseStatus();
     const stages = this.stages;
     const sees = this.chain.responseStages;
     for (let i = this.started - 1; i >= 0; i--) {
@@ -188,10 +206,27 @@ export class PipelineStream extends HttpContext {
     for (let i = this.started - 1; i >= 0; i--) unchecked(stages[i]).onLog(this.ex);
   }
 
-  /** The body is complete: let the chain go on. False after a local response. */
+  /** The body is complete: let the chain go on. False after a local response or a pause. */
   private bodyComplete(size: u32): bool {
     this.ex.completeBody(size);
     return this.advance() == Progress.Done;
+  }
+
+  /**
+   * The paused stage is done waiting (`ex.resume`): Stop means it answered; anything else runs the
+   * rest of the chain and lets Envoy go on with the request once every stage is done.
+   */
+  resume(action: StageAction): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (action == StageAction.Stop) {
+      this.ex.localReply = true;
+      return;
+    }
+    this.next++;
+    // Done: Envoy continues. WaitingForBody: the rest of the body comes to onRequestBody, which
+    // goes on from there. Paused or Stopped: a later stage waits or answered.
+    if (this.advance() == Progress.Done) continueRequest();
   }
 
   private stopped(): FilterDataStatus {
@@ -225,6 +260,11 @@ export class PipelineStream extends HttpContext {
         ex.localReply = true;
         return Progress.Stopped;
       }
+      if (action == StageAction.Pause) {
+        this.paused = true;
+        ex.resumer = this.resumer;
+        return Progress.Paused;
+      }
       this.next++;
     }
     return Progress.Done;
@@ -232,6 +272,24 @@ export class PipelineStream extends HttpContext {
 }
 
 const NO_STAGES = new Array<Stage>(0);
+
+/** What a body callback returns for where the chain got to. */
+function dataStatus(p: Progress): FilterDataStatus {
+  if (p == Progress.Done) return FilterDataStatus.Continue;
+  // A paused stage may want the body later: Envoy keeps it. After a local reply nothing is kept.
+  return p == Progress.Stopped ? FilterDataStatus.StopIterationNoBuffer : FilterDataStatus.StopIterationAndBuffer;
+}
+
+/** The pipeline of one stream as a paused stage's Exchange resumes it. */
+class StreamResumer extends Resumable {
+  constructor(private stream: PipelineStream) {
+    super();
+  }
+
+  resume(action: StageAction): void {
+    this.stream.resume(action);
+  }
+}
 
 /** Hands the complete body to `stage`, or tells it the body is over its limit. */
 function deliverBody(stage: Stage, ex: Exchange): StageAction {

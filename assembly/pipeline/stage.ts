@@ -3,16 +3,10 @@
 // order and owns the ABI contract: holding headers, buffering the body, local responses,
 // continuing once. A stage never returns a filter status; it says what it needs.
 
+import { StageAction } from "./action";
 import { Exchange } from "./exchange";
 
-export enum StageAction {
-  /** Done with this phase: the next stage runs. */
-  Continue,
-  /** The whole request body is needed first: the pipeline buffers it, then calls onRequestBody. */
-  NeedBody,
-  /** The stage answered the request (local response): no later stage runs. */
-  Stop,
-}
+export { StageAction };
 
 /** Per-request logic of one filter. Every hook defaults to letting the request through. */
 export class Stage {
