@@ -95,6 +95,11 @@ export class ByteSink {
     this.length += n;
   }
 
+  /** The buffer written into: bytes [0, length) are the output (valid until the next append). */
+  get buffer(): ArrayBuffer {
+    return this.buf;
+  }
+
   /** Address of byte `i` of what was written (valid until the next append). */
   at(i: i32): usize {
     return changetype<usize>(this.buf) + <usize>i;

@@ -1,0 +1,239 @@
+// The inference-cache record: one stored response, written into a slot of the local tier (Envoy
+// shared data, key `aigw/inference-cache/<slot>`) and, unchanged, into the shared tier (Redis
+// behind Webdis, key `<prefix><tenant or "shared">:<hex key>`).
+//
+// Binary layout, little-endian, 64 bytes plus the content type and the body:
+//   offset 0   4 bytes  magic        "AIGC"
+//   offset 4   u8       format       1 (readers accept exactly 1: a record of another format is
+//                                    a miss, and the slot is overwritten)
+//   offset 5   u8       body kind    1 JSON, 2 SSE (text/event-stream)
+//   offset 6   u16      status       HTTP status (100..599; the filter stores only 200)
+//   offset 8   32 bytes key          the full SHA-256 cache key, compared on every read
+//   offset 40  u64      stored_at    wall-clock ms since the epoch
+//   offset 48  u64      expires_at   wall-clock ms since the epoch (>= stored_at)
+//   offset 56  u16      ct_len       bytes of content type (<= MAX_CONTENT_TYPE_BYTES)
+//   offset 58  u16      reserved     0
+//   offset 60  u32      body_len     bytes of body
+//   offset 64  ct_len bytes          content type: visible ASCII, space and tab
+//   then       body_len bytes        the response body as the upstream sent it (no content-encoding)
+// The record's size is exactly 64 + ct_len + body_len. An empty value is an empty slot (shared
+// data has no delete). Anything else that breaks a rule above decodes to null, never a trap.
+
+/** Prefix of the local tier's shared-data keys; the slot number follows in decimal. */
+export const SLOT_KEY_PREFIX = "aigw/inference-cache/";
+export const ENTRY_FORMAT: u8 = 1;
+export const ENTRY_HEADER_BYTES: i32 = 64;
+export const ENTRY_KEY_BYTES: i32 = 32;
+export const MAX_CONTENT_TYPE_BYTES: i32 = 255;
+// "AIGC" read as a little-endian u32.
+const MAGIC: u32 = 0x43474941;
+
+/** How the stored body is framed. */
+export enum BodyKind {
+  /** Not storable (only in decisions; never in a record). */
+  None = 0,
+  Json = 1,
+  Sse = 2,
+}
+
+/** One stored response. `body` is the record's body range in `source` (no copy until asked). */
+export class CacheEntry {
+  constructor(
+    /** The 32-byte cache key. */
+    public key: ArrayBuffer,
+    public storedAtMs: u64,
+    public expiresAtMs: u64,
+    public status: u16,
+    public kind: BodyKind,
+    public contentType: string,
+    /** The bytes the body is in: the whole record after decoding, or the body itself. */
+    public source: ArrayBuffer,
+    public bodyOffset: i32 = 0,
+    public bodyLength: i32 = -1,
+  ) {
+    if (bodyLength < 0) this.bodyLength = source.byteLength;
+  }
+
+  /** A copy of the body. */
+  body(): ArrayBuffer {
+    return this.source.slice(this.bodyOffset, this.bodyOffset + this.bodyLength);
+  }
+
+  /** Address of the body's first byte (valid while `source` lives), for host calls. */
+  get bodyPtr(): usize {
+    return changetype<usize>(this.source) + <usize>this.bodyOffset;
+  }
+}
+
+/** Size of the record of a body of `bodyBytes` with a content type of `contentTypeBytes`. */
+export function entrySize(contentTypeBytes: i32, bodyBytes: i32): i64 {
+  return <i64>ENTRY_HEADER_BYTES + <i64>contentTypeBytes + <i64>bodyBytes;
+}
+
+/**
+ * Encodes a record of `body` [bodyOffset, bodyOffset + bodyLength). Null when the fields cannot be
+ * stored: a key that is not 32 bytes, a content type longer than MAX_CONTENT_TYPE_BYTES or with
+ * other than visible ASCII, space and tab, kind None, a status outside 100..599, expiry before
+ * storage, or a body range outside `body`.
+ */
+export function encodeEntry(
+  key: ArrayBuffer, storedAtMs: u64, expiresAtMs: u64, status: i32, kind: BodyKind, contentType: string,
+  body: ArrayBuffer, bodyOffset: i32 = 0, bodyLength: i32 = -1,
+): ArrayBuffer | null {
+  if (bodyLength < 0) bodyLength = body.byteLength - bodyOffset;
+  if (bodyOffset < 0 || bodyLength < 0 || <i64>bodyOffset + <i64>bodyLength > <i64>body.byteLength) return null;
+  if (key.byteLength != ENTRY_KEY_BYTES || kind == BodyKind.None || <u32>kind > 2) return null;
+  if (status < 100 || status > 599 || expiresAtMs < storedAtMs) return null;
+  const ctLen = contentType.length;
+  if (ctLen > MAX_CONTENT_TYPE_BYTES) return null;
+  for (let i = 0; i < ctLen; i++) {
+    if (!isContentTypeChar(<u32>contentType.charCodeAt(i))) return null;
+  }
+  const size = entrySize(ctLen, bodyLength);
+  if (size > <i64>i32.MAX_VALUE) return null;
+  const out = new ArrayBuffer(<i32>size);
+  const base = changetype<usize>(out);
+  store<u32>(base, MAGIC);
+  store<u8>(base, ENTRY_FORMAT, 4);
+  store<u8>(base, <u8>kind, 5);
+  store<u16>(base, <u16>status, 6);
+  memory.copy(base + 8, changetype<usize>(key), ENTRY_KEY_BYTES);
+  store<u64>(base, storedAtMs, 40);
+  store<u64>(base, expiresAtMs, 48);
+  store<u16>(base, <u16>ctLen, 56);
+  store<u16>(base, 0, 58);
+  store<u32>(base, <u32>bodyLength, 60);
+  const ct = base + <usize>ENTRY_HEADER_BYTES;
+  for (let i = 0; i < ctLen; i++) store<u8>(ct + <usize>i, <u8>contentType.charCodeAt(i));
+  memory.copy(ct + <usize>ctLen, changetype<usize>(body) + <usize>bodyOffset, <usize>bodyLength);
+  return out;
+}
+
+/** Decodes a record; null for an empty slot or anything malformed. The body is not copied. */
+export function decodeEntry(bytes: ArrayBuffer): CacheEntry | null {
+  const size = bytes.byteLength;
+  if (size < ENTRY_HEADER_BYTES) return null;
+  const base = changetype<usize>(bytes);
+  if (load<u32>(base) != MAGIC || load<u8>(base, 4) != ENTRY_FORMAT) return null;
+  const kind = <u32>load<u8>(base, 5);
+  const status = <i32>load<u16>(base, 6);
+  const storedAt = load<u64>(base, 40);
+  const expiresAt = load<u64>(base, 48);
+  const ctLen = <i32>load<u16>(base, 56);
+  const bodyLen = <i64>load<u32>(base, 60);
+  if (kind < 1 || kind > 2 || status < 100 || status > 599 || expiresAt < storedAt) return null;
+  if (load<u16>(base, 58) != 0 || ctLen > MAX_CONTENT_TYPE_BYTES) return null;
+  if (entrySize(ctLen, 0) + bodyLen != <i64>size) return null;
+  const ct = base + <usize>ENTRY_HEADER_BYTES;
+  for (let i = 0; i < ctLen; i++) {
+    if (!isContentTypeChar(<u32>load<u8>(ct + <usize>i))) return null;
+  }
+  const key = new ArrayBuffer(ENTRY_KEY_BYTES);
+  memory.copy(changetype<usize>(key), base + 8, ENTRY_KEY_BYTES);
+  const contentType = String.UTF8.decodeUnsafe(ct, <usize>ctLen);
+  return new CacheEntry(key, storedAt, expiresAt, <u16>status, <BodyKind>kind, contentType, bytes, ENTRY_HEADER_BYTES + ctLen, <i32>bodyLen);
+}
+
+/** What a read of a slot found for a key. */
+export enum SlotState {
+  /** No record (an empty value, or no value). */
+  Empty,
+  /** Bytes that are not a record of this format. */
+  Malformed,
+  /** A record of another key (two keys share the slot). */
+  OtherKey,
+  /** A record of this key past its expiry. */
+  Expired,
+  /** A record of this key, still fresh. */
+  Fresh,
+}
+
+/** The outcome of `readSlot`: the state, and the entry when Fresh. */
+export class SlotRead {
+  state: SlotState = SlotState.Empty;
+  entry: CacheEntry | null = null;
+}
+
+/**
+ * Reads a slot's value (null: none) for `key` at `nowMs`. The key is compared in full before the
+ * expiry is trusted; `out.entry` is set only when Fresh.
+ */
+export function readSlot(bytes: ArrayBuffer | null, key: ArrayBuffer, nowMs: u64, out: SlotRead = new SlotRead()): SlotRead {
+  out.entry = null;
+  if (bytes === null || bytes.byteLength == 0) {
+    out.state = SlotState.Empty;
+    return out;
+  }
+  const entry = decodeEntry(bytes);
+  if (entry === null) {
+    out.state = SlotState.Malformed;
+    return out;
+  }
+  if (key.byteLength != ENTRY_KEY_BYTES || memory.compare(changetype<usize>(entry.key), changetype<usize>(key), ENTRY_KEY_BYTES) != 0) {
+    out.state = SlotState.OtherKey;
+    return out;
+  }
+  if (nowMs >= entry.expiresAtMs) {
+    out.state = SlotState.Expired;
+    return out;
+  }
+  out.state = SlotState.Fresh;
+  out.entry = entry;
+  return out;
+}
+
+/** The slot of `key` among `slots`: its first four bytes as a big-endian u32, modulo `slots`. */
+export function slotOf(key: ArrayBuffer, slots: u32): u32 {
+  if (slots == 0 || key.byteLength < 4) return 0;
+  return bswap<u32>(load<u32>(changetype<usize>(key))) % slots;
+}
+
+/** Shared-data key of slot `slot`: `aigw/inference-cache/<slot>`. */
+export function slotKey(slot: u32): string {
+  return SLOT_KEY_PREFIX + slot.toString();
+}
+
+/** The shared tier's partition segment for a shared model. */
+export const SHARED_PARTITION = "shared";
+/** The segment for a request without a tenant. */
+export const NO_TENANT_PARTITION = "_";
+
+/**
+ * The shared tier's key: `<prefix><tenant or "shared">:<64 hex digits>` ("_" for no tenant). A
+ * tenant is the router's `x-ai-tenant` (hex digits or the anonymous name); it is cut at 128
+ * characters, and characters other than letters, digits, '.', '_', '-' become '_', so the key
+ * stays one URL path segment for Webdis. Cutting and replacing can only make two tenants share a
+ * segment, never an entry: the hex key covers the exact tenant.
+ */
+export function redisKey(prefix: string, tenant: string, shared: bool, hexKey: string): string {
+  let segment: string;
+  if (shared) segment = SHARED_PARTITION;
+  else if (tenant.length == 0) segment = NO_TENANT_PARTITION;
+  else segment = safeSegment(tenant);
+  return prefix + segment + ":" + hexKey;
+}
+
+function safeSegment(s: string): string {
+  const n = s.length < 128 ? s.length : 128;
+  let clean = n == s.length;
+  for (let i = 0; i < n && clean; i++) clean = isSegmentChar(<u32>s.charCodeAt(i));
+  if (clean) return s;
+  const out = changetype<string>(__new(<usize>n << 1, idof<String>()));
+  for (let i = 0; i < n; i++) {
+    const ch = <u32>s.charCodeAt(i);
+    store<u16>(changetype<usize>(out) + (<usize>i << 1), <u16>(isSegmentChar(ch) ? ch : 0x5F));
+  }
+  return out;
+}
+
+// @ts-ignore: decorator
+@inline
+function isSegmentChar(ch: u32): bool {
+  return (ch - 0x30 < 10) || ((ch | 0x20) - 0x61 < 26) || ch == 0x2E || ch == 0x5F || ch == 0x2D;
+}
+
+// @ts-ignore: decorator
+@inline
+function isContentTypeChar(ch: u32): bool {
+  return (ch >= 0x20 && ch <= 0x7E) || ch == 0x09;
+}

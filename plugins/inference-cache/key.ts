@@ -1,0 +1,268 @@
+// The inference-cache key: SHA-256 over an unambiguous encoding of what decides a response.
+//
+//   "aigw-inference-cache-key"   24 ASCII bytes (domain tag)
+//   u8   KEY_FORMAT_VERSION      1
+//   u8   partition               0 shared (the model is `shared`, or `vary_on_tenant` is off),
+//                                1 tenant
+//   lp   tenant                  the router's x-ai-tenant ("" when shared, or no tenant)
+//   lp   method                  as sent (`POST`)
+//   lp   path                    `:path` as sent, query included
+//   lp   model                   resolved model ("" when none was resolved)
+//   lp   version                 resolved version ("" when none)
+//   u8   body                    0 no body, 1 JSON
+//   ...  canonical body          to the end (the last field needs no length)
+// where lp = u32 big-endian byte length, then the UTF-8 bytes.
+//
+// The canonical body of a JSON object: its top-level members minus `stream` (a streamed and a
+// whole request share an entry: each is replayed from the other) and minus the configured
+// non-semantic fields, plus a member for each configured default the body lacks (so
+// `{"temperature":1}` and `{}` agree), sorted by name in UTF-16 code unit order, each value in
+// RFC 8785 form (assembly/json/canonical.ts): no whitespace, numbers as their double's shortest
+// form (`1.0`, `1`, `1e0` are `1`), strings minimally escaped. Duplicate names are all kept, in
+// source order, as canonical.ts does (the safe side: `{"a":1,"a":2}` never equals `{"a":2}`); a
+// default is added only when no member has its name. An explicit `null` is a value like any
+// other, not the default. Any other top-level JSON value (array, string, number, ...) is keyed by
+// its whole RFC 8785 form, with nothing dropped or added.
+
+import { toHex, Sha256 } from "../../assembly/crypto/sha256";
+import { writeCanonical } from "../../assembly/json/canonical";
+import { JsonValue } from "../../assembly/json/index";
+import { compareStringNodes, F_ESCAPED, F_NON_ASCII, JsonTree, nodeStringEquals } from "../../assembly/json/reader";
+import { ByteSink } from "../../assembly/json/sink";
+import { nextPos, readCodePoint } from "../../assembly/json/utf8";
+
+export const KEY_FORMAT_VERSION: u8 = 1;
+export const KEY_BYTES: i32 = 32;
+/** Always left out of the key: `stream: true` and `false` share an entry. */
+export const STREAM_FIELD = "stream";
+const TAG = "aigw-inference-cache-key";
+/** Most defaults a configuration may list (a presence bit each). */
+export const MAX_DEFAULTS: i32 = 32;
+
+/** What the body part of the key leaves out and fills in (built by config.ts). */
+export class KeyRules {
+  /** Top-level members left out (besides `stream`). */
+  dropFields: string[] = [];
+  /** Names of the documented defaults, sorted by UTF-16 code units; ASCII only (config.ts). */
+  defaultNames: string[] = [];
+  /** RFC 8785 form of each default's value, by index in defaultNames. */
+  defaultValues: ArrayBuffer[] = [];
+
+  /** Adds a default, keeping defaultNames sorted. `name` must be ASCII. */
+  addDefault(name: string, canonicalValue: ArrayBuffer): void {
+    let i = this.defaultNames.length;
+    this.defaultNames.push(name);
+    this.defaultValues.push(canonicalValue);
+    while (i > 0 && this.defaultNames[i - 1] > name) {
+      this.defaultNames[i] = this.defaultNames[i - 1];
+      this.defaultValues[i] = this.defaultValues[i - 1];
+      i--;
+    }
+    this.defaultNames[i] = name;
+    this.defaultValues[i] = canonicalValue;
+  }
+
+  /** The canonical value of default `name`, or null. */
+  defaultOf(name: string): ArrayBuffer | null {
+    const i = this.defaultNames.indexOf(name);
+    return i < 0 ? null : this.defaultValues[i];
+  }
+}
+
+/** The request facts that go into the key besides the body. */
+export class KeyRequest {
+  method: string = "POST";
+  path: string = "";
+  model: string = "";
+  version: string = "";
+  /** The router's x-ai-tenant; "" when there is none. */
+  tenant: string = "";
+  /** True when entries are shared across tenants (the tenant is then left out). */
+  shared: bool = false;
+}
+
+// One request at a time per VM: the hasher, the canonical-body buffer and the field buffer are
+// reused, so a key costs no allocation beyond the 32-byte digest once they have grown.
+const HASHER = new Sha256();
+let bodySink = new ByteSink(4096);
+let fieldBuf = new ArrayBuffer(256);
+/** A grown body buffer larger than this is dropped after use rather than kept for the next key. */
+const KEEP_SINK_BYTES: i32 = 1 << 20;
+
+/** The 32-byte key of a request; `body` is null for a request without a body. */
+export function computeKey(rules: KeyRules, req: KeyRequest, body: JsonValue | null): ArrayBuffer {
+  const h = HASHER.reset();
+  hashString(h, TAG, false);
+  hashByte(h, KEY_FORMAT_VERSION);
+  hashByte(h, req.shared ? 0 : 1);
+  hashString(h, req.shared ? "" : req.tenant, true);
+  hashString(h, req.method, true);
+  hashString(h, req.path, true);
+  hashString(h, req.model, true);
+  hashString(h, req.version, true);
+  if (body === null) {
+    hashByte(h, 0);
+    return h.final();
+  }
+  hashByte(h, 1);
+  const sink = bodySink;
+  sink.length = 0;
+  writeCanonicalBody(sink, body, rules);
+  h.updateRange(sink.buffer, 0, sink.length);
+  if (sink.buffer.byteLength > KEEP_SINK_BYTES) bodySink = new ByteSink(4096);
+  return h.final();
+}
+
+/** Lower-case hex of a key (64 characters), for `x-ai-cache-key` and the shared tier. */
+export function keyHex(key: ArrayBuffer): string {
+  return toHex(key);
+}
+
+/** The canonical body of `body` (see the top of this file), for tests and debugging. */
+export function canonicalBody(body: JsonValue, rules: KeyRules): ArrayBuffer {
+  const sink = new ByteSink(body.end - body.start + 16);
+  writeCanonicalBody(sink, body, rules);
+  return sink.toArrayBuffer();
+}
+
+/** Appends the canonical body of `body` to `sink`. */
+export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRules): void {
+  if (!body.isObject()) {
+    writeCanonical(sink, body);
+    return;
+  }
+  const tree = body.tree;
+  const count = body.length;
+  const drops = rules.dropFields;
+  const names = rules.defaultNames;
+  const nd = min(names.length, MAX_DEFAULTS);
+  const kept = new StaticArray<i32>(count);
+  let n = 0;
+  let present: u64 = 0;
+  let node = body.node + 1;
+  for (let i = 0; i < count; i++) {
+    const keyNode = node;
+    node = tree.skip(node + 1);
+    for (let d = 0; d < nd; d++) {
+      if ((present & (<u64>1 << d)) == 0 && nodeStringEquals(tree, keyNode, unchecked(names[d]))) present |= <u64>1 << d;
+    }
+    let drop = nodeStringEquals(tree, keyNode, STREAM_FIELD);
+    for (let d = 0; d < drops.length && !drop; d++) drop = nodeStringEquals(tree, keyNode, unchecked(drops[d]));
+    if (!drop) unchecked(kept[n++] = keyNode);
+  }
+  sortKeyNodes(tree, kept, n);
+
+  // Merge the sorted members with the sorted absent defaults. A default is absent, so it never
+  // ties with a member.
+  const view = new JsonValue(tree, body.node);
+  sink.byte(0x7B);
+  let i = 0;
+  let d = 0;
+  let first = true;
+  while (true) {
+    while (d < nd && (present & (<u64>1 << d)) != 0) d++;
+    const haveMember = i < n;
+    const haveDefault = d < nd;
+    if (!haveMember && !haveDefault) break;
+    if (!first) sink.byte(0x2C);
+    first = false;
+    if (haveMember && (!haveDefault || compareKeyToAscii(tree, unchecked(kept[i]), unchecked(names[d])) < 0)) {
+      const keyNode = unchecked(kept[i++]);
+      writeCanonical(sink, view.bind(tree, keyNode));
+      sink.byte(0x3A);
+      writeCanonical(sink, view.bind(tree, keyNode + 1));
+    } else {
+      sink.byte(0x22);
+      sink.ascii(unchecked(names[d]));
+      sink.byte2(0x22, 0x3A);
+      const value = unchecked(rules.defaultValues[d]);
+      sink.bytes(changetype<usize>(value), value.byteLength);
+      d++;
+    }
+  }
+  sink.byte(0x7D);
+}
+
+// The key's fields: `withLength` prefixes the UTF-8 bytes with their u32 big-endian length.
+function hashString(h: Sha256, s: string, withLength: bool): void {
+  const need = String.UTF8.byteLength(s) + 4;
+  if (need > fieldBuf.byteLength) fieldBuf = new ArrayBuffer(need);
+  const p = changetype<usize>(fieldBuf);
+  const len = <i32>String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, p + 4);
+  if (withLength) {
+    store<u32>(p, bswap<u32>(<u32>len));
+    h.updateRange(fieldBuf, 0, len + 4);
+  } else {
+    h.updateRange(fieldBuf, 4, len);
+  }
+}
+
+function hashByte(h: Sha256, b: u8): void {
+  store<u8>(changetype<usize>(fieldBuf), b);
+  h.updateRange(fieldBuf, 0, 1);
+}
+
+/**
+ * Orders a key node and an ASCII name by UTF-16 code units. Every non-ASCII code point (and the
+ * high surrogate of a supplementary one) is above every ASCII unit, so code points compare right.
+ */
+function compareKeyToAscii(tree: JsonTree, node: i32, name: string): i32 {
+  const base = changetype<usize>(tree.source);
+  let i = tree.word(node, 1) + 1;
+  const to = tree.word(node, 2) - 1;
+  const plain = (tree.word(node, 0) & (F_ESCAPED | F_NON_ASCII)) == 0;
+  const m = name.length;
+  let k = 0;
+  while (i < to && k < m) {
+    let cp: u32;
+    if (plain) {
+      cp = <u32>load<u8>(base + <usize>i);
+      i++;
+    } else {
+      cp = readCodePoint(base, i);
+      i = nextPos;
+    }
+    const c = <u32>name.charCodeAt(k++);
+    if (cp != c) return cp < c ? -1 : 1;
+  }
+  if (i < to) return 1;
+  return k < m ? -1 : 0;
+}
+
+/** Sorts key nodes [0, n) by name, stably (duplicates keep their source order). */
+function sortKeyNodes(tree: JsonTree, keys: StaticArray<i32>, n: i32): void {
+  if (n <= 16) {
+    for (let i = 1; i < n; i++) {
+      const k = unchecked(keys[i]);
+      let j = i - 1;
+      while (j >= 0 && compareStringNodes(tree, unchecked(keys[j]), k) > 0) {
+        unchecked(keys[j + 1] = keys[j]);
+        j--;
+      }
+      unchecked(keys[j + 1] = k);
+    }
+    return;
+  }
+  // Bottom-up merge sort, taking from the left run on ties (stable).
+  let src = keys;
+  let dst = new StaticArray<i32>(n);
+  for (let width = 1; width < n; width <<= 1) {
+    for (let lo = 0; lo < n; lo += width << 1) {
+      const mid = min(lo + width, n);
+      const hi = min(lo + (width << 1), n);
+      let a = lo;
+      let b = mid;
+      for (let k = lo; k < hi; k++) {
+        if (a < mid && (b >= hi || compareStringNodes(tree, unchecked(src[a]), unchecked(src[b])) <= 0)) {
+          unchecked(dst[k] = src[a++]);
+        } else {
+          unchecked(dst[k] = src[b++]);
+        }
+      }
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src !== keys) memory.copy(changetype<usize>(keys), changetype<usize>(src), <usize>n << 2);
+}

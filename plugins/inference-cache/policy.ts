@@ -1,0 +1,354 @@
+// What may be cached: the request decision (look up, refresh, bypass with a reason, or only emit
+// the key) and whether a response may be stored. Pure: the stage passes header values, the parsed
+// body and the configuration, and turns the outcome into `x-ai-cache` / `x-ai-cache-reason`.
+
+import { BodyKind, MAX_CONTENT_TYPE_BYTES, entrySize } from "../../assembly/cache/entry";
+import { E_DEPTH, E_SIZE, E_VALUES, JsonResult, JsonValue } from "../../assembly/json/index";
+import { CacheConfig, ModelPolicy } from "./config";
+import { KeyRules } from "./key";
+
+/** The value of `x-ai-cache`. */
+export enum CacheStatus { Hit, Miss, Bypass, Refresh }
+
+export const CACHE_STATUS_NAMES: string[] = ["HIT", "MISS", "BYPASS", "REFRESH"];
+
+/** Why: the value of `x-ai-cache-reason` (names in REASONS, in this order). */
+export enum Reason {
+  /** Nothing to report (a storable response). */
+  None,
+  // HIT
+  LocalHit,
+  SharedHit,
+  // MISS: the request was looked up and went upstream
+  NotFound,
+  Expired,
+  SlotCollision,
+  UnreadableEntry,
+  NotConvertible,
+  SharedTierError,
+  // REFRESH: went upstream without a lookup; the response replaces the entry
+  ClientNoCache,
+  // BYPASS: neither looked up nor stored
+  MethodNotCached,
+  NoBody,
+  NotJson,
+  BodyTooLarge,
+  MalformedJson,
+  JsonTooDeep,
+  ClientNoStore,
+  Nondeterministic,
+  KeyOnly,
+  // Not stored (with MISS or REFRESH): the response may not be kept
+  StatusNotCacheable,
+  ContentTypeNotCacheable,
+  UpstreamSetCookie,
+  UpstreamNoStore,
+  UpstreamPrivate,
+  UpstreamNoCache,
+  UpstreamContentEncoding,
+  ResponseTooLarge,
+  StreamIncomplete,
+}
+
+/** One row of the reason table. */
+export class ReasonInfo {
+  constructor(
+    /** `x-ai-cache-reason`: stable, kebab-case. */
+    public name: string,
+    /** The `x-ai-cache` it goes with (response reasons: MISS, or REFRESH after a refresh). */
+    public status: CacheStatus,
+  ) {}
+}
+
+/** The reason table, by Reason. The README's table lists the same rows. */
+export const REASONS: ReasonInfo[] = [
+  new ReasonInfo("", CacheStatus.Miss),
+  new ReasonInfo("local-hit", CacheStatus.Hit),
+  new ReasonInfo("shared-hit", CacheStatus.Hit),
+  new ReasonInfo("not-found", CacheStatus.Miss),
+  new ReasonInfo("expired", CacheStatus.Miss),
+  new ReasonInfo("slot-collision", CacheStatus.Miss),
+  new ReasonInfo("unreadable-entry", CacheStatus.Miss),
+  new ReasonInfo("not-convertible", CacheStatus.Miss),
+  new ReasonInfo("shared-tier-error", CacheStatus.Miss),
+  new ReasonInfo("client-no-cache", CacheStatus.Refresh),
+  new ReasonInfo("method-not-cached", CacheStatus.Bypass),
+  new ReasonInfo("no-body", CacheStatus.Bypass),
+  new ReasonInfo("not-json", CacheStatus.Bypass),
+  new ReasonInfo("body-too-large", CacheStatus.Bypass),
+  new ReasonInfo("malformed-json", CacheStatus.Bypass),
+  new ReasonInfo("json-too-deep", CacheStatus.Bypass),
+  new ReasonInfo("client-no-store", CacheStatus.Bypass),
+  new ReasonInfo("nondeterministic", CacheStatus.Bypass),
+  new ReasonInfo("key-only", CacheStatus.Bypass),
+  new ReasonInfo("status-not-cacheable", CacheStatus.Miss),
+  new ReasonInfo("content-type-not-cacheable", CacheStatus.Miss),
+  new ReasonInfo("upstream-set-cookie", CacheStatus.Miss),
+  new ReasonInfo("upstream-no-store", CacheStatus.Miss),
+  new ReasonInfo("upstream-private", CacheStatus.Miss),
+  new ReasonInfo("upstream-no-cache", CacheStatus.Miss),
+  new ReasonInfo("upstream-content-encoding", CacheStatus.Miss),
+  new ReasonInfo("response-too-large", CacheStatus.Miss),
+  new ReasonInfo("stream-incomplete", CacheStatus.Miss),
+];
+
+export function reasonName(r: Reason): string {
+  return <i32>r >= 0 && <i32>r < REASONS.length ? REASONS[r].name : "";
+}
+
+export function cacheStatusName(s: CacheStatus): string {
+  return CACHE_STATUS_NAMES[s];
+}
+
+// ---- requests ----
+
+/** What the stage does with a request. */
+export enum RequestAction {
+  /** Look the key up; on a miss, go upstream and store a storable response. */
+  Lookup,
+  /** Go upstream without a lookup and store a storable response (client no-cache). */
+  Refresh,
+  /** Neither look up nor store; no key. */
+  Bypass,
+  /** Emit `x-ai-cache-key` for an external cache; neither look up nor store. */
+  KeyOnly,
+}
+
+/** The request headers the decision reads (null: absent). */
+export class RequestFacts {
+  method: string = "POST";
+  contentType: string | null = null;
+  cacheControl: string | null = null;
+  pragma: string | null = null;
+  /** From content-length when known, else the body's size; -1 unknown; 0 no body. */
+  bodyBytes: i64 = -1;
+}
+
+export class RequestDecision {
+  action: RequestAction = RequestAction.Bypass;
+  reason: Reason = Reason.None;
+  /** The body asks for a stream (`"stream": true`): answer hits as SSE. */
+  stream: bool = false;
+
+  set(action: RequestAction, reason: Reason): RequestDecision {
+    this.action = action;
+    this.reason = reason;
+    return this;
+  }
+
+  /** The `x-ai-cache` value before any lookup (Lookup is reported once the lookup is done). */
+  get status(): CacheStatus {
+    if (this.action == RequestAction.Refresh) return CacheStatus.Refresh;
+    if (this.action == RequestAction.Lookup) return CacheStatus.Miss;
+    return CacheStatus.Bypass;
+  }
+}
+
+/**
+ * What the request headers alone decide: a Bypass reason, or None to read the body. Lets the
+ * stage pass a request on without buffering its body.
+ */
+export function decideOnHeaders(cfg: CacheConfig, facts: RequestFacts): Reason {
+  if (facts.method != "POST") return Reason.MethodNotCached;
+  if (clientNoStore(facts)) return Reason.ClientNoStore;
+  const ct = facts.contentType;
+  if (ct !== null && !isJsonMediaType(ct)) return Reason.NotJson;
+  if (facts.bodyBytes == 0) return Reason.NoBody;
+  if (facts.bodyBytes > <i64>cfg.maxBodyBytes) return Reason.BodyTooLarge;
+  return Reason.None;
+}
+
+/**
+ * The whole request decision. `parsed` is the body parsed with `cfg.bodyLimits` (null when
+ * there is no body). Order: method, client no-store, content type, size, JSON, determinism, then
+ * key-only, client no-cache (Refresh), else Lookup.
+ */
+export function decideRequest(
+  cfg: CacheConfig, model: ModelPolicy, facts: RequestFacts, parsed: JsonResult | null,
+  out: RequestDecision = new RequestDecision(),
+): RequestDecision {
+  out.stream = false;
+  const early = decideOnHeaders(cfg, facts);
+  if (early != Reason.None) return out.set(RequestAction.Bypass, early);
+  if (parsed === null) return out.set(RequestAction.Bypass, Reason.NoBody);
+  if (!parsed.ok || parsed.value === null) {
+    const e = parsed.error;
+    const reason = e == E_DEPTH ? Reason.JsonTooDeep : e == E_SIZE || e == E_VALUES ? Reason.BodyTooLarge : Reason.MalformedJson;
+    return out.set(RequestAction.Bypass, reason);
+  }
+  const body = parsed.value as JsonValue;
+  out.stream = isStreamRequest(body);
+  if (!model.cacheNondeterministic && !isDeterministic(body, cfg.rules)) return out.set(RequestAction.Bypass, Reason.Nondeterministic);
+  if (cfg.keyOnly) return out.set(RequestAction.KeyOnly, Reason.KeyOnly);
+  if (clientNoCache(facts)) return out.set(RequestAction.Refresh, Reason.ClientNoCache);
+  return out.set(RequestAction.Lookup, Reason.None);
+}
+
+/**
+ * Temperature 0 (explicit, or absent with a configured default of 0), or a non-null `seed`.
+ * Anything but an object is not deterministic: it has no sampling parameters to tell.
+ */
+export function isDeterministic(body: JsonValue, rules: KeyRules): bool {
+  if (!body.isObject()) return false;
+  const seed = body.get("seed");
+  if (seed !== null && !seed.isNull()) return true;
+  const t = body.get("temperature");
+  if (t !== null) return t.isNumber() && t.asNumber() == 0;
+  const def = rules.defaultOf("temperature");
+  // The canonical form of every spelling of zero is "0".
+  return def !== null && def.byteLength == 1 && load<u8>(changetype<usize>(def)) == 0x30;
+}
+
+/** `"stream": true` (the last `stream` member, as the upstream reads it). */
+export function isStreamRequest(body: JsonValue): bool {
+  if (!body.isObject()) return false;
+  const s = body.get("stream");
+  return s !== null && s.asBool();
+}
+
+function clientNoStore(facts: RequestFacts): bool {
+  const cc = facts.cacheControl;
+  return cc !== null && hasDirective(cc, "no-store");
+}
+
+/** `cache-control: no-cache`, or `pragma: no-cache` without a cache-control (RFC 9111 §5.4). */
+function clientNoCache(facts: RequestFacts): bool {
+  const cc = facts.cacheControl;
+  if (cc !== null) return hasDirective(cc, "no-cache");
+  const pragma = facts.pragma;
+  return pragma !== null && hasDirective(pragma, "no-cache");
+}
+
+// ---- responses ----
+
+/** The response headers the decision reads (null: absent). */
+export class ResponseFacts {
+  status: i32 = 200;
+  contentType: string | null = null;
+  setCookie: bool = false;
+  cacheControl: string | null = null;
+  contentEncoding: string | null = null;
+  /** -1 when unknown (chunked, or a stream). */
+  contentLength: i64 = -1;
+}
+
+/**
+ * Whether a response may be stored, as far as its headers tell: None, or the reason it may not.
+ * The body's size is checked again as it arrives (`maxStoredBodyBytes`).
+ */
+export function decideResponse(cfg: CacheConfig, facts: ResponseFacts): Reason {
+  if (facts.status != 200) return Reason.StatusNotCacheable;
+  const ct = facts.contentType;
+  if (ct === null || bodyKindOf(ct) == BodyKind.None || ct.length > MAX_CONTENT_TYPE_BYTES) return Reason.ContentTypeNotCacheable;
+  if (facts.setCookie) return Reason.UpstreamSetCookie;
+  const cc = facts.cacheControl;
+  if (cc !== null) {
+    if (hasDirective(cc, "no-store")) return Reason.UpstreamNoStore;
+    if (hasDirective(cc, "private")) return Reason.UpstreamPrivate;
+    if (hasDirective(cc, "no-cache")) return Reason.UpstreamNoCache;
+  }
+  const enc = facts.contentEncoding;
+  if (enc !== null && !isIdentity(enc)) return Reason.UpstreamContentEncoding;
+  if (facts.contentLength > <i64>maxStoredBodyBytes(cfg, ct)) return Reason.ResponseTooLarge;
+  return Reason.None;
+}
+
+/** Largest body a record of `contentType` holds within max_entry_bytes. */
+export function maxStoredBodyBytes(cfg: CacheConfig, contentType: string): i32 {
+  const room = <i64>cfg.maxEntryBytes - entrySize(contentType.length, 0);
+  return room > 0 ? <i32>room : 0;
+}
+
+/** JSON (`application/json`, `*+json`), SSE (`text/event-stream`), or None; parameters ignored. */
+export function bodyKindOf(contentType: string): BodyKind {
+  if (isJsonMediaType(contentType)) return BodyKind.Json;
+  return mediaTypeIs(contentType, "text/event-stream") ? BodyKind.Sse : BodyKind.None;
+}
+
+// ---- header values ----
+
+/** `application/json` or `<type>/<subtype>+json`, any case, parameters ignored. */
+export function isJsonMediaType(value: string): bool {
+  if (mediaTypeIs(value, "application/json")) return true;
+  const end = mediaTypeEnd(value);
+  const start = skipSpaces(value, 0);
+  const slash = value.indexOf("/", start);
+  return slash > start && slash < end && end - slash > 6 && endsWithIgnoreCase(value, end, "+json");
+}
+
+function mediaTypeIs(value: string, type: string): bool {
+  const start = skipSpaces(value, 0);
+  const end = mediaTypeEnd(value);
+  return end - start == type.length && regionEqualsIgnoreCase(value, start, type);
+}
+
+/** End of the media type: before parameters and trailing spaces. */
+function mediaTypeEnd(value: string): i32 {
+  let end = value.indexOf(";");
+  if (end < 0) end = value.length;
+  while (end > 0 && isSpace(value.charCodeAt(end - 1))) end--;
+  return end;
+}
+
+function isIdentity(value: string): bool {
+  const start = skipSpaces(value, 0);
+  let end = value.length;
+  while (end > start && isSpace(value.charCodeAt(end - 1))) end--;
+  return end == start || (end - start == 8 && regionEqualsIgnoreCase(value, start, "identity"));
+}
+
+/**
+ * True if a comma-separated directive list (Cache-Control, Pragma) has directive `name`
+ * (lower-case), with or without a value: `no-cache`, `No-Cache`, `private="set-cookie"`. Quoted
+ * values may hold commas.
+ */
+export function hasDirective(value: string, name: string): bool {
+  const n = value.length;
+  let i = 0;
+  while (i < n) {
+    while (i < n && (isSpace(value.charCodeAt(i)) || value.charCodeAt(i) == 0x2c)) i++;
+    const start = i;
+    while (i < n) {
+      const ch = value.charCodeAt(i);
+      if (ch == 0x3d || ch == 0x2c || isSpace(ch)) break;
+      i++;
+    }
+    const match = i - start == name.length && i > start && regionEqualsIgnoreCase(value, start, name);
+    i = skipSpaces(value, i);
+    if (i < n && value.charCodeAt(i) == 0x3d) {
+      i = skipSpaces(value, i + 1);
+      if (i < n && value.charCodeAt(i) == 0x22) {
+        i++;
+        while (i < n && value.charCodeAt(i) != 0x22) i += value.charCodeAt(i) == 0x5c ? 2 : 1;
+        i++;
+      }
+    }
+    if (match) return true;
+    while (i < n && value.charCodeAt(i) != 0x2c) i++;
+  }
+  return false;
+}
+
+function skipSpaces(s: string, i: i32): i32 {
+  while (i < s.length && isSpace(s.charCodeAt(i))) i++;
+  return i;
+}
+
+function isSpace(ch: i32): bool {
+  return ch == 0x20 || ch == 0x09;
+}
+
+/** `s` at `at` starts with `lower` (lower-case ASCII), ignoring ASCII case. */
+function regionEqualsIgnoreCase(s: string, at: i32, lower: string): bool {
+  if (at < 0 || at + lower.length > s.length) return false;
+  for (let k = 0; k < lower.length; k++) {
+    let ch = s.charCodeAt(at + k);
+    if (ch >= 0x41 && ch <= 0x5a) ch |= 0x20;
+    if (ch != lower.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+function endsWithIgnoreCase(s: string, end: i32, lower: string): bool {
+  return regionEqualsIgnoreCase(s, end - lower.length, lower);
+}
