@@ -50,7 +50,7 @@ describe("inference-cache config", () => {
       ["not JSON", "{slots", "configuration: expected JSON, got expected string key at byte 1"],
       ["not an object", "[]", "configuration: expected a JSON object, got []"],
       ["unknown top-level key", '{"slot":1}',
-        "slot: expected one of the keys slots, max_entry_bytes, ttl_ms, max_body_bytes, max_json_depth, key_only, vary_on_tenant, drop_fields, defaults, models, shared_tier, got an unknown key"],
+        "slot: expected one of the keys slots, max_entry_bytes, ttl_ms, max_body_bytes, max_json_depth, key_only, vary_on_tenant, tenant_header, drop_fields, defaults, models, shared_tier, got an unknown key"],
       ["duplicate key", '{"slots":1,"slots":2}', "slots: expected each key once, got it twice"],
       ["slots 0", '{"slots":0}', "slots: expected an integer 1..65536, got 0"],
       ["slots fractional", '{"slots":1.5}', "slots: expected an integer 1..65536, got 1.5"],

@@ -109,6 +109,7 @@ export class PipelineRoot extends RootContext {
     const result = kind.configure(doc.root as JsonValue);
     const root = result.root;
     if (root === null) return result.error;
+    root.rootContextId = this.id;
     this.chain = new Chain([root]);
     this.roots.push(root);
     return "";
@@ -137,6 +138,7 @@ export class PipelineRoot extends RootContext {
       }
       const result = kind.configure(section);
       if (result.root === null) return kind.section + "." + result.error;
+      (result.root as StageRoot).rootContextId = this.id;
       base.push(result.root as StageRoot);
       baseKinds.push(kind);
       this.roots.push(result.root as StageRoot);
@@ -182,6 +184,7 @@ export class PipelineRoot extends RootContext {
         const merged = baseAt >= 0 ? mergeTop(top.get(kind.section) as JsonValue, patch) : patch;
         const result = kind.configure(merged);
         if (result.root === null) return sfield + "." + result.error;
+        (result.root as StageRoot).rootContextId = this.id;
         chosen.push(result.root as StageRoot);
         this.roots.push(result.root as StageRoot);
       }

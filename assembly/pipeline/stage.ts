@@ -49,6 +49,12 @@ export class Stage {
  * `rootId` its root_id as a separate filter entry (`model-router`).
  */
 export class StageRoot {
+  /**
+   * Id of the root context that runs this stage (set when it is configured). An `http_call` made
+   * for it (not for one request) answers there and outlives every stream.
+   */
+  rootContextId: u32 = 0;
+
   newStage(): Stage {
     return new Stage();
   }

@@ -4,7 +4,7 @@
 // an empty configuration) is a working cache.
 
 import { Checker, parseConfigDocument, quote } from "../../assembly/config/checker";
-import { isModelName, isVisibleAscii255, MODEL_NAME } from "../../assembly/config/values";
+import { HEADER_NAME, isHeaderName, isModelName, isVisibleAscii255, MODEL_NAME } from "../../assembly/config/values";
 import { canonicalJson, JsonLimits, JsonValue, parseJsonText } from "../../assembly/json/index";
 import { KeyRules, MAX_DEFAULTS, STREAM_FIELD } from "./key";
 
@@ -40,7 +40,7 @@ export const DEFAULT_KEY_PREFIX = "aigw:cache:";
 
 const TOP_KEYS: string[] = [
   "slots", "max_entry_bytes", "ttl_ms", "max_body_bytes", "max_json_depth", "key_only",
-  "vary_on_tenant", "drop_fields", "defaults", "models", "shared_tier",
+  "vary_on_tenant", "tenant_header", "drop_fields", "defaults", "models", "shared_tier",
 ];
 const MODEL_KEYS: string[] = ["shared", "cache_nondeterministic", "ttl_ms"];
 const SHARED_TIER_KEYS: string[] = ["enabled", "cluster", "timeout_ms", "key_prefix"];
@@ -75,6 +75,8 @@ export class CacheConfig {
   maxJsonDepth: i32 = 64;
   keyOnly: bool = false;
   varyOnTenant: bool = true;
+  /** Identity header whose SHA-256 is the tenant partition (as the router's tenant_header). */
+  tenantHeader: string = "authorization";
   /** drop_fields and defaults, as the key uses them. */
   rules: KeyRules = new KeyRules();
   models: ModelPolicy[] = [];
@@ -121,6 +123,7 @@ export function parseCacheConfig(root: JsonValue): CacheConfigResult {
   cfg.maxJsonDepth = <i32>c.integer(root, "max_json_depth", "", cfg.maxJsonDepth, 1, 1024);
   cfg.keyOnly = c.bool(root, "key_only", "", cfg.keyOnly);
   cfg.varyOnTenant = c.bool(root, "vary_on_tenant", "", cfg.varyOnTenant);
+  cfg.tenantHeader = c.string(root, "tenant_header", "", cfg.tenantHeader, isHeaderName, HEADER_NAME);
   if (!c.failed && <i64>cfg.slots * <i64>cfg.maxEntryBytes > MAX_TABLE_BYTES) {
     c.fail("max_entry_bytes", "slots × max_entry_bytes at most " + MAX_TABLE_BYTES.toString() + " bytes of shared data",
       cfg.slots.toString() + " × " + cfg.maxEntryBytes.toString());

@@ -17,7 +17,7 @@ import { HealthCache } from "./health";
 import { RouterMetrics } from "./metrics";
 import { modelList } from "./models-endpoint";
 import { BUCKETS, ModelEntry, Resolution, ResolveStatus, VersionEntry, resolveVersion, stickyBucket, stickyBucketOfBytes } from "./resolve";
-import { TenantDigests } from "./tenant";
+import { TenantDigests } from "../../assembly/tenant/digests";
 import { ModelRef, Source, isJsonContentType, parseDecimal, parseModelRef, pathOnly, pathRef } from "./sources";
 
 export const ROOT_ID = "model-router";

@@ -1,6 +1,7 @@
 // Where a request names its model: a header, a path template, or the JSON body's `model`. Each
 // gives a ModelRef (name, optional version) or nothing. Pure: the stream passes header values in.
 
+export { parseDecimal } from "../../assembly/http/decimal";
 import { PathTemplate, matchTemplateUntil } from "./path-template";
 
 /** Where a request named its model. */
@@ -79,14 +80,3 @@ export function pathOnly(path: string): string {
   return q < 0 ? path : path.substring(0, q);
 }
 
-/** A non-negative decimal header value (content-length), or -1 when absent or not a number. */
-export function parseDecimal(value: string | null): i64 {
-  if (value === null || value.length == 0 || value.length > 18) return -1;
-  let n: i64 = 0;
-  for (let i = 0; i < value.length; i++) {
-    const d = value.charCodeAt(i) - 0x30;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + <i64>d;
-  }
-  return n;
-}

@@ -1,11 +1,12 @@
-// The tenant of a request: the lower-case hex SHA-256 of its identity header value. Requests
+// The tenant of a request: the lower-case hex SHA-256 of its identity header value (shared by the
+// router, which shows it as x-ai-tenant, and the cache, which partitions its entries by it). Requests
 // from one API key come in runs, so each worker keeps the last few identities and their digests
 // in a small direct-mapped table, and a repeat costs a hash and a comparison of the identity's
 // bytes (read in place from the request headers) instead of a SHA-256 and three allocations.
 // Pure: no host calls.
 
-import { Sha256, toHex } from "../../assembly/crypto/sha256";
-import { FNV64_OFFSET, fnv1a64Update } from "../../assembly/hash/fnv";
+import { Sha256, toHex } from "../crypto/sha256";
+import { FNV64_OFFSET, fnv1a64Update } from "../hash/fnv";
 
 /** Slots in the table (a power of two). */
 const SLOTS: i32 = 64;

@@ -1,0 +1,258 @@
+// inference-cache in the host emulator: the case table (host-tests/inference-cache/cases.ts) in
+// every form (one pipeline entry with the router, the router and the cache as separate entries,
+// the cache alone), then what needs its own set-up: the shared tier over a fake Webdis cluster,
+// the bound of the local table, bad input, metrics and configuration errors.
+import { describe, expect, it } from "vitest";
+import { Host, type Plugin, type RequestInit, type RequestResult } from "./emulator";
+import { CACHE_CONFIG, CACHE_FORMS, CASES, ROUTER_CONFIG, chat, CHAT_PATH, type CacheForm } from "./inference-cache/cases";
+import { checkStep, type SeenResponse } from "./inference-cache/check-step";
+import { ModelServer } from "./inference-cache/upstream";
+
+const VM_ID = "ai-gateway";
+type Config = Record<string, unknown>;
+
+interface Rig {
+  host: Host;
+  server: ModelServer;
+  send(init: RequestInit): Promise<RequestResult>;
+  plugins: Plugin[];
+}
+
+async function rig(form: CacheForm, cacheConfig: Config, host = new Host()): Promise<Rig> {
+  const server = new ModelServer();
+  const upstream = (req: { body: string }) => {
+    const r = server.answer(req.body);
+    return { status: r.status, headers: r.headers, bodyChunks: r.chunks };
+  };
+  const start = async (wasm: string, rootId: string, configuration: unknown) => {
+    const vm = await host.loadVm(wasm, { vmId: VM_ID });
+    const plugin = vm.startPlugin({ rootId, configuration: JSON.stringify(configuration), allowOnHeadersStopIteration: true });
+    expect(plugin.configured, JSON.stringify(host.logs({ minLevel: "warn" }))).toBe(true);
+    return plugin;
+  };
+  let plugins: Plugin[];
+  if (form === "pipeline") plugins = [await start("build/ai-gateway.wasm", "ai-gateway", { model_router: ROUTER_CONFIG, inference_cache: cacheConfig })];
+  else if (form === "separate") {
+    plugins = [await start("build/ai-gateway.wasm", "model-router", ROUTER_CONFIG), await start("build/ai-gateway.wasm", "inference-cache", cacheConfig)];
+  } else plugins = [await start("build/inference-cache.wasm", "inference-cache", cacheConfig)];
+  const chain = host.chain(...plugins);
+  return { host, server, plugins, send: (init) => chain.request(init, { upstream }) };
+}
+
+function seen(res: RequestResult, before: number, server: ModelServer): SeenResponse {
+  return {
+    status: res.status ?? 0,
+    headers: res.response?.headers ?? {},
+    body: res.response?.body ?? "",
+    reachedUpstream: server.count > before,
+    upstreamKey: res.upstreamRequest?.headers["x-ai-cache-key"] ?? "",
+  };
+}
+
+async function runCase(form: CacheForm, c: (typeof CASES)[number]): Promise<Rig> {
+  const r = await rig(form, { ...CACHE_CONFIG, ...(c.config ?? {}) });
+  const history: SeenResponse[] = [];
+  for (const [i, step] of c.steps.entries()) {
+    if (step.waitMs) r.host.advance(step.waitMs);
+    const before = r.server.count;
+    const res = await r.send(step.request);
+    const s = seen(res, before, r.server);
+    checkStep(`step ${i}`, step, s, history);
+    history.push(s);
+  }
+  return r;
+}
+
+const post = (body: string | Uint8Array, headers: Record<string, string> = {}): RequestInit => ({ method: "POST", path: CHAT_PATH, headers: { "content-type": "application/json", ...headers }, body });
+
+describe("inference-cache", () => {
+  for (const form of CACHE_FORMS) {
+    describe(`case table (${form})`, () => {
+      for (const c of CASES.filter((c) => !c.forms || c.forms.includes(form))) {
+        it(c.name, async () => {
+          await runCase(form, c);
+        });
+      }
+    });
+  }
+
+  describe("local tier", () => {
+    it("keeps the table within its slots however many entries are stored, counting evictions", async () => {
+      const r = await rig("alone", { ...CACHE_CONFIG, slots: 4 });
+      for (let i = 0; i < 40; i++) {
+        const res = await r.send(post(chat({ messages: [{ role: "user", content: `q${i}` }] })));
+        expect(res.response?.headers["x-ai-cache"]).toBe("MISS");
+      }
+      const keys = [...r.host.sharedData.keys(VM_ID)].filter((k) => k.startsWith("aigw/inference-cache/"));
+      expect(keys.length).toBeLessThanOrEqual(4);
+      expect(r.host.metric("inference_cache.stores.tier=local")).toBe(40);
+      expect(r.host.metric("inference_cache.evictions")).toBeGreaterThan(0);
+      expect(r.host.metric("inference_cache.misses")).toBe(40);
+    });
+
+    it("answers from the slot only for the same full key (a collision is a miss)", async () => {
+      const r = await rig("alone", { ...CACHE_CONFIG, slots: 1 });
+      await r.send(post(chat({ messages: [{ role: "user", content: "a" }] })));
+      const other = await r.send(post(chat({ messages: [{ role: "user", content: "b" }] })));
+      expect(other.response?.headers["x-ai-cache-reason"]).toBe("slot-collision");
+      const again = await r.send(post(chat({ messages: [{ role: "user", content: "b" }] })));
+      expect(again.response?.headers["x-ai-cache"]).toBe("HIT");
+    });
+
+    it("does not store a response larger than max_entry_bytes, and says why", async () => {
+      const r = await rig("alone", { ...CACHE_CONFIG, max_entry_bytes: 4096 });
+      const big = chat({ messages: [{ role: "user", content: "x".repeat(5000) }] });
+      const server = r.server;
+      // The server's answer is small; make it large by echoing a long model name.
+      const answer = server.answer.bind(server);
+      server.answer = (body: string) => {
+        const reply = answer(body);
+        reply.chunks = [reply.chunks[0].replace("The answer", "y".repeat(6000))];
+        return reply;
+      };
+      const first = await r.send(post(big));
+      expect(first.response?.headers["x-ai-cache"]).toBe("MISS");
+      const second = await r.send(post(big));
+      expect(second.response?.headers["x-ai-cache"]).toBe("MISS");
+      expect(r.host.metric("inference_cache.not_stored.reason=response-too-large")).toBe(2);
+    });
+
+    it("does not store a stream that ends without [DONE]", async () => {
+      const r = await rig("alone", CACHE_CONFIG);
+      const answer = r.server.answer.bind(r.server);
+      r.server.answer = (body: string) => {
+        const reply = answer(body);
+        reply.chunks = reply.chunks.slice(0, -1);
+        return reply;
+      };
+      for (let i = 0; i < 2; i++) {
+        const res = await r.send(post(chat({ stream: true })));
+        expect(res.response?.headers["x-ai-cache"]).toBe("MISS");
+      }
+      expect(r.host.metric("inference_cache.not_stored.reason=stream-incomplete")).toBe(2);
+    });
+  });
+
+  describe("bad input", () => {
+    it.each([
+      ["malformed JSON", '{"model":"llama",', "malformed-json"],
+      ["invalid UTF-8", Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]), "malformed-json"],
+      ["deep nesting", "[".repeat(5000) + "]".repeat(5000), "json-too-deep"],
+      ["a huge body", JSON.stringify({ model: "llama", temperature: 0, pad: "x".repeat(2 << 20) }), "body-too-large"],
+    ] as [string, string | Buffer, string][])("bypasses %s with a reason, and the request still goes through", async (_name, body, reason) => {
+      const r = await rig("alone", CACHE_CONFIG);
+      const res = await r.send(post(body));
+      expect(res.status).toBe(200);
+      expect(res.response?.headers["x-ai-cache"]).toBe("BYPASS");
+      expect(res.response?.headers["x-ai-cache-reason"]).toBe(reason);
+      expect(r.server.count).toBe(1);
+      expect(r.host.logs({ minLevel: "error" })).toEqual([]);
+    });
+  });
+
+  describe("shared tier", () => {
+    /** A fake Webdis on cluster "webdis": GET /GET/<k>.raw and PUT /SETEX/<k>/<s>, over one Map. */
+    function webdis(host: Host, store: Map<string, Buffer>, mode: { down?: boolean } = {}) {
+      host.addCluster("webdis", (req) => {
+        if (mode.down) return { status: 503, body: "" };
+        const get = /^\/GET\/([^/]+)\.raw$/.exec(req.path);
+        if (req.method === "GET" && get) {
+          const v = store.get(decodeURIComponent(get[1]));
+          if (v === undefined) return { status: 200, body: "$-1\r\n" };
+          return { status: 200, body: Buffer.concat([Buffer.from(`$${v.length}\r\n`), v, Buffer.from("\r\n")]) };
+        }
+        const set = /^\/SETEX\/([^/]+)\/(\d+)$/.exec(req.path);
+        if (req.method === "PUT" && set) {
+          store.set(decodeURIComponent(set[1]), Buffer.from(req.bodyBytes));
+          return { status: 200, body: '{"SETEX":[true,"OK"]}' };
+        }
+        return { status: 403, body: "" };
+      });
+    }
+    const SHARED = { ...CACHE_CONFIG, shared_tier: { cluster: "webdis", timeout_ms: 200 } };
+
+    it("stores through one Envoy and serves the entry through another", async () => {
+      const store = new Map<string, Buffer>();
+      const a = new Host();
+      webdis(a, store);
+      const b = new Host();
+      webdis(b, store);
+      const ra = await rig("alone", SHARED, a);
+      const rb = await rig("alone", SHARED, b);
+      const first = await ra.send(post(chat(), { authorization: "Bearer t1" }));
+      expect(first.response?.headers["x-ai-cache"]).toBe("MISS");
+      expect([...store.keys()]).toEqual([expect.stringMatching(/^aigw:cache:[0-9a-f]{64}:[0-9a-f]{64}$/)]);
+      const second = await rb.send(post(chat(), { authorization: "Bearer t1" }));
+      expect(second.response?.headers["x-ai-cache"]).toBe("HIT");
+      expect(second.response?.headers["x-ai-cache-reason"]).toBe("shared-hit");
+      expect(second.response?.body).toBe(first.response?.body);
+      expect(rb.server.count).toBe(0);
+      // The shared hit filled b's local tier.
+      const third = await rb.send(post(chat(), { authorization: "Bearer t1" }));
+      expect(third.response?.headers["x-ai-cache-reason"]).toBe("local-hit");
+      // Another tenant is not served tenant t1's entry.
+      const other = await rb.send(post(chat(), { authorization: "Bearer t2" }));
+      expect(other.response?.headers["x-ai-cache"]).toBe("MISS");
+      expect(rb.host.metric("inference_cache.hits.tier=shared")).toBe(1);
+      expect(ra.host.metric("inference_cache.stores.tier=shared")).toBe(1);
+    });
+
+    it("fails open: Webdis down or slow is a miss with a reason, never an error", async () => {
+      const store = new Map<string, Buffer>();
+      const host = new Host();
+      const mode = { down: true };
+      webdis(host, store, mode);
+      const r = await rig("alone", SHARED, host);
+      const res = await r.send(post(chat()));
+      expect(res.status).toBe(200);
+      expect(res.response?.headers["x-ai-cache"]).toBe("MISS");
+      expect(res.response?.headers["x-ai-cache-reason"]).toBe("shared-tier-error");
+      expect(r.host.metric("inference_cache.shared_errors.op=read")).toBe(1);
+      // The local tier still works.
+      const again = await r.send(post(chat()));
+      expect(again.response?.headers["x-ai-cache-reason"]).toBe("local-hit");
+      host.addCluster("webdis", () => ({ hang: true }));
+      const slow = await r.send(post(chat({ seed: 3 })));
+      expect(slow.response?.headers["x-ai-cache-reason"]).toBe("shared-tier-error");
+      expect(slow.durationMs).toBeLessThan(1000);
+    });
+
+    it("writes for the root context, so the end of the stream cannot cancel the write or lose its answer", async () => {
+      const store = new Map<string, Buffer>();
+      const host = new Host();
+      webdis(host, store);
+      const slow = host;
+      const r = await rig("alone", SHARED, host);
+      // Webdis confirms the write long after the client's stream has ended and been deleted.
+      slow.addCluster("webdis", (req) => {
+        if (req.method === "PUT") {
+          store.set("written", Buffer.from(req.bodyBytes));
+          return { status: 200, body: '{"SETEX":[true,"OK"]}', delayMs: 150 };
+        }
+        return { status: 200, body: "$-1\r\n" };
+      });
+      const res = await r.send(post(chat()));
+      expect(res.response?.headers["x-ai-cache"]).toBe("MISS");
+      expect(host.metric("inference_cache.stores.tier=shared")).toBe(0);
+      host.advance(200);
+      const write = host.httpCallLog.find((c) => c.request.method === "PUT")!;
+      expect(write.outcome).toBe("response");
+      expect(host.metric("inference_cache.stores.tier=shared")).toBe(1);
+      expect(store.get("written")?.subarray(0, 4).toString()).toBe("AIGC");
+    });
+  });
+
+  describe("configuration", () => {
+    it.each([
+      [{ slots: 0 }, "inference-cache: slots: expected an integer 1..65536, got 0"],
+      [{ tenant_header: "Bad Header" }, "tenant_header: expected a lower-case header name (letters, digits, '-', '_', '.'), got \"Bad Header\""],
+      [{ shared_tier: {} }, "shared_tier.cluster"],
+    ])("refuses %j, naming the field", async (config, message) => {
+      const host = new Host();
+      const vm = await host.loadVm("build/inference-cache.wasm", { vmId: VM_ID });
+      const plugin = vm.startPlugin({ rootId: "inference-cache", configuration: JSON.stringify(config) });
+      expect(plugin.configured).toBe(false);
+      expect(host.logs({ minLevel: "critical" }).map((l) => l.message).join("\n")).toContain(message);
+    });
+  });
+});

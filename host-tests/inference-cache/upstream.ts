@@ -1,0 +1,73 @@
+// The model server of the cache's case table: an OpenAI-style chat completion whose id and text
+// carry the number of the request (so a replayed body is told apart from a fresh one), as JSON or,
+// for `"stream": true`, as SSE in several chunks. Message text `fail 500` answers 500; `set cookie`
+// adds a set-cookie header. Used by the emulator (as an upstream handler) and by the Envoy runner
+// (behind a node:http server), so both see the same answers.
+
+export interface ModelServerReply {
+  status: number;
+  headers: Record<string, string>;
+  /** The body in the frames the server sends (one for JSON, several for SSE). */
+  chunks: string[];
+}
+
+export class ModelServer {
+  /** Requests answered so far. */
+  count = 0;
+
+  answer(body: string): ModelServerReply {
+    const n = ++this.count;
+    let doc: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = JSON.parse(body);
+      if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) doc = parsed as Record<string, unknown>;
+    } catch {
+      // Not JSON: answered all the same, as a lenient server would.
+    }
+    const text = JSON.stringify(doc.messages ?? "");
+    const model = typeof doc.model === "string" ? doc.model : "unknown";
+    if (text.includes("fail 500")) {
+      return { status: 500, headers: { "content-type": "application/json" }, chunks: [JSON.stringify({ error: { message: `failed ${n}`, type: "server_error" } })] };
+    }
+    const headers: Record<string, string> = {};
+    if (text.includes("set cookie")) headers["set-cookie"] = `session=${n}`;
+    const id = `chatcmpl-${n}`;
+    const content = `The answer is 4 (request ${n}).`;
+    if (doc.stream === true) {
+      headers["content-type"] = "text/event-stream";
+      const chunk = (delta: object, finish: string | null) =>
+        `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: 1767225600, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+      const words = content.split(" ");
+      return {
+        status: 200,
+        headers,
+        chunks: [
+          chunk({ role: "assistant", content: "" }, null),
+          ...words.map((w, i) => chunk({ content: (i > 0 ? " " : "") + w }, null)),
+          chunk({}, "stop"),
+          "data: [DONE]\n\n",
+        ],
+      };
+    }
+    headers["content-type"] = "application/json";
+    return {
+      status: 200,
+      headers,
+      chunks: [JSON.stringify({
+        id, object: "chat.completion", created: 1767225600, model,
+        choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 9, completion_tokens: 7, total_tokens: 16 },
+      })],
+    };
+  }
+}
+
+/** The data of each event of an SSE body, in order (comments and blank lines skipped). */
+export function sseEvents(body: string): string[] {
+  const out: string[] = [];
+  for (const block of body.replace(/\r\n?/g, "\n").split("\n\n")) {
+    const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).replace(/^ /, ""));
+    if (data.length > 0) out.push(data.join("\n"));
+  }
+  return out;
+}

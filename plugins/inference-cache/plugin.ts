@@ -1,0 +1,353 @@
+// inference-cache as a pipeline stage: keys a request by its canonical form (key.ts), answers a
+// fresh entry from the local tier (a fixed table of slots in Envoy shared data) or the shared tier
+// (Redis through Webdis, shared.ts), and stores a storable miss once its whole response has passed
+// through, chunk by chunk, without holding it. Every response says what happened: `x-ai-cache`
+// (HIT, MISS, BYPASS, REFRESH) and `x-ai-cache-reason`; looked-up requests also carry
+// `x-ai-cache-key`, upstream and back to the client.
+//
+// Inside one pipeline it reads the model and version the router resolved from the Exchange; as a
+// separate entry after the router, from the router's x-ai-model and x-ai-model-version headers;
+// without a router, the body's `model`. The tenant partition is the SHA-256 of `tenant_header`,
+// hashed here, so a client cannot choose it by sending x-ai-tenant.
+
+import { HeaderPair, nowMillis, sendLocalResponse, getSharedData, setSharedData, WasmResult } from "../../assembly/index";
+import { BodyKind, CacheEntry, SlotRead, SlotState, encodeEntry, readSlot, slotKey, slotOf } from "../../assembly/cache/entry";
+import { parseDecimal } from "../../assembly/http/decimal";
+import { JsonValue } from "../../assembly/json/index";
+import { ByteSink } from "../../assembly/json/sink";
+import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
+import { TenantDigests } from "../../assembly/tenant/digests";
+import { CacheConfig, ModelPolicy, parseCacheConfig } from "./config";
+import { KeyRequest, computeKey, keyHex } from "./key";
+import { CacheMetrics, Tier } from "./metrics";
+import {
+  CacheStatus, Reason, RequestAction, RequestDecision, RequestFacts, ResponseFacts, bodyKindOf, cacheStatusName,
+  decideOnHeaders, decideRequest, decideResponse, maxStoredBodyBytes, reasonName,
+} from "./policy";
+import { SharedReadTarget, SharedTierClient } from "./shared";
+import { Replay, SseReader, replayFor } from "./sse";
+
+export const ROOT_ID = "inference-cache";
+export const SECTION = "inference_cache";
+
+export const CACHE_HEADER = "x-ai-cache";
+export const REASON_HEADER = "x-ai-cache-reason";
+export const KEY_HEADER = "x-ai-cache-key";
+
+class CacheKind extends StageKind {
+  configure(config: JsonValue): StageConfigResult {
+    const result = parseCacheConfig(config);
+    const cfg = result.config;
+    if (cfg === null) return new StageConfigResult(null, result.error);
+    return new StageConfigResult(new CacheRoot(cfg), "");
+  }
+}
+
+export class CacheRoot extends StageRoot {
+  readonly metrics: CacheMetrics = new CacheMetrics();
+  readonly digests: TenantDigests = new TenantDigests(64);
+  readonly shared: SharedTierClient | null;
+  /** Scratch of one request's decision and slot read: filled and read within one call. */
+  readonly decision: RequestDecision = new RequestDecision();
+  readonly slotRead: SlotRead = new SlotRead();
+  readonly replay: Replay = new Replay();
+  readonly facts: RequestFacts = new RequestFacts();
+  readonly keyRequest: KeyRequest = new KeyRequest();
+
+  constructor(readonly cfg: CacheConfig) {
+    super();
+    const tier = cfg.sharedTier;
+    this.shared = tier !== null ? new SharedTierClient(tier, this.metrics, this) : null;
+  }
+
+  newStage(): Stage {
+    return new CacheStage(this);
+  }
+
+  seesResponse(): bool {
+    return true;
+  }
+}
+
+export class CacheStage extends Stage {
+  private action: RequestAction = RequestAction.Bypass;
+  /** The request's reason: a BYPASS reason, or the MISS reason of the lookup. */
+  private reason: Reason = Reason.None;
+  private stream: bool = false;
+  private policy: ModelPolicy | null = null;
+  private tenant: string = "";
+  key: ArrayBuffer | null = null;
+  hex: string = "";
+  private slot: u32 = 0;
+  /** The lookup found another key's entry in the slot: a store evicts it. */
+  private slotTaken: bool = false;
+  /** Answered from the cache (the local reply passes through the response hooks too). */
+  private served: bool = false;
+  // The response being stored.
+  private storing: bool = false;
+  private sink: ByteSink | null = null;
+  private sse: SseReader | null = null;
+  private limit: i32 = 0;
+  private kind: BodyKind = BodyKind.None;
+  private contentType: string = "";
+  private status: i32 = 0;
+
+  constructor(private root: CacheRoot) {
+    super();
+  }
+
+  onRequestHeaders(ex: Exchange, endOfStream: bool): StageAction {
+    // Client-sent copies never reach the upstream (nor masquerade as ours).
+    ex.removeRequestHeader(CACHE_HEADER);
+    ex.removeRequestHeader(REASON_HEADER);
+    ex.removeRequestHeader(KEY_HEADER);
+    const facts = this.root.facts;
+    facts.method = ex.method();
+    facts.contentType = ex.requestHeader("content-type");
+    facts.cacheControl = ex.requestHeader("cache-control");
+    facts.pragma = ex.requestHeader("pragma");
+    facts.bodyBytes = endOfStream ? 0 : parseDecimal(ex.requestHeader("content-length"));
+    const early = decideOnHeaders(this.root.cfg, facts);
+    if (early != Reason.None) return this.bypass(early);
+    return StageAction.NeedBody;
+  }
+
+  maxBodyBytes(): u32 {
+    return this.root.cfg.maxBodyBytes;
+  }
+
+  onBodyTooLarge(ex: Exchange, size: i64): StageAction {
+    return this.bypass(Reason.BodyTooLarge);
+  }
+
+  onRequestBody(ex: Exchange): StageAction {
+    const root = this.root;
+    const cfg = root.cfg;
+    const facts = root.facts;
+    facts.bodyBytes = <i64>ex.bodySize;
+    const parsed = ex.json(cfg.bodyLimits);
+    const doc = parsed.ok ? parsed.value : null;
+    const model = this.modelOf(ex, doc);
+    const policy = cfg.modelPolicy(model);
+    this.policy = policy;
+    const d = decideRequest(cfg, policy, facts, ex.bodySize == 0 ? null : parsed, root.decision);
+    this.stream = d.stream;
+    if (d.action == RequestAction.Bypass) return this.bypass(d.reason);
+    this.action = d.action;
+    this.reason = d.reason;
+
+    const req = root.keyRequest;
+    req.method = ex.method();
+    req.path = ex.path();
+    req.model = model;
+    req.version = this.versionOf(ex);
+    req.shared = policy.shared;
+    req.tenant = policy.shared ? "" : this.identify(ex);
+    this.tenant = req.tenant;
+    const key = computeKey(cfg.rules, req, doc);
+    this.key = key;
+    this.hex = keyHex(key);
+    ex.addRequestHeader(KEY_HEADER, this.hex);
+    this.slot = slotOf(key, cfg.slots);
+    if (d.action != RequestAction.Lookup) return StageAction.Continue; // KeyOnly, Refresh
+
+    // Local tier: the key's slot, compared in full.
+    const value = getSharedData(slotKey(this.slot));
+    const read = readSlot(value.found ? value.value : null, key, nowMillis(), root.slotRead);
+    if (read.state == SlotState.Fresh && this.serve(read.entry as CacheEntry, Tier.Local)) return StageAction.Stop;
+    this.slotTaken = read.state == SlotState.OtherKey;
+    this.reason = read.state == SlotState.Fresh ? Reason.NotConvertible
+      : read.state == SlotState.Expired ? Reason.Expired
+      : read.state == SlotState.OtherKey ? Reason.SlotCollision
+      : read.state == SlotState.Malformed ? Reason.UnreadableEntry
+      : Reason.NotFound;
+
+    // Shared tier: asked only on a local miss; its answer resumes the request.
+    const shared = root.shared;
+    if (shared !== null && read.state != SlotState.Fresh &&
+      shared.read(ex, req.tenant, policy.shared, key, this.hex, new AnswerToStage(this, ex))) return StageAction.Pause;
+    root.metrics.misses.increment(1);
+    return StageAction.Continue;
+  }
+
+  /** The shared tier answered (or failed: `entry` null, `reason` why). Resumes the request. */
+  sharedAnswer(ex: Exchange, entry: CacheEntry | null, failure: Reason): void {
+    if (entry !== null) {
+      // A shared hit also fills the local slot, so this worker's next request stays local.
+      if (this.serve(entry, Tier.Shared)) {
+        this.storeLocal(entry.source, false);
+        ex.resume(StageAction.Stop);
+        return;
+      }
+      this.reason = Reason.NotConvertible;
+    } else if (failure != Reason.None) {
+      this.reason = failure;
+    }
+    this.root.metrics.misses.increment(1);
+    ex.resume(StageAction.Continue);
+  }
+
+  /** Answers the request from `entry`; false when its body cannot be replayed in the form asked. */
+  private serve(entry: CacheEntry, tier: Tier): bool {
+    const root = this.root;
+    const replay = replayFor(entry, this.stream, <i32>root.cfg.maxEntryBytes << 2, root.replay);
+    if (replay.reason != Reason.None) return false;
+    const now = nowMillis();
+    const age = now > entry.storedAtMs ? (now - entry.storedAtMs) / 1000 : 0;
+    const body = replay.source.slice(replay.offset, replay.offset + replay.length);
+    sendLocalResponse(entry.status, "inference_cache.hit", body, [
+      new HeaderPair("content-type", replay.contentType),
+      new HeaderPair(CACHE_HEADER, "HIT"),
+      new HeaderPair(REASON_HEADER, reasonName(tier == Tier.Local ? Reason.LocalHit : Reason.SharedHit)),
+      new HeaderPair(KEY_HEADER, this.hex),
+      new HeaderPair("age", age.toString()),
+    ]);
+    root.metrics.hits[tier].increment(1);
+    this.served = true;
+    return true;
+  }
+
+  onResponseHeaders(ex: Exchange, endOfStream: bool): void {
+    // Our own hit carries its headers; another stage's local reply is not ours to describe.
+    if (this.served || ex.localReply) return;
+    const action = this.action;
+    if (action == RequestAction.Bypass || action == RequestAction.KeyOnly) {
+      this.label(ex, CacheStatus.Bypass, this.reason);
+      if (action == RequestAction.KeyOnly) ex.setResponseHeader(KEY_HEADER, this.hex);
+      return;
+    }
+    const cfg = this.root.cfg;
+    const facts = new ResponseFacts();
+    facts.status = <i32>ex.responseStatus;
+    facts.contentType = ex.responseHeader("content-type");
+    facts.setCookie = ex.responseHeader("set-cookie") !== null;
+    facts.cacheControl = ex.responseHeader("cache-control");
+    facts.contentEncoding = ex.responseHeader("content-encoding");
+    facts.contentLength = parseDecimal(ex.responseHeader("content-length"));
+    const refused = decideResponse(cfg, facts);
+    const status = action == RequestAction.Refresh ? CacheStatus.Refresh : CacheStatus.Miss;
+    this.label(ex, status, refused != Reason.None ? refused : this.reason);
+    ex.setResponseHeader(KEY_HEADER, this.hex);
+    if (refused != Reason.None) {
+      this.root.metrics.notStoredBecause(refused);
+      return;
+    }
+    if (action == RequestAction.Refresh) this.root.metrics.refreshes.increment(1);
+    const ct = facts.contentType as string;
+    this.storing = true;
+    this.status = facts.status;
+    this.contentType = ct;
+    this.kind = bodyKindOf(ct);
+    this.limit = maxStoredBodyBytes(cfg, ct);
+    const expected = facts.contentLength > 0 && facts.contentLength <= <i64>this.limit ? <i32>facts.contentLength : 4096;
+    this.sink = new ByteSink(expected);
+    if (this.kind == BodyKind.Sse) this.sse = new SseReader(this.limit, false);
+    if (endOfStream) this.finish();
+  }
+
+  onResponseBody(ex: Exchange, chunkSize: u32, endOfStream: bool): void {
+    if (!this.storing) return;
+    const sink = this.sink as ByteSink;
+    if (<i64>sink.length + <i64>chunkSize > <i64>this.limit) return this.giveUp(Reason.ResponseTooLarge);
+    const chunk = ex.responseChunk(chunkSize);
+    if (chunk === null) return this.giveUp(Reason.ResponseTooLarge);
+    sink.bytes(changetype<usize>(chunk), chunk.byteLength);
+    const sse = this.sse;
+    if (sse !== null) sse.feed(chunk);
+    if (endOfStream) this.finish();
+  }
+
+  onLog(ex: Exchange): void {
+    // A response that never ended (reset, client gone) is not stored.
+    if (this.storing) this.giveUp(this.sse !== null ? Reason.StreamIncomplete : Reason.ResponseTooLarge);
+  }
+
+  // ---- helpers
+
+  private bypass(reason: Reason): StageAction {
+    this.action = RequestAction.Bypass;
+    this.reason = reason;
+    this.root.metrics.bypassed(reason);
+    return StageAction.Continue;
+  }
+
+  private label(ex: Exchange, status: CacheStatus, reason: Reason): void {
+    ex.setResponseHeader(CACHE_HEADER, cacheStatusName(status));
+    ex.setResponseHeader(REASON_HEADER, reasonName(reason));
+  }
+
+  private giveUp(reason: Reason): void {
+    this.storing = false;
+    this.sink = null;
+    this.sse = null;
+    this.root.metrics.notStoredBecause(reason);
+  }
+
+  /** The whole response is here: store it in both tiers, if it is complete. */
+  private finish(): void {
+    const sink = this.sink as ByteSink;
+    const sse = this.sse;
+    if (sse !== null && (!sse.done || sse.failed)) return this.giveUp(Reason.StreamIncomplete);
+    this.storing = false;
+    const now = nowMillis();
+    const ttl = (this.policy as ModelPolicy).ttlMs;
+    const record = encodeEntry(this.key as ArrayBuffer, now, now + <u64>ttl, this.status, this.kind, this.contentType, sink.buffer, 0, sink.length);
+    this.sink = null;
+    this.sse = null;
+    if (record === null) return this.root.metrics.notStoredBecause(Reason.ContentTypeNotCacheable);
+    this.storeLocal(record, this.slotTaken);
+    const shared = this.root.shared;
+    if (shared !== null) shared.write(this.tenant, (this.policy as ModelPolicy).shared, this.hex, record, ttl);
+  }
+
+  /** Writes `record` into this key's slot (whatever is there: the last writer wins). */
+  private storeLocal(record: ArrayBuffer, evicts: bool): void {
+    const m = this.root.metrics;
+    if (setSharedData(slotKey(this.slot), record) != WasmResult.Ok) return;
+    m.stores[Tier.Local].increment(1);
+    m.storedBytes.increment(record.byteLength);
+    if (evicts) m.evictions.increment(1);
+  }
+
+  /** The model: the router's (Exchange, or its header as a separate entry), else the body's. */
+  private modelOf(ex: Exchange, doc: JsonValue | null): string {
+    if (ex.model.length > 0) return ex.model;
+    const header = ex.requestHeader("x-ai-model");
+    if (header !== null && header.length > 0) return header;
+    if (doc !== null && doc.isObject()) {
+      const m = doc.get("model");
+      if (m !== null && m.isString()) return m.asString();
+    }
+    return "";
+  }
+
+  private versionOf(ex: Exchange): string {
+    if (ex.version.length > 0) return ex.version;
+    const header = ex.requestHeader("x-ai-model-version");
+    return header !== null ? header : "";
+  }
+
+  /** Hex SHA-256 of the identity header, "" without one. */
+  private identify(ex: Exchange): string {
+    const headers = ex.headerView();
+    if (!headers.find(this.root.cfg.tenantHeader) || headers.valueLength == 0) return "";
+    const digests = this.root.digests;
+    digests.find(headers.valuePtr, headers.valueLength);
+    return digests.digest;
+  }
+}
+
+/** Hands a shared-tier answer to the stage that waits for it. */
+class AnswerToStage extends SharedReadTarget {
+  constructor(private stage: CacheStage, private ex: Exchange) {
+    super();
+  }
+
+  answer(entry: CacheEntry | null, failure: Reason): void {
+    this.stage.sharedAnswer(this.ex, entry, failure);
+  }
+}
+
+export function register(): void {
+  registerStage(new CacheKind(SECTION, ROOT_ID, 20, "a JSON object"));
+}

@@ -1,0 +1,136 @@
+// The shared tier: the same records as the local tier, in Redis behind Webdis, reached with
+// `http_call` to the Envoy cluster `shared_tier.cluster`, so several Envoy instances share what
+// one of them stored. It fails open: an error, a refusal or a timeout makes the request a MISS
+// (reason shared-tier-error), never an error for the client.
+//
+// Webdis (envoy/shared-store/README.md has the exchanges as measured):
+//   read:  GET /GET/<key>.raw  -> 200 with the value as RESP (`$<n>\r\n<bytes>\r\n`, `$-1\r\n` when absent)
+//   write: PUT /SETEX/<key>/<seconds> with the record as the body -> 200
+// Keys are `<key_prefix><tenant digest | "shared" | "_">:<64 hex>` (assembly/cache/entry.ts redisKey),
+// one URL path segment each.
+//
+// Writes are dispatched for the stage's root context, not the request's: Envoy runs every
+// `http_call` on the root context (proxy-wasm cpp-host `http_call` takes
+// `contextOrEffectiveContext()->root_context()`), and cancels pending calls only when that root
+// context goes away (Context::~Context), so the end of the stream that stored the entry (the
+// client may already be gone) cannot cancel its write; the answer is counted at the root.
+
+import { HeaderPair, HttpCallHandler, HttpCallResponse, httpCall, nowMillis } from "../../assembly/index";
+import { CacheEntry, ENTRY_KEY_BYTES, decodeEntry, redisKey } from "../../assembly/cache/entry";
+import { Exchange } from "../../assembly/pipeline/index";
+import { StageRoot } from "../../assembly/pipeline/stage";
+import { SharedTier } from "./config";
+import { CacheMetrics, SharedOp, Tier } from "./metrics";
+import { Reason } from "./policy";
+
+/** Who waits for a read: the stage of one request. */
+export abstract class SharedReadTarget {
+  /** `entry` is a fresh record of the key, or null (`failure` says why when it was an error). */
+  abstract answer(entry: CacheEntry | null, failure: Reason): void;
+}
+
+export class SharedTierClient {
+  constructor(private tier: SharedTier, private metrics: CacheMetrics, private root: StageRoot) {}
+
+  /** Starts the read of `hexKey`; false when Envoy refused the call (counted, the request goes on). */
+  read(ex: Exchange, tenant: string, shared: bool, key: ArrayBuffer, hexKey: string, target: SharedReadTarget): bool {
+    const tier = this.tier;
+    const path = "/GET/" + redisKey(tier.keyPrefix, tenant, shared, hexKey) + ".raw";
+    const handler = new SharedRead(this.metrics, key, nowMillis(), target);
+    if (ex.httpCall(tier.cluster, requestHeaders("GET", path), null, tier.timeoutMs, handler) != 0) return true;
+    this.metrics.sharedErrors[SharedOp.Read].increment(1);
+    return false;
+  }
+
+  /** Stores `record` for `ttlMs` (rounded up to whole seconds, as SETEX takes them). */
+  write(tenant: string, shared: bool, hexKey: string, record: ArrayBuffer, ttlMs: u32): void {
+    const tier = this.tier;
+    const seconds = (ttlMs + 999) / 1000;
+    const path = "/SETEX/" + redisKey(tier.keyPrefix, tenant, shared, hexKey) + "/" + seconds.toString();
+    const token = httpCall(this.root.rootContextId, tier.cluster, requestHeaders("PUT", path), record, null, tier.timeoutMs, new SharedWrite(this.metrics));
+    // A write is counted as stored when Webdis confirms it (SharedWrite).
+    if (token == 0) this.metrics.sharedErrors[SharedOp.Write].increment(1);
+  }
+}
+
+function requestHeaders(method: string, path: string): HeaderPair[] {
+  return [new HeaderPair(":method", method), new HeaderPair(":path", path), new HeaderPair(":authority", "webdis")];
+}
+
+class SharedRead extends HttpCallHandler {
+  constructor(private metrics: CacheMetrics, private key: ArrayBuffer, private startedMs: u64, private target: SharedReadTarget) {
+    super();
+  }
+
+  onHttpCallResponse(response: HttpCallResponse): void {
+    const m = this.metrics;
+    const now = nowMillis();
+    m.sharedReadMs.record(now > this.startedMs ? now - this.startedMs : 0);
+    if (response.failed || response.status() != 200) {
+      m.sharedErrors[SharedOp.Read].increment(1);
+      this.target.answer(null, Reason.SharedTierError);
+      return;
+    }
+    const body = response.body();
+    const value = respBulkString(body);
+    if (value === null) {
+      // Not a bulk string: Redis answered an error (e.g. down: "-ERR"), or Webdis something else.
+      m.sharedErrors[SharedOp.Read].increment(1);
+      this.target.answer(null, Reason.SharedTierError);
+      return;
+    }
+    if (value.byteLength == 0) {
+      this.target.answer(null, Reason.None); // absent: stays NotFound
+      return;
+    }
+    const entry = decodeEntry(value);
+    if (entry === null || memory.compare(changetype<usize>(entry.key), changetype<usize>(this.key), ENTRY_KEY_BYTES) != 0) {
+      this.target.answer(null, Reason.UnreadableEntry);
+      return;
+    }
+    if (now >= entry.expiresAtMs) {
+      this.target.answer(null, Reason.Expired);
+      return;
+    }
+    this.target.answer(entry, Reason.None);
+  }
+}
+
+class SharedWrite extends HttpCallHandler {
+  constructor(private metrics: CacheMetrics) {
+    super();
+  }
+
+  onHttpCallResponse(response: HttpCallResponse): void {
+    const m = this.metrics;
+    if (response.failed || response.status() != 200) m.sharedErrors[SharedOp.Write].increment(1);
+    else m.stores[Tier.Shared].increment(1);
+  }
+}
+
+/**
+ * The bytes of a RESP bulk string (`$<n>\r\n<n bytes>\r\n`): a copy, an empty buffer for the null
+ * bulk string (`$-1\r\n`, an absent key), or null for anything else.
+ */
+export function respBulkString(body: ArrayBuffer): ArrayBuffer | null {
+  const base = changetype<usize>(body);
+  const size = body.byteLength;
+  if (size < 5 || load<u8>(base) != 0x24) return null; // $
+  let i = 1;
+  if (load<u8>(base + 1) == 0x2D) { // $-1\r\n
+    return size == 5 && load<u8>(base + 2) == 0x31 && load<u8>(base + 3) == 0x0D && load<u8>(base + 4) == 0x0A ? new ArrayBuffer(0) : null;
+  }
+  let n: i64 = 0;
+  while (i < size && i < 12) {
+    const d = <i32>load<u8>(base + <usize>i) - 0x30;
+    if (d < 0 || d > 9) break;
+    n = n * 10 + <i64>d;
+    i++;
+  }
+  if (i == 1 || i + 1 >= size || load<u8>(base + <usize>i) != 0x0D || load<u8>(base + <usize>i + 1) != 0x0A) return null;
+  const start = i + 2;
+  if (<i64>start + n + 2 != <i64>size) return null;
+  const end = start + <i32>n;
+  if (load<u8>(base + <usize>end) != 0x0D || load<u8>(base + <usize>end + 1) != 0x0A) return null;
+  return body.slice(start, end);
+}
