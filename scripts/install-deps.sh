@@ -34,6 +34,8 @@ DEBIAN_PACKAGES=(
   "test|procps|command -v pgrep"                                    # start-docker.sh looks for dockerd
   "test|docker.io|command -v dockerd && command -v docker"          # the container runner, compose
   "test|docker-compose|command -v docker-compose || docker compose version" # envoy/tests/compose.test.ts
+  "test|redis-server|command -v redis-server"                       # the cache's shared tier: envoy/harness/shared-store.ts
+  "test|webdis|command -v webdis"                                   # Redis over HTTP, for the cache's http_call
 )
 
 # --- Node: needed to build anything; we check it, we cannot install a recent enough one ---------
