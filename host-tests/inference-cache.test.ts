@@ -161,10 +161,10 @@ describe("inference-cache", () => {
           if (v === undefined) return { status: 200, body: "$-1\r\n" };
           return { status: 200, body: Buffer.concat([Buffer.from(`$${v.length}\r\n`), v, Buffer.from("\r\n")]) };
         }
-        const set = /^\/SETEX\/([^/]+)\/(\d+)$/.exec(req.path);
+        const set = /^\/SETEX\/([^/]+)\/(\d+)\.raw$/.exec(req.path);
         if (req.method === "PUT" && set) {
           store.set(decodeURIComponent(set[1]), Buffer.from(req.bodyBytes));
-          return { status: 200, body: '{"SETEX":[true,"OK"]}' };
+          return { status: 200, body: "+OK\r\n" };
         }
         return { status: 403, body: "" };
       });
@@ -227,7 +227,7 @@ describe("inference-cache", () => {
       slow.addCluster("webdis", (req) => {
         if (req.method === "PUT") {
           store.set("written", Buffer.from(req.bodyBytes));
-          return { status: 200, body: '{"SETEX":[true,"OK"]}', delayMs: 150 };
+          return { status: 200, body: "+OK\r\n", delayMs: 150 };
         }
         return { status: 200, body: "$-1\r\n" };
       });

@@ -5,7 +5,10 @@
 //
 // Webdis (envoy/shared-store/README.md has the exchanges as measured):
 //   read:  GET /GET/<key>.raw  -> 200 with the value as RESP (`$<n>\r\n<bytes>\r\n`, `$-1\r\n` when absent)
-//   write: PUT /SETEX/<key>/<seconds> with the record as the body -> 200
+//   write: PUT /SETEX/<key>/<seconds>.raw with the record as the body -> 200 `+OK\r\n`
+// Anything else (another status, `-ERR ...`, a reset, the call's timeout: a hung Redis is never
+// answered by Webdis) is a shared-tier error. Webdis 0.1.9 may hand a late answer of an abandoned
+// call to another request, so a value is trusted only if the record inside carries this key.
 // Keys are `<key_prefix><tenant digest | "shared" | "_">:<64 hex>` (assembly/cache/entry.ts redisKey),
 // one URL path segment each.
 //
@@ -46,7 +49,7 @@ export class SharedTierClient {
   write(tenant: string, shared: bool, hexKey: string, record: ArrayBuffer, ttlMs: u32): void {
     const tier = this.tier;
     const seconds = (ttlMs + 999) / 1000;
-    const path = "/SETEX/" + redisKey(tier.keyPrefix, tenant, shared, hexKey) + "/" + seconds.toString();
+    const path = "/SETEX/" + redisKey(tier.keyPrefix, tenant, shared, hexKey) + "/" + seconds.toString() + ".raw";
     const token = httpCall(this.root.rootContextId, tier.cluster, requestHeaders("PUT", path), record, null, tier.timeoutMs, new SharedWrite(this.metrics));
     // A write is counted as stored when Webdis confirms it (SharedWrite).
     if (token == 0) this.metrics.sharedErrors[SharedOp.Write].increment(1);
@@ -103,9 +106,14 @@ class SharedWrite extends HttpCallHandler {
 
   onHttpCallResponse(response: HttpCallResponse): void {
     const m = this.metrics;
-    if (response.failed || response.status() != 200) m.sharedErrors[SharedOp.Write].increment(1);
-    else m.stores[Tier.Shared].increment(1);
+    if (!response.failed && response.status() == 200 && isOk(response.body())) m.stores[Tier.Shared].increment(1);
+    else m.sharedErrors[SharedOp.Write].increment(1);
   }
+}
+
+/** The RESP status `+OK\r\n`. */
+function isOk(body: ArrayBuffer): bool {
+  return body.byteLength == 5 && load<u32>(changetype<usize>(body)) == 0x0D4B4F2B && load<u8>(changetype<usize>(body), 4) == 0x0A;
 }
 
 /**
