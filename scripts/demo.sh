@@ -142,7 +142,7 @@ example() {
   STATUS="$(curl -s -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' "$@" || true)"
   echo "  HTTP $STATUS"
   local h v
-  for h in x-demo-server x-demo-model x-demo-version x-demo-body-model x-demo-seen-ai-headers content-type; do
+  for h in x-demo-server x-demo-model x-demo-version x-demo-body-model x-demo-seen-ai-headers x-ai-cache x-ai-cache-reason age content-type; do
     v="$(header "$h")"
     [[ -z "$v" ]] || echo "  $h: $v"
   done
@@ -214,6 +214,21 @@ example "A client cannot pick the cluster itself: its x-ai-cluster is removed" \
 want "status" 200 "$STATUS"
 want "answered by server" llama-v1 "$(header x-demo-server)"
 
+det='{"model":"llama","messages":[{"role":"user","content":"What is 2+2?"}],"temperature":0}'
+example "Inference cache: a deterministic request (temperature 0) goes upstream once and is stored" \
+  "$GW/v1/chat/completions" "${CT[@]}" -H 'authorization: Bearer sk-alice' -d "$det"
+want "status" 200 "$STATUS"
+want "x-ai-cache" MISS "$(header x-ai-cache)"
+cp "$WORK/body" "$WORK/first-body"
+example "The same request again (other key order and spacing): answered by Envoy from the cache" \
+  "$GW/v1/chat/completions" "${CT[@]}" -H 'authorization: Bearer sk-alice' -d '{ "temperature": 0.0, "messages": [{"content":"What is 2+2?","role":"user"}], "model": "llama" }'
+want "x-ai-cache" HIT "$(header x-ai-cache)"
+check "no model server involved (no x-demo-server)" "$(yes_if test -z "$(header x-demo-server)")"
+check "the stored answer, byte for byte" "$(yes_if cmp -s "$WORK/body" "$WORK/first-body")"
+example "Another API key does not see sk-alice's entry (tenants are kept apart)" \
+  "$GW/v1/chat/completions" "${CT[@]}" -H 'authorization: Bearer sk-carol' -d "$det"
+want "x-ai-cache" MISS "$(header x-ai-cache)"
+
 example "KServe V2: the model in the path" \
   "$GW/v2/models/iris/infer" "${CT[@]}" -d '{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1,2]}]}'
 want "status" 200 "$STATUS"
@@ -268,7 +283,7 @@ Running. Envoy: http://$GW (admin http://127.0.0.1:$ADMIN). Try:
   curl -s $GW/v2/models/iris/versions/v1/infer -H 'content-type: application/json' -d '{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}'
   curl -s $GW/predictions/iris -d 'any bytes'
   curl -s $GW/v1/chat/completions -H 'content-type: application/json' -d '{"model":"llama@v9","messages":[]}'
-  curl -s '127.0.0.1:$ADMIN/stats?filter=model_router|health_check'
+  curl -s '127.0.0.1:$ADMIN/stats?filter=model_router|inference_cache|health_check'
   curl -s 127.0.0.1:$ADMIN/stats/prometheus | grep '^model_router'
 Logs: $WORK (Envoy's access log: access.log; removed on exit). Ctrl-C stops everything.
 EOT
