@@ -18,7 +18,7 @@ import { startEnvoy, type Envoy } from "../envoy/harness/envoy";
 import { BUILD_DIR, ROOT, envoyBinary } from "../envoy/harness/paths";
 import { FLOORS, buildFloors } from "./build-floors";
 import { childPids } from "./processes";
-import { BODY, requestHeaders } from "./request";
+import { requestBody, requestHeaders, type BodyKind } from "./request";
 import { startBenchUpstream } from "./upstream";
 import { CLUSTER, ROUTE_HEADER, selectVariants, variantConfig, type Variant, type VariantContext } from "./variants";
 
@@ -39,7 +39,7 @@ function args(argv: string[]): { requests: number; warmup: number; variants: str
   return o;
 }
 
-function send(envoy: Envoy, n: number): Promise<void> {
+function send(envoy: Envoy, n: number, bodies: BodyKind): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       { host: "127.0.0.1", port: envoy.listenerPort, method: "POST", path: "/v1/chat/completions", headers: requestHeaders(n) },
@@ -50,7 +50,7 @@ function send(envoy: Envoy, n: number): Promise<void> {
     );
     req.setTimeout(60_000, () => req.destroy(new Error("no response in 60 s")));
     req.on("error", reject);
-    req.end(BODY);
+    req.end(requestBody(bodies, n));
   });
 }
 
@@ -99,12 +99,12 @@ async function main(): Promise<void> {
         const pids = [...childPids(/callgrind|valgrind/)].filter((p) => !before.has(p));
         if (pids.length !== 1) throw new Error(`could not tell the pid of the ${v.label} Envoy`);
         const pid = pids[0];
-        for (let i = 0; i < o.warmup; i++) await send(envoy, sent++);
+        for (let i = 0; i < o.warmup; i++) await send(envoy, sent++, v.bodies ?? "plain");
         execFileSync("callgrind_control", ["--instr=on", String(pid)], { stdio: "ignore" });
         // Instrumenting a running process flushes valgrind's translations: warm those up again.
-        for (let i = 0; i < 20; i++) await send(envoy, sent++);
+        for (let i = 0; i < 20; i++) await send(envoy, sent++, v.bodies ?? "plain");
         execFileSync("callgrind_control", ["-z", String(pid)], { stdio: "ignore" });
-        for (let i = 0; i < o.requests; i++) await send(envoy, sent++);
+        for (let i = 0; i < o.requests; i++) await send(envoy, sent++, v.bodies ?? "plain");
         execFileSync("callgrind_control", ["-d", String(pid)], { stdio: "ignore" });
         const ir = dumpedInstructions(pid) / o.requests;
         perRequest.set(v.key, ir);

@@ -5,6 +5,7 @@
 // counters that prove it handled every request, and what the upstream must see.
 
 import { readTemplate, renderTemplate } from "../envoy/harness/config";
+import type { BodyKind } from "./request";
 
 /** What the rows may depend on (from the command line). */
 export interface VariantContext {
@@ -32,6 +33,12 @@ export interface Variant {
   perRequest: number;
   /** The `"model"` values the upstream may see in the body. */
   upstreamModels(ctx: VariantContext): string[];
+  /** Its requests' bodies (bench/request.ts); default "plain", the same body as every variant. */
+  bodies?: BodyKind;
+  /** Whether every request reaches the upstream ("every") or only the first ("first": cache hits). */
+  upstream?: "every" | "first";
+  /** Requests the counters must count, of `sent` (default `perRequest` × sent). */
+  expectedCount?(sent: number): number;
 }
 
 export const ROUTE_HEADER = "x-ai-cluster";
@@ -69,6 +76,9 @@ export function modelRouterConfig(rewriteBody: boolean) {
     models: { llama: { versions: { v1: { cluster: "upstream", upstream_model: "llama-v1", weight: 90 }, v2: { cluster: "upstream", upstream_model: "llama-v2", weight: 10 } } } },
   };
 }
+
+/** The cache as the bench runs it: the local tier (256 slots of up to 64 KiB), no shared tier. */
+export const CACHE_CONFIG = { slots: 256, max_entry_bytes: 65536, ttl_ms: 600000 };
 
 const MODEL_ROUTER_COUNTERS = ["wasmcustom.model_router.requests.model=llama.version=v1", "wasmcustom.model_router.requests.model=llama.version=v2"];
 const asSent = () => ["llama"];
@@ -153,6 +163,72 @@ export const VARIANTS: Variant[] = [
     counters: MODEL_ROUTER_COUNTERS,
     perRequest: 1,
     upstreamModels: routedModels,
+  },
+  {
+    key: "inference-cache",
+    label: "inference-cache (miss)",
+    kind: "filter",
+    floor: "body-floor",
+    wasm: () => ["build/ai-gateway.wasm"],
+    // Every body different and deterministic: each request is looked up, missed, sent upstream
+    // with x-ai-cache-key, and its response stored (the slots are overwritten in turn).
+    filters: () => [wasmFilter("inference-cache", "inference-cache", "ai-gateway.wasm", JSON.stringify(CACHE_CONFIG))],
+    route: "by-name",
+    counters: ["wasmcustom.inference_cache.misses"],
+    perRequest: 1,
+    upstreamModels: asSent,
+    bodies: "unique-deterministic",
+  },
+  {
+    key: "cache-hit",
+    label: "inference-cache (hit)",
+    kind: "filter",
+    floor: "body-floor",
+    wasm: () => ["build/ai-gateway.wasm"],
+    // One deterministic body throughout: the first request is stored, every later one is answered
+    // by the filter from shared data and never reaches the upstream.
+    filters: () => [wasmFilter("inference-cache", "inference-cache", "ai-gateway.wasm", JSON.stringify(CACHE_CONFIG))],
+    route: "by-name",
+    counters: ["wasmcustom.inference_cache.hits.tier=local"],
+    perRequest: 1,
+    upstreamModels: asSent,
+    bodies: "same-deterministic",
+    upstream: "first",
+    expectedCount: (sent) => sent - 1,
+  },
+  {
+    key: "chain",
+    label: "router + cache, separate entries (miss)",
+    kind: "filter",
+    floor: "body-floor",
+    wasm: () => ["build/ai-gateway.wasm"],
+    filters: (ctx) => [
+      wasmFilter("model-router", "model-router", "ai-gateway.wasm", JSON.stringify(modelRouterConfig(ctx.rewriteBody))),
+      wasmFilter("inference-cache", "inference-cache", "ai-gateway.wasm", JSON.stringify(CACHE_CONFIG)),
+    ],
+    route: "by-header",
+    counters: [...MODEL_ROUTER_COUNTERS, "wasmcustom.inference_cache.misses"],
+    perRequest: 2,
+    upstreamModels: routedModels,
+    bodies: "unique-deterministic",
+  },
+  {
+    key: "pipeline-chain",
+    label: "router + cache, one pipeline entry (miss)",
+    kind: "filter",
+    floor: "body-floor",
+    wasm: () => ["build/ai-gateway.wasm"],
+    filters: (ctx) => [
+      wasmFilter("ai-gateway", "ai-gateway", "ai-gateway.wasm", JSON.stringify({
+        model_router: { ...modelRouterConfig(ctx.rewriteBody), model_headers: false },
+        inference_cache: CACHE_CONFIG,
+      })),
+    ],
+    route: "by-header",
+    counters: [...MODEL_ROUTER_COUNTERS, "wasmcustom.inference_cache.misses"],
+    perRequest: 2,
+    upstreamModels: routedModels,
+    bodies: "unique-deterministic",
   },
 ];
 
