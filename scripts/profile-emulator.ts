@@ -4,7 +4,10 @@
 // per-request cost of a filter goes; the numbers compare changes on one machine, not Envoy.
 //
 //   npx vite-node scripts/profile-emulator.ts -- [options]
-//     --preset noop|router   module, root id and configuration as in bench/run.ts (default router)
+//     --preset noop|router|cache-miss|cache-hit
+//                            module, root id, configuration and bodies as in bench/variants.ts
+//                            (default router); the cache's presets answer with the bench
+//                            upstream's JSON completion, which a miss stores
 //     --module FILE          .wasm to load (overrides the preset's)
 //     --root-id ID           root id (overrides the preset's)
 //     --config JSON          plugin configuration (overrides the preset's)
@@ -21,6 +24,9 @@ import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import path from "node:path";
 import { Host } from "../host-tests/emulator";
+import { requestBody, type BodyKind } from "../bench/request";
+import { COMPLETION } from "../bench/upstream";
+import { CACHE_CONFIG } from "../bench/variants";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 
@@ -32,9 +38,11 @@ const ROUTER_CONFIG = JSON.stringify({
   rewrite_body_model: false,
   models: { llama: { versions: { v1: { cluster: "upstream", upstream_model: "llama-v1", weight: 90 }, v2: { cluster: "upstream", upstream_model: "llama-v2", weight: 10 } } } },
 });
-const PRESETS: Record<string, { module: string; rootId: string; config: string }> = {
-  noop: { module: "build/noop.wasm", rootId: "noop", config: "{}" },
-  router: { module: "build/ai-gateway.wasm", rootId: "model-router", config: ROUTER_CONFIG },
+const PRESETS: Record<string, { module: string; rootId: string; config: string; bodies: BodyKind }> = {
+  noop: { module: "build/noop.wasm", rootId: "noop", config: "{}", bodies: "plain" },
+  router: { module: "build/ai-gateway.wasm", rootId: "model-router", config: ROUTER_CONFIG, bodies: "plain" },
+  "cache-miss": { module: "build/ai-gateway.wasm", rootId: "inference-cache", config: JSON.stringify(CACHE_CONFIG), bodies: "unique-deterministic" },
+  "cache-hit": { module: "build/ai-gateway.wasm", rootId: "inference-cache", config: JSON.stringify(CACHE_CONFIG), bodies: "same-deterministic" },
 };
 
 function parseArgs(argv: string[]) {
@@ -182,6 +190,7 @@ const Instance = WebAssembly.Instance;
 
 // ---- the request (the same as bench/run.ts sends)
 
+const PLAIN_BODY = chatBody();
 function chatBody(): Uint8Array {
   const base = { model: "llama", messages: [{ role: "system", content: "You are a terse assistant." }, { role: "user", content: "" }], max_tokens: 64, temperature: 0.2 };
   const empty = Buffer.byteLength(JSON.stringify(base));
@@ -198,13 +207,13 @@ const vm = await host.loadVm(o.module, { vmId: "ai-gateway" });
 const plugin = vm.startPlugin({ rootId: o.rootId, configuration: o.config, allowOnHeadersStopIteration: true });
 if (!plugin.configured) throw new Error(`${o.rootId}: not configured: ${JSON.stringify(host.logs({ minLevel: "warn" }))}`);
 
-const body = chatBody();
 const sessions = Array.from({ length: 16 }, (_, i) => `session-${i.toString().padStart(4, "0")}`);
 let sent = 0;
 
 /** One request step by step: request headers (+ body), response headers. */
 function oneRequest(): void {
   const stream = plugin.newStream();
+  const body = PRESETS[o.preset].bodies === "plain" ? PLAIN_BODY : requestBody(PRESETS[o.preset].bodies, sent);
   if (o.kind === "chat") {
     stream.requestHeaders(
       {
@@ -217,8 +226,18 @@ function oneRequest(): void {
   } else {
     stream.requestHeaders({}, { endOfStream: true });
   }
-  if (stream.upstreamRequest === undefined) throw new Error(`request ${sent} did not reach the upstream: ${JSON.stringify(stream.localResponse)}`);
-  stream.responseHeaders({ ":status": "200" }, { endOfStream: true });
+  if (stream.upstreamRequest === undefined) {
+    // Answered by the filter (a cache hit): nothing goes upstream.
+    if (o.preset !== "cache-hit" || stream.localResponse === undefined) throw new Error(`request ${sent} did not reach the upstream: ${JSON.stringify(stream.localResponse)}`);
+    if (!stream.finished) throw new Error("the stream did not finish");
+    return;
+  }
+  if (o.preset.startsWith("cache")) {
+    stream.responseHeaders({ ":status": "200", "content-type": "application/json", "content-length": String(COMPLETION.length) }, { endOfStream: false });
+    stream.responseBody(COMPLETION, { endOfStream: true });
+  } else {
+    stream.responseHeaders({ ":status": "200" }, { endOfStream: true });
+  }
   if (!stream.finished) throw new Error("the stream did not finish");
 }
 
