@@ -82,17 +82,31 @@ export function encodeEntry(
 ): ArrayBuffer | null {
   if (bodyLength < 0) bodyLength = body.byteLength - bodyOffset;
   if (bodyOffset < 0 || bodyLength < 0 || <i64>bodyOffset + <i64>bodyLength > <i64>body.byteLength) return null;
-  if (key.byteLength != ENTRY_KEY_BYTES || kind == BodyKind.None || <u32>kind > 2) return null;
-  if (status < 100 || status > 599 || expiresAtMs < storedAtMs) return null;
-  const ctLen = contentType.length;
-  if (ctLen > MAX_CONTENT_TYPE_BYTES) return null;
-  for (let i = 0; i < ctLen; i++) {
-    if (!isContentTypeChar(<u32>contentType.charCodeAt(i))) return null;
-  }
-  const size = entrySize(ctLen, bodyLength);
+  const size = entrySize(contentType.length, bodyLength);
   if (size > <i64>i32.MAX_VALUE) return null;
   const out = new ArrayBuffer(<i32>size);
   const base = changetype<usize>(out);
+  if (!writeEntryHead(base, key, storedAtMs, expiresAtMs, status, kind, contentType, bodyLength)) return null;
+  memory.copy(base + <usize>(ENTRY_HEADER_BYTES + contentType.length), changetype<usize>(body) + <usize>bodyOffset, <usize>bodyLength);
+  return out;
+}
+
+/**
+ * Writes a record's header and content type at `base` (entrySize(contentType.length, 0) bytes),
+ * for a body of `bodyLength` bytes that follows them: so a body can be gathered in place after the
+ * room left for its head and the record written with no second copy. False (nothing written) when
+ * the fields cannot be stored, as for encodeEntry.
+ */
+export function writeEntryHead(
+  base: usize, key: ArrayBuffer, storedAtMs: u64, expiresAtMs: u64, status: i32, kind: BodyKind, contentType: string, bodyLength: i32,
+): bool {
+  if (key.byteLength != ENTRY_KEY_BYTES || kind == BodyKind.None || <u32>kind > 2 || bodyLength < 0) return false;
+  if (status < 100 || status > 599 || expiresAtMs < storedAtMs) return false;
+  const ctLen = contentType.length;
+  if (ctLen > MAX_CONTENT_TYPE_BYTES) return false;
+  for (let i = 0; i < ctLen; i++) {
+    if (!isContentTypeChar(<u32>contentType.charCodeAt(i))) return false;
+  }
   store<u32>(base, MAGIC);
   store<u8>(base, ENTRY_FORMAT, 4);
   store<u8>(base, <u8>kind, 5);
@@ -105,8 +119,7 @@ export function encodeEntry(
   store<u32>(base, <u32>bodyLength, 60);
   const ct = base + <usize>ENTRY_HEADER_BYTES;
   for (let i = 0; i < ctLen; i++) store<u8>(ct + <usize>i, <u8>contentType.charCodeAt(i));
-  memory.copy(ct + <usize>ctLen, changetype<usize>(body) + <usize>bodyOffset, <usize>bodyLength);
-  return out;
+  return true;
 }
 
 /** Decodes a record; null for an empty slot or anything malformed. The body is not copied. */
@@ -162,6 +175,13 @@ export function readSlot(bytes: ArrayBuffer | null, key: ArrayBuffer, nowMs: u64
   out.entry = null;
   if (bytes === null || bytes.byteLength == 0) {
     out.state = SlotState.Empty;
+    return out;
+  }
+  // Another key's record (the usual miss in a full table) is told without decoding it.
+  const base = changetype<usize>(bytes);
+  if (bytes.byteLength >= ENTRY_HEADER_BYTES && key.byteLength == ENTRY_KEY_BYTES && load<u32>(base) == MAGIC &&
+    load<u8>(base, 4) == ENTRY_FORMAT && memory.compare(base + 8, changetype<usize>(key), ENTRY_KEY_BYTES) != 0) {
+    out.state = SlotState.OtherKey;
     return out;
   }
   const entry = decodeEntry(bytes);

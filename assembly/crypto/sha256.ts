@@ -127,6 +127,21 @@ export function sha256(data: ArrayBuffer): ArrayBuffer {
 }
 
 /** Lower-case hex of `bytes` (e.g. a digest). */
+/** Lower-case hex of `bytes` as ASCII into `out` (at least twice as long), e.g. for a header value. */
+export function hexInto(bytes: ArrayBuffer, out: ArrayBuffer): void {
+  const n = bytes.byteLength;
+  if (out.byteLength < n << 1) return;
+  const src = changetype<usize>(bytes);
+  const dst = changetype<usize>(out);
+  for (let i = 0; i < n; i++) {
+    const b = <u32>load<u8>(src + <usize>i);
+    const hi = b >> 4;
+    const lo = b & 15;
+    store<u8>(dst + (<usize>i << 1), <u8>(hi < 10 ? 0x30 + hi : 0x57 + hi));
+    store<u8>(dst + (<usize>i << 1), <u8>(lo < 10 ? 0x30 + lo : 0x57 + lo), 1);
+  }
+}
+
 export function toHex(bytes: ArrayBuffer): string {
   const n = bytes.byteLength;
   const out = changetype<string>(__new(<usize>n << 2, idof<String>()));

@@ -73,6 +73,18 @@ export class HeaderMap {
     return <WasmResult>proxy_add_header_map_value(this.type, key, scratchLengthA(), val, scratchLengthB());
   }
 
+  /** `add` with the value as UTF-8 bytes. */
+  addBytes(name: string, value: ArrayBuffer): WasmResult {
+    const key = scratchA(name);
+    return <WasmResult>proxy_add_header_map_value(this.type, key, scratchLengthA(), changetype<usize>(value), value.byteLength);
+  }
+
+  /** `replace` with the value as UTF-8 bytes. */
+  replaceBytes(name: string, value: ArrayBuffer): WasmResult {
+    const key = scratchA(name);
+    return <WasmResult>proxy_replace_header_map_value(this.type, key, scratchLengthA(), changetype<usize>(value), value.byteLength);
+  }
+
   /** Sets `name` to `value`: Envoy's setCopy removes every value and appends one at the end. */
   replace(name: string, value: string): WasmResult {
     const key = scratchA(name);

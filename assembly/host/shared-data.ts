@@ -36,6 +36,12 @@ export function getSharedData(key: string): SharedValue {
 }
 
 /** Writes `value`; with `cas` != 0 only if the stored CAS still equals it (else CasMismatch). */
+/** `setSharedData` of the `len` bytes at `ptr` (e.g. the filled part of a growing buffer). */
+export function setSharedDataBytes(key: string, ptr: usize, len: i32, cas: u32 = 0): WasmResult {
+  const k = scratchA(key);
+  return <WasmResult>proxy_set_shared_data(k, scratchLengthA(), ptr, len, cas);
+}
+
 export function setSharedData(key: string, value: ArrayBuffer, cas: u32 = 0): WasmResult {
   const k = scratchA(key);
   return <WasmResult>proxy_set_shared_data(k, scratchLengthA(), changetype<usize>(value), value.byteLength, cas);

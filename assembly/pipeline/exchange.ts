@@ -42,6 +42,8 @@ export class Exchange {
   private pathValue: string | null = null;
   private methodValue: string | null = null;
   private headers: PairsView = new PairsView();
+  private responseHeaders: PairsView = new PairsView();
+  private responseHeadersLoaded: bool = false;
   private headersLoaded: bool = false;
   /** The last header read succeeded (else removals cannot be skipped as "absent"). */
   private headersRead: bool = false;
@@ -70,6 +72,8 @@ export class Exchange {
     this.headersLoaded = false;
     this.headersRead = false;
     this.headers.clear();
+    this.responseHeaders.clear();
+    this.responseHeadersLoaded = false;
     this.bodyDone = false;
     this.bodyRead = false;
     this.bodyValue = null;
@@ -97,6 +101,12 @@ export class Exchange {
   setRequestHeader(name: string, value: string): WasmResult {
     this.headersLoaded = false;
     return requestHeaders.replace(name, value);
+  }
+
+  /** `addRequestHeader` with the value as UTF-8 bytes (no string on the way). */
+  addRequestHeaderBytes(name: string, value: ArrayBuffer): WasmResult {
+    this.headersLoaded = false;
+    return requestHeaders.addBytes(name, value);
   }
 
   /**
@@ -209,18 +219,32 @@ export class Exchange {
 
   // ---- response (from the response headers on; the pipeline never holds the response)
 
+  /**
+   * The response headers as Envoy holds them now, fetched in one host call the first time a
+   * response hook asks, for byte-level lookups (`find`, `valuePtr`) as `headerView()`.
+   */
+  responseHeaderView(): PairsView {
+    const view = this.responseHeaders;
+    if (!this.responseHeadersLoaded) {
+      view.load(HeaderMapType.ResponseHeaders);
+      this.responseHeadersLoaded = true;
+    }
+    return view;
+  }
+
   /** The first value of response header `name`, or null when absent. */
   responseHeader(name: string): string | null {
-    return responseHeaders.get(name);
+    return this.responseHeaderView().get(name);
   }
 
   /** Reads `:status` into `responseStatus` (the pipeline does, before the response hooks). */
   loadResponseStatus(): void {
-    const v = responseHeaders.get(":status");
+    const view = this.responseHeaderView();
     let code: u32 = 0;
-    if (v !== null && v.length == 3) {
+    if (view.find(":status") && view.valueLength == 3) {
+      const p = view.valuePtr;
       for (let i = 0; i < 3; i++) {
-        const d = <u32>v.charCodeAt(i) - 48;
+        const d = <u32>load<u8>(p + <usize>i) - 48;
         if (d > 9) return;
         code = code * 10 + d;
       }
@@ -229,10 +253,18 @@ export class Exchange {
   }
 
   setResponseHeader(name: string, value: string): WasmResult {
+    this.responseHeadersLoaded = false;
     return responseHeaders.replace(name, value);
   }
 
+  /** `setResponseHeader` with the value as UTF-8 bytes (no string on the way). */
+  setResponseHeaderBytes(name: string, value: ArrayBuffer): WasmResult {
+    this.responseHeadersLoaded = false;
+    return responseHeaders.replaceBytes(name, value);
+  }
+
   removeResponseHeader(name: string): WasmResult {
+    this.responseHeadersLoaded = false;
     return responseHeaders.remove(name);
   }
 

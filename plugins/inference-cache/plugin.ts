@@ -11,14 +11,16 @@
 // hashed here, so a client cannot choose it by sending x-ai-tenant.
 
 import { HeaderPair, nowMillis, sendLocalResponse, getSharedData, setSharedData, WasmResult } from "../../assembly/index";
-import { BodyKind, CacheEntry, SlotRead, SlotState, encodeEntry, readSlot, slotKey, slotOf } from "../../assembly/cache/entry";
-import { parseDecimal } from "../../assembly/http/decimal";
+import { BodyKind, CacheEntry, SlotRead, SlotState, entrySize, readSlot, slotKey, slotOf, writeEntryHead } from "../../assembly/cache/entry";
+import { hexInto } from "../../assembly/crypto/sha256";
+import { parseDecimalAt } from "../../assembly/http/decimal";
+import { setSharedDataBytes } from "../../assembly/host/shared-data";
 import { JsonValue } from "../../assembly/json/index";
 import { ByteSink } from "../../assembly/json/sink";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { TenantDigests } from "../../assembly/tenant/digests";
 import { CacheConfig, ModelPolicy, parseCacheConfig } from "./config";
-import { KeyRequest, computeKey, keyHex } from "./key";
+import { KeyRequest, computeKey } from "./key";
 import { CacheMetrics, Tier } from "./metrics";
 import {
   CacheStatus, Reason, RequestAction, RequestDecision, RequestFacts, ResponseFacts, bodyKindOf, cacheStatusName,
@@ -52,12 +54,32 @@ export class CacheRoot extends StageRoot {
   readonly slotRead: SlotRead = new SlotRead();
   readonly replay: Replay = new Replay();
   readonly facts: RequestFacts = new RequestFacts();
+  readonly responseFacts: ResponseFacts = new ResponseFacts();
   readonly keyRequest: KeyRequest = new KeyRequest();
+  /** The key of the request being handled as 64 ASCII hex digits, for header values. */
+  readonly hexScratch: ArrayBuffer = new ArrayBuffer(64);
+  /** Shared-data key of each slot, made the first time the slot is used. */
+  private slotKeys: Array<string | null>;
 
   constructor(readonly cfg: CacheConfig) {
     super();
+    this.slotKeys = new Array<string | null>(<i32>cfg.slots);
     const tier = cfg.sharedTier;
     this.shared = tier !== null ? new SharedTierClient(tier, this.metrics, this) : null;
+  }
+
+  slotKeyOf(slot: u32): string {
+    const known = unchecked(this.slotKeys[slot]);
+    if (known !== null) return known;
+    const made = slotKey(slot);
+    unchecked((this.slotKeys[slot] = made));
+    return made;
+  }
+
+  /** `key` as hex in hexScratch (valid until the next call). */
+  hexOf(key: ArrayBuffer): ArrayBuffer {
+    hexInto(key, this.hexScratch);
+    return this.hexScratch;
   }
 
   newStage(): Stage {
@@ -77,7 +99,7 @@ export class CacheStage extends Stage {
   private policy: ModelPolicy | null = null;
   private tenant: string = "";
   key: ArrayBuffer | null = null;
-  hex: string = "";
+  private hexString: string = "";
   private slot: u32 = 0;
   /** The lookup found another key's entry in the slot: a store evicts it. */
   private slotTaken: bool = false;
@@ -91,9 +113,17 @@ export class CacheStage extends Stage {
   private kind: BodyKind = BodyKind.None;
   private contentType: string = "";
   private status: i32 = 0;
+  /** Bytes of the record's head and content type before the body in `sink`. */
+  private headBytes: i32 = 0;
 
   constructor(private root: CacheRoot) {
     super();
+  }
+
+  /** The key as 64 hex digits (made once, when a string is needed: hits, the shared tier). */
+  get hex(): string {
+    if (this.hexString.length == 0 && this.key !== null) this.hexString = String.UTF8.decode(this.root.hexOf(this.key as ArrayBuffer));
+    return this.hexString;
   }
 
   onRequestHeaders(ex: Exchange, endOfStream: bool): StageAction {
@@ -102,11 +132,12 @@ export class CacheStage extends Stage {
     ex.removeRequestHeader(REASON_HEADER);
     ex.removeRequestHeader(KEY_HEADER);
     const facts = this.root.facts;
+    const headers = ex.headerView();
     facts.method = ex.method();
-    facts.contentType = ex.requestHeader("content-type");
-    facts.cacheControl = ex.requestHeader("cache-control");
-    facts.pragma = ex.requestHeader("pragma");
-    facts.bodyBytes = endOfStream ? 0 : parseDecimal(ex.requestHeader("content-length"));
+    facts.contentType = headers.get("content-type");
+    facts.cacheControl = headers.get("cache-control");
+    facts.pragma = headers.get("pragma");
+    facts.bodyBytes = endOfStream ? 0 : headers.find("content-length") ? parseDecimalAt(headers.valuePtr, headers.valueLength) : -1;
     const early = decideOnHeaders(this.root.cfg, facts);
     if (early != Reason.None) return this.bypass(early);
     return StageAction.NeedBody;
@@ -146,13 +177,12 @@ export class CacheStage extends Stage {
     this.tenant = req.tenant;
     const key = computeKey(cfg.rules, req, doc);
     this.key = key;
-    this.hex = keyHex(key);
-    ex.addRequestHeader(KEY_HEADER, this.hex);
+    ex.addRequestHeaderBytes(KEY_HEADER, root.hexOf(key));
     this.slot = slotOf(key, cfg.slots);
     if (d.action != RequestAction.Lookup) return StageAction.Continue; // KeyOnly, Refresh
 
     // Local tier: the key's slot, compared in full.
-    const value = getSharedData(slotKey(this.slot));
+    const value = getSharedData(root.slotKeyOf(this.slot));
     const read = readSlot(value.found ? value.value : null, key, nowMillis(), root.slotRead);
     if (read.state == SlotState.Fresh && this.serve(read.entry as CacheEntry, Tier.Local)) return StageAction.Stop;
     this.slotTaken = read.state == SlotState.OtherKey;
@@ -175,7 +205,7 @@ export class CacheStage extends Stage {
     if (entry !== null) {
       // A shared hit also fills the local slot, so this worker's next request stays local.
       if (this.serve(entry, Tier.Shared)) {
-        this.storeLocal(entry.source, false);
+        this.storeLocal(changetype<usize>(entry.source), entry.source.byteLength, false);
         ex.resume(StageAction.Stop);
         return;
       }
@@ -211,23 +241,25 @@ export class CacheStage extends Stage {
     // Our own hit carries its headers; another stage's local reply is not ours to describe.
     if (this.served || ex.localReply) return;
     const action = this.action;
+    const root = this.root;
     if (action == RequestAction.Bypass || action == RequestAction.KeyOnly) {
       this.label(ex, CacheStatus.Bypass, this.reason);
-      if (action == RequestAction.KeyOnly) ex.setResponseHeader(KEY_HEADER, this.hex);
+      if (action == RequestAction.KeyOnly) ex.setResponseHeaderBytes(KEY_HEADER, root.hexOf(this.key as ArrayBuffer));
       return;
     }
-    const cfg = this.root.cfg;
-    const facts = new ResponseFacts();
+    const cfg = root.cfg;
+    const facts = root.responseFacts;
+    const view = ex.responseHeaderView();
     facts.status = <i32>ex.responseStatus;
-    facts.contentType = ex.responseHeader("content-type");
-    facts.setCookie = ex.responseHeader("set-cookie") !== null;
-    facts.cacheControl = ex.responseHeader("cache-control");
-    facts.contentEncoding = ex.responseHeader("content-encoding");
-    facts.contentLength = parseDecimal(ex.responseHeader("content-length"));
+    facts.contentType = view.get("content-type");
+    facts.setCookie = view.has("set-cookie");
+    facts.cacheControl = view.get("cache-control");
+    facts.contentEncoding = view.get("content-encoding");
+    facts.contentLength = view.find("content-length") ? parseDecimalAt(view.valuePtr, view.valueLength) : -1;
     const refused = decideResponse(cfg, facts);
     const status = action == RequestAction.Refresh ? CacheStatus.Refresh : CacheStatus.Miss;
     this.label(ex, status, refused != Reason.None ? refused : this.reason);
-    ex.setResponseHeader(KEY_HEADER, this.hex);
+    ex.setResponseHeaderBytes(KEY_HEADER, root.hexOf(this.key as ArrayBuffer));
     if (refused != Reason.None) {
       this.root.metrics.notStoredBecause(refused);
       return;
@@ -239,8 +271,12 @@ export class CacheStage extends Stage {
     this.contentType = ct;
     this.kind = bodyKindOf(ct);
     this.limit = maxStoredBodyBytes(cfg, ct);
+    // The record is gathered in place: room for its head and content type, then the body.
+    this.headBytes = <i32>entrySize(ct.length, 0);
     const expected = facts.contentLength > 0 && facts.contentLength <= <i64>this.limit ? <i32>facts.contentLength : 4096;
-    this.sink = new ByteSink(expected);
+    const sink = new ByteSink(this.headBytes + expected);
+    sink.length = this.headBytes;
+    this.sink = sink;
     if (this.kind == BodyKind.Sse) this.sse = new SseReader(this.limit, false);
     if (endOfStream) this.finish();
   }
@@ -248,7 +284,7 @@ export class CacheStage extends Stage {
   onResponseBody(ex: Exchange, chunkSize: u32, endOfStream: bool): void {
     if (!this.storing) return;
     const sink = this.sink as ByteSink;
-    if (<i64>sink.length + <i64>chunkSize > <i64>this.limit) return this.giveUp(Reason.ResponseTooLarge);
+    if (<i64>(sink.length - this.headBytes) + <i64>chunkSize > <i64>this.limit) return this.giveUp(Reason.ResponseTooLarge);
     const chunk = ex.responseChunk(chunkSize);
     if (chunk === null) return this.giveUp(Reason.ResponseTooLarge);
     sink.bytes(changetype<usize>(chunk), chunk.byteLength);
@@ -291,21 +327,24 @@ export class CacheStage extends Stage {
     this.storing = false;
     const now = nowMillis();
     const ttl = (this.policy as ModelPolicy).ttlMs;
-    const record = encodeEntry(this.key as ArrayBuffer, now, now + <u64>ttl, this.status, this.kind, this.contentType, sink.buffer, 0, sink.length);
     this.sink = null;
     this.sse = null;
-    if (record === null) return this.root.metrics.notStoredBecause(Reason.ContentTypeNotCacheable);
-    this.storeLocal(record, this.slotTaken);
+    const base = changetype<usize>(sink.buffer);
+    const size = sink.length;
+    if (!writeEntryHead(base, this.key as ArrayBuffer, now, now + <u64>ttl, this.status, this.kind, this.contentType, size - this.headBytes)) {
+      return this.root.metrics.notStoredBecause(Reason.ContentTypeNotCacheable);
+    }
+    this.storeLocal(base, size, this.slotTaken);
     const shared = this.root.shared;
-    if (shared !== null) shared.write(this.tenant, (this.policy as ModelPolicy).shared, this.hex, record, ttl);
+    if (shared !== null) shared.write(this.tenant, (this.policy as ModelPolicy).shared, this.hex, sink.buffer.slice(0, size), ttl);
   }
 
-  /** Writes `record` into this key's slot (whatever is there: the last writer wins). */
-  private storeLocal(record: ArrayBuffer, evicts: bool): void {
+  /** Writes the record (`size` bytes at `ptr`) into this key's slot: the last writer wins. */
+  private storeLocal(ptr: usize, size: i32, evicts: bool): void {
     const m = this.root.metrics;
-    if (setSharedData(slotKey(this.slot), record) != WasmResult.Ok) return;
+    if (setSharedDataBytes(this.root.slotKeyOf(this.slot), ptr, size) != WasmResult.Ok) return;
     m.stores[Tier.Local].increment(1);
-    m.storedBytes.increment(record.byteLength);
+    m.storedBytes.increment(size);
     if (evicts) m.evictions.increment(1);
   }
 
