@@ -143,18 +143,9 @@ export function hexInto(bytes: ArrayBuffer, out: ArrayBuffer): void {
 }
 
 export function toHex(bytes: ArrayBuffer): string {
-  const n = bytes.byteLength;
-  const out = changetype<string>(__new(<usize>n << 2, idof<String>()));
-  const src = changetype<usize>(bytes);
-  const dst = changetype<usize>(out);
-  for (let i = 0; i < n; i++) {
-    const b = <u32>load<u8>(src + <usize>i);
-    const hi = b >> 4;
-    const lo = b & 15;
-    store<u16>(dst + (<usize>i << 2), <u16>(hi < 10 ? 0x30 + hi : 0x57 + hi));
-    store<u16>(dst + (<usize>i << 2), <u16>(lo < 10 ? 0x30 + lo : 0x57 + lo), 2);
-  }
-  return out;
+  const out = new ArrayBuffer(bytes.byteLength << 1);
+  hexInto(bytes, out);
+  return String.UTF8.decode(out);
 }
 
 // One 64-byte block at `p` into the state at `h`.

@@ -157,8 +157,14 @@ function sortedKeys(tree: JsonTree, node: i32, count: i32): StaticArray<i32> {
     unchecked(keys[i] = n);
     n = tree.skip(n + 1);
   }
-  if (count <= 16) {
-    for (let i = 1; i < count; i++) {
+  sortKeyNodes(tree, keys, count);
+  return keys;
+}
+
+/** Sorts key nodes [0, n) of `keys` in place by name (UTF-16 code units), stably. */
+export function sortKeyNodes(tree: JsonTree, keys: StaticArray<i32>, n: i32): void {
+  if (n <= 16) {
+    for (let i = 1; i < n; i++) {
       const k = unchecked(keys[i]);
       let j = i - 1;
       while (j >= 0 && compareStringNodes(tree, unchecked(keys[j]), k) > 0) {
@@ -167,15 +173,15 @@ function sortedKeys(tree: JsonTree, node: i32, count: i32): StaticArray<i32> {
       }
       unchecked(keys[j + 1] = k);
     }
-    return keys;
+    return;
   }
   // Bottom-up merge sort, taking from the left run on ties (stable).
   let src = keys;
-  let dst = new StaticArray<i32>(count);
-  for (let width = 1; width < count; width <<= 1) {
-    for (let lo = 0; lo < count; lo += width << 1) {
-      const mid = min(lo + width, count);
-      const hi = min(lo + (width << 1), count);
+  let dst = new StaticArray<i32>(n);
+  for (let width = 1; width < n; width <<= 1) {
+    for (let lo = 0; lo < n; lo += width << 1) {
+      const mid = min(lo + width, n);
+      const hi = min(lo + (width << 1), n);
       let a = lo;
       let b = mid;
       for (let k = lo; k < hi; k++) {
@@ -190,5 +196,5 @@ function sortedKeys(tree: JsonTree, node: i32, count: i32): StaticArray<i32> {
     src = dst;
     dst = t;
   }
-  return src;
+  if (src !== keys) memory.copy(changetype<usize>(keys), changetype<usize>(src), <usize>n << 2);
 }

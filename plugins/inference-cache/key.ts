@@ -25,7 +25,7 @@
 // its whole RFC 8785 form, with nothing dropped or added.
 
 import { toHex, Sha256 } from "../../assembly/crypto/sha256";
-import { writeCanonical } from "../../assembly/json/canonical";
+import { sortKeyNodes, writeCanonical } from "../../assembly/json/canonical";
 import { JsonValue } from "../../assembly/json/index";
 import { compareStringNodes, F_ESCAPED, F_NON_ASCII, JsonTree, nodeStringEquals } from "../../assembly/json/reader";
 import { ByteSink } from "../../assembly/json/sink";
@@ -229,40 +229,3 @@ function compareKeyToAscii(tree: JsonTree, node: i32, name: string): i32 {
   return k < m ? -1 : 0;
 }
 
-/** Sorts key nodes [0, n) by name, stably (duplicates keep their source order). */
-function sortKeyNodes(tree: JsonTree, keys: StaticArray<i32>, n: i32): void {
-  if (n <= 16) {
-    for (let i = 1; i < n; i++) {
-      const k = unchecked(keys[i]);
-      let j = i - 1;
-      while (j >= 0 && compareStringNodes(tree, unchecked(keys[j]), k) > 0) {
-        unchecked(keys[j + 1] = keys[j]);
-        j--;
-      }
-      unchecked(keys[j + 1] = k);
-    }
-    return;
-  }
-  // Bottom-up merge sort, taking from the left run on ties (stable).
-  let src = keys;
-  let dst = new StaticArray<i32>(n);
-  for (let width = 1; width < n; width <<= 1) {
-    for (let lo = 0; lo < n; lo += width << 1) {
-      const mid = min(lo + width, n);
-      const hi = min(lo + (width << 1), n);
-      let a = lo;
-      let b = mid;
-      for (let k = lo; k < hi; k++) {
-        if (a < mid && (b >= hi || compareStringNodes(tree, unchecked(src[a]), unchecked(src[b])) <= 0)) {
-          unchecked(dst[k] = src[a++]);
-        } else {
-          unchecked(dst[k] = src[b++]);
-        }
-      }
-    }
-    const t = src;
-    src = dst;
-    dst = t;
-  }
-  if (src !== keys) memory.copy(changetype<usize>(keys), changetype<usize>(src), <usize>n << 2);
-}
