@@ -2,9 +2,10 @@
 // with wasm-filter.template.yaml once per filter entry), the test model server (ModelServer of
 // host-tests/inference-cache/upstream.ts behind node:http, each reply chunk a separate write), a
 // streaming client, and what the client saw in the shape checkStep reads.
+import { createHash } from "node:crypto";
 import http from "node:http";
 import { freePort, listenOnLoopback, readTemplate, renderTemplate, startEnvoy, yamlString, type Envoy, type HttpRequest, type HttpResponse } from "../../harness";
-import { ROUTER_CONFIG, type CacheForm } from "../../../host-tests/inference-cache/cases";
+import { CHAT_PATH, ROUTER_CONFIG, chat, type CacheForm } from "../../../host-tests/inference-cache/cases";
 import type { SeenResponse } from "../../../host-tests/inference-cache/check-step";
 import { ModelServer } from "../../../host-tests/inference-cache/upstream";
 
@@ -71,6 +72,28 @@ export function wasmFailures(log: string): string[] {
   return log.split("\n").filter((l) => /RuntimeError|ai-gateway-wasm: abort|Function: proxy_on_\w+ failed|\[(error|critical)\]\[wasm\]|wasm.*(trap|failed)/i.test(l));
 }
 
+/** Envoy's own Wasm stats that count failures (VM reloads after a failed VM, failed loads) and are not 0. */
+export async function wasmFailureStats(envoy: Envoy): Promise<Record<string, number>> {
+  const stats = await envoy.stats("^wasm\\.");
+  return Object.fromEntries([...stats].filter(([name, value]) => /fail|reload/.test(name) && value !== 0));
+}
+
+/** A chat completion request (host-tests/inference-cache/cases.ts `chat`) asking `content`. */
+export function chatRequest(content: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): HttpRequest {
+  return {
+    method: "POST",
+    path: CHAT_PATH,
+    headers: { "content-type": "application/json", ...headers },
+    body: chat({ messages: [{ role: "user", content }], ...extra }),
+  };
+}
+
+/** The Redis key of an entry: `key_prefix`, the tenant partition (SHA-256 of the identity, `_` without one), the key. */
+export function redisKeyOf(hexKey: string, identity?: string, prefix = "aigw:cache:"): string {
+  const tenant = identity === undefined ? "_" : createHash("sha256").update(identity).digest("hex");
+  return `${prefix}${tenant}:${hexKey}`;
+}
+
 /** The test model server: ModelServer's answers, each chunk written on its own. */
 export interface ModelServerHandle {
   readonly port: number;
@@ -82,6 +105,8 @@ export interface ModelServerHandle {
   readonly progress: { written: number; lastSent: boolean };
   /** Held before the last chunk of a multi-chunk reply while set (resolve it to let the reply end). */
   holdLastChunk: Promise<void> | null;
+  /** Time between the last chunk and the end of the reply (the terminating chunk). */
+  endDelayMs: number;
   reset(): void;
   close(): Promise<void>;
 }
@@ -99,6 +124,7 @@ export async function startModelServer(chunkGapMs = 5): Promise<ModelServerHandl
     keys,
     progress,
     holdLastChunk: null as Promise<void> | null,
+    endDelayMs: 0,
     reset() {
       model = new ModelServer();
       keys.length = 0;
@@ -130,6 +156,7 @@ export async function startModelServer(chunkGapMs = 5): Promise<ModelServerHandl
         progress.written++;
         if (last) progress.lastSent = true;
       }
+      if (handle.endDelayMs > 0) await sleep(handle.endDelayMs);
       res.end();
     });
   });
