@@ -109,10 +109,14 @@ describe("emulator filter chain", () => {
       expect(res.localResponse).toMatchObject({ status: 413, body: "Payload Too Large", details: "request_payload_too_large", sentBy: "envoy" });
       expect(res.response).toMatchObject({ status: 413, headers: { "content-type": "text/plain", "content-length": "17" } });
       expect(res.upstreamRequest).toBeUndefined();
-      // The second chunk went over before the filter saw it; the reply passed the filter's encoder.
+      // The second chunk went over as the wasm filter added it to its buffer, before calling the
+      // guest: Envoy only prepares the 413 there, lets the guest see the body, and sends the reply
+      // (through the filter's encoder) once the callback returns ("Preparing local reply", then
+      // proxy_on_request_body, then "Executing sending local reply" in Envoy 1.40's debug log).
       expect(calls(res.actions)).toEqual([
         "onRequestHeaders(6,false)=StopIteration",
         "onRequestBody(5,false)=StopIterationAndBuffer",
+        "onRequestBody(10,false)=StopIterationAndBuffer",
         "onResponseHeaders(3,false)=Continue",
         "onResponseBody(17,true)=Continue",
       ]);

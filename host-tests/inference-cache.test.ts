@@ -117,6 +117,24 @@ describe("inference-cache", () => {
       expect(r.host.metric("inference_cache.not_stored.reason=response-too-large")).toBe(2);
     });
 
+    it("stores a stream whose client leaves between data: [DONE] and the end of the body", async () => {
+      const r = await rig("alone", CACHE_CONFIG);
+      // All events up to [DONE] at once; the end of the body only after the client gave up.
+      const upstream = (req: { body: string }) => {
+        const reply = r.server.answer(req.body);
+        return { status: reply.status, headers: reply.headers, bodyChunks: [reply.chunks.join(""), ""], chunkIntervalMs: 800 };
+      };
+      const chain = r.host.chain(...r.plugins);
+      const first = await chain.request(post(chat({ stream: true })), { upstream, clientTimeoutMs: 1_000 });
+      expect(first.reset).toBeUndefined();
+      expect(first.stalled).toBeDefined();
+      expect(first.response?.body).toContain("data: [DONE]");
+      expect(r.host.metric("inference_cache.stores.tier=local")).toBe(1);
+      const again = await r.send(post(chat({ stream: true })));
+      expect(again.response?.headers["x-ai-cache-reason"]).toBe("local-hit");
+      expect(r.server.count).toBe(1);
+    });
+
     it("does not store a stream that ends without [DONE]", async () => {
       const r = await rig("alone", CACHE_CONFIG);
       const answer = r.server.answer.bind(r.server);

@@ -20,7 +20,10 @@
 // - Local replies (FilterManager::sendLocalReply): before any response headers exist they go
 //   through the whole encoder chain, including the filter that sent them; once the response
 //   has started but its headers have not reached the client they replace it directly (no
-//   filters); after that the stream is reset.
+//   filters); after that the stream is reset. One raised while a decoder filter's callback runs
+//   (the 413 of the wasm filter's own addDecodedData, a proxy_send_local_response) is only
+//   prepared, and sent once that callback returns (prepareLocalReplyViaFilterChain,
+//   executeLocalReplyIfPrepared): the filter finishes its callback first.
 // - The router takes the request when it reaches the end of the chain, asks the upstream
 //   (./upstream.ts) once the request is complete, and starts the route timeout then (15 s by
 //   default, 504 "upstream request timeout"). An upstream reset before response headers is a 503.
@@ -182,6 +185,10 @@ export class FilterManager {
   finished = false;
   resetReason: string | null = null;
   private finishedAtMs: number | undefined;
+  /** A decoder filter's callback is running (Envoy's filter_call_state_ IsDecodingMask). */
+  private inDecoderCallback = false;
+  /** The local reply raised during that callback, sent once it returns. */
+  private preparedReply: (() => void) | null = null;
 
   constructor(
     private readonly host: Host,
@@ -195,9 +202,9 @@ export class FilterManager {
       stream: "Request",
       reversed: false,
       side: (s) => s.dec,
-      headers: (ctx, h, end) => ctx.decodeHeaders(h, end),
-      data: (ctx, d, end) => ctx.decodeData(d, end),
-      trailers: (ctx, t) => ctx.decodeTrailers(t),
+      headers: (ctx, h, end) => this.decoding(() => ctx.decodeHeaders(h, end)),
+      data: (ctx, d, end) => this.decoding(() => ctx.decodeData(d, end)),
+      trailers: (ctx, t) => this.decoding(() => ctx.decodeTrailers(t)),
       sinkHeaders: (h, end) => this.routerHeaders(h, end),
       sinkData: (d, end) => this.routerData(d, end),
       sinkTrailers: (t) => this.routerTrailers(t),
@@ -580,6 +587,34 @@ export class FilterManager {
     }
     this.request.aborted = true;
     this.routeTimer?.cancel();
+    if (this.inDecoderCallback && this.response.headers === null) {
+      // Prepared (the first one wins), sent when the decoder callback returns.
+      this.preparedReply ??= () => this.deliverLocalReply(sentBy, status, body, extra, grpcStatus, details);
+      return;
+    }
+    this.deliverLocalReply(sentBy, status, body, extra, grpcStatus, details);
+  }
+
+  /** Runs one decoder filter callback, then sends the local reply it prepared, if any. */
+  private decoding(call: () => number): number {
+    const outer = this.inDecoderCallback;
+    this.inDecoderCallback = true;
+    let status: number;
+    try {
+      status = call();
+    } finally {
+      this.inDecoderCallback = outer;
+    }
+    const prepared = this.preparedReply;
+    if (prepared !== null) {
+      this.preparedReply = null;
+      prepared();
+    }
+    return status;
+  }
+
+  private deliverLocalReply(sentBy: string, status: number, body: Uint8Array, extra: HeaderPairs, grpcStatus: number, details: string): void {
+    if (this.finished) return;
     const headers = new HeaderMap([[":status", String(status)]]);
     for (const [name, value] of extra) headers.add(name, value);
     if (body.length > 0) {

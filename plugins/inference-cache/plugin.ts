@@ -294,8 +294,13 @@ export class CacheStage extends Stage {
   }
 
   onLog(ex: Exchange): void {
-    // A response that never ended (reset, client gone) is not stored.
-    if (this.storing) this.giveUp(this.sse !== null ? Reason.StreamIncomplete : Reason.ResponseTooLarge);
+    if (!this.storing) return;
+    // A stream whose data: [DONE] passed is whole, even if the client left (and Envoy reset the
+    // stream) before the upstream's end of the body: clients commonly stop reading at [DONE].
+    const sse = this.sse;
+    if (sse !== null && sse.done && !sse.failed) return this.finish();
+    // Any other response that never ended (reset, client gone) is not stored.
+    this.giveUp(sse !== null ? Reason.StreamIncomplete : Reason.ResponseTooLarge);
   }
 
   // ---- helpers
