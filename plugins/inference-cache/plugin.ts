@@ -300,7 +300,7 @@ export class CacheStage extends Stage {
     const sse = this.sse;
     if (sse !== null && sse.done && !sse.failed) return this.finish();
     // Any other response that never ended (reset, client gone) is not stored.
-    this.giveUp(sse !== null ? Reason.StreamIncomplete : Reason.ResponseTooLarge);
+    this.giveUp(Reason.StreamIncomplete);
   }
 
   // ---- helpers
