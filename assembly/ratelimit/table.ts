@@ -75,7 +75,7 @@ export enum Take {
   Taken,
   /** Not enough left now; `retryAfterMs` says when there will be. Nothing was changed. */
   Refused,
-  /** More tokens than the bucket can ever hold (even the least accepted). Nothing was changed. */
+  /** More tokens than the bucket can ever hold (even the least accepted). Nothing was changed; the levels are read. */
   TooLarge,
   /** Every compare-and-swap lost its race. Nothing was changed. */
   Contention,
@@ -163,17 +163,26 @@ export class BucketTable {
 
   /** Reserves `want` from bucket `id` at time `nowMs`. */
   take(id: BucketId, limits: BucketLimits, want: Want, nowMs: u64, out: TakeResult): TakeResult {
+    this.takeFrom(id, limits, want, nowMs, out);
+    const tl = limits.tokens;
+    const status = out.status;
+    // A reservation that can never fit is refused even when the bucket could not be read.
+    if (tl !== null && want.minTokens > tl.burst && status != Take.TooLarge) {
+      const rl = limits.requests;
+      out.status = Take.TooLarge;
+      out.refusedTokens = true;
+      out.requestsLevel = rl !== null ? rl.capacity : 0;
+      out.tokensLevel = tl.capacity;
+    }
+    return out;
+  }
+
+  private takeFrom(id: BucketId, limits: BucketLimits, want: Want, nowMs: u64, out: TakeResult): TakeResult {
     out.reset();
     const rl = limits.requests;
     const tl = limits.tokens;
-    // Never possible, whatever the level: refused without touching shared data.
-    if (tl !== null && want.minTokens > tl.burst) {
-      out.status = Take.TooLarge;
-      out.refusedTokens = true;
-      out.tokensLevel = tl.capacity;
-      out.requestsLevel = rl !== null ? rl.capacity : 0;
-      return out;
-    }
+    // Never possible, whatever the level (refused once the levels are read, for the headers).
+    const tooLarge = tl !== null && want.minTokens > tl.burst;
     const rec = this.rec;
     const buf = changetype<usize>(this.readBuf);
     const store = this.store;
@@ -224,6 +233,14 @@ export class BucketTable {
       }
 
       // Decide.
+      out.slot = <u32>slot;
+      if (tooLarge) {
+        out.status = Take.TooLarge;
+        out.refusedTokens = true;
+        out.requestsLevel = requests;
+        out.tokensLevel = tokens;
+        return out;
+      }
       let granted = want.tokens;
       if (rl !== null && want.requests > 0 && requests < want.requests * UNIT) {
         out.refusedRequests = true;
@@ -240,7 +257,6 @@ export class BucketTable {
           if (wait > out.retryAfterMs) out.retryAfterMs = wait;
         }
       }
-      out.slot = <u32>slot;
       if (out.refusedRequests || out.refusedTokens) {
         out.status = Take.Refused;
         out.requestsLevel = requests;

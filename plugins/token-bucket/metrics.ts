@@ -49,7 +49,7 @@ export const STATS: StatSpec[] = [
   new StatSpec("unsettled", "Admitted requests whose response reported no usage."),
   new StatSpec("settlements_lost", "Settlements not applied: the bucket's slot was taken over, or compare-and-swap kept failing."),
   new StatSpec("clamps", "Requests served with max_tokens lowered to what the buckets held (clamp_max_tokens)."),
-  new StatSpec("cas_retries", "Compare-and-swaps lost to another worker and tried again."),
+  new StatSpec("cas_retries", "Compare-and-swaps lost to another worker (each is read and tried again, up to cas_retries times)."),
 ];
 
 export class TokenBucketMetrics {
