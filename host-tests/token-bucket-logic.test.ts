@@ -238,6 +238,17 @@ describe("slot record", () => {
     }
     expect(seen.size).toBe(variants.length);
   });
+
+  it("serves repeated ids from its cache without mixing up scopes, models, versions or tenants", () => {
+    const L = { requests: { perMinute: 60n, burst: 60n }, tokens: { perMinute: 1000n, burst: 1000n } };
+    const rand = prng(13);
+    const pick = <T,>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
+    for (let i = 0; i < 400; i++) {
+      const scope = pick([1, 2] as const);
+      const [model, version, tenant] = [pick(["llama", "iris", "llama2"]), pick(["", "v1"]), pick(["", "a", "b", "ab"])];
+      expect(mod.text("bucketIdFixed", scope, model, version, tenant)).toBe(bucketIdRef(scope, model, version, tenant, L.requests, L.tokens));
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -130,8 +130,39 @@ export class BucketIds {
   private buf: ArrayBuffer = new ArrayBuffer(512);
   private len: i32 = 0;
 
+  // The last id of each scope: requests come in runs from one tenant to one model, and a repeat
+  // then costs string comparisons instead of a SHA-256.
+  private lastModel: StaticArray<string> = new StaticArray<string>(3);
+  private lastVersion: StaticArray<string> = new StaticArray<string>(3);
+  private lastTenant: StaticArray<string> = new StaticArray<string>(3);
+  private lastRequests: StaticArray<Limit | null> = new StaticArray<Limit | null>(3);
+  private lastTokens: StaticArray<Limit | null> = new StaticArray<Limit | null>(3);
+  private lastLo: StaticArray<u64> = new StaticArray<u64>(3);
+  private lastHi: StaticArray<u64> = new StaticArray<u64>(3);
+
   /** The id of `scope`'s bucket of (model, version, tenant) under the two limits, into `out`. */
   compute(scope: BucketScope, model: string, version: string, tenant: string, requests: Limit | null, tokens: Limit | null, out: BucketId): BucketId {
+    const k = <i32>scope;
+    if (
+      unchecked(this.lastLo[k]) != 0 && unchecked(this.lastRequests[k]) === requests && unchecked(this.lastTokens[k]) === tokens &&
+      unchecked(this.lastTenant[k]) == tenant && unchecked(this.lastModel[k]) == model && unchecked(this.lastVersion[k]) == version
+    ) {
+      out.lo = unchecked(this.lastLo[k]);
+      out.hi = unchecked(this.lastHi[k]);
+      return out;
+    }
+    this.hash(scope, model, version, tenant, requests, tokens, out);
+    unchecked((this.lastModel[k] = model));
+    unchecked((this.lastVersion[k] = version));
+    unchecked((this.lastTenant[k] = tenant));
+    unchecked((this.lastRequests[k] = requests));
+    unchecked((this.lastTokens[k] = tokens));
+    unchecked((this.lastLo[k] = out.lo));
+    unchecked((this.lastHi[k] = out.hi));
+    return out;
+  }
+
+  private hash(scope: BucketScope, model: string, version: string, tenant: string, requests: Limit | null, tokens: Limit | null, out: BucketId): void {
     this.len = 0;
     this.ascii(ID_TAG);
     this.byte(1);
@@ -150,7 +181,6 @@ export class BucketIds {
     // All zero marks a free slot; a digest that starts with 16 zero bytes is not going to happen,
     // but must still not read as free.
     if (out.lo == 0 && out.hi == 0) out.lo = 1;
-    return out;
   }
 
   private room(n: i32): usize {

@@ -173,6 +173,16 @@ export function bucketIdOf(scope: i32, model: usize, version: usize, tenant: usi
   return outputString(u64Hex(out.lo) + u64Hex(out.hi));
 }
 
+const FIXED_REQUESTS = new Limit(60, 60);
+const FIXED_TOKENS = new Limit(1000, 1000);
+
+/** `bucketIdOf` with one pair of limit objects for every call, as a configured filter has (the ids' cache applies). */
+export function bucketIdFixed(scope: i32, model: usize, version: usize, tenant: usize): usize {
+  const out = new BucketId();
+  ids.compute(<BucketScope>scope, text(model), text(version), text(tenant), FIXED_REQUESTS, FIXED_TOKENS, out);
+  return outputString(u64Hex(out.lo) + u64Hex(out.hi));
+}
+
 /** Little-endian bytes of `v` as hex. */
 function u64Hex(v: u64): string {
   const b = new ArrayBuffer(8);
