@@ -273,6 +273,29 @@ describe("token-bucket", () => {
     });
   });
 
+  describe("before the cache (separate entries)", () => {
+    it("charges a hit what its stored response reports as usage", async () => {
+      const host = new Host();
+      const server = new ModelServer();
+      const plugins = [
+        await start(host, "build/ai-gateway.wasm", "model-router", ROUTER_CONFIG),
+        await start(host, "build/ai-gateway.wasm", "token-bucket", TOKEN_BUCKET_CONFIG),
+        await start(host, "build/ai-gateway.wasm", "inference-cache", {}),
+      ];
+      const chain = host.chain(...plugins);
+      const send = (req: StepRequest) => drive(host, chain, req, upstreamOf(server));
+      const body = chat({ max_tokens: 50, temperature: 0 });
+      expect(send(post("v", body)).result.response?.headers["x-ratelimit-remaining-tokens"]).toBe("940");
+      const hit = send(post("v", body));
+      expect(hit.result.response?.headers["x-ai-cache"]).toBe("HIT");
+      // Reserved like any request; settled from the stored usage (42).
+      expect(hit.result.response?.headers["x-ratelimit-remaining-tokens"]).toBe("898");
+      expect(hit.llmTokens).toBe("42");
+      expect(send(post("v", chat({ max_tokens: 50, seed: 2 }))).result.response?.headers["x-ratelimit-remaining-tokens"]).toBe("856");
+      expect(server.count).toBe(2);
+    });
+  });
+
   describe("metrics", () => {
     it("counts admissions, refusals, reservations, settlements and clamps", async () => {
       const r = await rig("alone", TOKEN_BUCKET_CONFIG);
