@@ -92,6 +92,11 @@ export class HeaderMap {
     return <WasmResult>proxy_replace_header_map_value(this.type, key, scratchLengthA(), val, scratchLengthB());
   }
 
+  /** `replace` with the name and value as UTF-8 bytes in place (no strings on the request path). */
+  replaceRaw(namePtr: usize, nameLen: usize, valuePtr: usize, valueLen: usize): WasmResult {
+    return <WasmResult>proxy_replace_header_map_value(this.type, namePtr, nameLen, valuePtr, valueLen);
+  }
+
   /** Removes every value of `name`; removing an absent header is Ok. */
   remove(name: string): WasmResult {
     const key = scratchA(name);

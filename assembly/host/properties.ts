@@ -32,3 +32,8 @@ export function setProperty(path: string[], value: ArrayBuffer): WasmResult {
   const key = encodePath(path);
   return <WasmResult>proxy_set_property(changetype<usize>(key), key.byteLength, changetype<usize>(value), value.byteLength);
 }
+
+/** `setProperty` with the path (segments joined by NUL) and value as bytes in place. */
+export function setPropertyRaw(pathPtr: usize, pathLen: usize, valuePtr: usize, valueLen: usize): WasmResult {
+  return <WasmResult>proxy_set_property(pathPtr, pathLen, valuePtr, valueLen);
+}

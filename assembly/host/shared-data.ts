@@ -46,3 +46,35 @@ export function setSharedData(key: string, value: ArrayBuffer, cas: u32 = 0): Wa
   const k = scratchA(key);
   return <WasmResult>proxy_set_shared_data(k, scratchLengthA(), changetype<usize>(value), value.byteLength, cas);
 }
+
+/** What `getSharedDataInto` read: the status, the value's CAS and its full length. */
+export class SharedRead {
+  status: WasmResult = WasmResult.NotFound;
+  cas: u32 = 0;
+  /** The value's byte length (only the first `room` bytes were copied). */
+  length: i32 = 0;
+}
+
+/**
+ * Reads the value of the key at `keyPtr` (`keyLen` UTF-8 bytes) and copies at most `room` bytes
+ * of it to `into`: for fixed-size records read on the request path, with no key string and no
+ * result object per call (the host's copy of the value is the only allocation).
+ */
+export function getSharedDataInto(keyPtr: usize, keyLen: usize, into: usize, room: i32, out: SharedRead): SharedRead {
+  clearOut();
+  store<u32>(OUT_U32, 0);
+  const status = <WasmResult>proxy_get_shared_data(keyPtr, keyLen, OUT_PTR, OUT_SIZE, OUT_U32);
+  setLastStatus(status);
+  const buf = takeOut();
+  out.status = status;
+  out.cas = status == WasmResult.Ok ? load<u32>(OUT_U32) : 0;
+  const len = status == WasmResult.Ok && buf !== null ? buf.byteLength : 0;
+  out.length = len;
+  if (len > 0) memory.copy(into, changetype<usize>(buf), <usize>(len < room ? len : room));
+  return out;
+}
+
+/** `setSharedData` with the key and value as bytes in place. */
+export function setSharedDataRaw(keyPtr: usize, keyLen: usize, valuePtr: usize, valueLen: usize, cas: u32 = 0): WasmResult {
+  return <WasmResult>proxy_set_shared_data(keyPtr, keyLen, valuePtr, valueLen, cas);
+}

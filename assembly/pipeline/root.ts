@@ -6,7 +6,7 @@
 // - `root_id: ai-gateway`: one filter entry running every stage its configuration names, in chain
 //   order, with one body read and one parse:
 //     {"model_router": {...}, "routes": {"<route name>": {...}}}
-//   (inference_cache and token_bucket join as sections when those stages land).
+//   (with inference_cache and token_bucket as further sections).
 //   `routes` gives per-route settings keyed by Envoy's route `name` (attribute xds.route_name):
 //   a stage's section set to `false` turns the stage off on that route; an object overrides
 //   the named top-level settings of that stage (or configures a stage the base chain lacks).

@@ -1,0 +1,511 @@
+// token-bucket as a pipeline stage: per model (optionally per version) and tenant, a bucket of
+// requests and one of LLM tokens, and optionally the model's total across tenants, all in one
+// table of Envoy shared data updated with compare-and-swap (assembly/ratelimit). A request
+// reserves its estimate (estimate.ts) before it goes upstream; the response's `usage`, found as
+// the body passes (usage.ts), settles the difference. Refusals are OpenAI's 429; every response
+// of a limited model carries the x-ratelimit-* headers (headers.ts).
+//
+// Inside one pipeline it reads the model and version the router resolved from the Exchange; as a
+// separate entry after the router, the router's x-ai-model and x-ai-model-version; without a
+// router, the body's `model`. The tenant is the SHA-256 of `tenant_header`, hashed here, so a
+// client cannot pick another tenant's bucket by sending x-ai-tenant.
+//
+// For fleet limits through Envoy's rate-limit filter, the request's token count is written to
+// filter state `wasm.llm_tokens` on every path: the reservation at admission, the real count when
+// the response settles, 0 when the request is refused.
+
+import { HeaderPair, nowMillis, responseHeaders, sendLocalResponse } from "../../assembly/index";
+import { setPropertyRaw } from "../../assembly/host/properties";
+import { parseDecimal } from "../../assembly/http/decimal";
+import { JsonValue } from "../../assembly/json/index";
+import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
+import { Limit, UNIT, wholeUnits } from "../../assembly/ratelimit/bucket";
+import { BucketId, BucketIds, BucketScope } from "../../assembly/ratelimit/record";
+import { BucketLimits, BucketTable, Give, Take, TakeResult, Want } from "../../assembly/ratelimit/table";
+import { TenantDigests } from "../../assembly/tenant/digests";
+import { BLANK_EXPECTATION, ModelLimits, TokenBucketConfig, parseTokenBucketConfig } from "./config";
+import { ErrorKind, errorBody, errorSpec } from "./errors";
+import { Fault, TokenRequest, readOpaqueRequest, readTokenRequest, rewriteMaxTokens } from "./estimate";
+import {
+  LIMIT_REQUESTS, LIMIT_TOKENS, REMAINING_REQUESTS, REMAINING_TOKENS, RESET_REQUESTS, RESET_TOKENS, RETRY_AFTER,
+  VALUE_BYTES, decimalText, durationText, retryAfterSeconds, writeDecimal, writeDuration,
+} from "./headers";
+import { Stat, TokenBucketMetrics } from "./metrics";
+import { SharedDataSlots } from "./store";
+import { UsageScanner } from "./usage";
+
+export const ROOT_ID = "token-bucket";
+export const SECTION = "token_bucket";
+/** Position in the chain: after model-router (10) and inference-cache (20), so a cache hit costs nothing. */
+export const ORDER: i32 = 30;
+/** Filter state `wasm.llm_tokens`: the request's token count, for Envoy's rate-limit filter. */
+export const LLM_TOKENS_PROPERTY = "llm_tokens";
+
+// Header names and the property path as bytes, encoded once.
+const LLM_TOKENS_PATH = String.UTF8.encode(LLM_TOKENS_PROPERTY);
+const H_LIMIT_REQUESTS = String.UTF8.encode(LIMIT_REQUESTS);
+const H_LIMIT_TOKENS = String.UTF8.encode(LIMIT_TOKENS);
+const H_REMAINING_REQUESTS = String.UTF8.encode(REMAINING_REQUESTS);
+const H_REMAINING_TOKENS = String.UTF8.encode(REMAINING_TOKENS);
+const H_RESET_REQUESTS = String.UTF8.encode(RESET_REQUESTS);
+const H_RESET_TOKENS = String.UTF8.encode(RESET_TOKENS);
+/** One value being written (the ABI is single-threaded: one buffer serves every stream). */
+const VALUE = new ArrayBuffer(VALUE_BYTES);
+
+class TokenBucketKind extends StageKind {
+  configure(config: JsonValue): StageConfigResult {
+    const result = parseTokenBucketConfig(config);
+    const cfg = result.config;
+    if (cfg === null) return new StageConfigResult(null, result.error);
+    const root = new TokenBucketRoot(cfg);
+    if (!root.table.createSlots()) return new StageConfigResult(null, "slots: expected shared data to hold the bucket table, got an error creating it");
+    return new StageConfigResult(root, "");
+  }
+}
+
+export class TokenBucketRoot extends StageRoot {
+  readonly metrics: TokenBucketMetrics = new TokenBucketMetrics();
+  readonly digests: TenantDigests = new TenantDigests(64);
+  readonly ids: BucketIds = new BucketIds();
+  readonly table: BucketTable;
+  // Scratch of one request's admission: filled and read within one call.
+  readonly want: Want = new Want();
+  readonly result: TakeResult = new TakeResult();
+  readonly request: TokenRequest = new TokenRequest();
+
+  constructor(readonly cfg: TokenBucketConfig) {
+    super();
+    this.table = new BucketTable(new SharedDataSlots(), cfg.slots, cfg.casRetries);
+  }
+
+  newStage(): Stage {
+    return new TokenBucketStage(this);
+  }
+
+  seesResponse(): bool {
+    return true;
+  }
+}
+
+/** The numbers one dimension's headers show: of the bucket with the least left. */
+class DimView {
+  present: bool = false;
+  limit: Limit | null = null;
+  level: i64 = 0;
+
+  note(limit: Limit | null, level: i64): void {
+    if (limit === null) return;
+    if (this.present && wholeUnits(level) >= wholeUnits(this.level)) return;
+    this.present = true;
+    this.limit = limit;
+    this.level = level;
+  }
+
+  get remaining(): i64 {
+    return wholeUnits(this.level);
+  }
+
+  get resetMs(): i64 {
+    const l = this.limit;
+    return l === null ? 0 : l.msUntilFull(this.level);
+  }
+
+  get burst(): i64 {
+    const l = this.limit;
+    return l === null ? 0 : l.burst;
+  }
+}
+
+export class TokenBucketStage extends Stage {
+  private limits: ModelLimits | null = null;
+  private model: string = "";
+  /** Tokens the request asked to reserve (its estimate). */
+  private wanted: i64 = 0;
+  /** Tokens reserved on the buckets below (0: nothing to settle). */
+  private reserved: i64 = 0;
+  private inTenant: bool = false;
+  private tenantSlot: u32 = 0;
+  private tenantId: BucketId = new BucketId();
+  private inTotal: bool = false;
+  private totalSlot: u32 = 0;
+  private totalId: BucketId = new BucketId();
+  /** Levels the buckets were left at (after the reservation or a refund), when read. */
+  private tenantSeen: bool = false;
+  private tenantRequests: i64 = 0;
+  private tenantTokens: i64 = 0;
+  private totalSeen: bool = false;
+  private totalRequests: i64 = 0;
+  private totalTokens: i64 = 0;
+  private requests: DimView = new DimView();
+  private tokens: DimView = new DimView();
+  /** The filter answered the request itself (its reply carries its own headers). */
+  private answered: bool = false;
+  private settled: bool = false;
+  private scanner: UsageScanner | null = null;
+
+  constructor(private root: TokenBucketRoot) {
+    super();
+  }
+
+  onRequestHeaders(ex: Exchange, endOfStream: bool): StageAction {
+    if (!endOfStream) return StageAction.NeedBody;
+    const req = this.root.request.reset();
+    return this.admit(ex, req, this.modelOf(ex, null), false, null);
+  }
+
+  maxBodyBytes(): u32 {
+    return this.root.cfg.maxBodyBytes;
+  }
+
+  onBodyTooLarge(ex: Exchange, size: i64): StageAction {
+    // Not read: its length (as declared, when more than has arrived) estimates it.
+    const declared = parseDecimal(ex.requestHeader("content-length"));
+    const bytes = declared > size ? declared : size;
+    const cfg = this.root.cfg;
+    const req = readOpaqueRequest(bytes, cfg.bytesPerToken, cfg.defaultMaxTokens, this.root.request);
+    return this.admit(ex, req, this.modelOf(ex, null), false, null);
+  }
+
+  onRequestBody(ex: Exchange): StageAction {
+    const root = this.root;
+    const cfg = root.cfg;
+    const req = root.request;
+    if (ex.bodySize == 0) return this.admit(ex, req.reset(), this.modelOf(ex, null), false, null);
+    const parsed = ex.json(cfg.bodyLimits);
+    const doc = parsed.ok ? parsed.value : null;
+    if (doc === null) {
+      readOpaqueRequest(<i64>ex.bodySize, cfg.bytesPerToken, cfg.defaultMaxTokens, req);
+      return this.admit(ex, req, this.modelOf(ex, null), false, null);
+    }
+    readTokenRequest(doc, <i64>ex.bodySize, cfg.promptFields, cfg.bytesPerToken, cfg.defaultMaxTokens, req);
+    return this.admit(ex, req, this.modelOf(ex, doc), doc.isObject(), ex.body());
+  }
+
+  // ---- admission
+
+  private admit(ex: Exchange, req: TokenRequest, model: string, isObject: bool, body: ArrayBuffer | null): StageAction {
+    const root = this.root;
+    const cfg = root.cfg;
+    const m = root.metrics;
+    const reservation = req.reservation;
+    this.wanted = reservation;
+    this.model = model;
+    if (req.fault != Fault.None && !cfg.shadow) {
+      m.add(Stat.Invalid);
+      return this.invalid(req);
+    }
+    const limits = cfg.limitsOf(model);
+    if (limits === null || !limits.limited) {
+      m.add(Stat.Unlimited);
+      setTokens(reservation);
+      return StageAction.Continue;
+    }
+    this.limits = limits;
+    const version = limits.perVersion ? this.versionOf(ex) : "";
+    let least = reservation;
+    if (cfg.clampMaxTokens && !cfg.shadow && isObject) {
+      const smallest = req.prompt + cfg.clampMinTokens * req.choices;
+      if (smallest < reservation) least = smallest;
+    }
+    const want = root.want.set(1, reservation, least, req.prompt, req.choices);
+    const now = nowMillis();
+    const table = root.table;
+    const r = root.result;
+    let granted = reservation;
+
+    const tenantLimits = limits.tenant;
+    if (tenantLimits !== null) {
+      root.ids.compute(BucketScope.Tenant, model, version, this.identify(ex), tenantLimits.requests, tenantLimits.tokens, this.tenantId);
+      table.take(this.tenantId, tenantLimits, want, now, r);
+      m.add(Stat.CasRetries, r.conflicts);
+      this.tenantSeen = r.status == Take.Taken || r.status == Take.Refused || r.status == Take.TooLarge;
+      this.tenantRequests = r.requestsLevel;
+      this.tenantTokens = r.tokensLevel;
+      if (r.status != Take.Taken) return this.notTaken(r, req, tenantLimits, false);
+      this.inTenant = true;
+      this.tenantSlot = r.slot;
+      granted = r.granted;
+    }
+    const totalLimits = limits.total;
+    if (totalLimits !== null) {
+      want.set(1, granted, least < granted ? least : granted, req.prompt, req.choices);
+      root.ids.compute(BucketScope.Total, model, version, "", totalLimits.requests, totalLimits.tokens, this.totalId);
+      table.take(this.totalId, totalLimits, want, now, r);
+      m.add(Stat.CasRetries, r.conflicts);
+      this.totalSeen = r.status == Take.Taken || r.status == Take.Refused || r.status == Take.TooLarge;
+      this.totalRequests = r.requestsLevel;
+      this.totalTokens = r.tokensLevel;
+      if (r.status != Take.Taken) {
+        // The tenant's reservation goes back: the request is not admitted.
+        if (this.inTenant) this.giveBack(1, granted, now, true);
+        this.inTenant = false;
+        return this.notTaken(r, req, totalLimits, true);
+      }
+      this.inTotal = true;
+      this.totalSlot = r.slot;
+      if (r.granted < granted) {
+        if (this.inTenant) this.giveBack(0, granted - r.granted, now, true);
+        granted = r.granted;
+      }
+    }
+    this.reserved = granted;
+    m.add(Stat.Admitted);
+    m.add(Stat.TokensReserved, granted);
+    if (granted < reservation && body !== null) this.clamp(ex, body, req, granted);
+    setTokens(granted);
+    return StageAction.Continue;
+  }
+
+  /** Serves the request smaller: max_tokens lowered to what was granted. */
+  private clamp(ex: Exchange, body: ArrayBuffer, req: TokenRequest, granted: i64): void {
+    const maxTokens = (granted - req.prompt) / req.choices;
+    const out = rewriteMaxTokens(body, req, maxTokens);
+    if (out === null || out === body) return;
+    ex.replaceBody(out);
+    if (ex.requestHeader("content-length") !== null) ex.setRequestHeader("content-length", out.byteLength.toString());
+    this.root.metrics.add(Stat.Clamps);
+  }
+
+  /** A bucket did not reserve: refuse (429), pass in shadow mode, or apply the failure mode. */
+  private notTaken(r: TakeResult, req: TokenRequest, limits: BucketLimits, total: bool): StageAction {
+    const cfg = this.root.cfg;
+    const m = this.root.metrics;
+    const status = r.status;
+    if (status == Take.Refused || status == Take.TooLarge) {
+      const tooLarge = status == Take.TooLarge;
+      const byRequests = !tooLarge && r.refusedRequests;
+      if (cfg.shadow) {
+        m.add(tooLarge ? Stat.ShadowLimitedTooLarge : byRequests ? Stat.ShadowLimitedRequests : Stat.ShadowLimitedTokens);
+        setTokens(this.wanted);
+        return StageAction.Continue;
+      }
+      m.add(tooLarge ? Stat.LimitedTooLarge : byRequests ? Stat.LimitedRequests : Stat.LimitedTokens);
+      const kind = tooLarge ? ErrorKind.TooLarge : byRequests ? ErrorKind.RequestsLimited : ErrorKind.TokensLimited;
+      const message = refusalMessage(kind, this.model, total, limits, req, r);
+      this.reply(kind, message, "", "", tooLarge ? 0 : retryAfterSeconds(r.retryAfterMs));
+      return StageAction.Stop;
+    }
+    m.add(status == Take.Contention ? Stat.UnavailableContention : status == Take.TableFull ? Stat.UnavailableTableFull : Stat.UnavailableSharedData);
+    // No headers for what could not be read.
+    this.tenantSeen = false;
+    this.totalSeen = false;
+    if (cfg.failureModeDeny && !cfg.shadow) {
+      this.reply(ErrorKind.Unavailable, "The rate limit could not be checked; please try again.", "", "", 1);
+      return StageAction.Stop;
+    }
+    // Fail open: admitted, uncharged.
+    setTokens(this.wanted);
+    return StageAction.Continue;
+  }
+
+  private invalid(req: TokenRequest): StageAction {
+    const code = req.fault == Fault.NotInteger ? "invalid_type" : req.fault == Fault.BelowMinimum ? "integer_below_min_value" : "integer_above_max_value";
+    const what = req.fault == Fault.NotInteger ? "an integer" : req.fault == Fault.BelowMinimum ? "a larger value" : "a smaller value";
+    const value = req.faultValue.length <= 64 ? req.faultValue : req.faultValue.substring(0, 64) + "...";
+    this.reply(ErrorKind.InvalidCount, "Invalid '" + req.faultField + "': expected " + what + ", got " + value + ".", req.faultField, code, 0);
+    return StageAction.Stop;
+  }
+
+  /** Answers the request: the error document, the rate-limit headers so far, retry-after. */
+  private reply(kind: ErrorKind, message: string, param: string, code: string, retryAfterS: i64): void {
+    const headers = [new HeaderPair("content-type", "application/json")];
+    if (retryAfterS > 0) headers.push(new HeaderPair(RETRY_AFTER, retryAfterS.toString()));
+    this.view();
+    const rq = this.requests;
+    if (rq.present) {
+      headers.push(new HeaderPair(LIMIT_REQUESTS, decimalText(rq.burst)));
+      headers.push(new HeaderPair(REMAINING_REQUESTS, decimalText(rq.remaining)));
+      headers.push(new HeaderPair(RESET_REQUESTS, durationText(rq.resetMs)));
+    }
+    const tk = this.tokens;
+    if (tk.present) {
+      headers.push(new HeaderPair(LIMIT_TOKENS, decimalText(tk.burst)));
+      headers.push(new HeaderPair(REMAINING_TOKENS, decimalText(tk.remaining)));
+      headers.push(new HeaderPair(RESET_TOKENS, durationText(tk.resetMs)));
+    }
+    const spec = errorSpec(kind);
+    sendLocalResponse(spec.status, "token_bucket." + spec.name, errorBody(kind, message, param, code), headers);
+    this.answered = true;
+    setTokens(0);
+  }
+
+  /** Adds tokens (and requests) back to a bucket this request took from; false if it could not. */
+  private giveBack(requests: i64, tokens: i64, now: u64, tenant: bool): bool {
+    const root = this.root;
+    const table = root.table;
+    const limits = this.limits as ModelLimits;
+    const g = tenant
+      ? table.give(this.tenantSlot, this.tenantId, limits.tenant as BucketLimits, requests, tokens, now)
+      : table.give(this.totalSlot, this.totalId, limits.total as BucketLimits, requests, tokens, now);
+    root.metrics.add(Stat.CasRetries, table.giveConflicts);
+    if (g != Give.Done) {
+      root.metrics.add(Stat.SettlementsLost);
+      return false;
+    }
+    if (tenant) {
+      this.tenantRequests = table.givenRequestsLevel;
+      this.tenantTokens = table.givenTokensLevel;
+    } else {
+      this.totalRequests = table.givenRequestsLevel;
+      this.totalTokens = table.givenTokensLevel;
+    }
+    return true;
+  }
+
+  /** Per dimension, the numbers of the bucket with the least left. */
+  private view(): void {
+    const limits = this.limits;
+    this.requests.present = false;
+    this.tokens.present = false;
+    if (limits === null) return;
+    const t = limits.tenant;
+    if (this.tenantSeen && t !== null) {
+      this.requests.note(t.requests, this.tenantRequests);
+      this.tokens.note(t.tokens, this.tenantTokens);
+    }
+    const a = limits.total;
+    if (this.totalSeen && a !== null) {
+      this.requests.note(a.requests, this.totalRequests);
+      this.tokens.note(a.tokens, this.totalTokens);
+    }
+  }
+
+  // ---- response
+
+  onResponseHeaders(ex: Exchange, endOfStream: bool): void {
+    if (this.answered) return;
+    this.writeHeaders();
+    this.scanner = new UsageScanner();
+    if (endOfStream) this.settle(ex.responseStatus);
+  }
+
+  onResponseBody(ex: Exchange, chunkSize: u32, endOfStream: bool): void {
+    if (this.answered || this.settled) return;
+    const scanner = this.scanner;
+    if (scanner === null) return;
+    if (chunkSize > 0) {
+      const chunk = ex.responseChunk(chunkSize);
+      if (chunk !== null) scanner.feed(chunk);
+    }
+    if (endOfStream) this.settle(ex.responseStatus);
+  }
+
+  onLog(ex: Exchange): void {
+    // A response that never ended (reset, client gone): settled by what is known.
+    if (!this.answered && !this.settled) this.settle(ex.responseStatus);
+  }
+
+  private writeHeaders(): void {
+    this.view();
+    const v = changetype<usize>(VALUE);
+    const rq = this.requests;
+    if (rq.present) {
+      putHeader(H_LIMIT_REQUESTS, v, writeDecimal(rq.burst, v));
+      putHeader(H_REMAINING_REQUESTS, v, writeDecimal(rq.remaining, v));
+      putHeader(H_RESET_REQUESTS, v, writeDuration(rq.resetMs, v));
+    }
+    const tk = this.tokens;
+    if (tk.present) {
+      putHeader(H_LIMIT_TOKENS, v, writeDecimal(tk.burst, v));
+      putHeader(H_REMAINING_TOKENS, v, writeDecimal(tk.remaining, v));
+      putHeader(H_RESET_TOKENS, v, writeDuration(tk.resetMs, v));
+    }
+  }
+
+  /**
+   * The request is over (or its response is): the tokens it used are the usage the response
+   * reported; without one, 0 for a status other than 2xx (no model work), else the reservation
+   * stands. The difference goes back to (or is taken from) the buckets.
+   */
+  private settle(status: u32): void {
+    this.settled = true;
+    const scanner = this.scanner;
+    const m = this.root.metrics;
+    let used: i64;
+    const charged = this.inTenant || this.inTotal;
+    if (scanner !== null && scanner.found) {
+      used = scanner.tokens;
+    } else {
+      used = status != 0 && (status < 200 || status >= 300) ? 0 : charged ? this.reserved : this.wanted;
+      if (charged) m.add(Stat.Unsettled);
+    }
+    setTokens(used);
+    if (!charged) return;
+    m.add(Stat.TokensSettled, used);
+    const delta = this.reserved - used;
+    if (delta == 0) return;
+    m.add(delta > 0 ? Stat.Refunds : Stat.Debits);
+    const now = nowMillis();
+    if (this.inTenant) this.giveBack(0, delta, now, true);
+    if (this.inTotal) this.giveBack(0, delta, now, false);
+  }
+
+  // ---- what the request is
+
+  /** The model: the router's (Exchange, or its header as a separate entry), else the body's. */
+  private modelOf(ex: Exchange, doc: JsonValue | null): string {
+    if (ex.model.length > 0) return ex.model;
+    const header = ex.requestHeader("x-ai-model");
+    if (header !== null && header.length > 0) return header;
+    if (doc !== null && doc.isObject()) {
+      const m = doc.get("model");
+      if (m !== null && m.isString()) return m.asString();
+    }
+    return "";
+  }
+
+  private versionOf(ex: Exchange): string {
+    if (ex.version.length > 0) return ex.version;
+    const header = ex.requestHeader("x-ai-model-version");
+    return header !== null ? header : "";
+  }
+
+  /** Hex SHA-256 of the identity header, "" without one (the anonymous tenant). */
+  private identify(ex: Exchange): string {
+    const headers = ex.headerView();
+    if (!headers.find(this.root.cfg.tenantHeader) || headers.valueLength == 0) return "";
+    const digests = this.root.digests;
+    digests.find(headers.valuePtr, headers.valueLength);
+    return digests.digest;
+  }
+}
+
+/** Writes filter state `wasm.llm_tokens` (decimal). */
+function setTokens(n: i64): void {
+  const v = changetype<usize>(VALUE);
+  const len = writeDecimal(n, v);
+  setPropertyRaw(changetype<usize>(LLM_TOKENS_PATH), <usize>LLM_TOKENS_PATH.byteLength, v, <usize>len);
+}
+
+function putHeader(name: ArrayBuffer, value: usize, len: i32): void {
+  responseHeaders.replaceRaw(changetype<usize>(name), <usize>name.byteLength, value, <usize>len);
+}
+
+/** The 429's message: which limit, of what, and when to try again. */
+function refusalMessage(kind: ErrorKind, model: string, total: bool, limits: BucketLimits, req: TokenRequest, r: TakeResult): string {
+  const who = "model " + echo(model) + (total ? " (all tenants)" : "");
+  const needs = req.reservation.toString() + " tokens (prompt estimate " + req.prompt.toString() + " + max_tokens " +
+    req.maxTokens.toString() + (req.choices > 1 ? " × n " + req.choices.toString() : "") + ")";
+  if (kind == ErrorKind.TooLarge) {
+    const tl = limits.tokens as Limit;
+    return "Request too large for " + who + ": it needs " + needs + ", more than the limit's burst of " + tl.burst.toString() +
+      " tokens. Lower max_tokens or shorten the prompt.";
+  }
+  const wait = " Please try again in " + durationText(r.retryAfterMs) + ".";
+  if (kind == ErrorKind.RequestsLimited) {
+    const rl = limits.requests as Limit;
+    return "Rate limit reached for requests to " + who + ": " + rl.perMinute.toString() + " per minute, burst " + rl.burst.toString() + "." + wait;
+  }
+  const tl = limits.tokens as Limit;
+  return "Rate limit reached for tokens of " + who + ": " + tl.perMinute.toString() + " per minute, burst " + tl.burst.toString() +
+    "; the request needs " + needs + ", " + (r.tokensLevel / UNIT > 0 ? (r.tokensLevel / UNIT).toString() : "0") + " are left." + wait;
+}
+
+/** Client input quoted in a message, shortened (the JSON writer escapes it). */
+function echo(text: string): string {
+  return "'" + (text.length <= 128 ? text : text.substring(0, 128) + "...") + "'";
+}
+
+export function register(): void {
+  registerStage(new TokenBucketKind(SECTION, ROOT_ID, ORDER, BLANK_EXPECTATION));
+}
