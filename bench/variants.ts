@@ -80,6 +80,16 @@ export function modelRouterConfig(rewriteBody: boolean) {
 /** The cache as the bench runs it: the local tier (256 slots of up to 64 KiB), no shared tier. */
 export const CACHE_CONFIG = { slots: 256, max_entry_bytes: 65536, ttl_ms: 600000 };
 
+/**
+ * token-bucket as the bench runs it: per-tenant request and token buckets for llama, never
+ * exhausted by the run (a refused request would fail the run's checks), so every request is
+ * reserved, admitted and settled from the upstream's `usage`.
+ */
+export const TOKEN_BUCKET_CONFIG = {
+  models: { llama: { tenant: { requests_per_minute: 6_000_000, tokens_per_minute: 600_000_000 } } },
+};
+const TOKEN_BUCKET_COUNTER = "wasmcustom.token_bucket.admitted";
+
 const MODEL_ROUTER_COUNTERS = ["wasmcustom.model_router.requests.model=llama.version=v1", "wasmcustom.model_router.requests.model=llama.version=v2"];
 const asSent = () => ["llama"];
 const routedModels = (ctx: VariantContext) => (ctx.rewriteBody ? ["llama-v1", "llama-v2"] : ["llama"]);
@@ -227,6 +237,55 @@ export const VARIANTS: Variant[] = [
     route: "by-header",
     counters: [...MODEL_ROUTER_COUNTERS, "wasmcustom.inference_cache.misses"],
     perRequest: 2,
+    upstreamModels: routedModels,
+    bodies: "unique-deterministic",
+  },
+  {
+    key: "token-bucket",
+    label: "token-bucket",
+    kind: "filter",
+    floor: "body-floor",
+    wasm: () => ["build/ai-gateway.wasm"],
+    // Reserve at admission (prompt estimate + max_tokens), settle from the response's usage.
+    filters: () => [wasmFilter("token-bucket", "token-bucket", "ai-gateway.wasm", JSON.stringify(TOKEN_BUCKET_CONFIG))],
+    route: "by-name",
+    counters: [TOKEN_BUCKET_COUNTER],
+    perRequest: 1,
+    upstreamModels: asSent,
+  },
+  {
+    key: "full-chain",
+    label: "router + cache + token-bucket, separate entries (miss)",
+    kind: "filter",
+    floor: "body-floor",
+    wasm: () => ["build/ai-gateway.wasm"],
+    filters: (ctx) => [
+      wasmFilter("model-router", "model-router", "ai-gateway.wasm", JSON.stringify(modelRouterConfig(ctx.rewriteBody))),
+      wasmFilter("inference-cache", "inference-cache", "ai-gateway.wasm", JSON.stringify(CACHE_CONFIG)),
+      wasmFilter("token-bucket", "token-bucket", "ai-gateway.wasm", JSON.stringify(TOKEN_BUCKET_CONFIG)),
+    ],
+    route: "by-header",
+    counters: [...MODEL_ROUTER_COUNTERS, "wasmcustom.inference_cache.misses", TOKEN_BUCKET_COUNTER],
+    perRequest: 3,
+    upstreamModels: routedModels,
+    bodies: "unique-deterministic",
+  },
+  {
+    key: "pipeline-full",
+    label: "router + cache + token-bucket, one pipeline entry (miss)",
+    kind: "filter",
+    floor: "body-floor",
+    wasm: () => ["build/ai-gateway.wasm"],
+    filters: (ctx) => [
+      wasmFilter("ai-gateway", "ai-gateway", "ai-gateway.wasm", JSON.stringify({
+        model_router: { ...modelRouterConfig(ctx.rewriteBody), model_headers: false },
+        inference_cache: CACHE_CONFIG,
+        token_bucket: TOKEN_BUCKET_CONFIG,
+      })),
+    ],
+    route: "by-header",
+    counters: [...MODEL_ROUTER_COUNTERS, "wasmcustom.inference_cache.misses", TOKEN_BUCKET_COUNTER],
+    perRequest: 3,
     upstreamModels: routedModels,
     bodies: "unique-deterministic",
   },
