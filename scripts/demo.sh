@@ -142,7 +142,7 @@ example() {
   STATUS="$(curl -s -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' "$@" || true)"
   echo "  HTTP $STATUS"
   local h v
-  for h in x-demo-server x-demo-model x-demo-version x-demo-body-model x-demo-seen-ai-headers x-ai-cache x-ai-cache-reason age content-type; do
+  for h in x-demo-server x-demo-model x-demo-version x-demo-body-model x-demo-seen-ai-headers x-ai-cache x-ai-cache-reason age x-ratelimit-remaining-requests x-ratelimit-remaining-tokens retry-after content-type; do
     v="$(header "$h")"
     [[ -z "$v" ]] || echo "  $h: $v"
   done
@@ -229,6 +229,17 @@ example "Another API key does not see sk-alice's entry (tenants are kept apart)"
   "$GW/v1/chat/completions" "${CT[@]}" -H 'authorization: Bearer sk-carol' -d "$det"
 want "x-ai-cache" MISS "$(header x-ai-cache)"
 
+example "Token budget: every answer says what is left of the key's per-minute budgets" \
+  "$GW/v1/chat/completions" "${CT[@]}" -H 'authorization: Bearer sk-dave' -d "$(chat llama)"
+want "status" 200 "$STATUS"
+want "x-ratelimit-limit-tokens" 200000 "$(header x-ratelimit-limit-tokens)"
+check "x-ratelimit-remaining-tokens below the limit (the request was charged)" "$(yes_if test "$(header x-ratelimit-remaining-tokens)" -lt 200000)"
+example "A request that could never fit the budget (max_tokens 1,000,000): 429 from Envoy, nothing sent upstream" \
+  "$GW/v1/chat/completions" "${CT[@]}" -H 'authorization: Bearer sk-dave' -d '{"model":"llama","messages":[{"role":"user","content":"hi"}],"max_tokens":1000000}'
+want "status" 429 "$STATUS"
+check "no model server involved (no x-demo-server)" "$(yes_if test -z "$(header x-demo-server)")"
+check "OpenAI error JSON" "$(body_has '"error"')"
+
 example "KServe V2: the model in the path" \
   "$GW/v2/models/iris/infer" "${CT[@]}" -d '{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1,2]}]}'
 want "status" 200 "$STATUS"
@@ -283,7 +294,7 @@ Running. Envoy: http://$GW (admin http://127.0.0.1:$ADMIN). Try:
   curl -s $GW/v2/models/iris/versions/v1/infer -H 'content-type: application/json' -d '{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}'
   curl -s $GW/predictions/iris -d 'any bytes'
   curl -s $GW/v1/chat/completions -H 'content-type: application/json' -d '{"model":"llama@v9","messages":[]}'
-  curl -s '127.0.0.1:$ADMIN/stats?filter=model_router|inference_cache|health_check'
+  curl -s '127.0.0.1:$ADMIN/stats?filter=model_router|inference_cache|token_bucket|health_check'
   curl -s 127.0.0.1:$ADMIN/stats/prometheus | grep '^model_router'
 Logs: $WORK (Envoy's access log: access.log; removed on exit). Ctrl-C stops everything.
 EOT
