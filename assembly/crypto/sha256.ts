@@ -2,19 +2,7 @@
 // `sha256(bytes)`. Whole blocks are compressed straight from the caller's buffer; only a partial
 // block is copied. Checked against the NIST vectors and node:crypto (host-tests/sha256.test.ts).
 
-const K: usize = memory.data<u32>([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-]);
-
-// Message schedule scratch: the module is single-threaded and compress() does not re-enter.
-const W: usize = memory.data(64 * 4);
+import { compressBlock } from "./sha256-compress";
 
 /** Digest size in bytes. */
 export const SHA256_BYTES = 32;
@@ -83,11 +71,11 @@ export class Sha256 {
       ptr += <usize>take;
       len -= take;
       if (this.blockLen < BLOCK) return;
-      compress(h, block);
+      compressBlock(h, block);
       this.blockLen = 0;
     }
     while (len >= BLOCK) {
-      compress(h, ptr);
+      compressBlock(h, ptr);
       ptr += BLOCK;
       len -= BLOCK;
     }
@@ -107,12 +95,12 @@ export class Sha256 {
     n++;
     if (n > BLOCK - 8) {
       memory.fill(block + <usize>n, 0, <usize>(BLOCK - n));
-      compress(h, block);
+      compressBlock(h, block);
       n = 0;
     }
     memory.fill(block + <usize>n, 0, <usize>(BLOCK - 8 - n));
     store<u64>(block + BLOCK - 8, bswap<u64>(bits));
-    compress(h, block);
+    compressBlock(h, block);
     const out = new ArrayBuffer(SHA256_BYTES);
     const o = changetype<usize>(out);
     for (let i: usize = 0; i < 8; i++) store<u32>(o + (i << 2), bswap<u32>(load<u32>(h + (i << 2))));
@@ -148,46 +136,3 @@ export function toHex(bytes: ArrayBuffer): string {
   return String.UTF8.decode(out);
 }
 
-// One 64-byte block at `p` into the state at `h`.
-function compress(h: usize, p: usize): void {
-  for (let i: usize = 0; i < 16; i++) store<u32>(W + (i << 2), bswap<u32>(load<u32>(p + (i << 2))));
-  for (let i: usize = 16; i < 64; i++) {
-    const w15 = load<u32>(W + ((i - 15) << 2));
-    const w2 = load<u32>(W + ((i - 2) << 2));
-    const s0 = rotr<u32>(w15, 7) ^ rotr<u32>(w15, 18) ^ (w15 >>> 3);
-    const s1 = rotr<u32>(w2, 17) ^ rotr<u32>(w2, 19) ^ (w2 >>> 10);
-    store<u32>(W + (i << 2), load<u32>(W + ((i - 16) << 2)) + s0 + load<u32>(W + ((i - 7) << 2)) + s1);
-  }
-  let a = load<u32>(h, 0);
-  let b = load<u32>(h, 4);
-  let c = load<u32>(h, 8);
-  let d = load<u32>(h, 12);
-  let e = load<u32>(h, 16);
-  let f = load<u32>(h, 20);
-  let g = load<u32>(h, 24);
-  let k = load<u32>(h, 28);
-  for (let i: usize = 0; i < 64; i++) {
-    const s1 = rotr<u32>(e, 6) ^ rotr<u32>(e, 11) ^ rotr<u32>(e, 25);
-    const ch = (e & f) ^ (~e & g);
-    const t1 = k + s1 + ch + load<u32>(K + (i << 2)) + load<u32>(W + (i << 2));
-    const s0 = rotr<u32>(a, 2) ^ rotr<u32>(a, 13) ^ rotr<u32>(a, 22);
-    const maj = (a & b) ^ (a & c) ^ (b & c);
-    const t2 = s0 + maj;
-    k = g;
-    g = f;
-    f = e;
-    e = d + t1;
-    d = c;
-    c = b;
-    b = a;
-    a = t1 + t2;
-  }
-  store<u32>(h, load<u32>(h, 0) + a, 0);
-  store<u32>(h, load<u32>(h, 4) + b, 4);
-  store<u32>(h, load<u32>(h, 8) + c, 8);
-  store<u32>(h, load<u32>(h, 12) + d, 12);
-  store<u32>(h, load<u32>(h, 16) + e, 16);
-  store<u32>(h, load<u32>(h, 20) + f, 20);
-  store<u32>(h, load<u32>(h, 24) + g, 24);
-  store<u32>(h, load<u32>(h, 28) + k, 28);
-}
