@@ -133,10 +133,9 @@ export class Prober {
     const step = unchecked(t.probe.steps[stepIndex]);
     const handler = new Call(this, i, stepIndex, -1, startedMs, nowMillis(), t.timeoutMs);
     const token = httpCall(this.contextId, t.cluster, stepHeaders(t.probe, step), step.body, null, t.timeoutMs, handler);
-    if (token != 0) {
-      unchecked((this.inFlight[i] = true));
-      return;
-    }
+    // A later step may be refused after an earlier one was answered: nothing is in flight then.
+    unchecked((this.inFlight[i] = token != 0));
+    if (token != 0) return;
     const a = new Answer();
     a.refused = true;
     this.finishProbe(i, judgeStep(step, t.upstreamModel, a, this.cfg.maxResponseBytes, t.timeoutMs), startedMs);
@@ -148,10 +147,8 @@ export class Prober {
     const request = warmup.requestAt(n);
     const handler = new Call(this, i, -1, <i32>n, startedMs, startedMs, warmup.timeoutMs);
     const token = httpCall(this.contextId, t.cluster, warmupHeaders(t.probe.authority, request), request.body, null, warmup.timeoutMs, handler);
-    if (token != 0) {
-      unchecked((this.inFlight[i] = true));
-      return;
-    }
+    unchecked((this.inFlight[i] = token != 0));
+    if (token != 0) return;
     const a = new Answer();
     a.refused = true;
     this.finishWarmup(i, judgeWarmup(request, a, warmup.maxLatencyMs, warmup.timeoutMs), 0);
