@@ -290,7 +290,7 @@ describe("warmup-health probes", () => {
 // ---------------------------------------------------------------------------------------------
 
 describe("warmup-health state machine", () => {
-  interface Rec { state: string; ramp: number; since: string; next_due: string; failures: number; successes: number; warmup_done: number; reason: string }
+  interface Rec { state: string; ramp: number; since: string; next_due: string; failures: number; successes: number; warmup_done: number; flags: number; reason: string }
   interface StepResult { from: string; to: string; warmup_ms: number; record: Rec }
   const probe = (reason: string, now: number, latency = 10) => mod.json<StepResult>("machineProbe", reason, latency, BigInt(now));
   const warm = (reason: string, now: number, latency = 10) => mod.json<StepResult>("machineWarmup", reason, latency, BigInt(now));
