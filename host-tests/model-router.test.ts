@@ -100,7 +100,7 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       [{ ...CONFIG, models: { llama: { versions: { v1: { cluster: "a", weight: "x" } } } } }, 'model-router: models.llama.versions.v1.weight: expected an integer 0..100, got "x"', 'ai-gateway: model_router.models.llama.versions.v1.weight: expected an integer 0..100, got "x"'],
       [{ ...CONFIG, unknown_key: 1 }, "model-router: unknown_key: expected one of the keys", "ai-gateway: model_router.unknown_key: expected one of the keys"],
       ["not json", "model-router: configuration: expected JSON, got", "ai-gateway: configuration: expected JSON, got"],
-      ["", 'model-router: configuration: expected a JSON object with "models", got nothing', "ai-gateway: configuration: expected a JSON object with a section per stage (model_router, inference_cache, token_bucket), got nothing"],
+      ["", 'model-router: configuration: expected a JSON object with "models", got nothing', "ai-gateway: configuration: expected a JSON object with a section per stage (warmup_health, model_router, inference_cache, token_bucket), got nothing"],
     ] as [Config | string, string, string][])("refuses %j with one critical line, also in Envoy's canary", async (config, separateMessage, pipelineMessage) => {
       const message = form === "separate" ? separateMessage : pipelineMessage;
       const entry = typeof config === "string" ? { ...filterEntry(form, {}), configuration: config } : filterEntry(form, config);

@@ -122,14 +122,14 @@ describe("pipeline", () => {
 
   describe("configuration", () => {
     const CASES: [string, string | object, string][] = [
-      ["blank", "", "ai-gateway: configuration: expected a JSON object with a section per stage (model_router, inference_cache, token_bucket), got nothing"],
+      ["blank", "", "ai-gateway: configuration: expected a JSON object with a section per stage (warmup_health, model_router, inference_cache, token_bucket), got nothing"],
       ["not JSON", "{", "ai-gateway: configuration: expected JSON, got"],
-      ["an unknown section", { model_router: ROUTER, nope: {} }, "ai-gateway: nope: expected one of the keys model_router, inference_cache, token_bucket, routes, got an unknown key"],
-      ["no stage", { routes: {} }, "ai-gateway: configuration: expected at least one stage section (model_router, inference_cache, token_bucket), got none"],
+      ["an unknown section", { model_router: ROUTER, nope: {} }, "ai-gateway: nope: expected one of the keys warmup_health, model_router, inference_cache, token_bucket, routes, got an unknown key"],
+      ["no stage", { routes: {} }, "ai-gateway: configuration: expected at least one stage section (warmup_health, model_router, inference_cache, token_bucket), got none"],
       ["a section that is not an object", { model_router: true }, "ai-gateway: model_router: expected an object with the model-router configuration, got true"],
       ["a bad stage setting", { model_router: { ...ROUTER, sticky_key: "moon" } }, "ai-gateway: model_router.sticky_key: expected \"none\", \"tenant\" or \"header\", got \"moon\""],
       ["routes not an object", { model_router: ROUTER, routes: [] }, "ai-gateway: routes: expected an object of route names to per-route settings, got []"],
-      ["a route section unknown", { model_router: ROUTER, routes: { r: { cache: false } } }, "ai-gateway: routes.r.cache: expected one of the keys model_router, inference_cache, token_bucket, got an unknown key"],
+      ["a route section unknown", { model_router: ROUTER, routes: { r: { cache: false } } }, "ai-gateway: routes.r.cache: expected one of the keys warmup_health, model_router, inference_cache, token_bucket, got an unknown key"],
       ["a route section neither false nor object", { model_router: ROUTER, routes: { r: { model_router: true } } }, "ai-gateway: routes.r.model_router: expected false (the stage is off on this route) or an object of settings, got true"],
       ["a bad route override", { model_router: ROUTER, routes: { r: { model_router: { max_body_bytes: 0 } } } }, "ai-gateway: routes.r.model_router.max_body_bytes: expected an integer 1..67108864, got 0"],
     ];

@@ -83,7 +83,11 @@ export class PipelineRoot extends RootContext {
 
   onConfigure(configuration: ArrayBuffer): bool {
     const error = this.rootId == PIPELINE_ROOT_ID ? this.configurePipeline(configuration) : this.configureSingle(configuration);
-    if (error.length == 0) return true;
+    if (error.length == 0) {
+      const roots = this.roots;
+      for (let i = 0; i < roots.length; i++) unchecked(roots[i]).onConfigured();
+      return true;
+    }
     logCritical(this.rootId + ": " + error);
     return false;
   }

@@ -64,6 +64,13 @@ export class StageRoot {
     return false;
   }
 
+  /**
+   * The whole filter configuration was accepted (every stage's, every route's) and this root is
+   * in force: arm ticks, publish initial shared state. Runs in onConfigure, so also in Envoy's
+   * throw-away canary VM: no HTTP calls here.
+   */
+  onConfigured(): void {}
+
   onTick(): void {}
 }
 

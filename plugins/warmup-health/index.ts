@@ -1,0 +1,5 @@
+// Entry of build/warmup-health.wasm.
+export * from "../../assembly/abi/exports";
+import { register } from "./plugin";
+
+register();

@@ -1,0 +1,277 @@
+// The prober: one per Envoy instance for a configuration, chosen by a lease in shared data.
+//
+// Envoy ticks every worker's VM. On each tick a root takes or renews the lease (CAS on
+// `aigw/warmup-health/lease/<digest>`, lease.ts); only the holder probes. The holder renews every
+// tick; when it stops (its VM closed, its root torn down, its ticks stopped) the lease expires
+// after `lease_ms` and the next worker to tick takes it over, continuing from the target records
+// in shared data (their state, counters and schedule), so a handover changes no state.
+//
+// Probes never start from onConfigure (Envoy also runs it in a throw-away canary VM that may make
+// no HTTP calls): only from ticks and from the answers of earlier calls. Every call is an
+// `http_call` from the stage's root context with a timeout. An answer is applied only while this
+// root still holds the lease, onto the record as it is in shared data (read, apply, CAS write,
+// again on a conflict), so a late answer of an old holder cannot undo a newer one.
+
+import {
+  HttpCallHandler, HttpCallResponse, getSharedData, httpCall, logEnabled, logInfo, nowMillis, randomU64, setSharedData,
+  LogLevel, WasmResult,
+} from "../../assembly/index";
+import { encodeHealthRecord, healthStateName } from "../../assembly/health/record";
+import { decodeLease, encodeLease, Lease, leaseKey, mayHold } from "../../assembly/health/lease";
+import { decodeTargetRecord, encodeTargetRecord, TargetRecord } from "../../assembly/health/target";
+import { HealthConfig, Target } from "./config";
+import { applyProbe, applyWarmup, dueWork, newRecord, refreshRamp, Step, versionRecord, Work } from "./machine";
+import { HealthMetrics } from "./metrics";
+import { Answer, judgeStep, judgeWarmup, Outcome, readsBody, stepHeaders, warmupHeaders } from "./probe";
+
+/** Tries of read-apply-write when another writer changed a record in between. */
+const CAS_TRIES: i32 = 3;
+
+export class Prober {
+  /** This root's id in the lease (random, never 0). */
+  readonly me: u64;
+  readonly leaseKey: string;
+  /** The root context the calls are made for (set once configured). */
+  contextId: u32 = 0;
+  /** Whether this root held the lease at its last tick. */
+  holding: bool = false;
+  /** Per target: a probe or warmup request of this root is waiting for its answer. */
+  private inFlight: bool[] = [];
+
+  constructor(private cfg: HealthConfig, private metrics: HealthMetrics) {
+    let id = randomU64();
+    if (id == 0) id = 1;
+    this.me = id;
+    this.leaseKey = leaseKey(cfg.digest);
+    for (let i = 0; i < cfg.targets.length; i++) this.inFlight.push(false);
+  }
+
+  /**
+   * Before any probe (also in Envoy's canary): targets and versions without a record get
+   * `unknown`, so the router sends them nothing until they are probed ready; existing records (a
+   * reload, another worker) are kept. Sets the gauges to the published states.
+   */
+  publishInitial(): void {
+    const cfg = this.cfg;
+    for (let i = 0; i < cfg.targets.length; i++) {
+      const t = unchecked(cfg.targets[i]);
+      const sv = getSharedData(t.key);
+      let r = sv.found ? decodeTargetRecord(sv.value) : null;
+      if (r === null && (!sv.found || sv.value.byteLength == 0)) {
+        r = newRecord();
+        setSharedData(t.key, encodeTargetRecord(r));
+      }
+      if (r !== null) this.metrics.show(i, r.state, r.rampPermyriad, r.latencyMs);
+    }
+    for (let g = 0; g < cfg.versions.length; g++) {
+      const group = unchecked(cfg.versions[g]);
+      const sv = getSharedData(group.key);
+      if (!sv.found || sv.value.byteLength == 0) this.publishVersion(g);
+    }
+  }
+
+  onTick(): void {
+    const now = nowMillis();
+    if (!this.holdLease(now)) return;
+    const cfg = this.cfg;
+    for (let i = 0; i < cfg.targets.length; i++) {
+      const t = unchecked(cfg.targets[i]);
+      const sv = getSharedData(t.key);
+      const read = sv.found ? decodeTargetRecord(sv.value) : null;
+      const r = read !== null ? read : newRecord();
+      if (refreshRamp(r, t, now)) {
+        if (setSharedData(t.key, encodeTargetRecord(r), sv.found ? sv.cas : 0) == WasmResult.Ok) {
+          this.metrics.show(i, r.state, r.rampPermyriad, r.latencyMs);
+          this.publishVersion(t.version);
+        }
+      }
+      if (!unchecked(this.inFlight[i])) this.start(i, r, now);
+    }
+  }
+
+  /** Takes or renews the lease at `nowMs`; true while this root holds it. */
+  private holdLease(nowMs: u64): bool {
+    const key = this.leaseKey;
+    let sv = getSharedData(key);
+    // Creating a key always succeeds, so create it empty first, then race with CAS.
+    if (sv.status == WasmResult.NotFound) {
+      setSharedData(key, new ArrayBuffer(0));
+      sv = getSharedData(key);
+    }
+    const was = this.holding;
+    if (!sv.found) return (this.holding = false);
+    const lease = decodeLease(sv.value);
+    if (!mayHold(lease, this.me, nowMs) ||
+      setSharedData(key, encodeLease(new Lease(this.me, nowMs + <u64>this.cfg.leaseMs)), sv.cas) != WasmResult.Ok) {
+      if (was && logEnabled(LogLevel.Info)) logInfo("warmup-health: another worker probes now (lease " + this.cfg.digest + ")");
+      return (this.holding = false);
+    }
+    if (!was) {
+      if (lease !== null && lease.holder != this.me) this.metrics.leaseTakeovers.increment(1);
+      if (logEnabled(LogLevel.Info)) logInfo("warmup-health: this worker probes now (lease " + this.cfg.digest + ")");
+    }
+    return (this.holding = true);
+  }
+
+  /** Whether this root still holds the lease (read afresh: answers arrive between ticks). */
+  private stillHolds(nowMs: u64): bool {
+    const sv = getSharedData(this.leaseKey);
+    const lease = sv.found ? decodeLease(sv.value) : null;
+    return lease !== null && lease.holder == this.me && nowMs < lease.expiresMs;
+  }
+
+  /** Starts the work due for target `i` (record `r`), if any. */
+  private start(i: i32, r: TargetRecord, nowMs: u64): void {
+    const work = dueWork(r, nowMs);
+    if (work == Work.None) return;
+    const t = unchecked(this.cfg.targets[i]);
+    if (work == Work.Probe) this.sendStep(i, t, 0, nowMs);
+    else this.sendWarmup(i, t, r.warmupDone, nowMs);
+  }
+
+  private sendStep(i: i32, t: Target, stepIndex: i32, startedMs: u64): void {
+    const step = unchecked(t.probe.steps[stepIndex]);
+    const handler = new Call(this, i, stepIndex, -1, startedMs, nowMillis(), t.timeoutMs);
+    const token = httpCall(this.contextId, t.cluster, stepHeaders(t.probe, step), step.body, null, t.timeoutMs, handler);
+    // A later step may be refused after an earlier one was answered: nothing is in flight then.
+    unchecked((this.inFlight[i] = token != 0));
+    if (token != 0) return;
+    const a = new Answer();
+    a.refused = true;
+    this.finishProbe(i, judgeStep(step, t.upstreamModel, a, this.cfg.maxResponseBytes, t.timeoutMs), startedMs);
+  }
+
+  private sendWarmup(i: i32, t: Target, n: u32, startedMs: u64): void {
+    const warmup = t.warmup;
+    if (warmup === null) return;
+    const request = warmup.requestAt(n);
+    const handler = new Call(this, i, -1, <i32>n, startedMs, startedMs, warmup.timeoutMs);
+    const token = httpCall(this.contextId, t.cluster, warmupHeaders(t.probe.authority, request), request.body, null, warmup.timeoutMs, handler);
+    unchecked((this.inFlight[i] = token != 0));
+    if (token != 0) return;
+    const a = new Answer();
+    a.refused = true;
+    this.finishWarmup(i, judgeWarmup(request, a, warmup.maxLatencyMs, warmup.timeoutMs), 0);
+  }
+
+  /** An answer to call `c` arrived. */
+  answered(c: Call, response: HttpCallResponse): void {
+    const t = unchecked(this.cfg.targets[c.target]);
+    const now = nowMillis();
+    const a = new Answer();
+    a.failed = response.failed;
+    a.status = a.failed ? 0 : response.status();
+    a.latencyMs = now > c.startedMs ? <u32>min<u64>(now - c.startedMs, 0xffffffff) : 0;
+    // Envoy answers a call's own timeout with a 504 of its own, never before the timeout.
+    a.timedOut = a.status == 504 && now >= c.sentMs + <u64>c.timeoutMs;
+    a.bodySize = response.bodySize;
+    if (c.step >= 0) {
+      const step = unchecked(t.probe.steps[c.step]);
+      if (!a.failed && readsBody(step) && a.bodySize <= this.cfg.maxResponseBytes) a.body = response.body();
+      const o = judgeStep(step, t.upstreamModel, a, this.cfg.maxResponseBytes, t.timeoutMs);
+      if (o.ok && c.step + 1 < t.probe.steps.length) {
+        this.sendStep(c.target, t, c.step + 1, c.startedMs);
+        return;
+      }
+      unchecked((this.inFlight[c.target] = false));
+      this.finishProbe(c.target, o, c.startedMs);
+      return;
+    }
+    const warmup = t.warmup;
+    unchecked((this.inFlight[c.target] = false));
+    if (warmup === null) return;
+    this.finishWarmup(c.target, judgeWarmup(warmup.requestAt(<u32>c.warmup), a, warmup.maxLatencyMs, warmup.timeoutMs), a.latencyMs);
+  }
+
+  private finishProbe(i: i32, o: Outcome, startedMs: u64): void {
+    const now = nowMillis();
+    if (!this.stillHolds(now)) return;
+    this.metrics.probed(o.reason);
+    const latency = now > startedMs ? <u32>min<u64>(now - startedMs, 0xffffffff) : 0;
+    this.apply(i, o, latency, now, false);
+  }
+
+  private finishWarmup(i: i32, o: Outcome, latencyMs: u32): void {
+    const now = nowMillis();
+    if (!this.stillHolds(now)) return;
+    this.metrics.warmedUp(o.reason);
+    this.apply(i, o, latencyMs, now, true);
+  }
+
+  /** Applies an outcome onto target `i`'s record as stored (CAS), publishes, and goes on. */
+  private apply(i: i32, o: Outcome, latencyMs: u32, nowMs: u64, warmup: bool): void {
+    const t = unchecked(this.cfg.targets[i]);
+    let r: TargetRecord | null = null;
+    let step: Step | null = null;
+    for (let attempt = 0; attempt < CAS_TRIES; attempt++) {
+      const sv = getSharedData(t.key);
+      const read = sv.found ? decodeTargetRecord(sv.value) : null;
+      const rec = read !== null ? read : newRecord();
+      const s = warmup ? applyWarmup(rec, t, o, latencyMs, nowMs) : applyProbe(rec, t, o, latencyMs, nowMs);
+      refreshRamp(rec, t, nowMs);
+      const result = setSharedData(t.key, encodeTargetRecord(rec), sv.found ? sv.cas : 0);
+      if (result == WasmResult.Ok) {
+        r = rec;
+        step = s;
+        break;
+      }
+      if (result != WasmResult.CasMismatch) return;
+    }
+    if (r === null || step === null) return;
+    const rec = r as TargetRecord;
+    const s = step as Step;
+    if (s.changed) {
+      this.metrics.entered(s.to);
+      if (s.warmupMs >= 0) this.metrics.warmupMs.record(<u64>s.warmupMs);
+      if (logEnabled(LogLevel.Info)) {
+        logInfo("warmup-health: " + t.name + " " + healthStateName(s.from) + " -> " + healthStateName(s.to) + " (" + rec.reason + ")");
+      }
+    }
+    this.metrics.show(i, rec.state, rec.rampPermyriad, rec.latencyMs);
+    this.publishVersion(t.version);
+    // Warmup requests follow one another at once.
+    if (!unchecked(this.inFlight[i])) this.start(i, rec, nowMs);
+  }
+
+  /** Writes version group `g`'s record from its targets' records, when it changed. */
+  publishVersion(g: i32): void {
+    const cfg = this.cfg;
+    const group = unchecked(cfg.versions[g]);
+    const records = new Array<TargetRecord | null>();
+    const clusters = new Array<string>();
+    for (let k = 0; k < group.targets.length; k++) {
+      const t = unchecked(cfg.targets[unchecked(group.targets[k])]);
+      const sv = getSharedData(t.key);
+      records.push(sv.found ? decodeTargetRecord(sv.value) : null);
+      clusters.push(t.cluster);
+    }
+    const bytes = encodeHealthRecord(versionRecord(records, clusters));
+    const current = getSharedData(group.key);
+    if (current.found && current.value.byteLength == bytes.byteLength &&
+      memory.compare(changetype<usize>(current.value), changetype<usize>(bytes), <usize>bytes.byteLength) == 0) return;
+    setSharedData(group.key, bytes);
+  }
+}
+
+/** One probe step or warmup request in flight. */
+export class Call extends HttpCallHandler {
+  constructor(
+    private prober: Prober,
+    public target: i32,
+    /** Probe step index, or -1 for a warmup request. */
+    public step: i32,
+    /** Warmup request number in the round, or -1 for a probe step. */
+    public warmup: i32,
+    /** When the probe (its first step) or the warmup request started. */
+    public startedMs: u64,
+    /** When this call was sent. */
+    public sentMs: u64,
+    public timeoutMs: u32,
+  ) {
+    super();
+  }
+
+  onHttpCallResponse(response: HttpCallResponse): void {
+    this.prober.answered(this, response);
+  }
+}
