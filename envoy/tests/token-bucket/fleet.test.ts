@@ -158,6 +158,8 @@ describe("token-bucket fleet mode: two Envoys, one rate-limit service, one Redis
     const u3 = (JSON.parse(events.at(-2)!) as { usage: { total_tokens: number } }).usage.total_tokens;
     expect(await llmTokensOf(a, req.headers![STEP_HEADER])).toBe(String(u3));
     await counterReaches(key, u1 + u2 + u3);
+    // The service logs a call after Redis answered it: wait for the lines too.
+    await until("the service's log lines", () => serviceLines(tenant).length, (n) => n >= 6);
     expect(serviceLines(tenant).map((l) => l.replace(/^.*\) /, "")).sort()).toEqual(
       [`+0: ${key} 0 -> OK`, `+${u1}: ${key} ${u1} -> OK`, `+0: ${key} ${u1} -> OK`, `+${u2}: ${key} ${u1 + u2} -> OK`, `+0: ${key} ${u1 + u2} -> OK`, `+${u3}: ${key} ${u1 + u2 + u3} -> OK`].sort(),
     );
@@ -244,6 +246,8 @@ describe("token-bucket fleet mode: two Envoys, one rate-limit service, one Redis
     // A later request's charge arrives after anything the first one could have sent.
     const later = await http1Request(a.listenerUrl, chatRequest(identity, "a valid one"));
     await counterReaches(keyOf(tenant), usageOf(later));
+    await until("the service's log lines", () => serviceLines(tenant).length, (n) => n >= 2);
+    // The later request's check and charge, nothing for the refused one.
     expect(serviceLines(tenant)).toHaveLength(2);
   });
 
