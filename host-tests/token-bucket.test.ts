@@ -139,6 +139,29 @@ describe("token-bucket", () => {
       expect(refused.llmTokens).toBe("0");
     });
 
+    it("admits a body declared over max_body_bytes at its headers, never holding it; one without content-length when it crosses the limit", async () => {
+      const r = await rig("alone", { ...WITH_DEFAULT, max_body_bytes: 1000 });
+      const open = () => r.chain.newStream({ upstream: upstreamOf(r.server) });
+      const head = { ":method": "POST", ":path": CHAT_PATH, authorization: "Bearer run-big", "content-type": "application/json" };
+      const declared = open();
+      // Continue at the headers: the body streams on.
+      expect(declared.requestHeaders({ ...head, "content-length": "4000" })).toBe("Continue");
+      expect(declared.requestBody("x".repeat(2000))).toBe("Continue");
+      declared.requestBody("x".repeat(2000), { endOfStream: true });
+      for (let i = 0; i < 100 && !declared.finished; i++) r.host.advance(100);
+      expect(declared.result().response?.headers["x-ratelimit-remaining-tokens"]).toBe(String(10_000_000 - 1000 - 100));
+      // Settled: the server reported 42 tokens.
+      const chunked = open();
+      expect(chunked.requestHeaders(head)).toBe("StopIteration");
+      expect(chunked.requestBody("x".repeat(600))).toBe("StopIterationAndBuffer");
+      // 1,200 bytes arrived when it crossed 1,000: estimated from those.
+      expect(chunked.requestBody("x".repeat(600))).toBe("Continue");
+      chunked.requestBody("x".repeat(600), { endOfStream: true });
+      for (let i = 0; i < 100 && !chunked.finished; i++) r.host.advance(100);
+      expect(chunked.result().response?.headers["x-ratelimit-remaining-tokens"]).toBe(String(10_000_000 - 42 - 300 - 100));
+      expect(r.host.traps).toEqual([]);
+    });
+
     it("counts a request without a body as one request and no tokens", async () => {
       const r = await rig("alone", { ...TOKEN_BUCKET_CONFIG, default: { tenant: { requests_per_minute: 1, requests_burst: 5, tokens_per_minute: 1000 } } });
       const list = () => ({ status: 200, headers: { "content-type": "application/json" }, body: '{"object":"list","data":[]}' });

@@ -148,7 +148,13 @@ export class TokenBucketStage extends Stage {
   }
 
   onRequestHeaders(ex: Exchange, endOfStream: bool): StageAction {
-    if (!endOfStream) return StageAction.NeedBody;
+    if (!endOfStream) {
+      // A body declared larger than max_body_bytes is estimated now and never held: Envoy answers
+      // 413 itself when a held body outgrows its buffer limit, before this stage could let it go.
+      const declared = parseDecimal(ex.requestHeader("content-length"));
+      if (declared <= <i64>this.root.cfg.maxBodyBytes) return StageAction.NeedBody;
+      return this.admitUnread(ex, declared);
+    }
     const req = this.root.request.reset();
     return this.admit(ex, req, this.modelOf(ex, null), false, null);
   }
@@ -160,7 +166,11 @@ export class TokenBucketStage extends Stage {
   onBodyTooLarge(ex: Exchange, size: i64): StageAction {
     // Not read: its length (as declared, when more than has arrived) estimates it.
     const declared = parseDecimal(ex.requestHeader("content-length"));
-    const bytes = declared > size ? declared : size;
+    return this.admitUnread(ex, declared > size ? declared : size);
+  }
+
+  /** Admits a body that is not read, estimated from its length. */
+  private admitUnread(ex: Exchange, bytes: i64): StageAction {
     const cfg = this.root.cfg;
     const req = readOpaqueRequest(bytes, cfg.bytesPerToken, cfg.defaultMaxTokens, this.root.request);
     return this.admit(ex, req, this.modelOf(ex, null), false, null);
