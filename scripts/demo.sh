@@ -96,7 +96,7 @@ printf '%s\n' "$config" >"$WORK/envoy.yaml"
 
 GW="127.0.0.1:$LISTENER"
 node envoy/demo-server/server.mjs --port "${PORT[llama-v1:8001]}" --name llama-v1 --models llama:v1 >"$WORK/llama-v1.log" 2>&1 & PIDS+=($!)
-node envoy/demo-server/server.mjs --port "${PORT[llama-v2:8002]}" --name llama-v2 --models llama:v2 >"$WORK/llama-v2.log" 2>&1 & PIDS+=($!)
+node envoy/demo-server/server.mjs --port "${PORT[llama-v2:8002]}" --name llama-v2 --models llama:v2 >"$WORK/llama-v2.log" 2>&1 & V2_PID=$!; PIDS+=($V2_PID)
 node envoy/demo-server/server.mjs --port "${PORT[iris-v1:8003]}" --name iris-v1 --models iris:v1 >"$WORK/iris-v1.log" 2>&1 & PIDS+=($!)
 # Envoy's first health check then finds them ready (a failed one needs two passes, 3 s apart).
 for port in "${PORT[llama-v1:8001]}" "${PORT[llama-v2:8002]}" "${PORT[iris-v1:8003]}"; do
@@ -116,6 +116,13 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 [[ "$healthy" == 3 ]] || { echo "not ready; Envoy log:"; tail -n 30 "$WORK/envoy.log"; exit 1; }
+# warmup-health's first probes (and llama v2's warmup) before the first request: until then the
+# router knows no ready version.
+health_code() { curl -s -o /dev/null -w '%{http_code}' "$GW/ai-gateway/health/$1" || true; }
+for _ in $(seq 1 100); do
+  [[ "$(health_code llama/v1)$(health_code llama/v2)$(health_code iris/v1)" == 200200200 ]] && break
+  sleep 0.1
+done
 
 # --- the examples -------------------------------------------------------------------------------
 # example TITLE CURL-ARGS...: prints the command, sends it, shows the status, which server, model
@@ -267,6 +274,40 @@ want "status" 200 "$STATUS"
 want "the router's counters (sum) unchanged" "$before" "$(router_counters)"
 
 echo
+echo "== warmup-health: llama v2's server goes away and comes back loading; the router follows"
+health_state() { # health_state MODEL VERSION: the state /ai-gateway/health reports
+  curl -s "$GW/ai-gateway/health" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const v=(j.versions||[]).find(x=>x.model===process.argv[1]&&x.version===process.argv[2]);console.log(v?v.state+" ramp="+v.ramp:"none")})' "$1" "$2" 2>/dev/null || echo none
+}
+carol() { curl -s -o /dev/null -D - "$GW/v1/chat/completions" "${CT[@]}" -H 'authorization: Bearer sk-carol' -d "$(chat llama)" | grep -i '^x-demo-version:' | tr -d '\r' | awk '{print $2}'; }
+echo "  llama v2: $(health_state llama v2); sk-carol answered by $(carol)"
+kill "${V2_PID}" 2>/dev/null || true
+wait "${V2_PID}" 2>/dev/null || true
+for _ in $(seq 1 60); do [[ "$(health_code llama/v2)" == 503 ]] && break; sleep 0.1; done
+want "GET /ai-gateway/health/llama/v2 once its server is gone" 503 "$(health_code llama/v2)"
+echo "  llama v2: $(health_state llama v2)"
+want "sk-carol (v2's key) meanwhile answered by" v1 "$(carol)"
+echo "  restarting llama v2's server: 2 s to load its model, its first 2 requests slow (warmup)"
+node envoy/demo-server/server.mjs --port "${PORT[llama-v2:8002]}" --name llama-v2 --models llama:v2 --load-ms 2000 --warmup-requests 2 --warmup-ms 200 >>"$WORK/llama-v2.log" 2>&1 & V2_PID=$!; PIDS+=($V2_PID)
+seen=""
+for _ in $(seq 1 100); do
+  st="$(health_state llama v2)"
+  [[ "$st" == "${seen##*, }" ]] || { seen="${seen:+$seen, }$st"; echo "  llama v2: $st"; }
+  [[ "$st" == ready* ]] && break
+  sleep 0.1
+done
+want "GET /ai-gateway/health/llama/v2 once loaded and warmed" 200 "$(health_code llama/v2)"
+echo "  ramping in over 8 s: v2 takes its 10 % back gradually (sk-carol returns when the ramp covers its bucket)"
+# Each worker's router re-reads the states every second: wait for three answers in a row.
+in_row=0
+for _ in $(seq 1 80); do
+  if [[ "$(carol)" == v2 ]]; then in_row=$((in_row + 1)); else in_row=0; fi
+  ((in_row < 3)) || break
+  sleep 0.25
+done
+echo "  llama v2: $(health_state llama v2)"
+want "sk-carol answered again by" v2 "$(carol)"
+
+echo
 echo "== The router's stats (Envoy admin; stats_tags make them Prometheus labels)"
 echo "\$ curl -s '127.0.0.1:$ADMIN/stats?usedonly&filter=model_router'"
 curl -s "127.0.0.1:$ADMIN/stats?usedonly&filter=model_router" | sed 's/^/  /'
@@ -294,7 +335,7 @@ Running. Envoy: http://$GW (admin http://127.0.0.1:$ADMIN). Try:
   curl -s $GW/v2/models/iris/versions/v1/infer -H 'content-type: application/json' -d '{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}'
   curl -s $GW/predictions/iris -d 'any bytes'
   curl -s $GW/v1/chat/completions -H 'content-type: application/json' -d '{"model":"llama@v9","messages":[]}'
-  curl -s '127.0.0.1:$ADMIN/stats?filter=model_router|inference_cache|token_bucket|health_check'
+  curl -s '127.0.0.1:$ADMIN/stats?filter=model_router|inference_cache|token_bucket|warmup_health|health_check'
   curl -s 127.0.0.1:$ADMIN/stats/prometheus | grep '^model_router'
 Logs: $WORK (Envoy's access log: access.log; removed on exit). Ctrl-C stops everything.
 EOT
