@@ -262,6 +262,8 @@ export interface LlamaServerOptions {
   startTimeoutMs?: number;
   /** Names the log file; default "llama-server". */
   name?: string;
+  /** Listen on this loopback port (e.g. one a running Envoy's cluster already names); default a free one. */
+  port?: number;
 }
 
 export interface LlamaServer extends ModelServer {
@@ -291,7 +293,7 @@ export async function startLlamaServer(opts: LlamaServerOptions = {}): Promise<L
   if (!existsSync(model)) throw new Error(`startLlamaServer: ${model} does not exist`);
   if (router && opts.alias !== undefined) throw new Error("startLlamaServer: alias is for one model; router mode names models by file");
   return withPortRetry(async () => {
-    const [port] = await freePorts(1);
+    const port = opts.port ?? (await freePorts(1))[0];
     const name = opts.name ?? "llama-server";
     const args = [
       ...(router ? ["--models-dir", model, ...(opts.autoload ? [] : ["--no-models-autoload"])] : ["-m", model]),
