@@ -384,6 +384,8 @@ export interface MlServerOptions {
   startTimeoutMs?: number;
   /** Names the log file; default "mlserver". */
   name?: string;
+  /** HTTP port on loopback (e.g. one a running Envoy's cluster already names); default a free one. */
+  port?: number;
 }
 
 export interface MlServer extends ModelServer {
@@ -436,7 +438,7 @@ export async function startMlServer(opts: MlServerOptions = {}): Promise<MlServe
   const install = modelServersInstall();
   const models = (opts.models ?? [{ kind: "iris", version: "v1" }, { kind: "iris", version: "v2" }]).map((m) => ({ ...m, name: m.name ?? m.kind }));
   return withPortRetry(async () => {
-    const [http, grpc, metrics] = await freePorts(3);
+    const [http, grpc, metrics] = opts.port === undefined ? await freePorts(3) : [opts.port, ...(await freePorts(2))];
     const name = opts.name ?? "mlserver";
     const dir = await mkdtemp(path.join(tmpdir(), "aigw-mlserver-"));
     liveDirs.add(dir);

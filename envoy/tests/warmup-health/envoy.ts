@@ -97,26 +97,30 @@ export async function versionState(base: string, model: string, version: string)
   return entry;
 }
 
+/** A state seen by watchVersion: when it was first seen (ms after the watch began) and when the last poll that saw it started (epoch ms). */
+export interface Seen {
+  state: string;
+  ramp: number;
+  atMs: number;
+  lastPolledAt: number;
+  entry: HealthEntry;
+}
+
 /**
  * Polls the health list until `model`/`version` satisfies `until`; returns every distinct state
- * seen on the way with when it was first seen (ms after the call), the last one included.
+ * seen on the way, the last one included. A request that ended before a poll started was routed
+ * on records no newer than what that poll saw.
  */
-export async function watchVersion(
-  base: string,
-  model: string,
-  version: string,
-  until: (e: HealthEntry) => boolean,
-  timeoutMs = 30_000,
-): Promise<{ state: string; ramp: number; atMs: number; entry: HealthEntry }[]> {
+export async function watchVersion(base: string, model: string, version: string, until: (e: HealthEntry) => boolean, timeoutMs = 30_000): Promise<Seen[]> {
   const start = Date.now();
-  const seen: { state: string; ramp: number; atMs: number; entry: HealthEntry }[] = [];
+  const seen: Seen[] = [];
   for (;;) {
+    const polledAt = Date.now();
     const entry = await versionState(base, model, version);
-    if (seen.at(-1)?.state !== entry.state) seen.push({ state: entry.state, ramp: entry.ramp, atMs: Date.now() - start, entry });
-    if (until(entry)) {
-      seen[seen.length - 1] = { ...seen[seen.length - 1], ramp: entry.ramp, entry };
-      return seen;
-    }
+    const last = seen.at(-1);
+    if (last?.state !== entry.state) seen.push({ state: entry.state, ramp: entry.ramp, atMs: Date.now() - start, lastPolledAt: polledAt, entry });
+    else Object.assign(last, { ramp: entry.ramp, lastPolledAt: polledAt, entry });
+    if (until(entry)) return seen;
     if (Date.now() - start > timeoutMs) throw new Error(`${model}/${version} did not get there in ${timeoutMs} ms; seen ${JSON.stringify(seen.map((s) => s.state))}, last ${JSON.stringify(entry)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
