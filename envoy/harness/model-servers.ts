@@ -262,6 +262,8 @@ export interface LlamaServerOptions {
   startTimeoutMs?: number;
   /** Names the log file; default "llama-server". */
   name?: string;
+  /** Listen on this loopback port (e.g. one a running Envoy's cluster already names); default a free one. */
+  port?: number;
 }
 
 export interface LlamaServer extends ModelServer {
@@ -291,7 +293,7 @@ export async function startLlamaServer(opts: LlamaServerOptions = {}): Promise<L
   if (!existsSync(model)) throw new Error(`startLlamaServer: ${model} does not exist`);
   if (router && opts.alias !== undefined) throw new Error("startLlamaServer: alias is for one model; router mode names models by file");
   return withPortRetry(async () => {
-    const [port] = await freePorts(1);
+    const port = opts.port ?? (await freePorts(1))[0];
     const name = opts.name ?? "llama-server";
     const args = [
       ...(router ? ["--models-dir", model, ...(opts.autoload ? [] : ["--no-models-autoload"])] : ["-m", model]),
@@ -382,6 +384,8 @@ export interface MlServerOptions {
   startTimeoutMs?: number;
   /** Names the log file; default "mlserver". */
   name?: string;
+  /** HTTP port on loopback (e.g. one a running Envoy's cluster already names); default a free one. */
+  port?: number;
 }
 
 export interface MlServer extends ModelServer {
@@ -434,7 +438,7 @@ export async function startMlServer(opts: MlServerOptions = {}): Promise<MlServe
   const install = modelServersInstall();
   const models = (opts.models ?? [{ kind: "iris", version: "v1" }, { kind: "iris", version: "v2" }]).map((m) => ({ ...m, name: m.name ?? m.kind }));
   return withPortRetry(async () => {
-    const [http, grpc, metrics] = await freePorts(3);
+    const [http, grpc, metrics] = opts.port === undefined ? await freePorts(3) : [opts.port, ...(await freePorts(2))];
     const name = opts.name ?? "mlserver";
     const dir = await mkdtemp(path.join(tmpdir(), "aigw-mlserver-"));
     liveDirs.add(dir);
