@@ -13,7 +13,7 @@ export {
 } from "./host/headers";
 export { httpCall, HttpCallHandler, HttpCallResponse, pendingHttpCalls } from "./host/http-call";
 export { log, logEnabled, logTrace, logDebug, logInfo, logWarn, logError, logCritical } from "./host/log";
-export { Metric, defineMetric, defineCounter, defineGauge, defineHistogram } from "./host/metrics";
+export { Metric, defineMetric, defineCounter, defineGauge, defineHistogram, metricLabel } from "./host/metrics";
 export { HeaderPair, serializePairs, parsePairs } from "./host/pairs";
 export { getProperty, getPropertyString, setProperty } from "./host/properties";
 export { SharedValue, getSharedData, setSharedData } from "./host/shared-data";

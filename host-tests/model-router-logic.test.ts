@@ -370,7 +370,9 @@ describe("model-router docs", () => {
   it("config.example.json is a valid configuration, and the Envoy example envoy/envoy.yaml carries it", () => {
     expect(mod.json<Json>("config", example)).not.toHaveProperty("error");
     const yaml = read("envoy/envoy.yaml");
-    const m = /value: \|\n((?: {20}.*\n)+)/.exec(yaml);
+    // The model-router entry's configuration (other filters' entries come before and after it).
+    const router = yaml.slice(yaml.indexOf("root_id: model-router"));
+    const m = /value: \|\n((?: {20}.*\n)+)/.exec(router);
     expect(m).not.toBeNull();
     const embedded = m![1].split("\n").map((l) => l.slice(20)).join("\n");
     expect(JSON.parse(embedded)).toEqual(JSON.parse(example));

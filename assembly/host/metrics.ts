@@ -61,3 +61,28 @@ export function defineGauge(name: string): Metric {
 export function defineHistogram(name: string): Metric {
   return defineMetric(MetricType.Histogram, name);
 }
+
+/**
+ * A name as a label value: characters other than letters, digits, '_' and '-' become '_', so a
+ * `.` or `/` in a model name cannot split the stat name. (`llama-3.1` is reported as `llama-3_1`.)
+ */
+export function metricLabel(name: string): string {
+  let out = "";
+  let clean = true;
+  for (let i = 0; i < name.length; i++) {
+    if (!labelChar(name.charCodeAt(i))) {
+      clean = false;
+      break;
+    }
+  }
+  if (clean) return name;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    out += labelChar(c) ? String.fromCharCode(c) : "_";
+  }
+  return out;
+}
+
+function labelChar(c: i32): bool {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f || c == 0x2d;
+}

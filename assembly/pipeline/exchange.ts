@@ -10,7 +10,7 @@ import { requestHeaders, responseHeaders } from "../host/headers";
 import { httpCall, HttpCallHandler } from "../host/http-call";
 import { HeaderPair } from "../host/pairs";
 import { PairsView } from "../host/pairs-view";
-import { JsonLimits, JsonResult, parseJsonReusing } from "../json/index";
+import { JsonLimits, JsonResult, JsonValue, parseJsonReusing } from "../json/index";
 import { Resumable, StageAction } from "./action";
 
 /** Largest node buffer an idle exchange keeps for its next parse (a 16 KiB body's worth). */
@@ -136,6 +136,29 @@ export class Exchange {
       this.headersLoaded = true;
     }
     return view;
+  }
+
+  /**
+   * The request's model for a stage after the router: the router's (resolved on this exchange
+   * inside one pipeline, or its `x-ai-model` header when the router is a separate entry before
+   * this one), else the body's `model` string, else "".
+   */
+  routedModel(doc: JsonValue | null): string {
+    if (this.model.length > 0) return this.model;
+    const header = this.requestHeader("x-ai-model");
+    if (header !== null && header.length > 0) return header;
+    if (doc !== null && doc.isObject()) {
+      const m = doc.get("model");
+      if (m !== null && m.isString()) return m.asString();
+    }
+    return "";
+  }
+
+  /** The router's version (this exchange's, or its `x-ai-model-version` header), else "". */
+  routedVersion(): string {
+    if (this.version.length > 0) return this.version;
+    const header = this.requestHeader("x-ai-model-version");
+    return header !== null ? header : "";
   }
 
   /** `:path` ("" when absent), decoded once. */

@@ -7,6 +7,7 @@
 
 import { Sha256, toHex } from "../crypto/sha256";
 import { FNV64_OFFSET, fnv1a64Update } from "../hash/fnv";
+import { PairsView } from "../host/pairs-view";
 
 /** Slots in the table (a power of two). */
 const SLOTS: i32 = 64;
@@ -36,6 +37,13 @@ export class TenantDigests {
     unchecked((this.identities[slot] = copy));
     unchecked((this.digests[slot] = digest));
     unchecked((this.tenants[slot] = digest.substring(0, this.tenantHexChars)));
+  }
+
+  /** Hex SHA-256 (64 digits) of header `name`'s value in `headers`, "" when absent or empty. */
+  ofHeader(headers: PairsView, name: string): string {
+    if (!headers.find(name) || headers.valueLength == 0) return "";
+    this.find(headers.valuePtr, headers.valueLength);
+    return this.digest;
   }
 
   /** Hex SHA-256 (64 digits) of the identity `find` looked up last. */

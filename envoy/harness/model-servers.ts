@@ -4,6 +4,7 @@
 // the repository and writes model-servers.json there; this module reads it. A missing install is
 // a MissingToolError that names the install command: the suite fails, it never skips.
 // What the servers answer while loading: envoy/model-servers/README.md.
+import http from "node:http";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, writeFile } from "node:fs/promises";
@@ -318,13 +319,10 @@ export async function startLlamaServer(opts: LlamaServerOptions = {}): Promise<L
       alias: opts.alias,
       waitReady,
       async loadModel(id: string, timeoutMs = 30_000) {
-        const res = await fetch(`${base.url}/models/load`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ model: id }),
-        });
-        const text = await res.text();
-        if (res.status !== 200) throw new Error(`POST /models/load ${id}: ${res.status} ${text}`);
+        // A connection of its own: fetch's pooled keep-alive connection may be one llama-server
+        // has just closed ("other side closed"), and a load must not be sent twice.
+        const res = await postOnce(`${base.url}/models/load`, JSON.stringify({ model: id }));
+        if (res.status !== 200) throw new Error(`POST /models/load ${id}: ${res.status} ${res.text}`);
         await watchStatus(`${base.url}/models`, { until: (a) => routerModelStatus(a.body, id) === "loaded", timeoutMs, exited: l.exitInfo });
       },
     };
@@ -475,5 +473,20 @@ export async function startMlServer(opts: MlServerOptions = {}): Promise<MlServe
       throw new Error(`mlserver did not start: ${(err as Error).message}\n--- ${l.sink.path} ---\n${l.sink.tail()}`);
     }
     return server;
+  });
+}
+
+/** POST `body` as JSON on a new connection (no keep-alive pool), for requests that must not be retried. */
+function postOnce(url: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", agent: false, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error(`no answer from ${url} in 30 s`)));
+    req.on("error", reject);
+    req.end(body);
   });
 }

@@ -100,6 +100,16 @@ describe("docker compose stack", () => {
       const clusters = Object.keys(stack.upstreams);
       return clusters.every((c) => s.get(`cluster.${c}.membership_healthy`) === 1) ? true : undefined;
     });
+    // ...and warmup-health's first probes (and llama v2's warmup) found them ready: until then the
+    // router knows no ready version.
+    await eventually("warmup-health reports every version ready", async () => {
+      for (const version of ["llama/v1", "llama/v2", "iris/v1"]) {
+        const res = await fetch(`${stack.listenerUrl}/ai-gateway/health/${version}`);
+        await res.text();
+        if (res.status !== 200) return undefined;
+      }
+      return true;
+    });
   });
 
   afterAll(async () => {

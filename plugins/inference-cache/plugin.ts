@@ -158,7 +158,7 @@ export class CacheStage extends Stage {
     facts.bodyBytes = <i64>ex.bodySize;
     const parsed = ex.json(cfg.bodyLimits);
     const doc = parsed.ok ? parsed.value : null;
-    const model = this.modelOf(ex, doc);
+    const model = ex.routedModel(doc);
     const policy = cfg.modelPolicy(model);
     this.policy = policy;
     const d = decideRequest(cfg, policy, facts, ex.bodySize == 0 ? null : parsed, root.decision);
@@ -171,7 +171,7 @@ export class CacheStage extends Stage {
     req.method = ex.method();
     req.path = ex.path();
     req.model = model;
-    req.version = this.versionOf(ex);
+    req.version = ex.routedVersion();
     req.shared = policy.shared;
     req.tenant = policy.shared ? "" : this.identify(ex);
     this.tenant = req.tenant;
@@ -353,32 +353,11 @@ export class CacheStage extends Stage {
     if (evicts) m.evictions.increment(1);
   }
 
-  /** The model: the router's (Exchange, or its header as a separate entry), else the body's. */
-  private modelOf(ex: Exchange, doc: JsonValue | null): string {
-    if (ex.model.length > 0) return ex.model;
-    const header = ex.requestHeader("x-ai-model");
-    if (header !== null && header.length > 0) return header;
-    if (doc !== null && doc.isObject()) {
-      const m = doc.get("model");
-      if (m !== null && m.isString()) return m.asString();
-    }
-    return "";
-  }
-
-  private versionOf(ex: Exchange): string {
-    if (ex.version.length > 0) return ex.version;
-    const header = ex.requestHeader("x-ai-model-version");
-    return header !== null ? header : "";
-  }
-
-  /** Hex SHA-256 of the identity header, "" without one. */
+  /** Hex SHA-256 of the identity header, "" without one (the anonymous tenant). */
   private identify(ex: Exchange): string {
-    const headers = ex.headerView();
-    if (!headers.find(this.root.cfg.tenantHeader) || headers.valueLength == 0) return "";
-    const digests = this.root.digests;
-    digests.find(headers.valuePtr, headers.valueLength);
-    return digests.digest;
+    return this.root.digests.ofHeader(ex.headerView(), this.root.cfg.tenantHeader);
   }
+
 }
 
 /** Hands a shared-tier answer to the stage that waits for it. */

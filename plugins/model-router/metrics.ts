@@ -3,7 +3,7 @@
 // turn into tags; label values come only from the configuration and fixed lists, never from a
 // request, so the number of stats is bounded by the configuration.
 
-import { Metric, defineCounter } from "../../assembly/index";
+import { Metric, defineCounter, metricLabel } from "../../assembly/index";
 import { ModelEntry } from "./resolve";
 import { ERRORS, ErrorKind } from "./errors";
 import { SOURCE_NAMES, Source } from "./sources";
@@ -68,27 +68,3 @@ function count2(table: Metric[][], a: i32, b: i32): void {
   if (b >= 0 && b < row.length) unchecked(row[b]).increment(1);
 }
 
-/**
- * A name as a label value: characters other than letters, digits, '_' and '-' become '_', so a
- * `.` or `/` in a model name cannot split the stat name. (`llama-3.1` is reported as `llama-3_1`.)
- */
-export function metricLabel(name: string): string {
-  let out = "";
-  let clean = true;
-  for (let i = 0; i < name.length; i++) {
-    if (!labelChar(name.charCodeAt(i))) {
-      clean = false;
-      break;
-    }
-  }
-  if (clean) return name;
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    out += labelChar(c) ? String.fromCharCode(c) : "_";
-  }
-  return out;
-}
-
-function labelChar(c: i32): bool {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f || c == 0x2d;
-}

@@ -156,7 +156,7 @@ export class TokenBucketStage extends Stage {
       return this.admitUnread(ex, declared);
     }
     const req = this.root.request.reset();
-    return this.admit(ex, req, this.modelOf(ex, null), false, null);
+    return this.admit(ex, req, ex.routedModel(null), false, null);
   }
 
   maxBodyBytes(): u32 {
@@ -173,22 +173,22 @@ export class TokenBucketStage extends Stage {
   private admitUnread(ex: Exchange, bytes: i64): StageAction {
     const cfg = this.root.cfg;
     const req = readOpaqueRequest(bytes, cfg.bytesPerToken, cfg.defaultMaxTokens, this.root.request);
-    return this.admit(ex, req, this.modelOf(ex, null), false, null);
+    return this.admit(ex, req, ex.routedModel(null), false, null);
   }
 
   onRequestBody(ex: Exchange): StageAction {
     const root = this.root;
     const cfg = root.cfg;
     const req = root.request;
-    if (ex.bodySize == 0) return this.admit(ex, req.reset(), this.modelOf(ex, null), false, null);
+    if (ex.bodySize == 0) return this.admit(ex, req.reset(), ex.routedModel(null), false, null);
     const parsed = ex.json(cfg.bodyLimits);
     const doc = parsed.ok ? parsed.value : null;
     if (doc === null) {
       readOpaqueRequest(<i64>ex.bodySize, cfg.bytesPerToken, cfg.defaultMaxTokens, req);
-      return this.admit(ex, req, this.modelOf(ex, null), false, null);
+      return this.admit(ex, req, ex.routedModel(null), false, null);
     }
     readTokenRequest(doc, <i64>ex.bodySize, cfg.promptFields, cfg.bytesPerToken, cfg.defaultMaxTokens, req);
-    return this.admit(ex, req, this.modelOf(ex, doc), doc.isObject(), ex.body());
+    return this.admit(ex, req, ex.routedModel(doc), doc.isObject(), ex.body());
   }
 
   // ---- admission
@@ -211,7 +211,7 @@ export class TokenBucketStage extends Stage {
       return StageAction.Continue;
     }
     this.limits = limits;
-    const version = limits.perVersion ? this.versionOf(ex) : "";
+    const version = limits.perVersion ? ex.routedVersion() : "";
     let least = reservation;
     if (cfg.clampMaxTokens && !cfg.shadow && isObject) {
       const smallest = req.prompt + cfg.clampMinTokens * req.choices;
@@ -452,32 +452,11 @@ export class TokenBucketStage extends Stage {
 
   // ---- what the request is
 
-  /** The model: the router's (Exchange, or its header as a separate entry), else the body's. */
-  private modelOf(ex: Exchange, doc: JsonValue | null): string {
-    if (ex.model.length > 0) return ex.model;
-    const header = ex.requestHeader("x-ai-model");
-    if (header !== null && header.length > 0) return header;
-    if (doc !== null && doc.isObject()) {
-      const m = doc.get("model");
-      if (m !== null && m.isString()) return m.asString();
-    }
-    return "";
-  }
-
-  private versionOf(ex: Exchange): string {
-    if (ex.version.length > 0) return ex.version;
-    const header = ex.requestHeader("x-ai-model-version");
-    return header !== null ? header : "";
-  }
-
   /** Hex SHA-256 of the identity header, "" without one (the anonymous tenant). */
   private identify(ex: Exchange): string {
-    const headers = ex.headerView();
-    if (!headers.find(this.root.cfg.tenantHeader) || headers.valueLength == 0) return "";
-    const digests = this.root.digests;
-    digests.find(headers.valuePtr, headers.valueLength);
-    return digests.digest;
+    return this.root.digests.ofHeader(ex.headerView(), this.root.cfg.tenantHeader);
   }
+
 }
 
 /** Writes filter state `wasm.llm_tokens` (decimal). */

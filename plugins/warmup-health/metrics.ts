@@ -4,7 +4,7 @@
 // number of stats is fixed by the configuration. Stats are process-wide: only the lease holder
 // counts probes, and gauges are set to the published state, so every worker agrees.
 
-import { Metric, defineCounter, defineGauge, defineHistogram } from "../../assembly/index";
+import { Metric, defineCounter, metricLabel, defineGauge, defineHistogram } from "../../assembly/index";
 import { HealthState } from "../../assembly/health/record";
 import { HealthConfig } from "./config";
 import { REASON_NAMES, Reason } from "./probe";
@@ -98,27 +98,3 @@ export class HealthMetrics {
   }
 }
 
-/**
- * A name as a label value: characters other than letters, digits, '_' and '-' become '_', so a
- * `.` or `/` in a name cannot split the stat name (as model-router's metricLabel).
- */
-export function metricLabel(name: string): string {
-  let clean = true;
-  for (let i = 0; i < name.length; i++) {
-    if (!labelChar(name.charCodeAt(i))) {
-      clean = false;
-      break;
-    }
-  }
-  if (clean) return name;
-  let out = "";
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    out += labelChar(c) ? String.fromCharCode(c) : "_";
-  }
-  return out;
-}
-
-function labelChar(c: i32): bool {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f || c == 0x2d;
-}
