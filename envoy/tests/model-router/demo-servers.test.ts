@@ -1,16 +1,15 @@
 // model-router in a real Envoy (envoy.template.yaml), in front of demo model servers: demo-a
 // serves llama v1 and iris v1, demo-b serves llama v2 and iris v2, one cluster per version. The
 // answering server's `x-demo-server` proves which cluster Envoy picked, `x-demo-seen-ai-headers`
-// what the filter set. A test-only filter loaded with the same vm_id
-// (host-tests/model-router/health-writer) writes warmup-health records into shared data the way
-// warmup-health will, so readiness is exercised end to end. Both runners, both modules. What fits
+// what the filter set. warmup-health, loaded with the same vm_id, probes each version's KServe V2
+// ready endpoint on the demo servers and publishes the records the router reads; a test marks a
+// version not ready on its demo server (`/_demo/state`), so readiness is exercised end to end. Both runners, both modules. What fits
 // one request and one answer is in the case table (cases.test.ts); here is what needs model
 // servers, a second configuration, many requests or shared data.
 import { afterAll, describe, expect, it } from "vitest";
 import { beforeAllOrFailEach } from "../../harness/hooks";
 import { closeHttp1Connections, http1Request, printEnvoyLogsOnFailure, validateConfig, type Envoy, type HttpRequest, type Runner } from "../../harness";
 import { startDemoServer, type DemoServer } from "../../demo-server/server.mjs";
-import { buildHealthWriter } from "../../../host-tests/model-router/build";
 import { TEMPLATE, routerVars, startRouterEnvoy } from "./envoy";
 
 const CASES: { runner: Runner; module: string }[] = [
@@ -84,7 +83,6 @@ let demoA: DemoServer;
 let demoB: DemoServer;
 
 beforeAllOrFailEach(async () => {
-  await buildHealthWriter();
   demoA = await startDemoServer({ name: "demo-a", models: "llama:v1,iris:v1" });
   demoB = await startDemoServer({ name: "demo-b", models: "llama:v2,iris:v2" });
 });
@@ -100,9 +98,38 @@ function clusterPorts(): Record<string, number> {
   return { "llama-v1": demoA.port, "iris-1": demoA.port, "llama-v2": demoB.port, "iris-2": demoB.port, "llama-v3": demoA.port, "org-a": demoA.port };
 }
 
+/** warmup-health probing every version quickly: a change on a demo server shows within a few ticks. */
+const WARMUP_HEALTH = {
+  tick_ms: 100, lease_ms: 300, interval_ms: 100, timeout_ms: 1000, unhealthy_threshold: 1, healthy_threshold: 1, ramp_ms: 0,
+  targets: [
+    { model: "llama", version: "v1", cluster: "llama-v1", probe: { kind: "kserve-v2" } },
+    { model: "llama", version: "v2", cluster: "llama-v2", probe: { kind: "kserve-v2" } },
+    { model: "iris", version: "v1", cluster: "iris-1", probe: { kind: "kserve-v2" } },
+    { model: "iris", version: "v2", cluster: "iris-2", probe: { kind: "kserve-v2" } },
+  ],
+};
+
 function start(runner: Runner, module: string, config: object, name: string): Promise<Envoy> {
   // root_id model-router from either module: the plugin's own, or the one that holds all four.
-  return startRouterEnvoy({ runner, form: "separate", routerConfig: config, clusterPorts: clusterPorts(), name, wasm: `build/${module}` });
+  return startRouterEnvoy({ runner, form: "separate", routerConfig: config, clusterPorts: clusterPorts(), name, wasm: `build/${module}`, warmupHealth: WARMUP_HEALTH });
+}
+
+/** Waits until warmup-health answers `status` for model/version (200 ready, 503 not). */
+async function waitHealth(url: string, model: string, version: string, status: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  let last = 0;
+  while (Date.now() < deadline) {
+    last = (await send(url, `/ai-gateway/health/${model}/${version}`)).status;
+    if (last === status) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`/ai-gateway/health/${model}/${version}: ${last}, expected ${status} within 10 s`);
+}
+
+/** Marks a version ready or not on the demo server that serves it. */
+async function setReady(server: DemoServer, model: string, version: string, ready: boolean): Promise<void> {
+  const res = await send(`http://127.0.0.1:${server.port}`, "/_demo/state", { method: "POST", headers: JSON_CT, body: JSON.stringify({ model, version, ready }) });
+  expect(res.status, res.text).toBe(200);
 }
 
 describe.each(CASES)("model-router through Envoy ($runner, $module)", ({ runner, module }) => {
@@ -112,22 +139,14 @@ describe.each(CASES)("model-router through Envoy ($runner, $module)", ({ runner,
   beforeAllOrFailEach(async () => {
     envoy = await start(runner, module, routerConfig(10), `model-router-${runner}`);
     url = envoy.listenerUrl;
+    for (const [m, v] of [["llama", "v1"], ["llama", "v2"], ["iris", "v1"], ["iris", "v2"]]) await waitHealth(url, m, v, 200);
   });
 
   afterAll(async () => {
     await envoy?.stop();
   });
 
-  /** Publishes a warmup-health record (or, with state null, removes it). */
-  async function setHealth(model: string, version: string, state: string | null, rampPermyriad = 10_000): Promise<void> {
-    const res = state === null
-      ? await send(url, `/__health/${model}/${version}`, { method: "DELETE" })
-      : await send(url, `/__health/${model}/${version}`, {
-          method: "PUT",
-          headers: { "x-health-state": state, "x-health-ramp-permyriad": String(rampPermyriad), "x-health-reason": "test" },
-        });
-    expect(res.status, res.text).toBe(200);
-  }
+
 
   describe("sources", () => {
     it("routes a KServe V2 path with a version", async () => {
@@ -196,6 +215,7 @@ describe.each(CASES)("model-router through Envoy ($runner, $module)", ({ runner,
       const before = await assign(url, keys);
       const raised = await start(runner, module, routerConfig(20), `model-router-${runner}-20`);
       try {
+        for (const v of ["v1", "v2"]) await waitHealth(raised.listenerUrl, "llama", v, 200);
         const after = await assign(raised.listenerUrl, keys);
         let moved = 0;
         for (let i = 0; i < keys.length; i++) {
@@ -224,12 +244,13 @@ describe.each(CASES)("model-router through Envoy ($runner, $module)", ({ runner,
 
   describe("warmup-health", () => {
     afterAll(async () => {
-      await setHealth("llama", "v1", null);
-      await setHealth("llama", "v2", null);
+      await setReady(demoA, "llama", "v1", true);
+      await setReady(demoB, "llama", "v2", true);
     });
 
     it("skips a version that is not ready for its fallback", async () => {
-      await setHealth("llama", "v2", "loading");
+      await setReady(demoB, "llama", "v2", false);
+      await waitHealth(url, "llama", "v2", 503);
       const before = (await envoy.stat("wasmcustom.model_router.fallbacks.model=llama.version=v2")) ?? 0;
       const res = await send(url, "/v1/chat/completions", { headers: JSON_CT, body: chat("llama@v2") });
       expect(res.status, res.text).toBe(200);
@@ -238,12 +259,12 @@ describe.each(CASES)("model-router through Envoy ($runner, $module)", ({ runner,
       expect(res.headers["x-demo-body-model"]).toBe("llama-v1");
       await envoy.waitForStat("wasmcustom.model_router.fallbacks.model=llama.version=v2", before + 1);
       const list = (await send(url, "/v1/models")).json();
-      expect(list.data[0].versions[1]).toMatchObject({ id: "v2", state: "loading", ready: false });
+      expect(list.data[0].versions[1]).toMatchObject({ id: "v2", ready: false });
     });
 
     it("answers 503 with retry-after when no version is ready", async () => {
-      await setHealth("llama", "v1", "failing");
-      await setHealth("llama", "v2", "warming");
+      await setReady(demoA, "llama", "v1", false);
+      await waitHealth(url, "llama", "v1", 503);
       const res = await send(url, "/v1/chat/completions", { headers: JSON_CT, body: chat("llama") });
       expect(res.status).toBe(503);
       expect(res.headers["retry-after"]).toBe("7");
@@ -251,8 +272,10 @@ describe.each(CASES)("model-router through Envoy ($runner, $module)", ({ runner,
     });
 
     it("serves again once the records say ready", async () => {
-      await setHealth("llama", "v1", "ready");
-      await setHealth("llama", "v2", null);
+      await setReady(demoA, "llama", "v1", true);
+      await setReady(demoB, "llama", "v2", true);
+      await waitHealth(url, "llama", "v1", 200);
+      await waitHealth(url, "llama", "v2", 200);
       const res = await send(url, "/v1/chat/completions", { headers: JSON_CT, body: chat("llama@v2") });
       expect([res.status, res.headers["x-demo-server"]]).toEqual([200, "demo-b"]);
     });

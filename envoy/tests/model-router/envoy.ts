@@ -22,6 +22,8 @@ export interface RouterEnvoyOptions {
   name: string;
   /** Load this module instead of the form's (e.g. build/ai-gateway.wasm for root_id model-router). */
   wasm?: string;
+  /** warmup-health's configuration: it publishes readiness instead of the test-only health writer. */
+  warmupHealth?: object;
 }
 
 /** The template's variables for one router filter entry and the clusters' ports. */
@@ -30,7 +32,11 @@ export function routerVars(opts: Omit<RouterEnvoyOptions, "runner" | "name">): {
   const module = opts.wasm ?? entry.wasm;
   const vars: Vars = { ROOT_ID: entry.rootId, FILTER_CONFIG: yamlString(entry.configuration), WASM_FILE: module.split("/").pop()! };
   for (const [cluster, port] of Object.entries(opts.clusterPorts)) vars[clusterPortVar(cluster)] = port;
-  return { vars, wasm: [module, HEALTH_WRITER_WASM] };
+  if (opts.warmupHealth === undefined) return { vars, wasm: [module, HEALTH_WRITER_WASM] };
+  vars.HEALTH_ROOT_ID = "warmup-health";
+  vars.HEALTH_WASM = "warmup-health.wasm";
+  vars.HEALTH_CONFIG = yamlString(JSON.stringify(opts.warmupHealth));
+  return { vars, wasm: [module, "build/warmup-health.wasm"] };
 }
 
 export function startRouterEnvoy(opts: RouterEnvoyOptions): Promise<Envoy> {
