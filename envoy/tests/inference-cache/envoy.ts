@@ -7,6 +7,7 @@ import http from "node:http";
 import { freePort, listenOnLoopback, readTemplate, renderTemplate, startEnvoy, yamlString, type Envoy, type HttpRequest, type HttpResponse } from "../../harness";
 import { CHAT_PATH, ROUTER_CONFIG, chat, type CacheForm } from "../../../host-tests/inference-cache/cases";
 import type { SeenResponse } from "../../../host-tests/inference-cache/check-step";
+import { stageEntries, type FilterEntry } from "../stage-forms";
 import { ModelServer } from "../../../host-tests/inference-cache/upstream";
 
 export const TEMPLATE = readTemplate("envoy/tests/inference-cache/envoy.template.yaml");
@@ -14,25 +15,9 @@ const ENTRY = readTemplate("envoy/tests/inference-cache/wasm-filter.template.yam
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface FilterEntry {
-  name: string;
-  rootId: string;
-  wasm: string;
-  config: object;
-}
-
-/** The Wasm filter entries of a form, in chain order (host-tests/inference-cache.test.ts builds the same). */
+/** The Wasm filter entries of a form, in chain order (envoy/tests/stage-forms.ts). */
 export function filterEntries(form: CacheForm, cacheConfig: object, routerConfig: object = ROUTER_CONFIG): FilterEntry[] {
-  if (form === "pipeline") {
-    return [{ name: "ai-gateway", rootId: "ai-gateway", wasm: "build/ai-gateway.wasm", config: { model_router: routerConfig, inference_cache: cacheConfig } }];
-  }
-  if (form === "separate") {
-    return [
-      { name: "model-router", rootId: "model-router", wasm: "build/ai-gateway.wasm", config: routerConfig },
-      { name: "inference-cache", rootId: "inference-cache", wasm: "build/ai-gateway.wasm", config: cacheConfig },
-    ];
-  }
-  return [{ name: "inference-cache", rootId: "inference-cache", wasm: "build/inference-cache.wasm", config: cacheConfig }];
+  return stageEntries(form, { section: "inference_cache", rootId: "inference-cache" }, cacheConfig, routerConfig);
 }
 
 /**

@@ -7,6 +7,7 @@ import http from "node:http";
 import { listenOnLoopback, readTemplate, renderTemplate, startEnvoy, yamlString, type Envoy, type HttpResponse } from "../../harness";
 import { ROUTER_CONFIG, type TokenBucketForm } from "../../../host-tests/token-bucket/cases";
 import type { SeenResponse } from "../../../host-tests/token-bucket/check-step";
+import { stageEntries, type FilterEntry } from "../stage-forms";
 import { ModelServer } from "../../../host-tests/token-bucket/upstream";
 
 export { streamRequest, wasmFailureStats, wasmFailures, type StreamingResponse } from "../inference-cache/envoy";
@@ -19,25 +20,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The request header the access log keys its lines by. */
 export const STEP_HEADER = "x-test-step";
 
-export interface FilterEntry {
-  name: string;
-  rootId: string;
-  wasm: string;
-  config: object;
-}
-
-/** The Wasm filter entries of a form, in chain order (host-tests/token-bucket.test.ts builds the same). */
+/** The Wasm filter entries of a form, in chain order (envoy/tests/stage-forms.ts). */
 export function filterEntries(form: TokenBucketForm, bucketConfig: object, routerConfig: object = ROUTER_CONFIG): FilterEntry[] {
-  if (form === "pipeline") {
-    return [{ name: "ai-gateway", rootId: "ai-gateway", wasm: "build/ai-gateway.wasm", config: { model_router: routerConfig, token_bucket: bucketConfig } }];
-  }
-  if (form === "separate") {
-    return [
-      { name: "model-router", rootId: "model-router", wasm: "build/ai-gateway.wasm", config: routerConfig },
-      { name: "token-bucket", rootId: "token-bucket", wasm: "build/ai-gateway.wasm", config: bucketConfig },
-    ];
-  }
-  return [{ name: "token-bucket", rootId: "token-bucket", wasm: "build/token-bucket.wasm", config: bucketConfig }];
+  return stageEntries(form, { section: "token_bucket", rootId: "token-bucket" }, bucketConfig, routerConfig);
 }
 
 /**
