@@ -259,7 +259,7 @@ const session = o.cpuProf ? new Session() : null;
 if (session) {
   session.connect();
   await session.post("Profiler.enable");
-  await session.post("Profiler.setSamplingInterval", { interval: 50 });
+  await session.post("Profiler.setSamplingInterval", { interval: 10 });
   await session.post("Profiler.start");
 }
 // Batches of 1000 requests; the machine may be busy, so the minimum, lower decile and median over

@@ -6,9 +6,12 @@
 
 import { HeaderMapType, WasmResult } from "../abi/types";
 import { proxy_get_header_map_pairs } from "../abi/imports";
-import { clearOut, OUT_PTR, OUT_SIZE, takeOut } from "../runtime/memory";
+import { clearOut, lendToHost, OUT_PTR, OUT_SIZE, takeOut } from "../runtime/memory";
 import { wellFormedPairs } from "./pairs";
 import { setLastStatus } from "./status";
+
+/** Largest buffer a cleared view keeps for its next load (headers beyond it are rare). */
+const KEEP_BYTES: i32 = 4096;
 
 export class PairsView {
   private buf: ArrayBuffer | null = null;
@@ -20,6 +23,9 @@ export class PairsView {
   /** Reads map `type` from the host; false (and an empty view) on a host error or a malformed map. */
   load(type: HeaderMapType): bool {
     clearOut();
+    // The host writes the map into the last one's buffer when it fits (values found before are
+    // gone then, as the doc of `find` says).
+    lendToHost(this.buf);
     const status = proxy_get_header_map_pairs(type, OUT_PTR, OUT_SIZE);
     setLastStatus(status);
     const buf = takeOut();
@@ -33,9 +39,10 @@ export class PairsView {
     return true;
   }
 
-  /** Forgets the map (and lets its buffer go). */
+  /** Forgets the map; keeps a small buffer for the next load, lets a large one go. */
   clear(): void {
-    this.buf = null;
+    const buf = this.buf;
+    if (buf !== null && buf.byteLength > KEEP_BYTES) this.buf = null;
     this.count = 0;
     this.foundAt = 0;
     this.foundLength = 0;

@@ -171,6 +171,24 @@ export class JsonValue {
     return this.kind == JsonKind.String && nodeStringEquals(this.tree, this.node, s);
   }
 
+  /**
+   * True for a string without escapes and with ASCII only: its content bytes (`contentPtr`,
+   * `contentLength`) are then its value, byte for code unit, readable in place without decoding.
+   */
+  isPlainAsciiString(): bool {
+    return this.kind == JsonKind.String && (this.tree.word(this.node, 0) & (F_ESCAPED | F_NON_ASCII)) == 0;
+  }
+
+  /** Address of a string's content (after its opening quote) in the source. */
+  get contentPtr(): usize {
+    return changetype<usize>(this.tree.source) + <usize>(this.start + 1);
+  }
+
+  /** Bytes of a string's content in the source (between its quotes, escapes undecoded). */
+  get contentLength(): i32 {
+    return this.end - this.start - 2;
+  }
+
   /** The value's source text, exactly as in the input. */
   raw(): string {
     return String.UTF8.decodeUnsafe(changetype<usize>(this.tree.source) + <usize>this.start, <usize>(this.end - this.start));

@@ -1,7 +1,12 @@
 // Guest memory handed to the host. The host fills out-params by calling our exported `malloc`;
 // we allocate a GC-managed ArrayBuffer, pin it so a collection cannot free it while only the host
 // knows the address, and unpin it when the layer takes ownership. Nothing is copied twice.
+//
+// A reader that fetches the same kind of data for every request (a header map) may instead lend
+// its last buffer for the host's next allocation: when it is large enough, the host writes into
+// it, and the request allocates, pins and later frees nothing for that read.
 
+import { BLOCK, OBJECT, OBJECT_OVERHEAD, TOTAL_OVERHEAD } from "~lib/rt/common";
 import { countHostBytes } from "./collect";
 
 // Out-param slots in static data: the ABI is single-threaded and the host never re-enters the
@@ -12,8 +17,35 @@ export const OUT_SIZE: usize = memory.data(4, 4);
 export const OUT_U32: usize = memory.data(4, 4);
 export const OUT_U64: usize = memory.data(8, 8);
 
+// The buffer lent for the next host allocation (0: none), and the one a host allocation was
+// given (its owner holds it: it is not pinned, so it must not be unpinned).
+let lent: usize = 0;
+let handedLent: usize = 0;
+
+/**
+ * Lends `buf` (a heap ArrayBuffer its caller keeps) for the host's next allocation, within the
+ * host call about to be made: call after `clearOut`, before the call; `takeOut` ends the loan.
+ * The buffer's old contents are overwritten, and its length becomes what the host asked for.
+ */
+export function lendToHost(buf: ArrayBuffer | null): void {
+  lent = changetype<usize>(buf);
+}
+
+/** Bytes the heap block of ArrayBuffer `ptr` can hold: its length may grow up to this in place. */
+function capacityOf(ptr: usize): usize {
+  return (changetype<BLOCK>(ptr - TOTAL_OVERHEAD).mmInfo & ~3) - OBJECT_OVERHEAD;
+}
+
 /** Allocation entry point the host calls to copy data into the guest. */
 export function hostMalloc(size: usize): usize {
+  const loan = lent;
+  lent = 0;
+  if (loan != 0 && size <= capacityOf(loan)) {
+    // The block stays the same size; only the length the buffer reports changes.
+    changetype<OBJECT>(loan - TOTAL_OVERHEAD).rtSize = <u32>size;
+    handedLent = loan;
+    return loan;
+  }
   countHostBytes(size);
   const ptr = __new(size, idof<ArrayBuffer>());
   __pin(ptr);
@@ -34,9 +66,14 @@ export function clearOut(): void {
  * is not left pinned forever.
  */
 export function takeOut(): ArrayBuffer | null {
+  lent = 0;
   const ptr = load<u32>(OUT_PTR) as usize;
   if (ptr == 0) return null;
   store<u32>(OUT_PTR, 0);
+  if (ptr == handedLent) {
+    handedLent = 0;
+    return changetype<ArrayBuffer>(ptr);
+  }
   __unpin(ptr);
   const buf = changetype<ArrayBuffer>(ptr);
   // The host allocates exactly the size it reports; trim defensively if it ever reports less.

@@ -8,6 +8,7 @@ import {
   HEADER_NAME, MODEL_NAME, VERSION_NAME, isAlnum, isHeaderName, isHeaderNameOrEmpty, isModelName, isVersionName,
   isVisibleAscii255,
 } from "../../assembly/config/values";
+import { FNV64_OFFSET, fnv1a64Update } from "../../assembly/hash/fnv";
 import { JsonLimits, JsonValue } from "../../assembly/json/index";
 import { BUCKETS_PER_PERCENT, ModelEntry, VersionEntry } from "./resolve";
 import { PathTemplate, builtinTemplates, parseTemplate } from "./path-template";
@@ -68,13 +69,30 @@ export class RouterConfig {
   ownedBy: string = "ai-gateway";
   models: ModelEntry[] = [];
   private byName: Map<string, i32> = new Map<string, i32>();
+  private byHash: Map<u64, i32> = new Map<u64, i32>();
 
   /** Index of the model called `name`, or -1. */
   findModel(name: string): i32 {
     return this.byName.has(name) ? this.byName.get(name) : -1;
   }
 
+  /**
+   * Index of the model whose UTF-8 name is the `len` bytes at `ptr` (read in place from a
+   * request), or -1: a hash of the bytes, then a comparison with the one candidate.
+   */
+  findModelAt(ptr: usize, len: i32): i32 {
+    const h = fnv1a64Update(FNV64_OFFSET, ptr, <usize>len);
+    if (!this.byHash.has(h)) return -1;
+    const m = this.byHash.get(h);
+    const name = unchecked(this.models[m]).nameBytes;
+    return name.byteLength == len && memory.compare(changetype<usize>(name), ptr, <usize>len) == 0 ? m : -1;
+  }
+
   addModel(model: ModelEntry): void {
+    // Two names with one hash (never seen with 64 bits) keep the first: the other is then found
+    // by `findModel` only, which the router falls back to when `findModelAt` finds nothing.
+    const h = fnv1a64Update(FNV64_OFFSET, changetype<usize>(model.nameBytes), <usize>model.nameBytes.byteLength);
+    if (!this.byHash.has(h)) this.byHash.set(h, this.models.length);
     this.byName.set(model.name, this.models.length);
     this.models.push(model);
   }
@@ -273,7 +291,7 @@ function parseVersions(c: Checker, spec: JsonValue, field: string, model: ModelE
     const cluster = c.string(v, "cluster", f, "", isVisibleAscii255, "a cluster name: 1-255 visible ASCII characters");
     const upstream = c.string(v, "upstream_model", f, "", isVisibleAscii255, "a model name: 1-255 visible ASCII characters");
     const weight = <u32>c.integer(v, "weight", f, n == 1 ? 100 : 0, 0, 100);
-    model.lookup.set(name, model.versions.length);
+    model.addName(name, model.versions.length);
     model.versions.push(new VersionEntry(name, cluster, upstream, weight));
   }
   if (c.failed) return;
@@ -345,7 +363,7 @@ function parseAliases(c: Checker, spec: JsonValue, field: string, model: ModelEn
       c.failValue(f, "the name of a version of " + quote(model.name), target);
       return;
     }
-    model.lookup.set(name, version);
+    model.addName(name, version);
     model.aliasNames.push(name);
     model.aliasTargets.push(version);
   }

@@ -18,7 +18,8 @@ import { RouterMetrics } from "./metrics";
 import { modelList } from "./models-endpoint";
 import { BUCKETS, ModelEntry, Resolution, ResolveStatus, VersionEntry, resolveVersion, stickyBucket, stickyBucketOfBytes } from "./resolve";
 import { TenantDigests } from "../../assembly/tenant/digests";
-import { ModelRef, Source, isJsonContentType, parseDecimal, parseModelRef, pathOnly, pathRef } from "./sources";
+import { MAX_REF_CHARS, ModelRef, Source, isJsonContentType, parseModelRef, pathOnly, pathRef } from "./sources";
+import { parseDecimalAt } from "../../assembly/http/decimal";
 
 export const ROOT_ID = "model-router";
 
@@ -51,6 +52,8 @@ class RouterRoot extends StageRoot {
   readonly resolution: Resolution = new Resolution(ResolveStatus.Ok, -1, -1);
   /** The body's `model` of the request being routed: bound and read within one call, never kept. */
   readonly modelValue: JsonValue = new JsonValue(EMPTY_TREE, 0);
+  /** The body's model reference when read in place (`refInPlace`): filled and read within one call. */
+  readonly bodyRef: ModelRef = new ModelRef("", "", Source.Body);
 
   constructor(readonly cfg: RouterConfig) {
     super();
@@ -162,7 +165,8 @@ class RouterStage extends Stage {
         }
         modelValue = (doc as JsonValue).getInto("model", this.shared.modelValue) ? this.shared.modelValue : null;
         if (modelValue !== null) {
-          ref = modelValue.isString() ? parseModelRef(modelValue.asString(), Source.Body) : null;
+          ref = modelValue.isPlainAsciiString() ? this.refInPlace(modelValue) : null;
+          if (ref === null) ref = modelValue.isString() ? parseModelRef(modelValue.asString(), Source.Body) : null;
           if (ref === null) {
             this.fail(ErrorKind.InvalidModel, "model: expected a string \"name\" or \"name@version\"");
             return StageAction.Stop;
@@ -226,6 +230,35 @@ class RouterStage extends Stage {
     return false;
   }
 
+  /**
+   * The body's `model` (a plain ASCII string) read in place: the configured model and version or
+   * alias it names, in the stage's one ModelRef. Null when it names none of them, or is not a
+   * well-formed reference; the caller then decodes it, which gives the same answer or the error's
+   * words. Most requests name a configured model, and this way they route without a string made.
+   */
+  private refInPlace(value: JsonValue): ModelRef | null {
+    const ptr = value.contentPtr;
+    const len = value.contentLength;
+    if (len == 0 || len > MAX_REF_CHARS) return null;
+    let at = len - 1;
+    while (at >= 0 && load<u8>(ptr + <usize>at) != 0x40) at--; // the last '@'
+    if (at == 0 || at == len - 1) return null;
+    const m = this.cfg.findModelAt(ptr, at < 0 ? len : at);
+    if (m < 0) return null;
+    const model = unchecked(this.cfg.models[m]);
+    let version = "";
+    if (at > 0) {
+      const v = model.findAt(ptr + <usize>(at + 1), len - at - 1);
+      if (v === null) return null;
+      version = v;
+    }
+    const ref = this.shared.bodyRef;
+    ref.name = model.name;
+    ref.version = version;
+    ref.source = Source.Body;
+    return ref;
+  }
+
   /** The default model, or an error response when there is none. */
   private defaultRef(): ModelRef | null {
     const m = this.cfg.defaultModel;
@@ -245,7 +278,8 @@ class RouterStage extends Stage {
 
   /** Answers 413 at the headers when content-length already exceeds the limit. */
   private declaredTooLarge(ex: Exchange): bool {
-    const declared = parseDecimal(ex.requestHeader("content-length"));
+    const headers = ex.headerView();
+    const declared = headers.find("content-length") ? parseDecimalAt(headers.valuePtr, headers.valueLength) : -1;
     if (declared <= <i64>this.cfg.maxBodyBytes) return false;
     this.tooLarge(declared);
     return true;
@@ -367,8 +401,11 @@ class RouterStage extends Stage {
   }
 
   private isListRequest(ex: Exchange): bool {
-    const method = ex.method();
-    if (method != "GET" && method != "HEAD") return false;
+    // Most requests are POSTs: the method's bytes decide that before a string is made.
+    const headers = ex.headerView();
+    if (!headers.find(":method")) return false;
+    const n = headers.valueLength;
+    if (!(n == 3 && headers.valueStartsWith("GET")) && !(n == 4 && headers.valueStartsWith("HEAD"))) return false;
     return pathOnly(ex.path()) == this.cfg.listModelsPath;
   }
 }

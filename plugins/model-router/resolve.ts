@@ -39,11 +39,39 @@ export class ModelEntry {
     public index: i32,
     public ownedBy: string,
     public created: i64,
-  ) {}
+  ) {
+    this.nameBytes = String.UTF8.encode(name);
+  }
+
+  /** The name as UTF-8, for lookups of a name read in place from a request (`findModelAt`). */
+  readonly nameBytes: ArrayBuffer;
+  /** Version and alias names in the order added, as strings and UTF-8 (`findAt`). */
+  private lookupNames: string[] = [];
+  private lookupBytes: ArrayBuffer[] = [];
 
   /** Index of a version or alias name, or -1. */
   find(name: string): i32 {
     return this.lookup.has(name) ? this.lookup.get(name) : -1;
+  }
+
+  /** Makes version or alias `name` resolve to version `index`. */
+  addName(name: string, index: i32): void {
+    this.lookup.set(name, index);
+    this.lookupNames.push(name);
+    this.lookupBytes.push(String.UTF8.encode(name));
+  }
+
+  /**
+   * The version or alias name (as configured) whose UTF-8 is the `len` bytes at `ptr`, or null:
+   * a request's version read in place, compared without decoding it.
+   */
+  findAt(ptr: usize, len: i32): string | null {
+    const names = this.lookupBytes;
+    for (let i = 0; i < names.length; i++) {
+      const b = unchecked(names[i]);
+      if (b.byteLength == len && memory.compare(changetype<usize>(b), ptr, <usize>len) == 0) return unchecked(this.lookupNames[i]);
+    }
+    return null;
   }
 
   /** Version whose split range holds `bucket`; -1 when weights are all zero (never after validation). */
