@@ -8,6 +8,7 @@ import { HttpContext } from "../context/http-context";
 import { RootContext } from "../context/root-context";
 import { setActiveContext } from "../context/active";
 import { createRootContext } from "../context/registry";
+import { StreamTable } from "../context/stream-table";
 import { getBuffer } from "../host/buffers";
 import { dropPendingCalls, HttpCallResponse, takePendingCall } from "../host/http-call";
 import { logDebug, logError, refreshLogLevel } from "../host/log";
@@ -18,7 +19,7 @@ import { hostMalloc } from "../runtime/memory";
 import "../runtime/abort";
 
 const roots = new Map<u32, RootContext>();
-const streams = new Map<u32, HttpContext>();
+const streams = new StreamTable();
 
 // Stands in for an unknown context so that every callback has something to call.
 const ORPHAN_ROOT = new RootContext(0, "");
@@ -35,14 +36,20 @@ let streamsSinceLevel: u32 = 0;
 function stream(id: u32): HttpContext {
   setActiveContext(id);
   if (id == lastStreamId) return lastStream;
-  if (streams.has(id)) {
-    const s = streams.get(id);
+  const s = streams.get(id);
+  if (s !== null) {
     lastStreamId = id;
     lastStream = s;
     return s;
   }
   logError("ai-gateway-wasm: callback for unknown stream context " + id.toString());
   return ORPHAN_STREAM;
+}
+
+/** Stream `id`'s context, or null for a root or an unknown id (callbacks both kinds get). */
+function knownStream(id: u32): HttpContext | null {
+  if (id == lastStreamId && id != 0) return lastStream;
+  return streams.get(id);
 }
 
 function root(id: u32): RootContext | null {
@@ -153,14 +160,16 @@ export function proxy_on_response_metadata(contextId: u32, numElements: u32): Fi
 
 export function proxy_on_log(contextId: u32): void {
   setActiveContext(contextId);
-  if (streams.has(contextId)) streams.get(contextId).onLog();
+  const s = knownStream(contextId);
+  if (s !== null) s.onLog();
 }
 
 /** Streams: always done. Roots: false postpones teardown until the root calls `done()`. */
 export function proxy_on_done(contextId: u32): bool {
   setActiveContext(contextId);
-  if (streams.has(contextId)) {
-    streams.get(contextId).onDone();
+  const s = knownStream(contextId);
+  if (s !== null) {
+    s.onDone();
     return true;
   }
   if (roots.has(contextId)) return roots.get(contextId).onDone();
@@ -170,12 +179,13 @@ export function proxy_on_done(contextId: u32): bool {
 export function proxy_on_delete(contextId: u32): void {
   setActiveContext(contextId);
   dropPendingCalls(contextId);
+  const s = knownStream(contextId);
   if (contextId == lastStreamId) {
     lastStreamId = 0;
     lastStream = ORPHAN_STREAM;
   }
-  if (streams.has(contextId)) {
-    streams.get(contextId).onDelete();
+  if (s !== null) {
+    s.onDelete();
     streams.delete(contextId);
   } else if (roots.has(contextId)) {
     roots.get(contextId).onDelete();

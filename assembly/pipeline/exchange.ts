@@ -109,6 +109,12 @@ export class Exchange {
     return requestHeaders.addBytes(name, value);
   }
 
+  /** `addRequestHeader` with name and value as UTF-8 bytes (encoded once, e.g. from configuration). */
+  addRequestHeaderRaw(name: ArrayBuffer, value: ArrayBuffer): WasmResult {
+    this.headersLoaded = false;
+    return requestHeaders.addRaw(name, value);
+  }
+
   /**
    * Appends a value to request header `name` in Envoy. Cheaper for Envoy than `setRequestHeader`
    * (no search for values to replace), so for headers the stage knows are absent.

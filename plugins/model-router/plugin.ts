@@ -256,6 +256,7 @@ class RouterStage extends Stage {
     ref.name = model.name;
     ref.version = version;
     ref.source = Source.Body;
+    ref.model = m;
     return ref;
   }
 
@@ -295,7 +296,7 @@ class RouterStage extends Stage {
   /** Resolves `ref` and writes the route headers; false after an error response. */
   private route(ex: Exchange, ref: ModelRef): bool {
     const cfg = this.cfg;
-    const m = cfg.findModel(ref.name);
+    const m = ref.model >= 0 ? ref.model : cfg.findModel(ref.name);
     if (m < 0) {
       this.fail(ErrorKind.ModelNotFound, "The model " + echo(ref.name) + " does not exist");
       return false;
@@ -321,7 +322,7 @@ class RouterStage extends Stage {
     }
     const version = unchecked(model.versions[res.version]);
     // Every client-sent copy was removed at the headers: appending is enough.
-    ex.addRequestHeader(cfg.clusterHeader, version.cluster);
+    ex.addRequestHeaderRaw(cfg.clusterHeaderBytes, version.clusterBytes);
     if (cfg.modelHeaders) {
       ex.addRequestHeader(MODEL_HEADER, model.name);
       ex.addRequestHeader(VERSION_HEADER, version.name);

@@ -16,6 +16,9 @@ export class VersionEntry {
   /** Indices (into the model's versions) tried in order when this version is not ready. */
   fallback: i32[] = [];
 
+  /** `cluster` as UTF-8, the value of the cluster header on every request routed here. */
+  readonly clusterBytes: ArrayBuffer;
+
   constructor(
     public name: string,
     public cluster: string,
@@ -23,7 +26,9 @@ export class VersionEntry {
     public upstreamModel: string,
     /** Percent of unversioned traffic, 0..100. */
     public weight: u32,
-  ) {}
+  ) {
+    this.clusterBytes = String.UTF8.encode(cluster);
+  }
 }
 
 export class ModelEntry {

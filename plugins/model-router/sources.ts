@@ -14,6 +14,9 @@ export const MAX_REF_CHARS: i32 = 512;
 
 /** A model named by a request. `version` is "" when the request named none. */
 export class ModelRef {
+  /** Index of the configured model `name` names when known already (read in place), else -1. */
+  model: i32 = -1;
+
   constructor(
     public name: string,
     public version: string,
