@@ -78,6 +78,36 @@ describe("pipeline with several stages", () => {
     });
   });
 
+  describe("request headers", () => {
+    it("lets later stages read the headers earlier stages wrote, as Envoy holds them, from one read of the map", async () => {
+      const plugin = await pipeline({
+        model_router: ROUTER,
+        probe_a: { edits: [["add", "x-e", "1"], ["add", "x-f", "a"], ["replace", "x-f", "b"], ["add", "x-g", "z"], ["remove", "x-g"], ["remove", "x-absent"], ["replace", "x-h", "h1"]] },
+        probe_b: { edits: [["read", "x-e"], ["read", "x-f"], ["read", "x-g"], ["add", "x-h", "h2"], ["read", "x-new"], ["add", "x-new", "n"]] },
+      });
+      const before = plugin.vm.hostCalls.get("proxy_get_header_map_pairs") ?? 0;
+      const res = await plugin.request({ method: "POST", headers: { ...JSON_CT, "x-e": "0", "x-g": "client" }, body: chat });
+      expect(res.status).toBe(200);
+      const seen = probe(res.upstreamRequest?.headers).filter((p) => p.includes(":sees "));
+      expect(seen).toEqual([
+        // An added value leaves the first one first; replace leaves one value; remove leaves none.
+        "probe_a:sees x-e=0", "probe_a:sees x-f=b", "probe_a:sees x-f=b", "probe_a:sees x-g absent", "probe_a:sees x-g absent",
+        "probe_a:sees x-absent absent", "probe_a:sees x-h=h1",
+        "probe_b:sees x-e=0", "probe_b:sees x-f=b", "probe_b:sees x-g absent", "probe_b:sees x-h=h1", "probe_b:sees x-new=n", "probe_b:sees x-new=n",
+      ]);
+      // What the stages read is what Envoy sends upstream.
+      const up = res.upstreamRequest?.headers ?? {};
+      expect(up["x-e"]?.split(",")[0]).toBe("0");
+      expect(up["x-f"]).toBe("b");
+      expect(up["x-g"]).toBeUndefined();
+      expect(up["x-h"]?.split(",")[0]).toBe("h1");
+      expect(up["x-new"]).toBe("n");
+      // The request's map was read once (by the router); the response's once, though both probes write to it.
+      expect((plugin.vm.hostCalls.get("proxy_get_header_map_pairs") ?? 0) - before).toBe(2);
+      expect(res.response?.headers["x-probe-order"]).toBe("probe_b 200,probe_a 200");
+    });
+  });
+
   describe("pause", () => {
     async function pausing(config: object, reply: { status: number; body: string }) {
       const host = new Host();

@@ -4,6 +4,7 @@
 // per-route settings, keyed by Envoy's route name, turn a stage off or override its settings.
 import { beforeAll, describe, expect, it } from "vitest";
 import { Host, type Plugin, type RequestInit, type RequestResult } from "./emulator";
+import { ModelServer } from "./inference-cache/upstream";
 
 const WASM = "build/ai-gateway.wasm";
 const VM_ID = "ai-gateway";
@@ -117,6 +118,48 @@ describe("pipeline", () => {
       expect(res.upstreamRequest?.body).toBe(body);
       const bodyCalls = res.actions.filter((a) => a.callback === "onRequestBody");
       expect(bodyCalls.map((a) => a.status)).toEqual(["StopIterationAndBuffer", "Continue"]);
+    });
+  });
+
+  describe("one read of each thing per request", () => {
+    it("runs router, cache and token-bucket on one read of each header map, body and response chunk, and one clock reading per callback", async () => {
+      const server = new ModelServer();
+      const upstream = (req: { body: string }) => {
+        const r = server.answer(req.body);
+        return { status: r.status, headers: r.headers, bodyChunks: r.chunks };
+      };
+      const { plugin } = await start("ai-gateway", {
+        model_router: { ...ROUTER, model_headers: false },
+        inference_cache: {},
+        token_bucket: { models: { llama: { tenant: { requests_per_minute: 1000, tokens_per_minute: 1_000_000 } } } },
+      });
+      expect(plugin.configured).toBe(true);
+      const calls = plugin.vm.hostCalls;
+      const body = JSON.stringify({ model: "llama", messages: [{ role: "user", content: "2+2?" }], temperature: 0, max_tokens: 16 });
+      for (let i = 0; i < 2; i++) {
+        const before = new Map(calls);
+        const res = await plugin.request({ method: "POST", path: "/v1/chat/completions", headers: { ...JSON_CT, authorization: "Bearer k" }, body }, { upstream });
+        expect(res.status).toBe(200);
+        const made = (name: string) => (calls.get(name) ?? 0) - (before.get(name) ?? 0);
+        const headers = res.response?.headers ?? {};
+        if (i === 0) {
+          // A miss: upstream answered; the cache stored it, the bucket settled from its usage.
+          expect(headers["x-ai-cache"]).toBe("MISS");
+          expect(made("proxy_get_header_map_pairs")).toBe(2); // request, response
+          expect(made("proxy_get_buffer_bytes")).toBe(2); // request body, response body
+          // Callbacks that need the time: request body (route, cache lookup, reserve) and
+          // response body (settle, store).
+          expect(made("proxy_get_current_time_nanoseconds")).toBe(2);
+        } else {
+          // A hit: answered from the cache, the response hooks see the local reply.
+          expect(headers["x-ai-cache"]).toBe("HIT");
+          expect(made("proxy_get_header_map_pairs")).toBeLessThanOrEqual(2);
+          expect(made("proxy_get_buffer_bytes")).toBe(1);
+        }
+        // The token bucket runs after the cache: a hit never reaches it (nor costs a token).
+        expect(headers["x-ratelimit-remaining-requests"]).toBe(i === 0 ? "999" : undefined);
+      }
+      expect(server.count).toBe(1);
     });
   });
 

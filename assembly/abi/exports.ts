@@ -8,18 +8,19 @@ import { HttpContext } from "../context/http-context";
 import { RootContext } from "../context/root-context";
 import { setActiveContext } from "../context/active";
 import { createRootContext } from "../context/registry";
-import { StreamTable } from "../context/stream-table";
+import { IdTable } from "../context/id-table";
 import { getBuffer } from "../host/buffers";
 import { dropPendingCalls, HttpCallResponse, takePendingCall } from "../host/http-call";
 import { logDebug, logError, refreshLogLevel } from "../host/log";
 import { getPropertyString } from "../host/properties";
+import { forgetNow } from "../host/time";
 import { collectAfterCall, collectAfterDelete } from "../runtime/collect";
 import { hostMalloc } from "../runtime/memory";
 // Compiled for asconfig's `use abort=...`, which replaces the import of `env.abort`.
 import "../runtime/abort";
 
 const roots = new Map<u32, RootContext>();
-const streams = new StreamTable();
+const streams = new IdTable<HttpContext>();
 
 // Stands in for an unknown context so that every callback has something to call.
 const ORPHAN_ROOT = new RootContext(0, "");
@@ -33,8 +34,14 @@ let lastStream: HttpContext = ORPHAN_STREAM;
 const LOG_LEVEL_EVERY: u32 = 64;
 let streamsSinceLevel: u32 = 0;
 
-function stream(id: u32): HttpContext {
+/** Every callback starts here: the context it is for becomes the active one, and the clock is read afresh. */
+function enter(id: u32): void {
   setActiveContext(id);
+  forgetNow();
+}
+
+function stream(id: u32): HttpContext {
+  enter(id);
   if (id == lastStreamId) return lastStream;
   const s = streams.get(id);
   if (s !== null) {
@@ -53,7 +60,7 @@ function knownStream(id: u32): HttpContext | null {
 }
 
 function root(id: u32): RootContext | null {
-  setActiveContext(id);
+  enter(id);
   if (roots.has(id)) return roots.get(id);
   logError("ai-gateway-wasm: callback for unknown root context " + id.toString());
   return null;
@@ -66,7 +73,7 @@ export function malloc(size: usize): usize {
 }
 
 export function proxy_on_context_create(contextId: u32, parentContextId: u32): void {
-  setActiveContext(contextId);
+  enter(contextId);
   if (parentContextId == 0) {
     refreshLogLevel();
     const rootId = getPropertyString(["plugin_root_id"]);
@@ -159,14 +166,14 @@ export function proxy_on_response_metadata(contextId: u32, numElements: u32): Fi
 }
 
 export function proxy_on_log(contextId: u32): void {
-  setActiveContext(contextId);
+  enter(contextId);
   const s = knownStream(contextId);
   if (s !== null) s.onLog();
 }
 
 /** Streams: always done. Roots: false postpones teardown until the root calls `done()`. */
 export function proxy_on_done(contextId: u32): bool {
-  setActiveContext(contextId);
+  enter(contextId);
   const s = knownStream(contextId);
   if (s !== null) {
     s.onDone();
@@ -177,7 +184,7 @@ export function proxy_on_done(contextId: u32): bool {
 }
 
 export function proxy_on_delete(contextId: u32): void {
-  setActiveContext(contextId);
+  enter(contextId);
   dropPendingCalls(contextId);
   const s = knownStream(contextId);
   if (contextId == lastStreamId) {
@@ -200,7 +207,7 @@ export function proxy_on_http_call_response(contextId: u32, token: u32, numHeade
     logDebug("ai-gateway-wasm: response for unknown http_call token " + token.toString());
     return;
   }
-  setActiveContext(call.contextId);
+  enter(call.contextId);
   if (call.contextId != contextId) proxy_set_effective_context(call.contextId);
   call.handler.onHttpCallResponse(new HttpCallResponse(token, numHeaders, bodySize, numTrailers));
   collectAfterCall();

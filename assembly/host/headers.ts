@@ -67,6 +67,7 @@ export class HeaderMap {
     return status == WasmResult.Ok ? <i32>load<u32>(OUT_U32) : -1;
   }
 
+  /** Appends a value. The value's UTF-8 stays in scratch slot B after the call (`scratchPtrB`). */
   add(name: string, value: string): WasmResult {
     const key = scratchA(name);
     const val = scratchB(value);
@@ -85,7 +86,10 @@ export class HeaderMap {
     return <WasmResult>proxy_replace_header_map_value(this.type, key, scratchLengthA(), changetype<usize>(value), value.byteLength);
   }
 
-  /** Sets `name` to `value`: Envoy's setCopy removes every value and appends one at the end. */
+  /**
+   * Sets `name` to `value`: Envoy's setCopy removes every value and appends one at the end. The
+   * value's UTF-8 stays in scratch slot B after the call (`scratchPtrB`).
+   */
   replace(name: string, value: string): WasmResult {
     const key = scratchA(name);
     const val = scratchB(value);

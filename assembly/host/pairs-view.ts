@@ -3,6 +3,11 @@
 // compares bytes in place. Names are compared as Envoy keys them, lower-case ASCII, so a name
 // given as a string is matched code unit against byte without encoding it. Values become strings
 // only when asked for.
+//
+// Writes made to the host's map after the load can be recorded as edits (`edit`), which `find`
+// applies over the loaded map: the stages of one pipeline each write a header or two and read
+// the map after one another, and re-reading the whole map after every write was a host call
+// (and a copy of every header) per write.
 
 import { HeaderMapType, WasmResult } from "../abi/types";
 import { proxy_get_header_map_pairs } from "../abi/imports";
@@ -12,6 +17,22 @@ import { setLastStatus } from "./status";
 
 /** Largest buffer a cleared view keeps for its next load (headers beyond it are rare). */
 const KEEP_BYTES: i32 = 4096;
+/** Most edits a view records; past them the owner re-reads the map. */
+const MAX_EDITS: i32 = 32;
+/** Most bytes of edited names and values a view keeps (a request's x-ai-* headers take ~200). */
+const MAX_EDIT_BYTES: i32 = 8192;
+/** Largest edit buffer a cleared view keeps. */
+const KEEP_EDIT_BYTES: i32 = 1024;
+
+/** A write made to the host's map after the load, as Envoy applies it. */
+export enum HeaderEdit {
+  /** Appends a value (a header already present keeps its first value). */
+  Add,
+  /** Every value gone, one new value. */
+  Replace,
+  /** Every value gone. */
+  Remove,
+}
 
 export class PairsView {
   private buf: ArrayBuffer | null = null;
@@ -19,6 +40,12 @@ export class PairsView {
   // Where the last successful `find` found its value.
   private foundAt: usize = 0;
   private foundLength: i32 = 0;
+  // Edits since the load: per edit its kind, name offset and length, value offset and length in
+  // `editBytes`.
+  private edits: StaticArray<i32> = new StaticArray<i32>(MAX_EDITS * 5);
+  private editCount: i32 = 0;
+  private editBytes: ArrayBuffer = new ArrayBuffer(256);
+  private editUsed: i32 = 0;
 
   /** Reads map `type` from the host; false (and an empty view) on a host error or a malformed map. */
   load(type: HeaderMapType): bool {
@@ -32,6 +59,8 @@ export class PairsView {
     this.count = 0;
     this.foundAt = 0;
     this.foundLength = 0;
+    this.editCount = 0;
+    this.editUsed = 0;
     if (status != WasmResult.Ok || buf === null) return status == WasmResult.Ok;
     if (!wellFormedPairs(buf)) return false;
     this.buf = buf;
@@ -43,11 +72,49 @@ export class PairsView {
   clear(): void {
     const buf = this.buf;
     if (buf !== null && buf.byteLength > KEEP_BYTES) this.buf = null;
+    if (this.editBytes.byteLength > KEEP_EDIT_BYTES) this.editBytes = new ArrayBuffer(256);
     this.count = 0;
     this.foundAt = 0;
     this.foundLength = 0;
+    this.editCount = 0;
+    this.editUsed = 0;
   }
 
+  /**
+   * Records a write the host accepted after the load: `name` (lower-case ASCII) and the value's
+   * `valueLength` bytes at `valuePtr` (none for Remove). False when the view holds no more edits:
+   * the caller must load the map again before the next lookup. Values found before may move.
+   */
+  edit(kind: HeaderEdit, name: string, valuePtr: usize, valueLength: i32): bool {
+    const i = this.editCount;
+    const nameLength = name.length;
+    const need = this.editUsed + nameLength + valueLength;
+    if (i >= MAX_EDITS || need > MAX_EDIT_BYTES) return false;
+    if (need > this.editBytes.byteLength) {
+      let size = this.editBytes.byteLength << 1;
+      while (size < need) size <<= 1;
+      const grown = new ArrayBuffer(size);
+      memory.copy(changetype<usize>(grown), changetype<usize>(this.editBytes), <usize>this.editUsed);
+      this.editBytes = grown;
+    }
+    const base = changetype<usize>(this.editBytes);
+    const nameAt = this.editUsed;
+    const p = changetype<usize>(name);
+    for (let k = 0; k < nameLength; k++) store<u8>(base + <usize>(nameAt + k), <u8>load<u16>(p + (<usize>k << 1)));
+    const valueAt = nameAt + nameLength;
+    if (valueLength > 0) memory.copy(base + <usize>valueAt, valuePtr, <usize>valueLength);
+    this.editUsed = need;
+    const e = changetype<usize>(this.edits) + (<usize>i * 20);
+    store<i32>(e, <i32>kind);
+    store<i32>(e, nameAt, 4);
+    store<i32>(e, nameLength, 8);
+    store<i32>(e, valueAt, 12);
+    store<i32>(e, valueLength, 16);
+    this.editCount = i + 1;
+    return true;
+  }
+
+  /** Headers in the loaded map (edits since the load not counted). */
   get size(): i32 {
     return this.count;
   }
@@ -80,10 +147,34 @@ export class PairsView {
   }
 
   /**
-   * Finds `name`; on success `valuePtr`/`valueLength` give its first value's bytes, valid until
-   * the view is loaded again.
+   * Finds `name` in the map as loaded and edited since; on success `valuePtr`/`valueLength` give
+   * its first value's bytes, valid until the view is loaded or edited again.
    */
   find(name: string): bool {
+    const found = this.findLoaded(name);
+    return this.editCount == 0 ? found : this.applyEdits(name, found);
+  }
+
+  /** `find` over the edits since the load, in order, given what the loaded map says. */
+  private applyEdits(name: string, found: bool): bool {
+    const base = changetype<usize>(this.editBytes);
+    const nameLength = name.length;
+    for (let i = 0, n = this.editCount; i < n; i++) {
+      const e = changetype<usize>(this.edits) + (<usize>i * 20);
+      if (load<i32>(e, 8) != nameLength || !sameAscii(base + <usize>load<i32>(e, 4), name)) continue;
+      const kind = <HeaderEdit>load<i32>(e);
+      if (kind == HeaderEdit.Remove) {
+        found = false;
+      } else if (kind == HeaderEdit.Replace || !found) {
+        found = true;
+        this.foundAt = base + <usize>load<i32>(e, 12);
+        this.foundLength = load<i32>(e, 16);
+      }
+    }
+    return found;
+  }
+
+  private findLoaded(name: string): bool {
     const n = this.count;
     if (n == 0) return false;
     const base = changetype<usize>(this.buf);

@@ -4,11 +4,24 @@ import { proxy_get_current_time_nanoseconds, proxy_set_tick_period_milliseconds,
 import { WasmResult } from "../abi/types";
 import { OUT_U64 } from "../runtime/memory";
 
-/** Wall-clock time in nanoseconds since the epoch; 0 if the host refused. */
+// The clock is read once per callback: several stages of a request each ask for the time within
+// one callback, where readings would differ by microseconds and each costs a host call. Every
+// entry point forgets the reading (assembly/abi/exports.ts).
+let nanosThisCall: u64 = 0;
+
+/** A new callback began: the next `nowNanos` reads the host's clock. */
+// @ts-ignore: decorator
+@inline
+export function forgetNow(): void {
+  nanosThisCall = 0;
+}
+
+/** Wall-clock time in nanoseconds since the epoch, as read first in this callback; 0 if the host refused. */
 export function nowNanos(): u64 {
+  if (nanosThisCall != 0) return nanosThisCall;
   store<u64>(OUT_U64, 0);
   proxy_get_current_time_nanoseconds(OUT_U64);
-  return load<u64>(OUT_U64);
+  return (nanosThisCall = load<u64>(OUT_U64));
 }
 
 /** Wall-clock time in milliseconds since the epoch. */

@@ -9,7 +9,8 @@ import { getBuffer, setBuffer } from "../host/buffers";
 import { requestHeaders, responseHeaders } from "../host/headers";
 import { httpCall, HttpCallHandler } from "../host/http-call";
 import { HeaderPair } from "../host/pairs";
-import { PairsView } from "../host/pairs-view";
+import { HeaderEdit, PairsView } from "../host/pairs-view";
+import { scratchLengthB, scratchPtrB } from "../runtime/scratch";
 import { JsonLimits, JsonResult, JsonValue, parseJsonReusing } from "../json/index";
 import { Resumable, StageAction } from "./action";
 
@@ -44,6 +45,7 @@ export class Exchange {
   private headers: PairsView = new PairsView();
   private responseHeaders: PairsView = new PairsView();
   private responseHeadersLoaded: bool = false;
+  private responseHeadersRead: bool = false;
   private headersLoaded: bool = false;
   /** The last header read succeeded (else removals cannot be skipped as "absent"). */
   private headersRead: bool = false;
@@ -53,6 +55,8 @@ export class Exchange {
   private bodyRead: bool = false;
   private bodyValue: ArrayBuffer | null = null;
   private parsed: JsonResult | null = null;
+  private chunkRead: bool = false;
+  private chunk: ArrayBuffer | null = null;
   /** The last request's parse, kept for its objects and node buffer (the exchange is pooled). */
   private spent: JsonResult | null = null;
 
@@ -77,6 +81,7 @@ export class Exchange {
     this.bodyDone = false;
     this.bodyRead = false;
     this.bodyValue = null;
+    this.forgetChunk();
     // No stage holds this request's values any more: the next parse may take them over, unless
     // its node buffer is large (a pooled exchange must not pin a big body's worth of memory).
     const parsed = this.parsed;
@@ -99,20 +104,18 @@ export class Exchange {
 
   /** Sets request header `name` (replacing every value) in Envoy. */
   setRequestHeader(name: string, value: string): WasmResult {
-    this.headersLoaded = false;
-    return requestHeaders.replace(name, value);
+    // The value's UTF-8 is still in the scratch slot the write encoded it into.
+    return this.wrote(requestHeaders.replace(name, value), HeaderEdit.Replace, name, scratchPtrB(), <i32>scratchLengthB());
   }
 
   /** `addRequestHeader` with the value as UTF-8 bytes (no string on the way). */
   addRequestHeaderBytes(name: string, value: ArrayBuffer): WasmResult {
-    this.headersLoaded = false;
-    return requestHeaders.addBytes(name, value);
+    return this.wrote(requestHeaders.addBytes(name, value), HeaderEdit.Add, name, changetype<usize>(value), value.byteLength);
   }
 
-  /** `addRequestHeader` with name and value as UTF-8 bytes (encoded once, e.g. from configuration). */
-  addRequestHeaderRaw(name: ArrayBuffer, value: ArrayBuffer): WasmResult {
-    this.headersLoaded = false;
-    return requestHeaders.addRaw(name, value);
+  /** `addRequestHeader` with the value as UTF-8 bytes encoded once (e.g. from configuration). */
+  addRequestHeaderRaw(name: string, nameBytes: ArrayBuffer, value: ArrayBuffer): WasmResult {
+    return this.wrote(requestHeaders.addRaw(nameBytes, value), HeaderEdit.Add, name, changetype<usize>(value), value.byteLength);
   }
 
   /**
@@ -120,8 +123,7 @@ export class Exchange {
    * (no search for values to replace), so for headers the stage knows are absent.
    */
   addRequestHeader(name: string, value: string): WasmResult {
-    this.headersLoaded = false;
-    return requestHeaders.add(name, value);
+    return this.wrote(requestHeaders.add(name, value), HeaderEdit.Add, name, scratchPtrB(), <i32>scratchLengthB());
   }
 
   /**
@@ -130,8 +132,19 @@ export class Exchange {
    */
   removeRequestHeader(name: string): WasmResult {
     if (!this.headerView().has(name) && this.headersRead) return WasmResult.Ok;
-    this.headersLoaded = false;
-    return requestHeaders.remove(name);
+    return this.wrote(requestHeaders.remove(name), HeaderEdit.Remove, name, 0, 0);
+  }
+
+  /**
+   * After a write to Envoy's request headers: the view records it, so the next lookup needs no
+   * new read of the map; when it cannot (not loaded, the write failed, too many edits), the
+   * next lookup reads the map again.
+   */
+  private wrote(status: WasmResult, kind: HeaderEdit, name: string, valuePtr: usize, valueLength: i32): WasmResult {
+    if (status != WasmResult.Ok || !this.headersLoaded || !this.headersRead || !this.headers.edit(kind, name, valuePtr, valueLength)) {
+      this.headersLoaded = false;
+    }
+    return status;
   }
 
   /** The request headers as Envoy holds them now, for byte-level lookups (`find`, `valuePtr`). */
@@ -255,7 +268,7 @@ export class Exchange {
   responseHeaderView(): PairsView {
     const view = this.responseHeaders;
     if (!this.responseHeadersLoaded) {
-      view.load(HeaderMapType.ResponseHeaders);
+      this.responseHeadersRead = view.load(HeaderMapType.ResponseHeaders);
       this.responseHeadersLoaded = true;
     }
     return view;
@@ -282,24 +295,40 @@ export class Exchange {
   }
 
   setResponseHeader(name: string, value: string): WasmResult {
-    this.responseHeadersLoaded = false;
-    return responseHeaders.replace(name, value);
+    return this.wroteResponse(responseHeaders.replace(name, value), HeaderEdit.Replace, name, scratchPtrB(), <i32>scratchLengthB());
   }
 
   /** `setResponseHeader` with the value as UTF-8 bytes (no string on the way). */
   setResponseHeaderBytes(name: string, value: ArrayBuffer): WasmResult {
-    this.responseHeadersLoaded = false;
-    return responseHeaders.replaceBytes(name, value);
+    return this.wroteResponse(responseHeaders.replaceBytes(name, value), HeaderEdit.Replace, name, changetype<usize>(value), value.byteLength);
   }
 
   removeResponseHeader(name: string): WasmResult {
-    this.responseHeadersLoaded = false;
-    return responseHeaders.remove(name);
+    return this.wroteResponse(responseHeaders.remove(name), HeaderEdit.Remove, name, 0, 0);
   }
 
-  /** The response body chunk the current onResponseBody call is about (`size` bytes), or null. */
+  /** `wrote` for the response headers. */
+  private wroteResponse(status: WasmResult, kind: HeaderEdit, name: string, valuePtr: usize, valueLength: i32): WasmResult {
+    if (status != WasmResult.Ok || !this.responseHeadersLoaded || !this.responseHeadersRead || !this.responseHeaders.edit(kind, name, valuePtr, valueLength)) {
+      this.responseHeadersLoaded = false;
+    }
+    return status;
+  }
+
+  /**
+   * The response body chunk the current onResponseBody call is about (`size` bytes), or null;
+   * read from Envoy once per call, however many stages ask (the pipeline forgets it between calls).
+   */
   responseChunk(size: u32): ArrayBuffer | null {
-    return size == 0 ? new ArrayBuffer(0) : getBuffer(BufferType.HttpResponseBody, 0, size);
+    if (this.chunkRead) return this.chunk;
+    this.chunkRead = true;
+    return (this.chunk = size == 0 ? new ArrayBuffer(0) : getBuffer(BufferType.HttpResponseBody, 0, size));
+  }
+
+  /** A new response body call: `responseChunk` reads afresh. */
+  forgetChunk(): void {
+    this.chunkRead = false;
+    this.chunk = null;
   }
 
   /** The body is complete at `size` bytes (the pipeline says so once); it is read when asked for. */

@@ -195,6 +195,7 @@ export class PipelineStream extends HttpContext {
     if (!this.chain.seesResponse) return FilterDataStatus.Continue;
     const stages = this.stages;
     const sees = this.chain.responseStages;
+    this.ex.forgetChunk();
     for (let i = this.started - 1; i >= 0; i--) {
       if (unchecked(sees[i])) unchecked(stages[i]).onResponseBody(this.ex, bodySize, endOfStream);
     }

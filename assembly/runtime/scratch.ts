@@ -37,6 +37,13 @@ export function scratchLengthA(): usize {
   return lengthA;
 }
 
+/** Address of the second slot: the last string `scratchB` encoded, until it encodes another. */
+// @ts-ignore: decorator
+@inline
+export function scratchPtrB(): usize {
+  return changetype<usize>(slotB);
+}
+
 // @ts-ignore: decorator
 @inline
 export function scratchLengthB(): usize {

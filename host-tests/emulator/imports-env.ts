@@ -23,6 +23,7 @@ export function envImports(vm: Vm): Record<string, HostFunction> {
   /** Wraps a host function: start-up restriction first, then the non-Ok accounting. */
   const fn = (name: string, body: (...args: number[]) => number): HostFunction => {
     return (...args: Array<number | bigint>) => {
+      vm.hostCalls.set(name, (vm.hostCalls.get(name) ?? 0) + 1);
       vm.checkRestricted("env", name);
       return vm.noteResult(name, body(...(args as number[])));
     };

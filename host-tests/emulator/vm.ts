@@ -81,6 +81,8 @@ export class Vm {
   readonly httpCalls: HttpCalls;
   readonly plugins: Plugin[] = [];
   readonly vmContext: VmContext;
+  /** Calls of each `env` host function so far (tests count what a request costs). */
+  readonly hostCalls = new Map<string, number>();
   /** Host calls made while the module started that Envoy would have refused. */
   readonly restrictedCalls: string[] = [];
   failed = false;

@@ -322,7 +322,7 @@ class RouterStage extends Stage {
     }
     const version = unchecked(model.versions[res.version]);
     // Every client-sent copy was removed at the headers: appending is enough.
-    ex.addRequestHeaderRaw(cfg.clusterHeaderBytes, version.clusterBytes);
+    ex.addRequestHeaderRaw(cfg.clusterHeader, cfg.clusterHeaderBytes, version.clusterBytes);
     if (cfg.modelHeaders) {
       ex.addRequestHeader(MODEL_HEADER, model.name);
       ex.addRequestHeader(VERSION_HEADER, version.name);

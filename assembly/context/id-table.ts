@@ -1,21 +1,22 @@
-// Stream contexts by id, for the entry points' dispatch. Open addressing over a power-of-two
+// Contexts by id, for the entry points' dispatch of stream callbacks. Open addressing over a power-of-two
 // table, linear probing, deletion by shifting the following entries back (no tombstones), so a
 // stream's creation and deletion allocate nothing: AssemblyScript's Map appends an entry per
 // insertion and rehashes into new buffers as streams come and go, an allocation every few
 // requests. Id 0 is never a context (Envoy numbers contexts from 1) and marks an empty slot.
 
-import { HttpContext } from "./http-context";
+// Pure: tested against a Map by host-tests/pure/id-table-entry.ts.
 
-export class StreamTable {
+/** Objects of type `T` (a class) by non-zero u32 id. */
+export class IdTable<T> {
   private ids: StaticArray<u32>;
-  private contexts: StaticArray<HttpContext | null>;
+  private contexts: StaticArray<T | null>;
   private mask: u32;
   private count: i32 = 0;
 
   /** `capacity`: a power of two; the table doubles when half full. */
   constructor(capacity: i32 = 64) {
     this.ids = new StaticArray<u32>(capacity);
-    this.contexts = new StaticArray<HttpContext | null>(capacity);
+    this.contexts = new StaticArray<T | null>(capacity);
     this.mask = <u32>capacity - 1;
   }
 
@@ -23,8 +24,8 @@ export class StreamTable {
     return this.count;
   }
 
-  /** The context of stream `id`, or null. */
-  get(id: u32): HttpContext | null {
+  /** The object of `id`, or null. */
+  get(id: u32): T | null {
     if (id == 0) return null;
     const ids = this.ids;
     const mask = this.mask;
@@ -38,14 +39,14 @@ export class StreamTable {
     return null;
   }
 
-  /** Adds (or replaces) stream `id`'s context. */
-  set(id: u32, context: HttpContext): void {
+  /** Adds (or replaces) the object of `id` (0 is ignored). */
+  set(id: u32, context: T): void {
     if (id == 0) return;
     if ((this.count + 1) << 1 > this.ids.length) this.grow();
     if (this.put(id, context)) this.count++;
   }
 
-  /** Removes stream `id`; false when it was not there. */
+  /** Removes `id`; false when it was not there. */
   delete(id: u32): bool {
     if (id == 0) return false;
     const ids = this.ids;
@@ -79,7 +80,7 @@ export class StreamTable {
   }
 
   /** Stores the pair; true when `id` was new. */
-  private put(id: u32, context: HttpContext): bool {
+  private put(id: u32, context: T): bool {
     const ids = this.ids;
     const mask = this.mask;
     let i = home(id) & mask;
@@ -104,11 +105,11 @@ export class StreamTable {
     const oldContexts = this.contexts;
     const capacity = oldIds.length << 1;
     this.ids = new StaticArray<u32>(capacity);
-    this.contexts = new StaticArray<HttpContext | null>(capacity);
+    this.contexts = new StaticArray<T | null>(capacity);
     this.mask = <u32>capacity - 1;
     for (let i = 0; i < oldIds.length; i++) {
       const k = unchecked(oldIds[i]);
-      if (k != 0) this.put(k, changetype<HttpContext>(unchecked(oldContexts[i])));
+      if (k != 0) this.put(k, changetype<T>(unchecked(oldContexts[i])));
     }
   }
 }
