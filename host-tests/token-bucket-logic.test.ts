@@ -555,8 +555,11 @@ describe("usage scanner", () => {
     ["an escaped key is not the usage", '{"\\u0075sage":{"total_tokens":3}}', -1, 0],
     ["an oversized usage object", `{"usage":{"total_tokens":1,"pad":"${"x".repeat(5000)}"}}`, -1, 1],
     ["a truncated usage object", '{"usage":{"total_tokens":1', -1, 0],
-  ])("handles %s", (_name, body, tokens, rejected) => {
+  ])("handles %s, however it is split", (_name, body, tokens, rejected) => {
     expect(scan(body)).toMatchObject({ tokens, rejected });
+    const bytes = Buffer.from(body);
+    for (let cut = 1; cut < bytes.length; cut += bytes.length > 200 ? 97 : 1) expect(scan(bytes, [cut]), `cut at ${cut}`).toMatchObject({ tokens, rejected });
+    expect(scan(bytes, [1, 9, 10, 11, 30, 4000, 4100, 4108].filter((c) => c < bytes.length))).toMatchObject({ tokens, rejected });
   });
 
   it("agrees with JSON.parse on random streams cut at random places", () => {
