@@ -94,6 +94,12 @@ export class UsageScanner {
         state = STR;
         matched = 0;
       } else if (state == STR) {
+        // Inside a string only its end, an escape or a line break matters, once "usage" is out.
+        while (matched < 0 && c != 0x22 && c != 0x5c && c != 0x0a && c != 0x0d) {
+          if (++i == len) break;
+          c = <u32>load<u8>(p + <usize>i);
+        }
+        if (i == len) break;
         if (c == 0x22) {
           state = matched == KEY_LENGTH ? AFTER_KEY : OUT;
         } else if (c == 0x5c) {
