@@ -133,26 +133,46 @@ export class UsageScanner {
           continue;
         }
       } else {
-        // CAPTURE
-        if (this.captured >= MAX_USAGE_BYTES) {
-          this.rejected++;
-          state = OUT;
-        } else {
-          this.captured++;
-          if (this.inString) {
-            if (this.escaped) this.escaped = false;
-            else if (c == 0x5c) this.escaped = true;
-            else if (c == 0x22) this.inString = false;
+        // CAPTURE: bytes are counted (not copied) and strings and nesting followed to the
+        // closing brace, or until the object is too large.
+        let captured = this.captured;
+        let depth = this.depth;
+        let inString = this.inString;
+        let escaped = this.escaped;
+        let closed = false;
+        while (true) {
+          if (captured >= MAX_USAGE_BYTES) {
+            this.rejected++;
+            state = OUT;
+            break;
+          }
+          captured++;
+          if (inString) {
+            if (escaped) escaped = false;
+            else if (c == 0x5c) escaped = true;
+            else if (c == 0x22) inString = false;
           } else if (c == 0x22) {
-            this.inString = true;
+            inString = true;
           } else if (c == 0x7b) {
-            this.depth++;
+            depth++;
           } else if (c == 0x7d) {
-            if (--this.depth == 0) {
-              this.finish(p + <usize>from, i + 1 - from);
-              state = OUT;
+            if (--depth == 0) {
+              closed = true;
+              break;
             }
           }
+          if (++i == len) break;
+          c = <u32>load<u8>(p + <usize>i);
+        }
+        this.captured = captured;
+        this.depth = depth;
+        this.inString = inString;
+        this.escaped = escaped;
+        // The chunk ended inside the object (a refusal or the closing brace stop short of it).
+        if (i == len) break;
+        if (closed) {
+          this.finish(p + <usize>from, i + 1 - from);
+          state = OUT;
         }
       }
       i++;
@@ -176,29 +196,41 @@ export class UsageScanner {
 
   /** Reads the captured object, whose last `n` bytes are at `ptr`; keeps it when it is a usage. */
   private finish(ptr: usize, n: i32): void {
-    let bytes: ArrayBuffer;
-    if (this.copied == 0) {
-      bytes = new ArrayBuffer(n);
-      memory.copy(changetype<usize>(bytes), ptr, <usize>n);
-    } else {
+    let at = ptr;
+    let size = n;
+    if (this.copied > 0) {
       this.keep(ptr, n);
-      bytes = (this.capture as ArrayBuffer).slice(0, this.copied);
+      at = changetype<usize>(this.capture);
+      size = this.copied;
       this.copied = 0;
     }
-    const parsed = parseJsonReusing(bytes, USAGE_LIMITS, spent);
-    spent = parsed;
-    const usage = parsed.ok ? parsed.value : null;
-    if (usage === null) {
-      this.rejected++;
-      return;
+    let total: i64;
+    let prompt: i64;
+    let completion: i64;
+    if (readFlat(at, size)) {
+      total = unchecked(FLAT[TOTAL]);
+      prompt = unchecked(FLAT[PROMPT]);
+      if (prompt < 0) prompt = unchecked(FLAT[INPUT]);
+      completion = unchecked(FLAT[COMPLETION]);
+      if (completion < 0) completion = unchecked(FLAT[OUTPUT]);
+    } else {
+      const bytes = new ArrayBuffer(size);
+      memory.copy(changetype<usize>(bytes), at, <usize>size);
+      const parsed = parseJsonReusing(bytes, USAGE_LIMITS, spent);
+      spent = parsed;
+      const usage = parsed.ok ? parsed.value : null;
+      if (usage === null) {
+        this.rejected++;
+        return;
+      }
+      let m = member;
+      if (m === null) member = m = new JsonValue(usage.tree, 0);
+      total = count(usage, "total_tokens", m);
+      prompt = count(usage, "prompt_tokens", m);
+      if (prompt < 0) prompt = count(usage, "input_tokens", m);
+      completion = count(usage, "completion_tokens", m);
+      if (completion < 0) completion = count(usage, "output_tokens", m);
     }
-    let m = member;
-    if (m === null) member = m = new JsonValue(usage.tree, 0);
-    const total = count(usage, "total_tokens", m);
-    let prompt = count(usage, "prompt_tokens", m);
-    if (prompt < 0) prompt = count(usage, "input_tokens", m);
-    let completion = count(usage, "completion_tokens", m);
-    if (completion < 0) completion = count(usage, "output_tokens", m);
     let tokens: i64 = total;
     if (tokens < 0 && (prompt >= 0 || completion >= 0)) tokens = max<i64>(prompt, 0) + max<i64>(completion, 0);
     if (tokens < 0) {
@@ -210,6 +242,93 @@ export class UsageScanner {
     this.promptTokens = prompt;
     this.completionTokens = completion;
   }
+}
+
+// The counts `readFlat` finds, by member (-1: absent, or not a count).
+const TOTAL = 0;
+const PROMPT = 1;
+const INPUT = 2;
+const COMPLETION = 3;
+const OUTPUT = 4;
+const FLAT = new StaticArray<i64>(5);
+
+/**
+ * Reads the usage object of `n` bytes at `p` when it has the shape servers send: members whose
+ * keys are plain ASCII (no escapes) and whose values are unsigned integers of at most 18 digits
+ * without a leading zero, JSON whitespace between. Fills FLAT as the JSON parse and `count` would
+ * (the last of duplicate keys counts; above 10^12 is not a count). False for anything else (nested
+ * objects, other values, escapes, malformed JSON), which the JSON parser then reads.
+ */
+function readFlat(p: usize, n: i32): bool {
+  for (let k = 0; k < 5; k++) unchecked((FLAT[k] = -1));
+  // The scanner hands over `{` ... `}`.
+  let i = skipWs(p, 1, n);
+  if (i < n && load<u8>(p + <usize>i) == 0x7d) return i + 1 == n;
+  while (i < n) {
+    if (i >= n || load<u8>(p + <usize>i) != 0x22) return false;
+    const key = ++i;
+    while (i < n) {
+      const c = <u32>load<u8>(p + <usize>i);
+      if (c == 0x22) break;
+      if (c == 0x5c || c < 0x20 || c >= 0x80) return false;
+      i++;
+    }
+    if (i >= n) return false;
+    const member = memberOf(p + <usize>key, i - key);
+    i = skipWs(p, i + 1, n);
+    if (i >= n || load<u8>(p + <usize>i) != 0x3a) return false;
+    i = skipWs(p, i + 1, n);
+    if (i >= n) return false;
+    const first = <u32>load<u8>(p + <usize>i) - 0x30;
+    if (first > 9) return false;
+    let value: i64 = 0;
+    const digits = i;
+    while (i < n) {
+      const d = <u32>load<u8>(p + <usize>i) - 0x30;
+      if (d > 9) break;
+      value = value * 10 + <i64>d;
+      i++;
+    }
+    if (i - digits > 18 || (first == 0 && i - digits > 1)) return false;
+    if (member >= 0) unchecked((FLAT[member] = value <= MAX_COUNT ? value : -1));
+    // A fraction or an exponent is neither `,` nor `}`.
+    i = skipWs(p, i, n);
+    if (i >= n) return false;
+    const c = load<u8>(p + <usize>i);
+    if (c == 0x7d) return i + 1 == n;
+    if (c != 0x2c) return false;
+    i = skipWs(p, i + 1, n);
+  }
+  return false;
+}
+
+function skipWs(p: usize, i: i32, n: i32): i32 {
+  while (i < n) {
+    const c = load<u8>(p + <usize>i);
+    if (c != 0x20 && c != 0x0a && c != 0x0d && c != 0x09) break;
+    i++;
+  }
+  return i;
+}
+
+/** Which FLAT entry the key of `len` bytes at `k` is, or -1. */
+function memberOf(k: usize, len: i32): i32 {
+  if (len == 12 && sameBytes(k, "total_tokens")) return TOTAL;
+  if (len == 13 && sameBytes(k, "prompt_tokens")) return PROMPT;
+  if (len == 12 && sameBytes(k, "input_tokens")) return INPUT;
+  if (len == 17 && sameBytes(k, "completion_tokens")) return COMPLETION;
+  if (len == 13 && sameBytes(k, "output_tokens")) return OUTPUT;
+  return -1;
+}
+
+// @ts-ignore: decorator
+@inline
+function sameBytes(bytes: usize, s: string): bool {
+  const q = changetype<usize>(s);
+  for (let i = 0, n = s.length; i < n; i++) {
+    if (<u32>load<u8>(bytes + <usize>i) != <u32>load<u16>(q + (<usize>i << 1))) return false;
+  }
+  return true;
 }
 
 /** Member `name` as a count 0..10^12, or -1 (read through `v`). */
