@@ -52,6 +52,8 @@ const H_REMAINING_REQUESTS = String.UTF8.encode(REMAINING_REQUESTS);
 const H_REMAINING_TOKENS = String.UTF8.encode(REMAINING_TOKENS);
 const H_RESET_REQUESTS = String.UTF8.encode(RESET_REQUESTS);
 const H_RESET_TOKENS = String.UTF8.encode(RESET_TOKENS);
+/** Most settled responses' usage scanners a root keeps for reuse. */
+const SCANNERS_KEPT: i32 = 64;
 /** One value being written (the ABI is single-threaded: one buffer serves every stream). */
 const VALUE = new ArrayBuffer(VALUE_BYTES);
 
@@ -79,6 +81,8 @@ export class TokenBucketRoot extends StageRoot {
   // What one response's headers show, filled and read within one call (`TokenBucketStage.view`).
   readonly requests: DimView = new DimView();
   readonly tokens: DimView = new DimView();
+  /** Scanners of settled responses, for the next ones. */
+  private scanners: UsageScanner[] = [];
 
   constructor(readonly cfg: TokenBucketConfig) {
     super();
@@ -87,6 +91,17 @@ export class TokenBucketRoot extends StageRoot {
 
   newStage(): Stage {
     return new TokenBucketStage(this);
+  }
+
+  /** A usage scanner for a response, reused from a settled one when there is one. */
+  takeScanner(): UsageScanner {
+    const free = this.scanners;
+    return free.length > 0 ? free.pop().reset() : new UsageScanner();
+  }
+
+  /** Takes back the scanner of a settled response. */
+  putScanner(scanner: UsageScanner): void {
+    if (this.scanners.length < SCANNERS_KEPT) this.scanners.push(scanner);
   }
 
   seesResponse(): bool {
@@ -402,7 +417,7 @@ export class TokenBucketStage extends Stage {
   onResponseHeaders(ex: Exchange, endOfStream: bool): void {
     if (this.answered) return;
     this.writeHeaders(ex);
-    this.scanner = new UsageScanner();
+    this.scanner = this.root.takeScanner();
     if (endOfStream) this.settle(ex.responseStatus);
   }
 
@@ -459,6 +474,11 @@ export class TokenBucketStage extends Stage {
     } else {
       used = status != 0 && (status < 200 || status >= 300) ? 0 : charged ? this.reserved : this.wanted;
       if (charged) m.add(Stat.Unsettled);
+    }
+    // The response is read: its scanner can serve another one.
+    if (scanner !== null) {
+      this.scanner = null;
+      this.root.putScanner(scanner);
     }
     setTokens(used);
     if (!charged) return;

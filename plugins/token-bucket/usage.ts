@@ -72,6 +72,24 @@ export class UsageScanner {
   private inString: bool = false;
   private escaped: bool = false;
 
+  /** Back to a new response's state (a long usage object's copy is let go). */
+  reset(): UsageScanner {
+    this.found = false;
+    this.tokens = -1;
+    this.promptTokens = -1;
+    this.completionTokens = -1;
+    this.rejected = 0;
+    this.state = OUT;
+    this.matched = 0;
+    this.capture = null;
+    this.copied = 0;
+    this.captured = 0;
+    this.depth = 0;
+    this.inString = false;
+    this.escaped = false;
+    return this;
+  }
+
   feed(chunk: ArrayBuffer): void {
     this.feedRaw(changetype<usize>(chunk), chunk.byteLength);
   }
