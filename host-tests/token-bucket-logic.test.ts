@@ -555,8 +555,44 @@ describe("usage scanner", () => {
     ["an escaped key is not the usage", '{"\\u0075sage":{"total_tokens":3}}', -1, 0],
     ["an oversized usage object", `{"usage":{"total_tokens":1,"pad":"${"x".repeat(5000)}"}}`, -1, 1],
     ["a truncated usage object", '{"usage":{"total_tokens":1', -1, 0],
-  ])("handles %s", (_name, body, tokens, rejected) => {
+  ])("handles %s, however it is split", (_name, body, tokens, rejected) => {
     expect(scan(body)).toMatchObject({ tokens, rejected });
+    const bytes = Buffer.from(body);
+    for (let cut = 1; cut < bytes.length; cut += bytes.length > 200 ? 97 : 1) expect(scan(bytes, [cut]), `cut at ${cut}`).toMatchObject({ tokens, rejected });
+    expect(scan(bytes, [1, 9, 10, 11, 30, 4000, 4100, 4108].filter((c) => c < bytes.length))).toMatchObject({ tokens, rejected });
+  });
+
+  it.each([
+    ['{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}', 7, 0],
+    ['{"total_tokens":3,"total_tokens":9}', 9, 0],
+    ['{"total_tokens":3,"total_tokens":-1,"prompt_tokens":2}', 2, 0],
+    ['{"total_tokens":1000000000001,"input_tokens":4,"output_tokens":1}', 5, 0],
+    ['{"total_tokens":1000000000000}', 1_000_000_000_000, 0],
+    ['{"total_tokens":1234567890123456789}', -1, 1],
+    ['{"total_tokens":12345678901234567890123}', -1, 1],
+    ['{"total_tokens":0}', 0, 0],
+    ['{"total_tokens":-0}', 0, 0],
+    ['{"total_tokens":07}', -1, 1],
+    ['{"total_tokens":1.0}', 1, 0],
+    ['{"total_tokens":1e2}', 100, 0],
+    ['{"total_tokens":1.5,"prompt_tokens":2}', 2, 0],
+    ['{"total_tokens":"5"}', -1, 1],
+    ['{"total_tokens":5 6}', -1, 1],
+    ['{"total_tokens":5,}', -1, 1],
+    ['{"total_tokens"5}', -1, 1],
+    ['{}', -1, 1],
+    ['{ }', -1, 1],
+    [' { "total_tokens" :\t5 ,\r\n "x" : 1 } ', 5, 0],
+    ['{"total\\u005ftokens":5}', 5, 0],
+    ['{"\u00e9":1,"total_tokens":5}', 5, 0],
+    ['{"\u0001":1,"total_tokens":5}', -1, 1],
+    ['{"prompt_tokens":1,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens":2}', 3, 0],
+    ['{"prompt_tokens":1,"completion_tokens":2,"total_tokens":null}', 3, 0],
+  ])("reads the usage object %s as JSON.parse does, however it is split", (usage, tokens, rejected) => {
+    const body = `{"id":"c","usage":${usage}}`;
+    if (rejected === 0) expect(usageRef(body) + 0).toBe(tokens); // + 0: JSON.parse reads -0
+    const bytes = Buffer.from(body);
+    for (let cut = 0; cut < bytes.length; cut++) expect(scan(bytes, cut > 0 ? [cut] : []), `cut at ${cut}`).toMatchObject({ tokens, rejected });
   });
 
   it("agrees with JSON.parse on random streams cut at random places", () => {

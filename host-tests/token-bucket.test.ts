@@ -171,6 +171,16 @@ describe("token-bucket", () => {
       expect(sent.result.response?.headers["x-ratelimit-remaining-tokens"]).toBe("1000");
       expect(sent.llmTokens).toBe("0");
     });
+
+    it("replaces an upstream's own x-ratelimit-* headers", async () => {
+      const r = await rig("alone", { ...TOKEN_BUCKET_CONFIG, default: { tenant: { requests_per_minute: 1, requests_burst: 5, tokens_per_minute: 1000 } } });
+      const own = { "x-ratelimit-remaining-requests": "77", "x-ratelimit-reset-tokens": "9h" };
+      const list = () => ({ status: 200, headers: { "content-type": "application/json", ...own }, body: '{"object":"list","data":[]}' });
+      const sent = drive(r.host, r.chain, { tenant: "x", method: "GET", path: "/v1/models" }, list);
+      expect(sent.result.response?.headers["x-ratelimit-remaining-requests"]).toBe("4");
+      expect(sent.result.response?.headers["x-ratelimit-reset-tokens"]).toBe("0s");
+      expect(sent.result.response?.headers["x-ratelimit-limit-tokens"]).toBe("1000");
+    });
   });
 
   describe("settlement", () => {

@@ -4,10 +4,11 @@
 // per-request cost of a filter goes; the numbers compare changes on one machine, not Envoy.
 //
 //   npx vite-node scripts/profile-emulator.ts -- [options]
-//     --preset noop|router|cache-miss|cache-hit
+//     --preset noop|router|cache-miss|cache-hit|token-bucket
 //                            module, root id, configuration and bodies as in bench/variants.ts
-//                            (default router); the cache's presets answer with the bench
-//                            upstream's JSON completion, which a miss stores
+//                            (default router); the cache's and token-bucket's presets answer
+//                            with the bench upstream's JSON completion (which a cache miss
+//                            stores, and whose usage settles token-bucket's reservation)
 //     --module FILE          .wasm to load (overrides the preset's)
 //     --root-id ID           root id (overrides the preset's)
 //     --config JSON          plugin configuration (overrides the preset's)
@@ -26,7 +27,7 @@ import path from "node:path";
 import { Host } from "../host-tests/emulator";
 import { requestBody, type BodyKind } from "../bench/request";
 import { COMPLETION } from "../bench/upstream";
-import { CACHE_CONFIG } from "../bench/variants";
+import { CACHE_CONFIG, TOKEN_BUCKET_CONFIG } from "../bench/variants";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 
@@ -43,6 +44,7 @@ const PRESETS: Record<string, { module: string; rootId: string; config: string; 
   router: { module: "build/ai-gateway.wasm", rootId: "model-router", config: ROUTER_CONFIG, bodies: "plain" },
   "cache-miss": { module: "build/ai-gateway.wasm", rootId: "inference-cache", config: JSON.stringify(CACHE_CONFIG), bodies: "unique-deterministic" },
   "cache-hit": { module: "build/ai-gateway.wasm", rootId: "inference-cache", config: JSON.stringify(CACHE_CONFIG), bodies: "same-deterministic" },
+  "token-bucket": { module: "build/ai-gateway.wasm", rootId: "token-bucket", config: JSON.stringify(TOKEN_BUCKET_CONFIG), bodies: "plain" },
 };
 
 function parseArgs(argv: string[]) {
@@ -232,7 +234,7 @@ function oneRequest(): void {
     if (!stream.finished) throw new Error("the stream did not finish");
     return;
   }
-  if (o.preset.startsWith("cache")) {
+  if (o.preset.startsWith("cache") || o.preset === "token-bucket") {
     stream.responseHeaders({ ":status": "200", "content-type": "application/json", "content-length": String(COMPLETION.length) }, { endOfStream: false });
     stream.responseBody(COMPLETION, { endOfStream: true });
   } else {

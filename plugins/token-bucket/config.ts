@@ -66,13 +66,23 @@ export class TokenBucketConfig {
   /** JSON limits for request bodies (from max_json_depth and max_body_bytes). */
   bodyLimits: JsonLimits = new JsonLimits();
   private byName: Map<string, i32> = new Map<string, i32>();
+  // The last model asked for and its limits: requests come in runs to one model, and a repeat
+  // then costs a string comparison instead of two hash lookups.
+  private lastName: string | null = null;
+  private lastLimits: ModelLimits | null = null;
 
   /** The limits of model `name` ("" when none was resolved); null when it is not limited. */
   limitsOf(name: string): ModelLimits | null {
-    return this.byName.has(name) ? unchecked(this.models[this.byName.get(name)]) : this.otherModels;
+    const last = this.lastName;
+    if (last !== null && last == name) return this.lastLimits;
+    const limits = this.byName.has(name) ? unchecked(this.models[this.byName.get(name)]) : this.otherModels;
+    this.lastName = name;
+    this.lastLimits = limits;
+    return limits;
   }
 
   addModel(model: ModelLimits): void {
+    this.lastName = null;
     this.byName.set(model.name, this.models.length);
     this.models.push(model);
   }

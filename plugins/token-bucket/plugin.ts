@@ -15,8 +15,11 @@
 // the response settles, 0 when the request is refused.
 
 import { HeaderPair, nowMillis, responseHeaders, sendLocalResponse } from "../../assembly/index";
+import { proxy_add_header_map_value } from "../../assembly/abi/imports";
+import { HeaderMapType } from "../../assembly/abi/types";
 import { setPropertyRaw } from "../../assembly/host/properties";
-import { parseDecimal } from "../../assembly/http/decimal";
+import { PairsView } from "../../assembly/host/pairs-view";
+import { parseDecimalAt } from "../../assembly/http/decimal";
 import { JsonValue } from "../../assembly/json/index";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { Limit, UNIT, wholeUnits } from "../../assembly/ratelimit/bucket";
@@ -49,6 +52,8 @@ const H_REMAINING_REQUESTS = String.UTF8.encode(REMAINING_REQUESTS);
 const H_REMAINING_TOKENS = String.UTF8.encode(REMAINING_TOKENS);
 const H_RESET_REQUESTS = String.UTF8.encode(RESET_REQUESTS);
 const H_RESET_TOKENS = String.UTF8.encode(RESET_TOKENS);
+/** Most settled responses' usage scanners a root keeps for reuse. */
+const SCANNERS_KEPT: i32 = 64;
 /** One value being written (the ABI is single-threaded: one buffer serves every stream). */
 const VALUE = new ArrayBuffer(VALUE_BYTES);
 
@@ -72,6 +77,12 @@ export class TokenBucketRoot extends StageRoot {
   readonly want: Want = new Want();
   readonly result: TakeResult = new TakeResult();
   readonly request: TokenRequest = new TokenRequest();
+  readonly id: BucketId = new BucketId();
+  // What one response's headers show, filled and read within one call (`TokenBucketStage.view`).
+  readonly requests: DimView = new DimView();
+  readonly tokens: DimView = new DimView();
+  /** Scanners of settled responses, for the next ones. */
+  private scanners: UsageScanner[] = [];
 
   constructor(readonly cfg: TokenBucketConfig) {
     super();
@@ -80,6 +91,17 @@ export class TokenBucketRoot extends StageRoot {
 
   newStage(): Stage {
     return new TokenBucketStage(this);
+  }
+
+  /** A usage scanner for a response, reused from a settled one when there is one. */
+  takeScanner(): UsageScanner {
+    const free = this.scanners;
+    return free.length > 0 ? free.pop().reset() : new UsageScanner();
+  }
+
+  /** Takes back the scanner of a settled response. */
+  putScanner(scanner: UsageScanner): void {
+    if (this.scanners.length < SCANNERS_KEPT) this.scanners.push(scanner);
   }
 
   seesResponse(): bool {
@@ -125,10 +147,13 @@ export class TokenBucketStage extends Stage {
   private reserved: i64 = 0;
   private inTenant: bool = false;
   private tenantSlot: u32 = 0;
-  private tenantId: BucketId = new BucketId();
+  /** The tenant bucket's id (BucketId's lo and hi, kept here: one object less per request). */
+  private tenantLo: u64 = 0;
+  private tenantHi: u64 = 0;
   private inTotal: bool = false;
   private totalSlot: u32 = 0;
-  private totalId: BucketId = new BucketId();
+  private totalLo: u64 = 0;
+  private totalHi: u64 = 0;
   /** Levels the buckets were left at (after the reservation or a refund), when read. */
   private tenantSeen: bool = false;
   private tenantRequests: i64 = 0;
@@ -136,8 +161,6 @@ export class TokenBucketStage extends Stage {
   private totalSeen: bool = false;
   private totalRequests: i64 = 0;
   private totalTokens: i64 = 0;
-  private requests: DimView = new DimView();
-  private tokens: DimView = new DimView();
   /** The filter answered the request itself (its reply carries its own headers). */
   private answered: bool = false;
   private settled: bool = false;
@@ -151,7 +174,7 @@ export class TokenBucketStage extends Stage {
     if (!endOfStream) {
       // A body declared larger than max_body_bytes is estimated now and never held: Envoy answers
       // 413 itself when a held body outgrows its buffer limit, before this stage could let it go.
-      const declared = parseDecimal(ex.requestHeader("content-length"));
+      const declared = contentLength(ex);
       if (declared <= <i64>this.root.cfg.maxBodyBytes) return StageAction.NeedBody;
       return this.admitUnread(ex, declared);
     }
@@ -165,7 +188,7 @@ export class TokenBucketStage extends Stage {
 
   onBodyTooLarge(ex: Exchange, size: i64): StageAction {
     // Not read: its length (as declared, when more than has arrived) estimates it.
-    const declared = parseDecimal(ex.requestHeader("content-length"));
+    const declared = contentLength(ex);
     return this.admitUnread(ex, declared > size ? declared : size);
   }
 
@@ -225,8 +248,10 @@ export class TokenBucketStage extends Stage {
 
     const tenantLimits = limits.tenant;
     if (tenantLimits !== null) {
-      root.ids.compute(BucketScope.Tenant, model, version, this.identify(ex), tenantLimits.requests, tenantLimits.tokens, this.tenantId);
-      table.take(this.tenantId, tenantLimits, want, now, r);
+      const id = root.ids.compute(BucketScope.Tenant, model, version, this.identify(ex), tenantLimits.requests, tenantLimits.tokens, root.id);
+      this.tenantLo = id.lo;
+      this.tenantHi = id.hi;
+      table.take(id, tenantLimits, want, now, r);
       m.add(Stat.CasRetries, r.conflicts);
       this.tenantSeen = r.status == Take.Taken || r.status == Take.Refused || r.status == Take.TooLarge;
       this.tenantRequests = r.requestsLevel;
@@ -239,8 +264,10 @@ export class TokenBucketStage extends Stage {
     const totalLimits = limits.total;
     if (totalLimits !== null) {
       want.set(1, granted, least < granted ? least : granted, req.prompt, req.choices);
-      root.ids.compute(BucketScope.Total, model, version, "", totalLimits.requests, totalLimits.tokens, this.totalId);
-      table.take(this.totalId, totalLimits, want, now, r);
+      const id = root.ids.compute(BucketScope.Total, model, version, "", totalLimits.requests, totalLimits.tokens, root.id);
+      this.totalLo = id.lo;
+      this.totalHi = id.hi;
+      table.take(id, totalLimits, want, now, r);
       m.add(Stat.CasRetries, r.conflicts);
       this.totalSeen = r.status == Take.Taken || r.status == Take.Refused || r.status == Take.TooLarge;
       this.totalRequests = r.requestsLevel;
@@ -321,13 +348,13 @@ export class TokenBucketStage extends Stage {
     const headers = [new HeaderPair("content-type", "application/json")];
     if (retryAfterS > 0) headers.push(new HeaderPair(RETRY_AFTER, retryAfterS.toString()));
     this.view();
-    const rq = this.requests;
+    const rq = this.root.requests;
     if (rq.present) {
       headers.push(new HeaderPair(LIMIT_REQUESTS, decimalText(rq.burst)));
       headers.push(new HeaderPair(REMAINING_REQUESTS, decimalText(rq.remaining)));
       headers.push(new HeaderPair(RESET_REQUESTS, durationText(rq.resetMs)));
     }
-    const tk = this.tokens;
+    const tk = this.root.tokens;
     if (tk.present) {
       headers.push(new HeaderPair(LIMIT_TOKENS, decimalText(tk.burst)));
       headers.push(new HeaderPair(REMAINING_TOKENS, decimalText(tk.remaining)));
@@ -344,9 +371,12 @@ export class TokenBucketStage extends Stage {
     const root = this.root;
     const table = root.table;
     const limits = this.limits as ModelLimits;
+    const id = root.id;
+    id.lo = tenant ? this.tenantLo : this.totalLo;
+    id.hi = tenant ? this.tenantHi : this.totalHi;
     const g = tenant
-      ? table.give(this.tenantSlot, this.tenantId, limits.tenant as BucketLimits, requests, tokens, now)
-      : table.give(this.totalSlot, this.totalId, limits.total as BucketLimits, requests, tokens, now);
+      ? table.give(this.tenantSlot, id, limits.tenant as BucketLimits, requests, tokens, now)
+      : table.give(this.totalSlot, id, limits.total as BucketLimits, requests, tokens, now);
     root.metrics.add(Stat.CasRetries, table.giveConflicts);
     if (g != Give.Done) {
       root.metrics.add(Stat.SettlementsLost);
@@ -365,18 +395,20 @@ export class TokenBucketStage extends Stage {
   /** Per dimension, the numbers of the bucket with the least left. */
   private view(): void {
     const limits = this.limits;
-    this.requests.present = false;
-    this.tokens.present = false;
+    const rq = this.root.requests;
+    const tk = this.root.tokens;
+    rq.present = false;
+    tk.present = false;
     if (limits === null) return;
     const t = limits.tenant;
     if (this.tenantSeen && t !== null) {
-      this.requests.note(t.requests, this.tenantRequests);
-      this.tokens.note(t.tokens, this.tenantTokens);
+      rq.note(t.requests, this.tenantRequests);
+      tk.note(t.tokens, this.tenantTokens);
     }
     const a = limits.total;
     if (this.totalSeen && a !== null) {
-      this.requests.note(a.requests, this.totalRequests);
-      this.tokens.note(a.tokens, this.totalTokens);
+      rq.note(a.requests, this.totalRequests);
+      tk.note(a.tokens, this.totalTokens);
     }
   }
 
@@ -384,8 +416,8 @@ export class TokenBucketStage extends Stage {
 
   onResponseHeaders(ex: Exchange, endOfStream: bool): void {
     if (this.answered) return;
-    this.writeHeaders();
-    this.scanner = new UsageScanner();
+    this.writeHeaders(ex);
+    this.scanner = this.root.takeScanner();
     if (endOfStream) this.settle(ex.responseStatus);
   }
 
@@ -405,20 +437,24 @@ export class TokenBucketStage extends Stage {
     if (!this.answered && !this.settled) this.settle(ex.responseStatus);
   }
 
-  private writeHeaders(): void {
+  private writeHeaders(ex: Exchange): void {
     this.view();
     const v = changetype<usize>(VALUE);
-    const rq = this.requests;
+    // The response's headers as the pipeline read them for its status: a header the upstream did
+    // not send is added, which spares Envoy the search for values to replace. Unread (no status):
+    // every header is replaced.
+    const seen: PairsView | null = ex.responseStatus != 0 ? ex.responseHeaderView() : null;
+    const rq = this.root.requests;
     if (rq.present) {
-      putHeader(H_LIMIT_REQUESTS, v, writeDecimal(rq.burst, v));
-      putHeader(H_REMAINING_REQUESTS, v, writeDecimal(rq.remaining, v));
-      putHeader(H_RESET_REQUESTS, v, writeDuration(rq.resetMs, v));
+      putHeader(seen, LIMIT_REQUESTS, H_LIMIT_REQUESTS, v, writeDecimal(rq.burst, v));
+      putHeader(seen, REMAINING_REQUESTS, H_REMAINING_REQUESTS, v, writeDecimal(rq.remaining, v));
+      putHeader(seen, RESET_REQUESTS, H_RESET_REQUESTS, v, writeDuration(rq.resetMs, v));
     }
-    const tk = this.tokens;
+    const tk = this.root.tokens;
     if (tk.present) {
-      putHeader(H_LIMIT_TOKENS, v, writeDecimal(tk.burst, v));
-      putHeader(H_REMAINING_TOKENS, v, writeDecimal(tk.remaining, v));
-      putHeader(H_RESET_TOKENS, v, writeDuration(tk.resetMs, v));
+      putHeader(seen, LIMIT_TOKENS, H_LIMIT_TOKENS, v, writeDecimal(tk.burst, v));
+      putHeader(seen, REMAINING_TOKENS, H_REMAINING_TOKENS, v, writeDecimal(tk.remaining, v));
+      putHeader(seen, RESET_TOKENS, H_RESET_TOKENS, v, writeDuration(tk.resetMs, v));
     }
   }
 
@@ -438,6 +474,11 @@ export class TokenBucketStage extends Stage {
     } else {
       used = status != 0 && (status < 200 || status >= 300) ? 0 : charged ? this.reserved : this.wanted;
       if (charged) m.add(Stat.Unsettled);
+    }
+    // The response is read: its scanner can serve another one.
+    if (scanner !== null) {
+      this.scanner = null;
+      this.root.putScanner(scanner);
     }
     setTokens(used);
     if (!charged) return;
@@ -459,6 +500,12 @@ export class TokenBucketStage extends Stage {
 
 }
 
+/** The request's `content-length` (read in place), -1 when absent or not a decimal. */
+function contentLength(ex: Exchange): i64 {
+  const view = ex.headerView();
+  return view.find("content-length") ? parseDecimalAt(view.valuePtr, view.valueLength) : -1;
+}
+
 /** Writes filter state `wasm.llm_tokens` (decimal). */
 function setTokens(n: i64): void {
   const v = changetype<usize>(VALUE);
@@ -466,8 +513,13 @@ function setTokens(n: i64): void {
   setPropertyRaw(changetype<usize>(LLM_TOKENS_PATH), <usize>LLM_TOKENS_PATH.byteLength, v, <usize>len);
 }
 
-function putHeader(name: ArrayBuffer, value: usize, len: i32): void {
-  responseHeaders.replaceRaw(changetype<usize>(name), <usize>name.byteLength, value, <usize>len);
+/** Sets response header `name` (`bytes` its UTF-8): added when `seen` shows it absent, else replaced. */
+function putHeader(seen: PairsView | null, name: string, bytes: ArrayBuffer, value: usize, len: i32): void {
+  if (seen !== null && !seen.has(name)) {
+    proxy_add_header_map_value(<u32>HeaderMapType.ResponseHeaders, changetype<usize>(bytes), <usize>bytes.byteLength, value, <usize>len);
+  } else {
+    responseHeaders.replaceRaw(changetype<usize>(bytes), <usize>bytes.byteLength, value, <usize>len);
+  }
 }
 
 /** The 429's message: which limit, of what, and when to try again. */

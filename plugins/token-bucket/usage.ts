@@ -2,8 +2,9 @@
 // buffered): a JSON body, or a stream of server-sent events whose last chunk carries it. Pure.
 //
 // The scanner reads bytes, not events: it follows JSON strings (so text inside a message never
-// matches), and when a string `"usage"` is followed by `:` and an object, it copies that object
-// (at most MAX_USAGE_BYTES) until its closing brace and reads it. Either shape counts:
+// matches), and when a string `"usage"` is followed by `:` and an object, it reads that object
+// (at most MAX_USAGE_BYTES) once its closing brace arrives: where it lies when one chunk holds it,
+// else copied as the chunks pass. Either shape counts:
 //   {"prompt_tokens", "completion_tokens", "total_tokens"}   (OpenAI chat and completions, vLLM, TGI)
 //   {"input_tokens", "output_tokens", "total_tokens"}        (OpenAI responses)
 // The tokens used are `total_tokens`, else prompt + completion (input + output); each an integer
@@ -11,7 +12,7 @@
 // chunk end with the final count). A raw line break ends a string (it cannot occur inside a JSON
 // string), so a stray quote in an SSE comment cannot hide the rest of the stream.
 
-import { JsonLimits, JsonValue, parseJson } from "../../assembly/json/index";
+import { JsonLimits, JsonResult, JsonValue, parseJsonReusing } from "../../assembly/json/index";
 
 /** Largest usage object read. */
 export const MAX_USAGE_BYTES: i32 = 4096;
@@ -34,6 +35,18 @@ function keyByte(i: i32): u32 {
   return i == 0 ? 0x75 : i == 1 ? 0x73 : i == 2 ? 0x61 : i == 3 ? 0x67 : 0x65;
 }
 
+// One parse of a usage object at a time (finish() reads it before it returns, and the ABI is
+// single-threaded), so every scanner shares the limits and reuses the last parse's objects.
+const USAGE_LIMITS = usageLimits();
+let spent: JsonResult | null = null;
+let member: JsonValue | null = null;
+
+function usageLimits(): JsonLimits {
+  const limits = new JsonLimits();
+  limits.maxDepth = 8;
+  return limits;
+}
+
 export class UsageScanner {
   /** A usage object was read. */
   found: bool = false;
@@ -47,11 +60,35 @@ export class UsageScanner {
   private state: i32 = OUT;
   /** Bytes of "usage" matched by the current string (-1: not it). */
   private matched: i32 = 0;
+  /**
+   * The usage object being captured: its first `copied` bytes, when it began in an earlier chunk
+   * (one that lies in a single chunk, the usual case, is read where it is and never copied).
+   */
   private capture: ArrayBuffer | null = null;
+  private copied: i32 = 0;
+  /** Bytes of the usage object so far (copied or not). */
   private captured: i32 = 0;
   private depth: i32 = 0;
   private inString: bool = false;
   private escaped: bool = false;
+
+  /** Back to a new response's state (a long usage object's copy is let go). */
+  reset(): UsageScanner {
+    this.found = false;
+    this.tokens = -1;
+    this.promptTokens = -1;
+    this.completionTokens = -1;
+    this.rejected = 0;
+    this.state = OUT;
+    this.matched = 0;
+    this.capture = null;
+    this.copied = 0;
+    this.captured = 0;
+    this.depth = 0;
+    this.inString = false;
+    this.escaped = false;
+    return this;
+  }
 
   feed(chunk: ArrayBuffer): void {
     this.feedRaw(changetype<usize>(chunk), chunk.byteLength);
@@ -59,115 +96,159 @@ export class UsageScanner {
 
   feedRaw(p: usize, len: i32): void {
     let state = this.state;
+    let matched = this.matched;
+    // Where this chunk's part of a usage object being captured starts.
+    let from = 0;
     let i = 0;
     while (i < len) {
-      const c = <u32>load<u8>(p + <usize>i);
-      switch (state) {
-        case OUT: {
-          if (c == 0x22) {
-            state = STR;
-            this.matched = 0;
-          }
-          break;
+      let c = <u32>load<u8>(p + <usize>i);
+      if (state == OUT) {
+        // Outside strings only a quote matters.
+        while (c != 0x22) {
+          if (++i == len) break;
+          c = <u32>load<u8>(p + <usize>i);
         }
-        case STR: {
-          if (c == 0x22) {
-            state = this.matched == KEY_LENGTH ? AFTER_KEY : OUT;
-          } else if (c == 0x5c) {
-            state = STR_ESC;
-            this.matched = -1;
-          } else if (c == 0x0a || c == 0x0d) {
-            state = OUT;
-          } else {
-            const m = this.matched;
-            this.matched = m >= 0 && m < KEY_LENGTH && c == keyByte(m) ? m + 1 : -1;
-          }
-          break;
+        if (i == len) break;
+        state = STR;
+        matched = 0;
+      } else if (state == STR) {
+        // Inside a string only its end, an escape or a line break matters, once "usage" is out.
+        while (matched < 0 && c != 0x22 && c != 0x5c && c != 0x0a && c != 0x0d) {
+          if (++i == len) break;
+          c = <u32>load<u8>(p + <usize>i);
         }
-        case STR_ESC: {
-          state = c == 0x0a || c == 0x0d ? OUT : STR;
-          break;
+        if (i == len) break;
+        if (c == 0x22) {
+          state = matched == KEY_LENGTH ? AFTER_KEY : OUT;
+        } else if (c == 0x5c) {
+          state = STR_ESC;
+          matched = -1;
+        } else if (c == 0x0a || c == 0x0d) {
+          state = OUT;
+        } else {
+          matched = matched >= 0 && matched < KEY_LENGTH && c == keyByte(matched) ? matched + 1 : -1;
         }
-        case AFTER_KEY:
-        case AFTER_COLON: {
-          if (c == 0x20 || c == 0x09 || c == 0x0a || c == 0x0d) break;
-          if (state == AFTER_KEY && c == 0x3a) {
-            state = AFTER_COLON;
-            break;
-          }
-          if (state == AFTER_COLON && c == 0x7b) {
-            state = CAPTURE;
-            this.startCapture();
-            break;
-          }
+      } else if (state == STR_ESC) {
+        state = c == 0x0a || c == 0x0d ? OUT : STR;
+      } else if (state == AFTER_KEY || state == AFTER_COLON) {
+        if (c == 0x20 || c == 0x09 || c == 0x0a || c == 0x0d) {
+          i++;
+          continue;
+        }
+        if (state == AFTER_KEY && c == 0x3a) {
+          state = AFTER_COLON;
+        } else if (state == AFTER_COLON && c == 0x7b) {
+          state = CAPTURE;
+          from = i;
+          this.captured = 1;
+          this.copied = 0;
+          this.depth = 1;
+          this.inString = false;
+          this.escaped = false;
+        } else {
           // Not `"usage": {`: this byte is read again outside.
           state = OUT;
           continue;
         }
-        default: {
-          // CAPTURE
-          if (!this.append(c)) {
+      } else {
+        // CAPTURE: bytes are counted (not copied) and strings and nesting followed to the
+        // closing brace, or until the object is too large.
+        let captured = this.captured;
+        let depth = this.depth;
+        let inString = this.inString;
+        let escaped = this.escaped;
+        let closed = false;
+        while (true) {
+          if (captured >= MAX_USAGE_BYTES) {
             this.rejected++;
             state = OUT;
             break;
           }
-          if (this.inString) {
-            if (this.escaped) this.escaped = false;
-            else if (c == 0x5c) this.escaped = true;
-            else if (c == 0x22) this.inString = false;
+          captured++;
+          if (inString) {
+            if (escaped) escaped = false;
+            else if (c == 0x5c) escaped = true;
+            else if (c == 0x22) inString = false;
           } else if (c == 0x22) {
-            this.inString = true;
+            inString = true;
           } else if (c == 0x7b) {
-            this.depth++;
+            depth++;
           } else if (c == 0x7d) {
-            if (--this.depth == 0) {
-              this.finish();
-              state = OUT;
+            if (--depth == 0) {
+              closed = true;
+              break;
             }
           }
+          if (++i == len) break;
+          c = <u32>load<u8>(p + <usize>i);
+        }
+        this.captured = captured;
+        this.depth = depth;
+        this.inString = inString;
+        this.escaped = escaped;
+        // The chunk ended inside the object (a refusal or the closing brace stop short of it).
+        if (i == len) break;
+        if (closed) {
+          this.finish(p + <usize>from, i + 1 - from);
+          state = OUT;
         }
       }
       i++;
     }
+    // A usage object that goes on in the next chunk: keep this chunk's part of it.
+    if (state == CAPTURE) this.keep(p + <usize>from, len - from);
     this.state = state;
+    this.matched = matched;
   }
 
-  private startCapture(): void {
+  /** Appends `n` bytes at `ptr` to the captured object (whole: `captured` counts them). */
+  private keep(ptr: usize, n: i32): void {
     let buf = this.capture;
     if (buf === null) {
       buf = new ArrayBuffer(MAX_USAGE_BYTES);
       this.capture = buf;
     }
-    store<u8>(changetype<usize>(buf), 0x7b);
-    this.captured = 1;
-    this.depth = 1;
-    this.inString = false;
-    this.escaped = false;
+    memory.copy(changetype<usize>(buf) + <usize>this.copied, ptr, <usize>n);
+    this.copied += n;
   }
 
-  private append(c: u32): bool {
-    if (this.captured >= MAX_USAGE_BYTES) return false;
-    store<u8>(changetype<usize>(this.capture) + <usize>this.captured, <u8>c);
-    this.captured++;
-    return true;
-  }
-
-  /** Reads the captured object; keeps it when it is a usage. */
-  private finish(): void {
-    const buf = this.capture as ArrayBuffer;
-    const limits = new JsonLimits();
-    limits.maxDepth = 8;
-    const parsed = parseJson(buf.slice(0, this.captured), limits);
-    const usage = parsed.ok ? parsed.value : null;
-    if (usage === null) {
-      this.rejected++;
-      return;
+  /** Reads the captured object, whose last `n` bytes are at `ptr`; keeps it when it is a usage. */
+  private finish(ptr: usize, n: i32): void {
+    let at = ptr;
+    let size = n;
+    if (this.copied > 0) {
+      this.keep(ptr, n);
+      at = changetype<usize>(this.capture);
+      size = this.copied;
+      this.copied = 0;
     }
-    const total = count(usage, "total_tokens");
-    let prompt = count(usage, "prompt_tokens");
-    if (prompt < 0) prompt = count(usage, "input_tokens");
-    let completion = count(usage, "completion_tokens");
-    if (completion < 0) completion = count(usage, "output_tokens");
+    let total: i64;
+    let prompt: i64;
+    let completion: i64;
+    if (readFlat(at, size)) {
+      total = unchecked(FLAT[TOTAL]);
+      prompt = unchecked(FLAT[PROMPT]);
+      if (prompt < 0) prompt = unchecked(FLAT[INPUT]);
+      completion = unchecked(FLAT[COMPLETION]);
+      if (completion < 0) completion = unchecked(FLAT[OUTPUT]);
+    } else {
+      const bytes = new ArrayBuffer(size);
+      memory.copy(changetype<usize>(bytes), at, <usize>size);
+      const parsed = parseJsonReusing(bytes, USAGE_LIMITS, spent);
+      spent = parsed;
+      const usage = parsed.ok ? parsed.value : null;
+      if (usage === null) {
+        this.rejected++;
+        return;
+      }
+      let m = member;
+      if (m === null) member = m = new JsonValue(usage.tree, 0);
+      total = count(usage, "total_tokens", m);
+      prompt = count(usage, "prompt_tokens", m);
+      if (prompt < 0) prompt = count(usage, "input_tokens", m);
+      completion = count(usage, "completion_tokens", m);
+      if (completion < 0) completion = count(usage, "output_tokens", m);
+    }
     let tokens: i64 = total;
     if (tokens < 0 && (prompt >= 0 || completion >= 0)) tokens = max<i64>(prompt, 0) + max<i64>(completion, 0);
     if (tokens < 0) {
@@ -181,10 +262,96 @@ export class UsageScanner {
   }
 }
 
-/** Member `name` as a count 0..10^12, or -1. */
-function count(obj: JsonValue, name: string): i64 {
-  const v = obj.get(name);
-  if (v === null || !v.isInteger()) return -1;
+// The counts `readFlat` finds, by member (-1: absent, or not a count).
+const TOTAL = 0;
+const PROMPT = 1;
+const INPUT = 2;
+const COMPLETION = 3;
+const OUTPUT = 4;
+const FLAT = new StaticArray<i64>(5);
+
+/**
+ * Reads the usage object of `n` bytes at `p` when it has the shape servers send: members whose
+ * keys are plain ASCII (no escapes) and whose values are unsigned integers of at most 18 digits
+ * without a leading zero, JSON whitespace between. Fills FLAT as the JSON parse and `count` would
+ * (the last of duplicate keys counts; above 10^12 is not a count). False for anything else (nested
+ * objects, other values, escapes, malformed JSON), which the JSON parser then reads.
+ */
+function readFlat(p: usize, n: i32): bool {
+  for (let k = 0; k < 5; k++) unchecked((FLAT[k] = -1));
+  // The scanner hands over `{` ... `}`.
+  let i = skipWs(p, 1, n);
+  if (i < n && load<u8>(p + <usize>i) == 0x7d) return i + 1 == n;
+  while (i < n) {
+    if (i >= n || load<u8>(p + <usize>i) != 0x22) return false;
+    const key = ++i;
+    while (i < n) {
+      const c = <u32>load<u8>(p + <usize>i);
+      if (c == 0x22) break;
+      if (c == 0x5c || c < 0x20 || c >= 0x80) return false;
+      i++;
+    }
+    if (i >= n) return false;
+    const member = memberOf(p + <usize>key, i - key);
+    i = skipWs(p, i + 1, n);
+    if (i >= n || load<u8>(p + <usize>i) != 0x3a) return false;
+    i = skipWs(p, i + 1, n);
+    if (i >= n) return false;
+    const first = <u32>load<u8>(p + <usize>i) - 0x30;
+    if (first > 9) return false;
+    let value: i64 = 0;
+    const digits = i;
+    while (i < n) {
+      const d = <u32>load<u8>(p + <usize>i) - 0x30;
+      if (d > 9) break;
+      value = value * 10 + <i64>d;
+      i++;
+    }
+    if (i - digits > 18 || (first == 0 && i - digits > 1)) return false;
+    if (member >= 0) unchecked((FLAT[member] = value <= MAX_COUNT ? value : -1));
+    // A fraction or an exponent is neither `,` nor `}`.
+    i = skipWs(p, i, n);
+    if (i >= n) return false;
+    const c = load<u8>(p + <usize>i);
+    if (c == 0x7d) return i + 1 == n;
+    if (c != 0x2c) return false;
+    i = skipWs(p, i + 1, n);
+  }
+  return false;
+}
+
+function skipWs(p: usize, i: i32, n: i32): i32 {
+  while (i < n) {
+    const c = load<u8>(p + <usize>i);
+    if (c != 0x20 && c != 0x0a && c != 0x0d && c != 0x09) break;
+    i++;
+  }
+  return i;
+}
+
+/** Which FLAT entry the key of `len` bytes at `k` is, or -1. */
+function memberOf(k: usize, len: i32): i32 {
+  if (len == 12 && sameBytes(k, "total_tokens")) return TOTAL;
+  if (len == 13 && sameBytes(k, "prompt_tokens")) return PROMPT;
+  if (len == 12 && sameBytes(k, "input_tokens")) return INPUT;
+  if (len == 17 && sameBytes(k, "completion_tokens")) return COMPLETION;
+  if (len == 13 && sameBytes(k, "output_tokens")) return OUTPUT;
+  return -1;
+}
+
+// @ts-ignore: decorator
+@inline
+function sameBytes(bytes: usize, s: string): bool {
+  const q = changetype<usize>(s);
+  for (let i = 0, n = s.length; i < n; i++) {
+    if (<u32>load<u8>(bytes + <usize>i) != <u32>load<u16>(q + (<usize>i << 1))) return false;
+  }
+  return true;
+}
+
+/** Member `name` as a count 0..10^12, or -1 (read through `v`). */
+function count(obj: JsonValue, name: string, v: JsonValue): i64 {
+  if (!obj.getInto(name, v) || !v.isInteger()) return -1;
   const n = v.asInteger();
   return n >= 0 && n <= MAX_COUNT ? n : -1;
 }
