@@ -101,6 +101,11 @@ export class HeaderMap {
     return <WasmResult>proxy_add_header_map_value(this.type, changetype<usize>(name), name.byteLength, changetype<usize>(value), value.byteLength);
   }
 
+  /** `add` with the name and value as UTF-8 bytes in place. */
+  addAt(namePtr: usize, nameLen: usize, valuePtr: usize, valueLen: usize): WasmResult {
+    return <WasmResult>proxy_add_header_map_value(this.type, namePtr, nameLen, valuePtr, valueLen);
+  }
+
   /** `replace` with the name and value as UTF-8 bytes in place (no strings on the request path). */
   replaceRaw(namePtr: usize, nameLen: usize, valuePtr: usize, valueLen: usize): WasmResult {
     return <WasmResult>proxy_replace_header_map_value(this.type, namePtr, nameLen, valuePtr, valueLen);

@@ -10,7 +10,7 @@ import { requestHeaders, responseHeaders } from "../host/headers";
 import { httpCall, HttpCallHandler } from "../host/http-call";
 import { HeaderPair } from "../host/pairs";
 import { HeaderEdit, PairsView } from "../host/pairs-view";
-import { scratchLengthB, scratchPtrB } from "../runtime/scratch";
+import { scratchA, scratchLengthA, scratchLengthB, scratchPtrB } from "../runtime/scratch";
 import { JsonLimits, JsonResult, JsonValue, parseJsonReusing } from "../json/index";
 import { Resumable, StageAction } from "./action";
 
@@ -294,13 +294,36 @@ export class Exchange {
     this.responseStatus = code;
   }
 
+  /**
+   * Sets response header `name` to one value. When the response headers were read already and
+   * show no `name`, the value is added, which spares Envoy the search for values to replace.
+   */
   setResponseHeader(name: string, value: string): WasmResult {
-    return this.wroteResponse(responseHeaders.replace(name, value), HeaderEdit.Replace, name, scratchPtrB(), <i32>scratchLengthB());
+    const status = this.responseHeaderAbsent(name) ? responseHeaders.add(name, value) : responseHeaders.replace(name, value);
+    return this.wroteResponse(status, HeaderEdit.Replace, name, scratchPtrB(), <i32>scratchLengthB());
   }
 
   /** `setResponseHeader` with the value as UTF-8 bytes (no string on the way). */
   setResponseHeaderBytes(name: string, value: ArrayBuffer): WasmResult {
-    return this.wroteResponse(responseHeaders.replaceBytes(name, value), HeaderEdit.Replace, name, changetype<usize>(value), value.byteLength);
+    return this.setResponseHeaderRaw(name, null, changetype<usize>(value), value.byteLength);
+  }
+
+  /**
+   * `setResponseHeader` with the value's `valueLength` UTF-8 bytes at `valuePtr`, and the name
+   * also as UTF-8 bytes when the caller has them (`nameBytes`, e.g. encoded once at configuration).
+   */
+  setResponseHeaderRaw(name: string, nameBytes: ArrayBuffer | null, valuePtr: usize, valueLength: i32): WasmResult {
+    const n = nameBytes !== null ? changetype<usize>(nameBytes) : scratchA(name);
+    const nLen = nameBytes !== null ? <usize>nameBytes.byteLength : scratchLengthA();
+    const status = this.responseHeaderAbsent(name)
+      ? responseHeaders.addAt(n, nLen, valuePtr, <usize>valueLength)
+      : responseHeaders.replaceRaw(n, nLen, valuePtr, <usize>valueLength);
+    return this.wroteResponse(status, HeaderEdit.Replace, name, valuePtr, valueLength);
+  }
+
+  /** The response headers were read (and not changed behind the view) and have no `name`. */
+  private responseHeaderAbsent(name: string): bool {
+    return this.responseHeadersLoaded && this.responseHeadersRead && !this.responseHeaders.has(name);
   }
 
   removeResponseHeader(name: string): WasmResult {

@@ -14,11 +14,8 @@
 // filter state `wasm.llm_tokens` on every path: the reservation at admission, the real count when
 // the response settles, 0 when the request is refused.
 
-import { HeaderPair, nowMillis, responseHeaders, sendLocalResponse } from "../../assembly/index";
-import { proxy_add_header_map_value } from "../../assembly/abi/imports";
-import { HeaderMapType } from "../../assembly/abi/types";
+import { HeaderPair, nowMillis, sendLocalResponse } from "../../assembly/index";
 import { setPropertyRaw } from "../../assembly/host/properties";
-import { PairsView } from "../../assembly/host/pairs-view";
 import { parseDecimalAt } from "../../assembly/http/decimal";
 import { JsonValue } from "../../assembly/json/index";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
@@ -440,21 +437,19 @@ export class TokenBucketStage extends Stage {
   private writeHeaders(ex: Exchange): void {
     this.view();
     const v = changetype<usize>(VALUE);
-    // The response's headers as the pipeline read them for its status: a header the upstream did
-    // not send is added, which spares Envoy the search for values to replace. Unread (no status):
-    // every header is replaced.
-    const seen: PairsView | null = ex.responseStatus != 0 ? ex.responseHeaderView() : null;
+    // The Exchange adds a header the upstream did not send (Envoy then has no values to search
+    // for and replace) and records each write, so later stages read them without a new read.
     const rq = this.root.requests;
     if (rq.present) {
-      putHeader(seen, LIMIT_REQUESTS, H_LIMIT_REQUESTS, v, writeDecimal(rq.burst, v));
-      putHeader(seen, REMAINING_REQUESTS, H_REMAINING_REQUESTS, v, writeDecimal(rq.remaining, v));
-      putHeader(seen, RESET_REQUESTS, H_RESET_REQUESTS, v, writeDuration(rq.resetMs, v));
+      ex.setResponseHeaderRaw(LIMIT_REQUESTS, H_LIMIT_REQUESTS, v, writeDecimal(rq.burst, v));
+      ex.setResponseHeaderRaw(REMAINING_REQUESTS, H_REMAINING_REQUESTS, v, writeDecimal(rq.remaining, v));
+      ex.setResponseHeaderRaw(RESET_REQUESTS, H_RESET_REQUESTS, v, writeDuration(rq.resetMs, v));
     }
     const tk = this.root.tokens;
     if (tk.present) {
-      putHeader(seen, LIMIT_TOKENS, H_LIMIT_TOKENS, v, writeDecimal(tk.burst, v));
-      putHeader(seen, REMAINING_TOKENS, H_REMAINING_TOKENS, v, writeDecimal(tk.remaining, v));
-      putHeader(seen, RESET_TOKENS, H_RESET_TOKENS, v, writeDuration(tk.resetMs, v));
+      ex.setResponseHeaderRaw(LIMIT_TOKENS, H_LIMIT_TOKENS, v, writeDecimal(tk.burst, v));
+      ex.setResponseHeaderRaw(REMAINING_TOKENS, H_REMAINING_TOKENS, v, writeDecimal(tk.remaining, v));
+      ex.setResponseHeaderRaw(RESET_TOKENS, H_RESET_TOKENS, v, writeDuration(tk.resetMs, v));
     }
   }
 
@@ -511,15 +506,6 @@ function setTokens(n: i64): void {
   const v = changetype<usize>(VALUE);
   const len = writeDecimal(n, v);
   setPropertyRaw(changetype<usize>(LLM_TOKENS_PATH), <usize>LLM_TOKENS_PATH.byteLength, v, <usize>len);
-}
-
-/** Sets response header `name` (`bytes` its UTF-8): added when `seen` shows it absent, else replaced. */
-function putHeader(seen: PairsView | null, name: string, bytes: ArrayBuffer, value: usize, len: i32): void {
-  if (seen !== null && !seen.has(name)) {
-    proxy_add_header_map_value(<u32>HeaderMapType.ResponseHeaders, changetype<usize>(bytes), <usize>bytes.byteLength, value, <usize>len);
-  } else {
-    responseHeaders.replaceRaw(changetype<usize>(bytes), <usize>bytes.byteLength, value, <usize>len);
-  }
 }
 
 /** The 429's message: which limit, of what, and when to try again. */
