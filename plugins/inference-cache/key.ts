@@ -25,7 +25,7 @@
 // its whole RFC 8785 form, with nothing dropped or added.
 
 import { toHex, Sha256 } from "../../assembly/crypto/sha256";
-import { sortKeyNodes, writeCanonical } from "../../assembly/json/canonical";
+import { sortKeyNodes, writeCanonicalNode, writeCanonicalString } from "../../assembly/json/canonical";
 import { JsonValue } from "../../assembly/json/index";
 import { compareStringNodes, F_ESCAPED, F_NON_ASCII, JsonTree, nodeStringEquals } from "../../assembly/json/reader";
 import { ByteSink } from "../../assembly/json/sink";
@@ -88,6 +88,9 @@ let bodySink = new ByteSink(4096);
 let fieldBuf = new ArrayBuffer(256);
 /** A grown body buffer larger than this is dropped after use rather than kept for the next key. */
 const KEEP_SINK_BYTES: i32 = 1 << 20;
+/** The kept members of the body being keyed (grown for wide bodies, let go above KEEP_KEPT). */
+let keptNodes = new StaticArray<i32>(64);
+const KEEP_KEPT: i32 = 4096;
 
 /** The 32-byte key of a request; `body` is null for a request without a body. */
 export function computeKey(rules: KeyRules, req: KeyRequest, body: JsonValue | null): ArrayBuffer {
@@ -127,16 +130,17 @@ export function canonicalBody(body: JsonValue, rules: KeyRules): ArrayBuffer {
 
 /** Appends the canonical body of `body` to `sink`. */
 export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRules): void {
+  const tree = body.tree;
   if (!body.isObject()) {
-    writeCanonical(sink, body);
+    writeCanonicalNode(sink, tree, body.node);
     return;
   }
-  const tree = body.tree;
   const count = body.length;
   const drops = rules.dropFields;
   const names = rules.defaultNames;
   const nd = min(names.length, MAX_DEFAULTS);
-  const kept = new StaticArray<i32>(count);
+  if (count > keptNodes.length) keptNodes = new StaticArray<i32>(count);
+  const kept = keptNodes;
   let n = 0;
   let present: u64 = 0;
   let node = body.node + 1;
@@ -154,7 +158,6 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
 
   // Merge the sorted members with the sorted absent defaults. A default is absent, so it never
   // ties with a member.
-  const view = new JsonValue(tree, body.node);
   sink.byte(0x7B);
   let i = 0;
   let d = 0;
@@ -168,9 +171,9 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
     first = false;
     if (haveMember && (!haveDefault || compareKeyToAscii(tree, unchecked(kept[i]), unchecked(names[d])) < 0)) {
       const keyNode = unchecked(kept[i++]);
-      writeCanonical(sink, view.bind(tree, keyNode));
+      writeCanonicalString(sink, tree, keyNode);
       sink.byte(0x3A);
-      writeCanonical(sink, view.bind(tree, keyNode + 1));
+      writeCanonicalNode(sink, tree, keyNode + 1);
     } else {
       sink.byte(0x22);
       sink.ascii(unchecked(names[d]));
@@ -181,6 +184,7 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
     }
   }
   sink.byte(0x7D);
+  if (keptNodes.length > KEEP_KEPT) keptNodes = new StaticArray<i32>(64);
 }
 
 // The key's fields: `withLength` prefixes the UTF-8 bytes with their u32 big-endian length.
