@@ -55,6 +55,31 @@ export class Sha256 {
     return this;
   }
 
+  /** Hashes the `len` bytes at `ptr`. */
+  updatePtr(ptr: usize, len: i32): Sha256 {
+    if (len > 0) this.updateRaw(ptr, len);
+    return this;
+  }
+
+  /**
+   * Copies the chaining state (32 bytes) to `ptr`: after whole 64-byte blocks, what `resume`
+   * needs to go on from there.
+   */
+  saveState(ptr: usize): void {
+    memory.copy(ptr, changetype<usize>(this.state), 32);
+  }
+
+  /**
+   * Starts a message whose first `bytes` bytes (a multiple of 64) are already hashed into the
+   * state `saveState` wrote at `ptr`.
+   */
+  resume(ptr: usize, bytes: u64): Sha256 {
+    memory.copy(changetype<usize>(this.state), ptr, 32);
+    this.blockLen = 0;
+    this.total = bytes;
+    return this;
+  }
+
   /** Hashes the UTF-8 encoding of `s`. */
   updateString(s: string): Sha256 {
     return this.update(String.UTF8.encode(s));

@@ -81,12 +81,13 @@ export class KeyRequest {
   shared: bool = false;
 }
 
-// One request at a time per VM: the hasher, the canonical-body buffer and the field buffer are
+// One request at a time per VM: the hasher, the preimage buffer and the member scratch are
 // reused, so a key costs no allocation beyond the 32-byte digest once they have grown.
 const HASHER = new Sha256();
-let bodySink = new ByteSink(4096);
-let fieldBuf = new ArrayBuffer(256);
-/** A grown body buffer larger than this is dropped after use rather than kept for the next key. */
+const TAG_BYTES = String.UTF8.encode(TAG);
+/** The key's preimage (every field above, in order) of the request being keyed. */
+let preimage = new ByteSink(4096);
+/** A grown preimage buffer larger than this is dropped after use rather than kept for the next key. */
 const KEEP_SINK_BYTES: i32 = 1 << 20;
 /** The kept members of the body being keyed (grown for wide bodies, let go above KEEP_KEPT). */
 let keptNodes = new StaticArray<i32>(64);
@@ -94,26 +95,118 @@ const KEEP_KEPT: i32 = 4096;
 
 /** The 32-byte key of a request; `body` is null for a request without a body. */
 export function computeKey(rules: KeyRules, req: KeyRequest, body: JsonValue | null): ArrayBuffer {
-  const h = HASHER.reset();
-  hashString(h, TAG, false);
-  hashByte(h, KEY_FORMAT_VERSION);
-  hashByte(h, req.shared ? 0 : 1);
-  hashString(h, req.shared ? "" : req.tenant, true);
-  hashString(h, req.method, true);
-  hashString(h, req.path, true);
-  hashString(h, req.model, true);
-  hashString(h, req.version, true);
+  const m = preimage;
+  m.length = 0;
+  m.bytes(changetype<usize>(TAG_BYTES), TAG_BYTES.byteLength);
+  m.byte2(KEY_FORMAT_VERSION, req.shared ? 0 : 1);
+  putField(m, req.shared ? "" : req.tenant);
+  putField(m, req.method);
+  putField(m, req.path);
+  putField(m, req.model);
+  putField(m, req.version);
   if (body === null) {
-    hashByte(h, 0);
-    return h.final();
+    m.byte(0);
+  } else {
+    m.byte(1);
+    writeCanonicalBody(m, body, rules);
   }
-  hashByte(h, 1);
-  const sink = bodySink;
-  sink.length = 0;
-  writeCanonicalBody(sink, body, rules);
-  h.updateRange(sink.buffer, 0, sink.length);
-  if (sink.buffer.byteLength > KEEP_SINK_BYTES) bodySink = new ByteSink(4096);
-  return h.final();
+  const key = REPEATS.digest(HASHER, m.at(0), m.length);
+  if (m.buffer.byteLength > KEEP_SINK_BYTES) preimage = new ByteSink(4096);
+  return key;
+}
+
+// lp(s): the u32 big-endian byte length of `s` in UTF-8, then the bytes. ASCII (the usual
+// method, path, model, version and hex tenant) is copied unit by unit; anything else is encoded
+// as String.UTF8 encodes it.
+function putField(m: ByteSink, s: string): void {
+  const n = s.length;
+  const src = changetype<usize>(s);
+  let p = m.reserve(n + 4);
+  let i = 0;
+  while (i < n) {
+    const c = <u32>load<u16>(src + (<usize>i << 1));
+    if (c >= 0x80) break;
+    store<u8>(p + 4 + <usize>i, <u8>c);
+    i++;
+  }
+  let len = n;
+  if (i < n) {
+    len = String.UTF8.byteLength(s);
+    p = m.reserve(len + 4);
+    String.UTF8.encodeUnsafe(src, n, p + 4);
+  }
+  store<u32>(p, bswap<u32>(<u32>len));
+  m.length += len + 4;
+}
+
+/**
+ * SHA-256 of preimages whose first blocks repeat. Keys of one partition begin alike: the tag and
+ * tenant fill the first block, method, path, model and version most of the second, and the
+ * canonical body begins with its sorted parameters and, often, a system prompt that every request
+ * shares. So for each of a few partitions (chosen by the first block) the VM keeps the first
+ * REPEAT_BLOCKS whole blocks of the last preimage and the state after each, and the next preimage
+ * is hashed from after its longest run of identical whole blocks. The digest is the plain
+ * SHA-256 of the preimage either way: only whole blocks compared equal byte for byte are skipped.
+ * (How long a key takes tells whether it starts like the last key of its slot; the first block
+ * holds the tenant, so a client learns that only about its own partition's keys, or about shared
+ * ones, whose hits tell more.)
+ */
+class RepeatTable {
+  private prefixes: StaticArray<ArrayBuffer | null> = new StaticArray<ArrayBuffer | null>(REPEAT_SLOTS);
+  private states: StaticArray<ArrayBuffer | null> = new StaticArray<ArrayBuffer | null>(REPEAT_SLOTS);
+  /** Whole blocks held per slot. */
+  private blocks: StaticArray<i32> = new StaticArray<i32>(REPEAT_SLOTS);
+
+  digest(h: Sha256, ptr: usize, len: i32): ArrayBuffer {
+    const whole = len >> 6;
+    if (whole == 0) return h.reset().updatePtr(ptr, len).final();
+    const slot = slotOfBlock(ptr);
+    let prefix = unchecked(this.prefixes[slot]);
+    let states = unchecked(this.states[slot]);
+    if (prefix === null || states === null) {
+      prefix = new ArrayBuffer(REPEAT_BLOCKS << 6);
+      states = new ArrayBuffer(REPEAT_BLOCKS << 5);
+      unchecked((this.prefixes[slot] = prefix));
+      unchecked((this.states[slot] = states));
+      unchecked((this.blocks[slot] = 0));
+    }
+    const known = changetype<usize>(prefix);
+    const saved = changetype<usize>(states);
+    const held = min(unchecked(this.blocks[slot]), whole);
+    let same = 0;
+    while (same < held && sameBlock(ptr + (<usize>same << 6), known + (<usize>same << 6))) same++;
+    if (same > 0) h.resume(saved + (<usize>(same - 1) << 5), <u64>same << 6);
+    else h.reset();
+    const keep = min(whole, REPEAT_BLOCKS);
+    for (let b = same; b < keep; b++) {
+      h.updatePtr(ptr + (<usize>b << 6), 64);
+      h.saveState(saved + (<usize>b << 5));
+    }
+    if (keep > same) memory.copy(known + (<usize>same << 6), ptr + (<usize>same << 6), <usize>(keep - same) << 6);
+    unchecked((this.blocks[slot] = keep));
+    const done = keep << 6;
+    return h.updatePtr(ptr + <usize>done, len - done).final();
+  }
+}
+
+/** Partitions whose last preimage start is kept. */
+const REPEAT_SLOTS: i32 = 8;
+/** Whole blocks of it kept (4 KiB, and 2 KiB of states, per slot). */
+const REPEAT_BLOCKS: i32 = 64;
+const REPEATS = new RepeatTable();
+
+// The slot of a preimage, from its first block (tag, format, partition and the tenant's start).
+function slotOfBlock(p: usize): i32 {
+  let x: u64 = 0;
+  for (let i: usize = 0; i < 64; i += 8) x = (x ^ load<u64>(p + i)) * 0x9E3779B97F4A7C15;
+  return <i32>(x >>> 40) & (REPEAT_SLOTS - 1);
+}
+
+function sameBlock(a: usize, b: usize): bool {
+  for (let i: usize = 0; i < 64; i += 8) {
+    if (load<u64>(a + i) != load<u64>(b + i)) return false;
+  }
+  return true;
 }
 
 /** Lower-case hex of a key (64 characters), for `x-ai-cache-key` and the shared tier. */
@@ -185,25 +278,6 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
   }
   sink.byte(0x7D);
   if (keptNodes.length > KEEP_KEPT) keptNodes = new StaticArray<i32>(64);
-}
-
-// The key's fields: `withLength` prefixes the UTF-8 bytes with their u32 big-endian length.
-function hashString(h: Sha256, s: string, withLength: bool): void {
-  const need = String.UTF8.byteLength(s) + 4;
-  if (need > fieldBuf.byteLength) fieldBuf = new ArrayBuffer(need);
-  const p = changetype<usize>(fieldBuf);
-  const len = <i32>String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, p + 4);
-  if (withLength) {
-    store<u32>(p, bswap<u32>(<u32>len));
-    h.updateRange(fieldBuf, 0, len + 4);
-  } else {
-    h.updateRange(fieldBuf, 4, len);
-  }
-}
-
-function hashByte(h: Sha256, b: u8): void {
-  store<u8>(changetype<usize>(fieldBuf), b);
-  h.updateRange(fieldBuf, 0, 1);
 }
 
 /**
