@@ -139,22 +139,32 @@ export function sha256(data: ArrayBuffer): ArrayBuffer {
   return new Sha256().update(data).final();
 }
 
-/** Lower-case hex of `bytes` (e.g. a digest). */
+// The two lower-case hex digits of each byte value, as they lie in memory (a u16 each).
+const HEX_PAIRS = hexPairs();
+
+function hexPairs(): StaticArray<u16> {
+  const t = new StaticArray<u16>(256);
+  for (let b = 0; b < 256; b++) {
+    const hi = b >> 4;
+    const lo = b & 15;
+    unchecked((t[b] = <u16>((hi < 10 ? 0x30 + hi : 0x57 + hi) | ((lo < 10 ? 0x30 + lo : 0x57 + lo) << 8))));
+  }
+  return t;
+}
+
 /** Lower-case hex of `bytes` as ASCII into `out` (at least twice as long), e.g. for a header value. */
 export function hexInto(bytes: ArrayBuffer, out: ArrayBuffer): void {
   const n = bytes.byteLength;
   if (out.byteLength < n << 1) return;
   const src = changetype<usize>(bytes);
   const dst = changetype<usize>(out);
+  const table = changetype<usize>(HEX_PAIRS);
   for (let i = 0; i < n; i++) {
-    const b = <u32>load<u8>(src + <usize>i);
-    const hi = b >> 4;
-    const lo = b & 15;
-    store<u8>(dst + (<usize>i << 1), <u8>(hi < 10 ? 0x30 + hi : 0x57 + hi));
-    store<u8>(dst + (<usize>i << 1), <u8>(lo < 10 ? 0x30 + lo : 0x57 + lo), 1);
+    store<u16>(dst + (<usize>i << 1), load<u16>(table + (<usize>load<u8>(src + <usize>i) << 1)));
   }
 }
 
+/** Lower-case hex of `bytes` (e.g. a digest). */
 export function toHex(bytes: ArrayBuffer): string {
   const out = new ArrayBuffer(bytes.byteLength << 1);
   hexInto(bytes, out);

@@ -67,6 +67,33 @@ export class KeyRules {
     const i = this.defaultNames.indexOf(name);
     return i < 0 ? null : this.defaultValues[i];
   }
+
+  // Bit L set when a drop field, a default or `stream` has L characters (all ASCII): a plain
+  // member name of another length is none of them. Made again when the lists change.
+  private lengths: u64 = 0;
+  private lengthsOfDrops: string[] | null = null;
+  private lengthsOfDefaults: string[] | null = null;
+  private lengthsCount: i32 = -1;
+
+  /** Bits by name length (0..63) of every name a member may match (see above). */
+  nameLengths(): u64 {
+    const drops = this.dropFields;
+    const names = this.defaultNames;
+    if (drops === this.lengthsOfDrops && names === this.lengthsOfDefaults && drops.length + names.length == this.lengthsCount) return this.lengths;
+    let bits: u64 = lengthBit(STREAM_FIELD.length);
+    for (let i = 0; i < drops.length; i++) bits |= lengthBit(unchecked(drops[i]).length);
+    for (let i = 0; i < names.length; i++) bits |= lengthBit(unchecked(names[i]).length);
+    this.lengths = bits;
+    this.lengthsOfDrops = drops;
+    this.lengthsOfDefaults = names;
+    this.lengthsCount = drops.length + names.length;
+    return bits;
+  }
+}
+
+// Names of 64 characters and more set every bit: such members are always compared.
+function lengthBit(n: i32): u64 {
+  return n < 64 ? <u64>1 << <u64>n : <u64>-1;
 }
 
 /** The request facts that go into the key besides the body. */
@@ -234,18 +261,37 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
   const nd = min(names.length, MAX_DEFAULTS);
   if (count > keptNodes.length) keptNodes = new StaticArray<i32>(count);
   const kept = keptNodes;
+  const lengths = rules.nameLengths();
+  const base = changetype<usize>(tree.source);
   let n = 0;
   let present: u64 = 0;
   let node = body.node + 1;
   for (let i = 0; i < count; i++) {
     const keyNode = node;
     node = tree.skip(node + 1);
+    const from = tree.word(keyNode, 1) + 1;
+    const len = tree.word(keyNode, 2) - 1 - from;
+    if ((tree.word(keyNode, 0) & (F_ESCAPED | F_NON_ASCII)) == 0) {
+      // Plain ASCII: equal to a name when the bytes are its characters.
+      if (len < 64 && (lengths & (<u64>1 << <u64>len)) == 0) {
+        unchecked((kept[n++] = keyNode));
+        continue;
+      }
+      const p = base + <usize>from;
+      for (let d = 0; d < nd; d++) {
+        if ((present & (<u64>1 << d)) == 0 && asciiEquals(p, len, unchecked(names[d]))) present |= <u64>1 << d;
+      }
+      let drop = asciiEquals(p, len, STREAM_FIELD);
+      for (let d = 0; d < drops.length && !drop; d++) drop = asciiEquals(p, len, unchecked(drops[d]));
+      if (!drop) unchecked((kept[n++] = keyNode));
+      continue;
+    }
     for (let d = 0; d < nd; d++) {
       if ((present & (<u64>1 << d)) == 0 && nodeStringEquals(tree, keyNode, unchecked(names[d]))) present |= <u64>1 << d;
     }
     let drop = nodeStringEquals(tree, keyNode, STREAM_FIELD);
     for (let d = 0; d < drops.length && !drop; d++) drop = nodeStringEquals(tree, keyNode, unchecked(drops[d]));
-    if (!drop) unchecked(kept[n++] = keyNode);
+    if (!drop) unchecked((kept[n++] = keyNode));
   }
   sortKeyNodes(tree, kept, n);
 
@@ -278,6 +324,18 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
   }
   sink.byte(0x7D);
   if (keptNodes.length > KEEP_KEPT) keptNodes = new StaticArray<i32>(64);
+}
+
+// The `len` ASCII bytes at `p` are the characters of `s`.
+// @ts-ignore: decorator
+@inline
+function asciiEquals(p: usize, len: i32, s: string): bool {
+  if (s.length != len) return false;
+  const q = changetype<usize>(s);
+  for (let k = 0; k < len; k++) {
+    if (<u32>load<u8>(p + <usize>k) != <u32>load<u16>(q + (<usize>k << 1))) return false;
+  }
+  return true;
 }
 
 /**

@@ -35,6 +35,9 @@ export const SECTION = "inference_cache";
 export const CACHE_HEADER = "x-ai-cache";
 export const REASON_HEADER = "x-ai-cache-reason";
 export const KEY_HEADER = "x-ai-cache-key";
+/** Record buffers kept for reuse, and the largest one kept. */
+const KEEP_RECORDS: i32 = 8;
+const KEEP_RECORD_BYTES: i32 = 64 << 10;
 
 class CacheKind extends StageKind {
   configure(config: JsonValue): StageConfigResult {
@@ -60,6 +63,8 @@ export class CacheRoot extends StageRoot {
   readonly hexScratch: ArrayBuffer = new ArrayBuffer(64);
   /** Shared-data key of each slot, made the first time the slot is used. */
   private slotKeys: Array<string | null>;
+  /** Record buffers of stored responses, for the next ones (at most KEEP_RECORDS). */
+  private sinks: ByteSink[] = [];
 
   constructor(readonly cfg: CacheConfig) {
     super();
@@ -80,6 +85,21 @@ export class CacheRoot extends StageRoot {
   hexOf(key: ArrayBuffer): ArrayBuffer {
     hexInto(key, this.hexScratch);
     return this.hexScratch;
+  }
+
+  /** A record buffer holding at least `capacity` bytes, empty: a returned one when there is one. */
+  takeSink(capacity: i32): ByteSink {
+    const pool = this.sinks;
+    if (pool.length == 0) return new ByteSink(capacity);
+    const sink = pool.pop();
+    sink.length = 0;
+    sink.reserve(capacity);
+    return sink;
+  }
+
+  /** Gives a record buffer back once its record is stored (or given up); big ones are let go. */
+  returnSink(sink: ByteSink): void {
+    if (sink.buffer.byteLength <= KEEP_RECORD_BYTES && this.sinks.length < KEEP_RECORDS) this.sinks.push(sink);
   }
 
   newStage(): Stage {
@@ -274,7 +294,7 @@ export class CacheStage extends Stage {
     // The record is gathered in place: room for its head and content type, then the body.
     this.headBytes = <i32>entrySize(ct.length, 0);
     const expected = facts.contentLength > 0 && facts.contentLength <= <i64>this.limit ? <i32>facts.contentLength : 4096;
-    const sink = new ByteSink(this.headBytes + expected);
+    const sink = root.takeSink(this.headBytes + expected);
     sink.length = this.headBytes;
     this.sink = sink;
     if (this.kind == BodyKind.Sse) this.sse = new SseReader(this.limit, false);
@@ -319,6 +339,8 @@ export class CacheStage extends Stage {
 
   private giveUp(reason: Reason): void {
     this.storing = false;
+    const sink = this.sink;
+    if (sink !== null) this.root.returnSink(sink);
     this.sink = null;
     this.sse = null;
     this.root.metrics.notStoredBecause(reason);
@@ -337,11 +359,13 @@ export class CacheStage extends Stage {
     const base = changetype<usize>(sink.buffer);
     const size = sink.length;
     if (!writeEntryHead(base, this.key as ArrayBuffer, now, now + <u64>ttl, this.status, this.kind, this.contentType, size - this.headBytes)) {
+      this.root.returnSink(sink);
       return this.root.metrics.notStoredBecause(Reason.ContentTypeNotCacheable);
     }
     this.storeLocal(base, size, this.slotTaken);
     const shared = this.root.shared;
     if (shared !== null) shared.write(this.tenant, (this.policy as ModelPolicy).shared, this.hex, sink.buffer.slice(0, size), ttl);
+    this.root.returnSink(sink);
   }
 
   /** Writes the record (`size` bytes at `ptr`) into this key's slot: the last writer wins. */

@@ -190,10 +190,9 @@ export function decideRequest(
  */
 export function isDeterministic(body: JsonValue, rules: KeyRules): bool {
   if (!body.isObject()) return false;
-  const seed = body.get("seed");
-  if (seed !== null && !seed.isNull()) return true;
-  const t = body.get("temperature");
-  if (t !== null) return t.isNumber() && t.asNumber() == 0;
+  const v = memberScratch(body);
+  if (body.getInto("seed", v) && !v.isNull()) return true;
+  if (body.getInto("temperature", v)) return v.isNumber() && v.asNumber() == 0;
   const def = rules.defaultOf("temperature");
   // The canonical form of every spelling of zero is "0".
   return def !== null && def.byteLength == 1 && load<u8>(changetype<usize>(def)) == 0x30;
@@ -202,8 +201,19 @@ export function isDeterministic(body: JsonValue, rules: KeyRules): bool {
 /** `"stream": true` (the last `stream` member, as the upstream reads it). */
 export function isStreamRequest(body: JsonValue): bool {
   if (!body.isObject()) return false;
-  const s = body.get("stream");
-  return s !== null && s.asBool();
+  const v = memberScratch(body);
+  return body.getInto("stream", v) && v.asBool();
+}
+
+// One value object for the members the decision reads, bound to each in turn (no allocation).
+let memberValue: JsonValue | null = null;
+
+function memberScratch(body: JsonValue): JsonValue {
+  const v = memberValue;
+  if (v !== null) return v;
+  const made = new JsonValue(body.tree, body.node);
+  memberValue = made;
+  return made;
 }
 
 function clientNoStore(facts: RequestFacts): bool {
@@ -269,11 +279,11 @@ export function bodyKindOf(contentType: string): BodyKind {
 
 /** `application/json` or `<type>/<subtype>+json`, any case, parameters ignored. */
 export function isJsonMediaType(value: string): bool {
-  if (mediaTypeIs(value, "application/json")) return true;
-  const end = mediaTypeEnd(value);
   const start = skipSpaces(value, 0);
-  const slash = value.indexOf("/", start);
-  return slash > start && slash < end && end - slash > 6 && endsWithIgnoreCase(value, end, "+json");
+  const end = mediaTypeEnd(value);
+  if (end - start == 16 && regionEqualsIgnoreCase(value, start, "application/json")) return true;
+  const slash = indexOfUnit(value, 0x2F, start, end);
+  return slash > start && end - slash > 6 && endsWithIgnoreCase(value, end, "+json");
 }
 
 function mediaTypeIs(value: string, type: string): bool {
@@ -284,10 +294,21 @@ function mediaTypeIs(value: string, type: string): bool {
 
 /** End of the media type: before parameters and trailing spaces. */
 function mediaTypeEnd(value: string): i32 {
-  let end = value.indexOf(";");
+  let end = indexOfUnit(value, 0x3B, 0, value.length);
   if (end < 0) end = value.length;
-  while (end > 0 && isSpace(value.charCodeAt(end - 1))) end--;
+  while (end > 0 && isSpace(<i32>load<u16>(changetype<usize>(value) + (<usize>(end - 1) << 1)))) end--;
   return end;
+}
+
+// The first code unit `unit` of `s` in [from, to) (within the string), or -1. String#indexOf
+// compares a substring at every position, many times the cost for one unit.
+function indexOfUnit(s: string, unit: u32, from: i32, to: i32): i32 {
+  const p = changetype<usize>(s);
+  if (to > s.length) to = s.length;
+  for (let i = max(from, 0); i < to; i++) {
+    if (<u32>load<u16>(p + (<usize>i << 1)) == unit) return i;
+  }
+  return -1;
 }
 
 function isIdentity(value: string): bool {
@@ -340,11 +361,14 @@ function isSpace(ch: i32): bool {
 
 /** `s` at `at` starts with `lower` (lower-case ASCII), ignoring ASCII case. */
 function regionEqualsIgnoreCase(s: string, at: i32, lower: string): bool {
-  if (at < 0 || at + lower.length > s.length) return false;
-  for (let k = 0; k < lower.length; k++) {
-    let ch = s.charCodeAt(at + k);
-    if (ch >= 0x41 && ch <= 0x5a) ch |= 0x20;
-    if (ch != lower.charCodeAt(k)) return false;
+  const n = lower.length;
+  if (at < 0 || at + n > s.length) return false;
+  const p = changetype<usize>(s) + (<usize>at << 1);
+  const q = changetype<usize>(lower);
+  for (let k = 0; k < n; k++) {
+    let ch = <u32>load<u16>(p + (<usize>k << 1));
+    if (ch - 0x41 < 26) ch |= 0x20;
+    if (ch != <u32>load<u16>(q + (<usize>k << 1))) return false;
   }
   return true;
 }
