@@ -24,16 +24,19 @@ export class ByteSink {
   }
 
   byte(b: u32): void {
-    store<u8>(this.reserve(1), <u8>b);
-    this.length += 1;
+    const n = this.length;
+    const p = n < this.buf.byteLength ? changetype<usize>(this.buf) + <usize>n : this.reserve(1);
+    store<u8>(p, <u8>b);
+    this.length = n + 1;
   }
 
   /** Appends two bytes, e.g. an escape such as `\n`. */
   byte2(a: u32, b: u32): void {
-    const p = this.reserve(2);
+    const n = this.length;
+    const p = n + 2 <= this.buf.byteLength ? changetype<usize>(this.buf) + <usize>n : this.reserve(2);
     store<u8>(p, <u8>a);
     store<u8>(p, <u8>b, 1);
-    this.length += 2;
+    this.length = n + 2;
   }
 
   bytes(ptr: usize, len: i32): void {

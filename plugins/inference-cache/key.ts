@@ -279,18 +279,18 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
       }
       const p = base + <usize>from;
       for (let d = 0; d < nd; d++) {
-        if ((present & (<u64>1 << d)) == 0 && asciiEquals(p, len, unchecked(names[d]))) present |= <u64>1 << d;
+        if ((present & (<u64>1 << d)) == 0 && asciiEquals(p, len, nameAt(names, d))) present |= <u64>1 << d;
       }
       let drop = asciiEquals(p, len, STREAM_FIELD);
-      for (let d = 0; d < drops.length && !drop; d++) drop = asciiEquals(p, len, unchecked(drops[d]));
+      for (let d = 0; d < drops.length && !drop; d++) drop = asciiEquals(p, len, nameAt(drops, d));
       if (!drop) unchecked((kept[n++] = keyNode));
       continue;
     }
     for (let d = 0; d < nd; d++) {
-      if ((present & (<u64>1 << d)) == 0 && nodeStringEquals(tree, keyNode, unchecked(names[d]))) present |= <u64>1 << d;
+      if ((present & (<u64>1 << d)) == 0 && nodeStringEquals(tree, keyNode, nameAt(names, d))) present |= <u64>1 << d;
     }
     let drop = nodeStringEquals(tree, keyNode, STREAM_FIELD);
-    for (let d = 0; d < drops.length && !drop; d++) drop = nodeStringEquals(tree, keyNode, unchecked(drops[d]));
+    for (let d = 0; d < drops.length && !drop; d++) drop = nodeStringEquals(tree, keyNode, nameAt(drops, d));
     if (!drop) unchecked((kept[n++] = keyNode));
   }
   sortKeyNodes(tree, kept, n);
@@ -308,14 +308,14 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
     if (!haveMember && !haveDefault) break;
     if (!first) sink.byte(0x2C);
     first = false;
-    if (haveMember && (!haveDefault || compareKeyToAscii(tree, unchecked(kept[i]), unchecked(names[d])) < 0)) {
+    if (haveMember && (!haveDefault || compareKeyToAscii(tree, unchecked(kept[i]), nameAt(names, d)) < 0)) {
       const keyNode = unchecked(kept[i++]);
       writeCanonicalString(sink, tree, keyNode);
       sink.byte(0x3A);
       writeCanonicalNode(sink, tree, keyNode + 1);
     } else {
       sink.byte(0x22);
-      sink.ascii(unchecked(names[d]));
+      sink.ascii(nameAt(names, d));
       sink.byte2(0x22, 0x3A);
       const value = unchecked(rules.defaultValues[d]);
       sink.bytes(changetype<usize>(value), value.byteLength);
@@ -324,6 +324,13 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
   }
   sink.byte(0x7D);
   if (keptNodes.length > KEEP_KEPT) keptNodes = new StaticArray<i32>(64);
+}
+
+// names[i], unchecked and inlined (the optimiser leaves Array#__uget a call here).
+// @ts-ignore: decorator
+@inline
+function nameAt(names: string[], i: i32): string {
+  return changetype<string>(load<usize>(names.dataStart + (<usize>i << alignof<usize>())));
 }
 
 // The `len` ASCII bytes at `p` are the characters of `s`.

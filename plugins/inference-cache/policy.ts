@@ -279,6 +279,19 @@ export function bodyKindOf(contentType: string): BodyKind {
 
 /** `application/json` or `<type>/<subtype>+json`, any case, parameters ignored. */
 export function isJsonMediaType(value: string): bool {
+  // The stage hands in the same string for a repeated content type (plugin.ts, RepeatedValue);
+  // the last one is held, so no other string can have its address.
+  if (changetype<usize>(value) == changetype<usize>(lastMediaType)) return lastMediaTypeIsJson;
+  const json = jsonMediaType(value);
+  lastMediaType = value;
+  lastMediaTypeIsJson = json;
+  return json;
+}
+
+let lastMediaType: string | null = null;
+let lastMediaTypeIsJson: bool = false;
+
+function jsonMediaType(value: string): bool {
   const start = skipSpaces(value, 0);
   const end = mediaTypeEnd(value);
   if (end - start == 16 && regionEqualsIgnoreCase(value, start, "application/json")) return true;
