@@ -75,6 +75,9 @@ export class KeyRules {
   private lengthsOfDefaults: string[] | null = null;
   private lengthsCount: i32 = -1;
 
+  // Each default as the member the canonical body gets for it: `"name":value`.
+  private members: StaticArray<ArrayBuffer> = new StaticArray<ArrayBuffer>(0);
+
   /** Bits by name length (0..63) of every name a member may match (see above). */
   nameLengths(): u64 {
     const drops = this.dropFields;
@@ -82,12 +85,29 @@ export class KeyRules {
     if (drops === this.lengthsOfDrops && names === this.lengthsOfDefaults && drops.length + names.length == this.lengthsCount) return this.lengths;
     let bits: u64 = lengthBit(STREAM_FIELD.length);
     for (let i = 0; i < drops.length; i++) bits |= lengthBit(unchecked(drops[i]).length);
-    for (let i = 0; i < names.length; i++) bits |= lengthBit(unchecked(names[i]).length);
+    const members = new StaticArray<ArrayBuffer>(names.length);
+    for (let i = 0; i < names.length; i++) {
+      const name = unchecked(names[i]);
+      bits |= lengthBit(name.length);
+      const sink = new ByteSink(name.length + 8);
+      sink.byte(0x22);
+      sink.ascii(name);
+      sink.byte2(0x22, 0x3A);
+      const value = unchecked(this.defaultValues[i]);
+      sink.bytes(changetype<usize>(value), value.byteLength);
+      unchecked((members[i] = sink.toArrayBuffer()));
+    }
+    this.members = members;
     this.lengths = bits;
     this.lengthsOfDrops = drops;
     this.lengthsOfDefaults = names;
     this.lengthsCount = drops.length + names.length;
     return bits;
+  }
+
+  /** Default `i`'s member, `"name":value` (valid after `nameLengths`). */
+  defaultMember(i: i32): ArrayBuffer {
+    return unchecked(this.members[i]);
   }
 }
 
@@ -150,6 +170,14 @@ function putField(m: ByteSink, s: string): void {
   const src = changetype<usize>(s);
   let p = m.reserve(n + 4);
   let i = 0;
+  // Four ASCII units at a time, packed into four bytes.
+  while (i + 4 <= n) {
+    const v = load<u64>(src + (<usize>i << 1));
+    if ((v & 0xFF80FF80FF80FF80) != 0) break;
+    const x = v | (v >> 8);
+    store<u32>(p + 4 + <usize>i, <u32>(x & 0xFFFF) | (<u32>(x >> 16) & 0xFFFF0000));
+    i += 4;
+  }
   while (i < n) {
     const c = <u32>load<u16>(src + (<usize>i << 1));
     if (c >= 0x80) break;
@@ -314,11 +342,8 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
       sink.byte(0x3A);
       writeCanonicalNode(sink, tree, keyNode + 1);
     } else {
-      sink.byte(0x22);
-      sink.ascii(nameAt(names, d));
-      sink.byte2(0x22, 0x3A);
-      const value = unchecked(rules.defaultValues[d]);
-      sink.bytes(changetype<usize>(value), value.byteLength);
+      const member = rules.defaultMember(d);
+      sink.bytes(changetype<usize>(member), member.byteLength);
       d++;
     }
   }

@@ -4,6 +4,7 @@
 
 import { BodyKind, MAX_CONTENT_TYPE_BYTES, entrySize } from "../../assembly/cache/entry";
 import { E_DEPTH, E_SIZE, E_VALUES, JsonResult, JsonValue } from "../../assembly/json/index";
+import { nodeStringEquals } from "../../assembly/json/reader";
 import { CacheConfig, ModelPolicy } from "./config";
 import { KeyRules } from "./key";
 
@@ -177,8 +178,9 @@ export function decideRequest(
     return out.set(RequestAction.Bypass, reason);
   }
   const body = parsed.value as JsonValue;
-  out.stream = isStreamRequest(body);
-  if (!model.cacheNondeterministic && !isDeterministic(body, cfg.rules)) return out.set(RequestAction.Bypass, Reason.Nondeterministic);
+  findSampling(body);
+  out.stream = streamFound(body);
+  if (!model.cacheNondeterministic && !deterministicFound(body, cfg.rules)) return out.set(RequestAction.Bypass, Reason.Nondeterministic);
   if (cfg.keyOnly) return out.set(RequestAction.KeyOnly, Reason.KeyOnly);
   if (clientNoCache(facts)) return out.set(RequestAction.Refresh, Reason.ClientNoCache);
   return out.set(RequestAction.Lookup, Reason.None);
@@ -189,20 +191,58 @@ export function decideRequest(
  * Anything but an object is not deterministic: it has no sampling parameters to tell.
  */
 export function isDeterministic(body: JsonValue, rules: KeyRules): bool {
+  findSampling(body);
+  return deterministicFound(body, rules);
+}
+
+/** `"stream": true` (the last `stream` member, as the upstream reads it). */
+export function isStreamRequest(body: JsonValue): bool {
+  findSampling(body);
+  return streamFound(body);
+}
+
+// Value nodes of the last `seed`, `temperature` and `stream` members of the body `findSampling`
+// read (-1: absent, or not an object), found in one pass over its members.
+let seedNode: i32 = -1;
+let temperatureNode: i32 = -1;
+let streamNode: i32 = -1;
+
+function findSampling(body: JsonValue): void {
+  seedNode = -1;
+  temperatureNode = -1;
+  streamNode = -1;
+  if (!body.isObject()) return;
+  const tree = body.tree;
+  const count = body.length;
+  let n = body.node + 1;
+  for (let i = 0; i < count; i++) {
+    // Member names of other lengths are none of the three: no comparison (JSON escapes make a
+    // name longer in the source, never shorter).
+    const len = tree.word(n, 2) - tree.word(n, 1) - 2;
+    if (len >= 4) {
+      if (nodeStringEquals(tree, n, "seed")) seedNode = n + 1;
+      else if (nodeStringEquals(tree, n, "temperature")) temperatureNode = n + 1;
+      else if (nodeStringEquals(tree, n, "stream")) streamNode = n + 1;
+    }
+    n = tree.skip(n + 1);
+  }
+}
+
+function deterministicFound(body: JsonValue, rules: KeyRules): bool {
   if (!body.isObject()) return false;
   const v = memberScratch(body);
-  if (body.getInto("seed", v) && !v.isNull()) return true;
-  if (body.getInto("temperature", v)) return v.isNumber() && v.asNumber() == 0;
+  if (seedNode >= 0 && !v.bind(body.tree, seedNode).isNull()) return true;
+  if (temperatureNode >= 0) {
+    v.bind(body.tree, temperatureNode);
+    return v.isNumber() && v.asNumber() == 0;
+  }
   const def = rules.defaultOf("temperature");
   // The canonical form of every spelling of zero is "0".
   return def !== null && def.byteLength == 1 && load<u8>(changetype<usize>(def)) == 0x30;
 }
 
-/** `"stream": true` (the last `stream` member, as the upstream reads it). */
-export function isStreamRequest(body: JsonValue): bool {
-  if (!body.isObject()) return false;
-  const v = memberScratch(body);
-  return body.getInto("stream", v) && v.asBool();
+function streamFound(body: JsonValue): bool {
+  return streamNode >= 0 && memberScratch(body).bind(body.tree, streamNode).asBool();
 }
 
 // One value object for the members the decision reads, bound to each in turn (no allocation).
