@@ -175,6 +175,14 @@ function writeCanonicalNumber(sink: ByteSink, tree: JsonTree, node: i32): void {
   const base = changetype<usize>(tree.source);
   const start = tree.word(node, 1);
   const end = tree.word(node, 2);
+  // An integer of at most 15 digits without a leading zero, fraction or exponent (and not -0) is
+  // already its own canonical form.
+  const neg = load<u8>(base + <usize>start) == 0x2D ? 1 : 0;
+  const digits = end - start - neg;
+  if (digits <= 15 && plainInteger(base + <usize>(start + neg), digits, neg != 0)) {
+    sink.bytes(base + <usize>start, end - start);
+    return;
+  }
   analyseNumber(base, start, end);
   const n = significantDigits();
   if (n == 0) {
@@ -188,6 +196,18 @@ function writeCanonicalNumber(sink: ByteSink, tree: JsonTree, node: i32): void {
     return;
   }
   writeNumber(sink, numberToF64(base, start, end));
+}
+
+// The `n` bytes at `p` are decimal digits with no leading 0: "0" alone, unless `negative` (-0
+// is written 0).
+function plainInteger(p: usize, n: i32, negative: bool): bool {
+  if (n <= 0) return false;
+  const first = <u32>load<u8>(p) - 0x30;
+  if (first > 9 || (first == 0 && (n > 1 || negative))) return false;
+  for (let i = 1; i < n; i++) {
+    if (<u32>load<u8>(p + <usize>i) - 0x30 > 9) return false;
+  }
+  return true;
 }
 
 /** Sorts key nodes [0, n) of `keys` in place by name (UTF-16 code units), stably. */

@@ -41,7 +41,15 @@ export class ByteSink {
 
   bytes(ptr: usize, len: i32): void {
     if (len <= 0) return;
-    memory.copy(this.reserve(len), ptr, <usize>len);
+    const dst = this.reserve(len);
+    if (len <= 32) {
+      // Short runs (names, numbers, most strings) inline: memory.copy is a call out of the module.
+      let i = 0;
+      for (; i + 8 <= len; i += 8) store<u64>(dst + <usize>i, load<u64>(ptr + <usize>i));
+      for (; i < len; i++) store<u8>(dst + <usize>i, load<u8>(ptr + <usize>i));
+    } else {
+      memory.copy(dst, ptr, <usize>len);
+    }
     this.length += len;
   }
 

@@ -390,7 +390,8 @@ function compareKeyToAscii(tree: JsonTree, node: i32, name: string): i32 {
       cp = readCodePoint(base, i);
       i = nextPos;
     }
-    const c = <u32>name.charCodeAt(k++);
+    const c = <u32>load<u16>(changetype<usize>(name) + (<usize>k << 1));
+    k++;
     if (cp != c) return cp < c ? -1 : 1;
   }
   if (i < to) return 1;
