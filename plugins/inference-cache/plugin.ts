@@ -48,8 +48,8 @@ function utf8Table(names: string[]): StaticArray<ArrayBuffer> {
 }
 
 /** Record buffers kept for reuse, and the largest one kept. */
-const KEEP_RECORDS: i32 = 8;
-const KEEP_RECORD_BYTES: i32 = 64 << 10;
+const KEEP_RECORDS: i32 = 4;
+const KEEP_RECORD_BYTES: i32 = 16 << 10;
 
 class CacheKind extends StageKind {
   configure(config: JsonValue): StageConfigResult {
