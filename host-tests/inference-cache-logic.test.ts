@@ -291,6 +291,29 @@ describe("inference-cache key", () => {
       }
     });
 
+    it("hashes preimages that share whole blocks with earlier ones like node:crypto", () => {
+      // The VM skips the whole blocks a preimage shares with the last one of its partition:
+      // change one byte in each block of preimages up to past the 4 KiB it keeps, lengthen and
+      // shorten them, across tenants and shared ones, in an order that reuses every run.
+      const text = (n: number, at: number, ch: string) => {
+        const s = "abcdefghijklmnopqrstuvwxyz0123456789".repeat(Math.ceil(n / 36) + 1).slice(0, n);
+        return at < 0 ? s : s.slice(0, at) + ch + s.slice(at + 1);
+      };
+      const cases: KeyCall[] = [];
+      for (const n of [20, 40, 100, 500, 4200, 4400, 9000]) {
+        for (const at of [-1, 0, 30, 63, 64, 130, 1000, 4090, 4100, 8000, n - 1]) {
+          if (at >= n) continue;
+          for (const c of [{ tenant: "c3e9a1c985d603e4" }, { tenant: "another-tenant00" }, { shared: true }]) {
+            cases.push({ body: `{"content":"${text(n, at, "!")}","temperature":0}`, ...c });
+          }
+        }
+      }
+      for (const c of [...cases, ...cases.slice().reverse()]) {
+        const preimage = keyPreimage({ ...REQ, ...c }, c.body!, DEFAULT_RULES);
+        expect({ c, hex: hexOf(c) }).toEqual({ c, hex: createHash("sha256").update(preimage).digest("hex") });
+      }
+    });
+
     it("writes the canonical body: drops, stream, defaults, RFC 8785 order and forms", () => {
       const r = keyOf({ body: '{"stream":true,"z":1.50,"user":"u","é":[1E2,"\\u00e9"],"a":{"b":1,"a":2},"n":3,"😀":0,"\ue000":0}' });
       expect(r).toMatchObject({

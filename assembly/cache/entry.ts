@@ -104,8 +104,9 @@ export function writeEntryHead(
   if (status < 100 || status > 599 || expiresAtMs < storedAtMs) return false;
   const ctLen = contentType.length;
   if (ctLen > MAX_CONTENT_TYPE_BYTES) return false;
+  const units = changetype<usize>(contentType);
   for (let i = 0; i < ctLen; i++) {
-    if (!isContentTypeChar(<u32>contentType.charCodeAt(i))) return false;
+    if (!isContentTypeChar(<u32>load<u16>(units + (<usize>i << 1)))) return false;
   }
   store<u32>(base, MAGIC);
   store<u8>(base, ENTRY_FORMAT, 4);
@@ -118,7 +119,7 @@ export function writeEntryHead(
   store<u16>(base, 0, 58);
   store<u32>(base, <u32>bodyLength, 60);
   const ct = base + <usize>ENTRY_HEADER_BYTES;
-  for (let i = 0; i < ctLen; i++) store<u8>(ct + <usize>i, <u8>contentType.charCodeAt(i));
+  for (let i = 0; i < ctLen; i++) store<u8>(ct + <usize>i, <u8>load<u16>(units + (<usize>i << 1)));
   return true;
 }
 

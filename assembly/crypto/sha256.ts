@@ -55,6 +55,31 @@ export class Sha256 {
     return this;
   }
 
+  /** Hashes the `len` bytes at `ptr`. */
+  updatePtr(ptr: usize, len: i32): Sha256 {
+    if (len > 0) this.updateRaw(ptr, len);
+    return this;
+  }
+
+  /**
+   * Copies the chaining state (32 bytes) to `ptr`: after whole 64-byte blocks, what `resume`
+   * needs to go on from there.
+   */
+  saveState(ptr: usize): void {
+    copy32(ptr, changetype<usize>(this.state));
+  }
+
+  /**
+   * Starts a message whose first `bytes` bytes (a multiple of 64) are already hashed into the
+   * state `saveState` wrote at `ptr`.
+   */
+  resume(ptr: usize, bytes: u64): Sha256 {
+    copy32(changetype<usize>(this.state), ptr);
+    this.blockLen = 0;
+    this.total = bytes;
+    return this;
+  }
+
   /** Hashes the UTF-8 encoding of `s`. */
   updateString(s: string): Sha256 {
     return this.update(String.UTF8.encode(s));
@@ -109,27 +134,47 @@ export class Sha256 {
   }
 }
 
+// 32 bytes from `src` to `dst` inline (memory.copy is a call out of the module).
+// @ts-ignore: decorator
+@inline
+function copy32(dst: usize, src: usize): void {
+  store<u64>(dst, load<u64>(src));
+  store<u64>(dst, load<u64>(src, 8), 8);
+  store<u64>(dst, load<u64>(src, 16), 16);
+  store<u64>(dst, load<u64>(src, 24), 24);
+}
+
 /** SHA-256 of `data`. */
 export function sha256(data: ArrayBuffer): ArrayBuffer {
   return new Sha256().update(data).final();
 }
 
-/** Lower-case hex of `bytes` (e.g. a digest). */
+// The two lower-case hex digits of each byte value, as they lie in memory (a u16 each).
+const HEX_PAIRS = hexPairs();
+
+function hexPairs(): StaticArray<u16> {
+  const t = new StaticArray<u16>(256);
+  for (let b = 0; b < 256; b++) {
+    const hi = b >> 4;
+    const lo = b & 15;
+    unchecked((t[b] = <u16>((hi < 10 ? 0x30 + hi : 0x57 + hi) | ((lo < 10 ? 0x30 + lo : 0x57 + lo) << 8))));
+  }
+  return t;
+}
+
 /** Lower-case hex of `bytes` as ASCII into `out` (at least twice as long), e.g. for a header value. */
 export function hexInto(bytes: ArrayBuffer, out: ArrayBuffer): void {
   const n = bytes.byteLength;
   if (out.byteLength < n << 1) return;
   const src = changetype<usize>(bytes);
   const dst = changetype<usize>(out);
+  const table = changetype<usize>(HEX_PAIRS);
   for (let i = 0; i < n; i++) {
-    const b = <u32>load<u8>(src + <usize>i);
-    const hi = b >> 4;
-    const lo = b & 15;
-    store<u8>(dst + (<usize>i << 1), <u8>(hi < 10 ? 0x30 + hi : 0x57 + hi));
-    store<u8>(dst + (<usize>i << 1), <u8>(lo < 10 ? 0x30 + lo : 0x57 + lo), 1);
+    store<u16>(dst + (<usize>i << 1), load<u16>(table + (<usize>load<u8>(src + <usize>i) << 1)));
   }
 }
 
+/** Lower-case hex of `bytes` (e.g. a digest). */
 export function toHex(bytes: ArrayBuffer): string {
   const out = new ArrayBuffer(bytes.byteLength << 1);
   hexInto(bytes, out);

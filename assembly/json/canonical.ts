@@ -25,51 +25,61 @@ export function canonicalJson(value: JsonValue): ArrayBuffer {
   return sink.toArrayBuffer();
 }
 
-/** An open array or object during serialisation. */
-class Frame {
-  constructor(
-    public count: i32,
-    /** Objects: key nodes in canonical order; null for arrays. */
-    public keys: StaticArray<i32> | null,
-    /** Arrays: node of the next item. */
-    public cursor: i32,
-  ) {}
-  pos: i32 = 0;
-}
+// Scratch of every serialisation (one at a time: nothing here re-enters), so writing a value
+// allocates nothing once these have grown to the deepest and widest document seen. The open
+// containers: FRAME_WORDS words each (members or items, where the object's sorted key nodes
+// start in keyNodes or -1 for an array, the array's next item node, members or items written). The
+// sorted key nodes of every open object sit in keyNodes, innermost last.
+const FRAME_WORDS = 4;
+let frames = new StaticArray<i32>(16 * FRAME_WORDS);
+let keyNodes = new StaticArray<i32>(64);
+let keysTop: i32 = 0;
+/** Scratch larger than this (a huge object's keys, a very deep document) is let go after use. */
+const KEEP_SCRATCH_ITEMS: i32 = 4096;
 
 /** Appends the canonical form of `value` to `sink`. */
 export function writeCanonical(sink: ByteSink, value: JsonValue): void {
-  const tree = value.tree;
-  const frames = new Array<Frame>();
-  openValue(sink, tree, value.node, frames);
-  while (frames.length > 0) {
-    const f = frames[frames.length - 1];
-    const keys = f.keys;
-    if (f.pos == f.count) {
-      sink.byte(keys !== null ? 0x7D : 0x5D);
-      frames.pop();
+  writeCanonicalNode(sink, value.tree, value.node);
+}
+
+/** Appends the canonical form of node `node` of `tree` (a value, not a member name) to `sink`. */
+export function writeCanonicalNode(sink: ByteSink, tree: JsonTree, node: i32): void {
+  const keysBase = keysTop;
+  let depth = openValue(sink, tree, node, 0);
+  while (depth > 0) {
+    const f = changetype<usize>(frames) + (<usize>(depth - 1) * FRAME_WORDS << 2);
+    const count = load<i32>(f);
+    const keys = load<i32>(f, 4);
+    const pos = load<i32>(f, 12);
+    if (pos == count) {
+      sink.byte(keys >= 0 ? 0x7D : 0x5D);
+      if (keys >= 0) keysTop = keys;
+      depth--;
       continue;
     }
-    if (f.pos > 0) sink.byte(0x2C);
+    if (pos > 0) sink.byte(0x2C);
+    store<i32>(f, pos + 1, 12);
     let child: i32;
-    if (keys !== null) {
-      const key = unchecked(keys[f.pos]);
-      writeString(sink, tree, key);
+    if (keys >= 0) {
+      const key = unchecked(keyNodes[keys + pos]);
+      writeCanonicalString(sink, tree, key);
       sink.byte(0x3A);
       child = key + 1;
     } else {
-      child = f.cursor;
-      f.cursor = tree.skip(child);
+      child = load<i32>(f, 8);
+      store<i32>(f, tree.skip(child), 8);
     }
-    f.pos++;
-    openValue(sink, tree, child, frames);
+    depth = openValue(sink, tree, child, depth);
   }
+  keysTop = keysBase;
+  if (keysBase == 0 && keyNodes.length > KEEP_SCRATCH_ITEMS) keyNodes = new StaticArray<i32>(64);
+  if (frames.length > KEEP_SCRATCH_ITEMS) frames = new StaticArray<i32>(16 * FRAME_WORDS);
 }
 
-// Writes a scalar, or the opening bracket of a container (pushing a frame unless it is empty).
-function openValue(sink: ByteSink, tree: JsonTree, node: i32, frames: Array<Frame>): void {
+// Writes a scalar, or the opening bracket of a container (pushing a frame unless it is empty);
+// returns the number of open frames.
+function openValue(sink: ByteSink, tree: JsonTree, node: i32, depth: i32): i32 {
   const kind = tree.kindOf(node);
-  const count = tree.word(node, 0) >>> 8;
   switch (kind) {
     case JsonKind.Null: {
       sink.ascii("null");
@@ -84,24 +94,55 @@ function openValue(sink: ByteSink, tree: JsonTree, node: i32, frames: Array<Fram
       break;
     }
     case JsonKind.String: {
-      writeString(sink, tree, node);
-      break;
-    }
-    case JsonKind.Array: {
-      sink.byte(0x5B);
-      if (count == 0) sink.byte(0x5D);
-      else frames.push(new Frame(count, null, node + 1));
+      writeCanonicalString(sink, tree, node);
       break;
     }
     default: {
-      sink.byte(0x7B);
-      if (count == 0) sink.byte(0x7D);
-      else frames.push(new Frame(count, sortedKeys(tree, node, count), 0));
+      const count = tree.word(node, 0) >>> 8;
+      const isArray = kind == JsonKind.Array;
+      sink.byte(isArray ? 0x5B : 0x7B);
+      if (count == 0) {
+        sink.byte(isArray ? 0x5D : 0x7D);
+        break;
+      }
+      if ((depth + 1) * FRAME_WORDS > frames.length) frames = grownCopy(frames, (depth + 1) * FRAME_WORDS, depth * FRAME_WORDS);
+      const f = changetype<usize>(frames) + (<usize>depth * FRAME_WORDS << 2);
+      store<i32>(f, count);
+      store<i32>(f, 0, 12);
+      if (isArray) {
+        store<i32>(f, -1, 4);
+        store<i32>(f, node + 1, 8);
+      } else {
+        const base = keysTop;
+        // Room for the keys and, above them, the merge sort's scratch.
+        if (base + (count << 1) > keyNodes.length) keyNodes = grownCopy(keyNodes, base + (count << 1), base);
+        const p = changetype<usize>(keyNodes) + (<usize>base << 2);
+        let n = node + 1;
+        for (let i = 0; i < count; i++) {
+          store<i32>(p + (<usize>i << 2), n);
+          n = tree.skip(n + 1);
+        }
+        sortKeysAt(tree, p, count, p + (<usize>count << 2));
+        keysTop = base + count;
+        store<i32>(f, base, 4);
+      }
+      return depth + 1;
     }
   }
+  return depth;
 }
 
-function writeString(sink: ByteSink, tree: JsonTree, node: i32): void {
+// A copy of the first `keep` items of `a` in an array of at least `need` items.
+function grownCopy(a: StaticArray<i32>, need: i32, keep: i32): StaticArray<i32> {
+  let size = a.length << 1;
+  while (size < need) size <<= 1;
+  const b = new StaticArray<i32>(size);
+  memory.copy(changetype<usize>(b), changetype<usize>(a), <usize>keep << 2);
+  return b;
+}
+
+/** Appends string node `node` (a value or a member name) of `tree` in canonical form. */
+export function writeCanonicalString(sink: ByteSink, tree: JsonTree, node: i32): void {
   const base = changetype<usize>(tree.source);
   const start = tree.word(node, 1);
   const end = tree.word(node, 2);
@@ -134,6 +175,14 @@ function writeCanonicalNumber(sink: ByteSink, tree: JsonTree, node: i32): void {
   const base = changetype<usize>(tree.source);
   const start = tree.word(node, 1);
   const end = tree.word(node, 2);
+  // An integer of at most 15 digits without a leading zero, fraction or exponent (and not -0) is
+  // already its own canonical form.
+  const neg = load<u8>(base + <usize>start) == 0x2D ? 1 : 0;
+  const digits = end - start - neg;
+  if (digits <= 15 && plainInteger(base + <usize>(start + neg), digits, neg != 0)) {
+    sink.bytes(base + <usize>start, end - start);
+    return;
+  }
   analyseNumber(base, start, end);
   const n = significantDigits();
   if (n == 0) {
@@ -149,35 +198,47 @@ function writeCanonicalNumber(sink: ByteSink, tree: JsonTree, node: i32): void {
   writeNumber(sink, numberToF64(base, start, end));
 }
 
-/** Key nodes of an object's members, stably sorted by name in UTF-16 code unit order. */
-function sortedKeys(tree: JsonTree, node: i32, count: i32): StaticArray<i32> {
-  const keys = new StaticArray<i32>(count);
-  let n = node + 1;
-  for (let i = 0; i < count; i++) {
-    unchecked(keys[i] = n);
-    n = tree.skip(n + 1);
+// The `n` bytes at `p` are decimal digits with no leading 0: "0" alone, unless `negative` (-0
+// is written 0).
+function plainInteger(p: usize, n: i32, negative: bool): bool {
+  if (n <= 0) return false;
+  const first = <u32>load<u8>(p) - 0x30;
+  if (first > 9 || (first == 0 && (n > 1 || negative))) return false;
+  for (let i = 1; i < n; i++) {
+    if (<u32>load<u8>(p + <usize>i) - 0x30 > 9) return false;
   }
-  sortKeyNodes(tree, keys, count);
-  return keys;
+  return true;
 }
 
 /** Sorts key nodes [0, n) of `keys` in place by name (UTF-16 code units), stably. */
 export function sortKeyNodes(tree: JsonTree, keys: StaticArray<i32>, n: i32): void {
   if (n <= 16) {
+    sortKeysAt(tree, changetype<usize>(keys), n, 0);
+    return;
+  }
+  const tmp = new StaticArray<i32>(n);
+  sortKeysAt(tree, changetype<usize>(keys), n, changetype<usize>(tmp));
+}
+
+// Sorts the `n` key nodes at `p` in place, stably; `tmp` has room for `n` more when n > 16.
+function sortKeysAt(tree: JsonTree, p: usize, n: i32, tmp: usize): void {
+  if (n <= 16) {
     for (let i = 1; i < n; i++) {
-      const k = unchecked(keys[i]);
+      const k = load<i32>(p + (<usize>i << 2));
       let j = i - 1;
-      while (j >= 0 && compareStringNodes(tree, unchecked(keys[j]), k) > 0) {
-        unchecked(keys[j + 1] = keys[j]);
+      while (j >= 0) {
+        const kj = load<i32>(p + (<usize>j << 2));
+        if (compareStringNodes(tree, kj, k) <= 0) break;
+        store<i32>(p + (<usize>(j + 1) << 2), kj);
         j--;
       }
-      unchecked(keys[j + 1] = k);
+      store<i32>(p + (<usize>(j + 1) << 2), k);
     }
     return;
   }
   // Bottom-up merge sort, taking from the left run on ties (stable).
-  let src = keys;
-  let dst = new StaticArray<i32>(n);
+  let src = p;
+  let dst = tmp;
   for (let width = 1; width < n; width <<= 1) {
     for (let lo = 0; lo < n; lo += width << 1) {
       const mid = min(lo + width, n);
@@ -185,10 +246,14 @@ export function sortKeyNodes(tree: JsonTree, keys: StaticArray<i32>, n: i32): vo
       let a = lo;
       let b = mid;
       for (let k = lo; k < hi; k++) {
-        if (a < mid && (b >= hi || compareStringNodes(tree, unchecked(src[a]), unchecked(src[b])) <= 0)) {
-          unchecked(dst[k] = src[a++]);
+        const va = a < mid ? load<i32>(src + (<usize>a << 2)) : 0;
+        const vb = b < hi ? load<i32>(src + (<usize>b << 2)) : 0;
+        if (a < mid && (b >= hi || compareStringNodes(tree, va, vb) <= 0)) {
+          store<i32>(dst + (<usize>k << 2), va);
+          a++;
         } else {
-          unchecked(dst[k] = src[b++]);
+          store<i32>(dst + (<usize>k << 2), vb);
+          b++;
         }
       }
     }
@@ -196,5 +261,5 @@ export function sortKeyNodes(tree: JsonTree, keys: StaticArray<i32>, n: i32): vo
     src = dst;
     dst = t;
   }
-  if (src !== keys) memory.copy(changetype<usize>(keys), changetype<usize>(src), <usize>n << 2);
+  if (src != p) memory.copy(p, src, <usize>n << 2);
 }

@@ -572,14 +572,19 @@ class Parser {
     let flags = 0;
     let i = pos + 1;
     while (true) {
-      // Eight plain bytes at a time: none a quote, backslash, control byte or >= 0x80.
+      // Eight plain bytes at a time: none a quote, backslash, control byte or >= 0x80. Else on to
+      // the first byte that is one: a flag is wrong only in bytes after a right one (a borrow
+      // carries upwards), so the lowest flag is right.
       while (i + 8 <= len) {
         const v = load<u64>(base + <usize>i);
         const quote = v ^ 0x2222222222222222;
         const slash = v ^ 0x5C5C5C5C5C5C5C5C;
-        const special = ((quote - 0x0101010101010101) & ~quote) | ((slash - 0x0101010101010101) & ~slash) |
-          ((v - 0x2020202020202020) & ~v) | v;
-        if ((special & 0x8080808080808080) != 0) break;
+        const special = (((quote - 0x0101010101010101) & ~quote) | ((slash - 0x0101010101010101) & ~slash) |
+          ((v - 0x2020202020202020) & ~v) | v) & 0x8080808080808080;
+        if (special != 0) {
+          i += <i32>(ctz(special) >> 3);
+          break;
+        }
         i += 8;
       }
       if (i >= len) {

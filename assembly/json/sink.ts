@@ -24,21 +24,32 @@ export class ByteSink {
   }
 
   byte(b: u32): void {
-    store<u8>(this.reserve(1), <u8>b);
-    this.length += 1;
+    const n = this.length;
+    const p = n < this.buf.byteLength ? changetype<usize>(this.buf) + <usize>n : this.reserve(1);
+    store<u8>(p, <u8>b);
+    this.length = n + 1;
   }
 
   /** Appends two bytes, e.g. an escape such as `\n`. */
   byte2(a: u32, b: u32): void {
-    const p = this.reserve(2);
+    const n = this.length;
+    const p = n + 2 <= this.buf.byteLength ? changetype<usize>(this.buf) + <usize>n : this.reserve(2);
     store<u8>(p, <u8>a);
     store<u8>(p, <u8>b, 1);
-    this.length += 2;
+    this.length = n + 2;
   }
 
   bytes(ptr: usize, len: i32): void {
     if (len <= 0) return;
-    memory.copy(this.reserve(len), ptr, <usize>len);
+    const dst = this.reserve(len);
+    if (len <= 32) {
+      // Short runs (names, numbers, most strings) inline: memory.copy is a call out of the module.
+      let i = 0;
+      for (; i + 8 <= len; i += 8) store<u64>(dst + <usize>i, load<u64>(ptr + <usize>i));
+      for (; i < len; i++) store<u8>(dst + <usize>i, load<u8>(ptr + <usize>i));
+    } else {
+      memory.copy(dst, ptr, <usize>len);
+    }
     this.length += len;
   }
 

@@ -25,7 +25,7 @@
 // its whole RFC 8785 form, with nothing dropped or added.
 
 import { toHex, Sha256 } from "../../assembly/crypto/sha256";
-import { sortKeyNodes, writeCanonical } from "../../assembly/json/canonical";
+import { sortKeyNodes, writeCanonicalNode, writeCanonicalString } from "../../assembly/json/canonical";
 import { JsonValue } from "../../assembly/json/index";
 import { compareStringNodes, F_ESCAPED, F_NON_ASCII, JsonTree, nodeStringEquals } from "../../assembly/json/reader";
 import { ByteSink } from "../../assembly/json/sink";
@@ -67,6 +67,53 @@ export class KeyRules {
     const i = this.defaultNames.indexOf(name);
     return i < 0 ? null : this.defaultValues[i];
   }
+
+  // Bit L set when a drop field, a default or `stream` has L characters (all ASCII): a plain
+  // member name of another length is none of them. Made again when the lists change.
+  private lengths: u64 = 0;
+  private lengthsOfDrops: string[] | null = null;
+  private lengthsOfDefaults: string[] | null = null;
+  private lengthsCount: i32 = -1;
+
+  // Each default as the member the canonical body gets for it: `"name":value`.
+  private members: StaticArray<ArrayBuffer> = new StaticArray<ArrayBuffer>(0);
+
+  /** Bits by name length (0..63) of every name a member may match (see above). */
+  nameLengths(): u64 {
+    const drops = this.dropFields;
+    const names = this.defaultNames;
+    if (drops === this.lengthsOfDrops && names === this.lengthsOfDefaults && drops.length + names.length == this.lengthsCount) return this.lengths;
+    let bits: u64 = lengthBit(STREAM_FIELD.length);
+    for (let i = 0; i < drops.length; i++) bits |= lengthBit(unchecked(drops[i]).length);
+    const members = new StaticArray<ArrayBuffer>(names.length);
+    for (let i = 0; i < names.length; i++) {
+      const name = unchecked(names[i]);
+      bits |= lengthBit(name.length);
+      const sink = new ByteSink(name.length + 8);
+      sink.byte(0x22);
+      sink.ascii(name);
+      sink.byte2(0x22, 0x3A);
+      const value = unchecked(this.defaultValues[i]);
+      sink.bytes(changetype<usize>(value), value.byteLength);
+      unchecked((members[i] = sink.toArrayBuffer()));
+    }
+    this.members = members;
+    this.lengths = bits;
+    this.lengthsOfDrops = drops;
+    this.lengthsOfDefaults = names;
+    this.lengthsCount = drops.length + names.length;
+    return bits;
+  }
+
+  /** Default `i`'s member, `"name":value` (valid after `nameLengths`). */
+  defaultMember(i: i32): ArrayBuffer {
+    return unchecked(this.members[i]);
+  }
+}
+
+// Names of 64 characters and more set every bit: such members are always compared.
+function lengthBit(n: i32): u64 {
+  return n < 64 ? <u64>1 << <u64>n : <u64>-1;
 }
 
 /** The request facts that go into the key besides the body. */
@@ -81,36 +128,140 @@ export class KeyRequest {
   shared: bool = false;
 }
 
-// One request at a time per VM: the hasher, the canonical-body buffer and the field buffer are
+// One request at a time per VM: the hasher, the preimage buffer and the member scratch are
 // reused, so a key costs no allocation beyond the 32-byte digest once they have grown.
 const HASHER = new Sha256();
-let bodySink = new ByteSink(4096);
-let fieldBuf = new ArrayBuffer(256);
-/** A grown body buffer larger than this is dropped after use rather than kept for the next key. */
+const TAG_BYTES = String.UTF8.encode(TAG);
+/** The key's preimage (every field above, in order) of the request being keyed. */
+let preimage = new ByteSink(4096);
+/** A grown preimage buffer larger than this is dropped after use rather than kept for the next key. */
 const KEEP_SINK_BYTES: i32 = 1 << 20;
+/** The kept members of the body being keyed (grown for wide bodies, let go above KEEP_KEPT). */
+let keptNodes = new StaticArray<i32>(64);
+const KEEP_KEPT: i32 = 4096;
 
 /** The 32-byte key of a request; `body` is null for a request without a body. */
 export function computeKey(rules: KeyRules, req: KeyRequest, body: JsonValue | null): ArrayBuffer {
-  const h = HASHER.reset();
-  hashString(h, TAG, false);
-  hashByte(h, KEY_FORMAT_VERSION);
-  hashByte(h, req.shared ? 0 : 1);
-  hashString(h, req.shared ? "" : req.tenant, true);
-  hashString(h, req.method, true);
-  hashString(h, req.path, true);
-  hashString(h, req.model, true);
-  hashString(h, req.version, true);
+  const m = preimage;
+  m.length = 0;
+  m.bytes(changetype<usize>(TAG_BYTES), TAG_BYTES.byteLength);
+  m.byte2(KEY_FORMAT_VERSION, req.shared ? 0 : 1);
+  putField(m, req.shared ? "" : req.tenant);
+  putField(m, req.method);
+  putField(m, req.path);
+  putField(m, req.model);
+  putField(m, req.version);
   if (body === null) {
-    hashByte(h, 0);
-    return h.final();
+    m.byte(0);
+  } else {
+    m.byte(1);
+    writeCanonicalBody(m, body, rules);
   }
-  hashByte(h, 1);
-  const sink = bodySink;
-  sink.length = 0;
-  writeCanonicalBody(sink, body, rules);
-  h.updateRange(sink.buffer, 0, sink.length);
-  if (sink.buffer.byteLength > KEEP_SINK_BYTES) bodySink = new ByteSink(4096);
-  return h.final();
+  const key = REPEATS.digest(HASHER, m.at(0), m.length);
+  if (m.buffer.byteLength > KEEP_SINK_BYTES) preimage = new ByteSink(4096);
+  return key;
+}
+
+// lp(s): the u32 big-endian byte length of `s` in UTF-8, then the bytes. ASCII (the usual
+// method, path, model, version and hex tenant) is copied unit by unit; anything else is encoded
+// as String.UTF8 encodes it.
+function putField(m: ByteSink, s: string): void {
+  const n = s.length;
+  const src = changetype<usize>(s);
+  let p = m.reserve(n + 4);
+  let i = 0;
+  // Four ASCII units at a time, packed into four bytes.
+  while (i + 4 <= n) {
+    const v = load<u64>(src + (<usize>i << 1));
+    if ((v & 0xFF80FF80FF80FF80) != 0) break;
+    const x = v | (v >> 8);
+    store<u32>(p + 4 + <usize>i, <u32>(x & 0xFFFF) | (<u32>(x >> 16) & 0xFFFF0000));
+    i += 4;
+  }
+  while (i < n) {
+    const c = <u32>load<u16>(src + (<usize>i << 1));
+    if (c >= 0x80) break;
+    store<u8>(p + 4 + <usize>i, <u8>c);
+    i++;
+  }
+  let len = n;
+  if (i < n) {
+    len = String.UTF8.byteLength(s);
+    p = m.reserve(len + 4);
+    String.UTF8.encodeUnsafe(src, n, p + 4);
+  }
+  store<u32>(p, bswap<u32>(<u32>len));
+  m.length += len + 4;
+}
+
+/**
+ * SHA-256 of preimages whose first blocks repeat. Keys of one partition begin alike: the tag and
+ * tenant fill the first block, method, path, model and version most of the second, and the
+ * canonical body begins with its sorted parameters and, often, a system prompt that every request
+ * shares. So for each of a few partitions (chosen by the first block) the VM keeps the first
+ * REPEAT_BLOCKS whole blocks of the last preimage and the state after each, and the next preimage
+ * is hashed from after its longest run of identical whole blocks. The digest is the plain
+ * SHA-256 of the preimage either way: only whole blocks compared equal byte for byte are skipped.
+ * (How long a key takes tells whether it starts like the last key of its slot; the first block
+ * holds the tenant, so a client learns that only about its own partition's keys, or about shared
+ * ones, whose hits tell more.)
+ */
+class RepeatTable {
+  private prefixes: StaticArray<ArrayBuffer | null> = new StaticArray<ArrayBuffer | null>(REPEAT_SLOTS);
+  private states: StaticArray<ArrayBuffer | null> = new StaticArray<ArrayBuffer | null>(REPEAT_SLOTS);
+  /** Whole blocks held per slot. */
+  private blocks: StaticArray<i32> = new StaticArray<i32>(REPEAT_SLOTS);
+
+  digest(h: Sha256, ptr: usize, len: i32): ArrayBuffer {
+    const whole = len >> 6;
+    if (whole == 0) return h.reset().updatePtr(ptr, len).final();
+    const slot = slotOfBlock(ptr);
+    let prefix = unchecked(this.prefixes[slot]);
+    let states = unchecked(this.states[slot]);
+    if (prefix === null || states === null) {
+      prefix = new ArrayBuffer(REPEAT_BLOCKS << 6);
+      states = new ArrayBuffer(REPEAT_BLOCKS << 5);
+      unchecked((this.prefixes[slot] = prefix));
+      unchecked((this.states[slot] = states));
+      unchecked((this.blocks[slot] = 0));
+    }
+    const known = changetype<usize>(prefix);
+    const saved = changetype<usize>(states);
+    const held = min(unchecked(this.blocks[slot]), whole);
+    let same = 0;
+    while (same < held && sameBlock(ptr + (<usize>same << 6), known + (<usize>same << 6))) same++;
+    if (same > 0) h.resume(saved + (<usize>(same - 1) << 5), <u64>same << 6);
+    else h.reset();
+    const keep = min(whole, REPEAT_BLOCKS);
+    for (let b = same; b < keep; b++) {
+      h.updatePtr(ptr + (<usize>b << 6), 64);
+      h.saveState(saved + (<usize>b << 5));
+    }
+    if (keep > same) memory.copy(known + (<usize>same << 6), ptr + (<usize>same << 6), <usize>(keep - same) << 6);
+    unchecked((this.blocks[slot] = keep));
+    const done = keep << 6;
+    return h.updatePtr(ptr + <usize>done, len - done).final();
+  }
+}
+
+/** Partitions whose last preimage start is kept. */
+const REPEAT_SLOTS: i32 = 8;
+/** Whole blocks of it kept (4 KiB, and 2 KiB of states, per slot). */
+const REPEAT_BLOCKS: i32 = 64;
+const REPEATS = new RepeatTable();
+
+// The slot of a preimage, from its first block (tag, format, partition and the tenant's start).
+function slotOfBlock(p: usize): i32 {
+  let x: u64 = 0;
+  for (let i: usize = 0; i < 64; i += 8) x = (x ^ load<u64>(p + i)) * 0x9E3779B97F4A7C15;
+  return <i32>(x >>> 40) & (REPEAT_SLOTS - 1);
+}
+
+function sameBlock(a: usize, b: usize): bool {
+  for (let i: usize = 0; i < 64; i += 8) {
+    if (load<u64>(a + i) != load<u64>(b + i)) return false;
+  }
+  return true;
 }
 
 /** Lower-case hex of a key (64 characters), for `x-ai-cache-key` and the shared tier. */
@@ -127,34 +278,53 @@ export function canonicalBody(body: JsonValue, rules: KeyRules): ArrayBuffer {
 
 /** Appends the canonical body of `body` to `sink`. */
 export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRules): void {
+  const tree = body.tree;
   if (!body.isObject()) {
-    writeCanonical(sink, body);
+    writeCanonicalNode(sink, tree, body.node);
     return;
   }
-  const tree = body.tree;
   const count = body.length;
   const drops = rules.dropFields;
   const names = rules.defaultNames;
   const nd = min(names.length, MAX_DEFAULTS);
-  const kept = new StaticArray<i32>(count);
+  if (count > keptNodes.length) keptNodes = new StaticArray<i32>(count);
+  const kept = keptNodes;
+  const lengths = rules.nameLengths();
+  const base = changetype<usize>(tree.source);
   let n = 0;
   let present: u64 = 0;
   let node = body.node + 1;
   for (let i = 0; i < count; i++) {
     const keyNode = node;
     node = tree.skip(node + 1);
+    const from = tree.word(keyNode, 1) + 1;
+    const len = tree.word(keyNode, 2) - 1 - from;
+    if ((tree.word(keyNode, 0) & (F_ESCAPED | F_NON_ASCII)) == 0) {
+      // Plain ASCII: equal to a name when the bytes are its characters.
+      if (len < 64 && (lengths & (<u64>1 << <u64>len)) == 0) {
+        unchecked((kept[n++] = keyNode));
+        continue;
+      }
+      const p = base + <usize>from;
+      for (let d = 0; d < nd; d++) {
+        if ((present & (<u64>1 << d)) == 0 && asciiEquals(p, len, nameAt(names, d))) present |= <u64>1 << d;
+      }
+      let drop = asciiEquals(p, len, STREAM_FIELD);
+      for (let d = 0; d < drops.length && !drop; d++) drop = asciiEquals(p, len, nameAt(drops, d));
+      if (!drop) unchecked((kept[n++] = keyNode));
+      continue;
+    }
     for (let d = 0; d < nd; d++) {
-      if ((present & (<u64>1 << d)) == 0 && nodeStringEquals(tree, keyNode, unchecked(names[d]))) present |= <u64>1 << d;
+      if ((present & (<u64>1 << d)) == 0 && nodeStringEquals(tree, keyNode, nameAt(names, d))) present |= <u64>1 << d;
     }
     let drop = nodeStringEquals(tree, keyNode, STREAM_FIELD);
-    for (let d = 0; d < drops.length && !drop; d++) drop = nodeStringEquals(tree, keyNode, unchecked(drops[d]));
-    if (!drop) unchecked(kept[n++] = keyNode);
+    for (let d = 0; d < drops.length && !drop; d++) drop = nodeStringEquals(tree, keyNode, nameAt(drops, d));
+    if (!drop) unchecked((kept[n++] = keyNode));
   }
   sortKeyNodes(tree, kept, n);
 
   // Merge the sorted members with the sorted absent defaults. A default is absent, so it never
   // ties with a member.
-  const view = new JsonValue(tree, body.node);
   sink.byte(0x7B);
   let i = 0;
   let d = 0;
@@ -166,40 +336,38 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
     if (!haveMember && !haveDefault) break;
     if (!first) sink.byte(0x2C);
     first = false;
-    if (haveMember && (!haveDefault || compareKeyToAscii(tree, unchecked(kept[i]), unchecked(names[d])) < 0)) {
+    if (haveMember && (!haveDefault || compareKeyToAscii(tree, unchecked(kept[i]), nameAt(names, d)) < 0)) {
       const keyNode = unchecked(kept[i++]);
-      writeCanonical(sink, view.bind(tree, keyNode));
+      writeCanonicalString(sink, tree, keyNode);
       sink.byte(0x3A);
-      writeCanonical(sink, view.bind(tree, keyNode + 1));
+      writeCanonicalNode(sink, tree, keyNode + 1);
     } else {
-      sink.byte(0x22);
-      sink.ascii(unchecked(names[d]));
-      sink.byte2(0x22, 0x3A);
-      const value = unchecked(rules.defaultValues[d]);
-      sink.bytes(changetype<usize>(value), value.byteLength);
+      const member = rules.defaultMember(d);
+      sink.bytes(changetype<usize>(member), member.byteLength);
       d++;
     }
   }
   sink.byte(0x7D);
+  if (keptNodes.length > KEEP_KEPT) keptNodes = new StaticArray<i32>(64);
 }
 
-// The key's fields: `withLength` prefixes the UTF-8 bytes with their u32 big-endian length.
-function hashString(h: Sha256, s: string, withLength: bool): void {
-  const need = String.UTF8.byteLength(s) + 4;
-  if (need > fieldBuf.byteLength) fieldBuf = new ArrayBuffer(need);
-  const p = changetype<usize>(fieldBuf);
-  const len = <i32>String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, p + 4);
-  if (withLength) {
-    store<u32>(p, bswap<u32>(<u32>len));
-    h.updateRange(fieldBuf, 0, len + 4);
-  } else {
-    h.updateRange(fieldBuf, 4, len);
+// names[i], unchecked and inlined (the optimiser leaves Array#__uget a call here).
+// @ts-ignore: decorator
+@inline
+function nameAt(names: string[], i: i32): string {
+  return changetype<string>(load<usize>(names.dataStart + (<usize>i << alignof<usize>())));
+}
+
+// The `len` ASCII bytes at `p` are the characters of `s`.
+// @ts-ignore: decorator
+@inline
+function asciiEquals(p: usize, len: i32, s: string): bool {
+  if (s.length != len) return false;
+  const q = changetype<usize>(s);
+  for (let k = 0; k < len; k++) {
+    if (<u32>load<u8>(p + <usize>k) != <u32>load<u16>(q + (<usize>k << 1))) return false;
   }
-}
-
-function hashByte(h: Sha256, b: u8): void {
-  store<u8>(changetype<usize>(fieldBuf), b);
-  h.updateRange(fieldBuf, 0, 1);
+  return true;
 }
 
 /**
@@ -222,7 +390,8 @@ function compareKeyToAscii(tree: JsonTree, node: i32, name: string): i32 {
       cp = readCodePoint(base, i);
       i = nextPos;
     }
-    const c = <u32>name.charCodeAt(k++);
+    const c = <u32>load<u16>(changetype<usize>(name) + (<usize>k << 1));
+    k++;
     if (cp != c) return cp < c ? -1 : 1;
   }
   if (i < to) return 1;

@@ -14,6 +14,7 @@ import { HeaderPair, nowMillis, sendLocalResponse, getSharedData, setSharedData,
 import { BodyKind, CacheEntry, SlotRead, SlotState, entrySize, readSlot, slotKey, slotOf, writeEntryHead } from "../../assembly/cache/entry";
 import { hexInto } from "../../assembly/crypto/sha256";
 import { parseDecimalAt } from "../../assembly/http/decimal";
+import { PairsView } from "../../assembly/host/pairs-view";
 import { setSharedDataBytes } from "../../assembly/host/shared-data";
 import { JsonValue } from "../../assembly/json/index";
 import { ByteSink } from "../../assembly/json/sink";
@@ -23,8 +24,8 @@ import { CacheConfig, ModelPolicy, parseCacheConfig } from "./config";
 import { KeyRequest, computeKey } from "./key";
 import { CacheMetrics, Tier } from "./metrics";
 import {
-  CacheStatus, Reason, RequestAction, RequestDecision, RequestFacts, ResponseFacts, bodyKindOf, cacheStatusName,
-  decideOnHeaders, decideRequest, decideResponse, maxStoredBodyBytes, reasonName,
+  CACHE_STATUS_NAMES, CacheStatus, REASONS, Reason, ReasonInfo, RequestAction, RequestDecision, RequestFacts, ResponseFacts,
+  bodyKindOf, decideOnHeaders, decideRequest, decideResponse, maxStoredBodyBytes, reasonName,
 } from "./policy";
 import { SharedReadTarget, SharedTierClient } from "./shared";
 import { Replay, SseReader, replayFor } from "./sse";
@@ -35,6 +36,20 @@ export const SECTION = "inference_cache";
 export const CACHE_HEADER = "x-ai-cache";
 export const REASON_HEADER = "x-ai-cache-reason";
 export const KEY_HEADER = "x-ai-cache-key";
+/** `x-ai-cache` and `x-ai-cache-reason` values as UTF-8, by CacheStatus and by Reason. */
+const STATUS_BYTES = utf8Table(CACHE_STATUS_NAMES);
+const REASON_BYTES = utf8Table(REASONS.map<string>((info: ReasonInfo) => info.name));
+const NO_BYTES = new ArrayBuffer(0);
+
+function utf8Table(names: string[]): StaticArray<ArrayBuffer> {
+  const out = new StaticArray<ArrayBuffer>(names.length);
+  for (let i = 0; i < names.length; i++) unchecked((out[i] = String.UTF8.encode(unchecked(names[i]))));
+  return out;
+}
+
+/** Record buffers kept for reuse, and the largest one kept. */
+const KEEP_RECORDS: i32 = 4;
+const KEEP_RECORD_BYTES: i32 = 16 << 10;
 
 class CacheKind extends StageKind {
   configure(config: JsonValue): StageConfigResult {
@@ -56,10 +71,15 @@ export class CacheRoot extends StageRoot {
   readonly facts: RequestFacts = new RequestFacts();
   readonly responseFacts: ResponseFacts = new ResponseFacts();
   readonly keyRequest: KeyRequest = new KeyRequest();
+  /** The content types of the last request and response, as strings made once for repeats. */
+  readonly requestContentType: RepeatedValue = new RepeatedValue();
+  readonly responseContentType: RepeatedValue = new RepeatedValue();
   /** The key of the request being handled as 64 ASCII hex digits, for header values. */
   readonly hexScratch: ArrayBuffer = new ArrayBuffer(64);
   /** Shared-data key of each slot, made the first time the slot is used. */
   private slotKeys: Array<string | null>;
+  /** Record buffers of stored responses, for the next ones (at most KEEP_RECORDS). */
+  private sinks: ByteSink[] = [];
 
   constructor(readonly cfg: CacheConfig) {
     super();
@@ -80,6 +100,21 @@ export class CacheRoot extends StageRoot {
   hexOf(key: ArrayBuffer): ArrayBuffer {
     hexInto(key, this.hexScratch);
     return this.hexScratch;
+  }
+
+  /** A record buffer holding at least `capacity` bytes, empty: a returned one when there is one. */
+  takeSink(capacity: i32): ByteSink {
+    const pool = this.sinks;
+    if (pool.length == 0) return new ByteSink(capacity);
+    const sink = pool.pop();
+    sink.length = 0;
+    sink.reserve(capacity);
+    return sink;
+  }
+
+  /** Gives a record buffer back once its record is stored (or given up); big ones are let go. */
+  returnSink(sink: ByteSink): void {
+    if (sink.buffer.byteLength <= KEEP_RECORD_BYTES && this.sinks.length < KEEP_RECORDS) this.sinks.push(sink);
   }
 
   newStage(): Stage {
@@ -134,7 +169,7 @@ export class CacheStage extends Stage {
     const facts = this.root.facts;
     const headers = ex.headerView();
     facts.method = ex.method();
-    facts.contentType = headers.get("content-type");
+    facts.contentType = this.root.requestContentType.of(headers, "content-type");
     facts.cacheControl = headers.get("cache-control");
     facts.pragma = headers.get("pragma");
     facts.bodyBytes = endOfStream ? 0 : headers.find("content-length") ? parseDecimalAt(headers.valuePtr, headers.valueLength) : -1;
@@ -251,7 +286,7 @@ export class CacheStage extends Stage {
     const facts = root.responseFacts;
     const view = ex.responseHeaderView();
     facts.status = <i32>ex.responseStatus;
-    facts.contentType = view.get("content-type");
+    facts.contentType = root.responseContentType.of(view, "content-type");
     facts.setCookie = view.has("set-cookie");
     facts.cacheControl = view.get("cache-control");
     facts.contentEncoding = view.get("content-encoding");
@@ -274,7 +309,7 @@ export class CacheStage extends Stage {
     // The record is gathered in place: room for its head and content type, then the body.
     this.headBytes = <i32>entrySize(ct.length, 0);
     const expected = facts.contentLength > 0 && facts.contentLength <= <i64>this.limit ? <i32>facts.contentLength : 4096;
-    const sink = new ByteSink(this.headBytes + expected);
+    const sink = root.takeSink(this.headBytes + expected);
     sink.length = this.headBytes;
     this.sink = sink;
     if (this.kind == BodyKind.Sse) this.sse = new SseReader(this.limit, false);
@@ -313,12 +348,14 @@ export class CacheStage extends Stage {
   }
 
   private label(ex: Exchange, status: CacheStatus, reason: Reason): void {
-    ex.setResponseHeader(CACHE_HEADER, cacheStatusName(status));
-    ex.setResponseHeader(REASON_HEADER, reasonName(reason));
+    ex.setResponseHeaderBytes(CACHE_HEADER, unchecked(STATUS_BYTES[status]));
+    ex.setResponseHeaderBytes(REASON_HEADER, <i32>reason >= 0 && <i32>reason < REASON_BYTES.length ? unchecked(REASON_BYTES[reason]) : NO_BYTES);
   }
 
   private giveUp(reason: Reason): void {
     this.storing = false;
+    const sink = this.sink;
+    if (sink !== null) this.root.returnSink(sink);
     this.sink = null;
     this.sse = null;
     this.root.metrics.notStoredBecause(reason);
@@ -337,11 +374,13 @@ export class CacheStage extends Stage {
     const base = changetype<usize>(sink.buffer);
     const size = sink.length;
     if (!writeEntryHead(base, this.key as ArrayBuffer, now, now + <u64>ttl, this.status, this.kind, this.contentType, size - this.headBytes)) {
+      this.root.returnSink(sink);
       return this.root.metrics.notStoredBecause(Reason.ContentTypeNotCacheable);
     }
     this.storeLocal(base, size, this.slotTaken);
     const shared = this.root.shared;
     if (shared !== null) shared.write(this.tenant, (this.policy as ModelPolicy).shared, this.hex, sink.buffer.slice(0, size), ttl);
+    this.root.returnSink(sink);
   }
 
   /** Writes the record (`size` bytes at `ptr`) into this key's slot: the last writer wins. */
@@ -359,6 +398,47 @@ export class CacheStage extends Stage {
   }
 
 }
+
+/**
+ * A header's value as a string, the same string as last time when the bytes are the same: a
+ * content type is nearly always the one before, and no string is then made for it.
+ */
+class RepeatedValue {
+  private bytes: ArrayBuffer = new ArrayBuffer(0);
+  private value: string = "";
+
+  /** The first value of `name` (lower-case) in `view`, or null when absent. */
+  of(view: PairsView, name: string): string | null {
+    if (!view.find(name)) return null;
+    const p = view.valuePtr;
+    const n = view.valueLength;
+    const known = this.bytes;
+    if (n == known.byteLength && sameBytes(p, changetype<usize>(known), n)) return this.value;
+    const value = String.UTF8.decodeUnsafe(p, <usize>n);
+    if (n <= MAX_REPEATED_BYTES) {
+      const copy = new ArrayBuffer(n);
+      memory.copy(changetype<usize>(copy), p, <usize>n);
+      this.bytes = copy;
+      this.value = value;
+    }
+    return value;
+  }
+}
+
+// The `n` bytes at `a` and at `b` are equal (eight at a time: memory.compare goes byte by byte).
+function sameBytes(a: usize, b: usize, n: i32): bool {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (load<u64>(a + <usize>i) != load<u64>(b + <usize>i)) return false;
+  }
+  for (; i < n; i++) {
+    if (load<u8>(a + <usize>i) != load<u8>(b + <usize>i)) return false;
+  }
+  return true;
+}
+
+/** Longest value RepeatedValue keeps. */
+const MAX_REPEATED_BYTES: i32 = 256;
 
 /** Hands a shared-tier answer to the stage that waits for it. */
 class AnswerToStage extends SharedReadTarget {

@@ -4,6 +4,7 @@
 
 import { BodyKind, MAX_CONTENT_TYPE_BYTES, entrySize } from "../../assembly/cache/entry";
 import { E_DEPTH, E_SIZE, E_VALUES, JsonResult, JsonValue } from "../../assembly/json/index";
+import { nodeStringEquals } from "../../assembly/json/reader";
 import { CacheConfig, ModelPolicy } from "./config";
 import { KeyRules } from "./key";
 
@@ -177,8 +178,9 @@ export function decideRequest(
     return out.set(RequestAction.Bypass, reason);
   }
   const body = parsed.value as JsonValue;
-  out.stream = isStreamRequest(body);
-  if (!model.cacheNondeterministic && !isDeterministic(body, cfg.rules)) return out.set(RequestAction.Bypass, Reason.Nondeterministic);
+  findSampling(body);
+  out.stream = streamFound(body);
+  if (!model.cacheNondeterministic && !deterministicFound(body, cfg.rules)) return out.set(RequestAction.Bypass, Reason.Nondeterministic);
   if (cfg.keyOnly) return out.set(RequestAction.KeyOnly, Reason.KeyOnly);
   if (clientNoCache(facts)) return out.set(RequestAction.Refresh, Reason.ClientNoCache);
   return out.set(RequestAction.Lookup, Reason.None);
@@ -189,21 +191,69 @@ export function decideRequest(
  * Anything but an object is not deterministic: it has no sampling parameters to tell.
  */
 export function isDeterministic(body: JsonValue, rules: KeyRules): bool {
+  findSampling(body);
+  return deterministicFound(body, rules);
+}
+
+/** `"stream": true` (the last `stream` member, as the upstream reads it). */
+export function isStreamRequest(body: JsonValue): bool {
+  findSampling(body);
+  return streamFound(body);
+}
+
+// Value nodes of the last `seed`, `temperature` and `stream` members of the body `findSampling`
+// read (-1: absent, or not an object), found in one pass over its members.
+let seedNode: i32 = -1;
+let temperatureNode: i32 = -1;
+let streamNode: i32 = -1;
+
+function findSampling(body: JsonValue): void {
+  seedNode = -1;
+  temperatureNode = -1;
+  streamNode = -1;
+  if (!body.isObject()) return;
+  const tree = body.tree;
+  const count = body.length;
+  let n = body.node + 1;
+  for (let i = 0; i < count; i++) {
+    // Member names of other lengths are none of the three: no comparison (JSON escapes make a
+    // name longer in the source, never shorter).
+    const len = tree.word(n, 2) - tree.word(n, 1) - 2;
+    if (len >= 4) {
+      if (nodeStringEquals(tree, n, "seed")) seedNode = n + 1;
+      else if (nodeStringEquals(tree, n, "temperature")) temperatureNode = n + 1;
+      else if (nodeStringEquals(tree, n, "stream")) streamNode = n + 1;
+    }
+    n = tree.skip(n + 1);
+  }
+}
+
+function deterministicFound(body: JsonValue, rules: KeyRules): bool {
   if (!body.isObject()) return false;
-  const seed = body.get("seed");
-  if (seed !== null && !seed.isNull()) return true;
-  const t = body.get("temperature");
-  if (t !== null) return t.isNumber() && t.asNumber() == 0;
+  const v = memberScratch(body);
+  if (seedNode >= 0 && !v.bind(body.tree, seedNode).isNull()) return true;
+  if (temperatureNode >= 0) {
+    v.bind(body.tree, temperatureNode);
+    return v.isNumber() && v.asNumber() == 0;
+  }
   const def = rules.defaultOf("temperature");
   // The canonical form of every spelling of zero is "0".
   return def !== null && def.byteLength == 1 && load<u8>(changetype<usize>(def)) == 0x30;
 }
 
-/** `"stream": true` (the last `stream` member, as the upstream reads it). */
-export function isStreamRequest(body: JsonValue): bool {
-  if (!body.isObject()) return false;
-  const s = body.get("stream");
-  return s !== null && s.asBool();
+function streamFound(body: JsonValue): bool {
+  return streamNode >= 0 && memberScratch(body).bind(body.tree, streamNode).asBool();
+}
+
+// One value object for the members the decision reads, bound to each in turn (no allocation).
+let memberValue: JsonValue | null = null;
+
+function memberScratch(body: JsonValue): JsonValue {
+  const v = memberValue;
+  if (v !== null) return v;
+  const made = new JsonValue(body.tree, body.node);
+  memberValue = made;
+  return made;
 }
 
 function clientNoStore(facts: RequestFacts): bool {
@@ -269,11 +319,24 @@ export function bodyKindOf(contentType: string): BodyKind {
 
 /** `application/json` or `<type>/<subtype>+json`, any case, parameters ignored. */
 export function isJsonMediaType(value: string): bool {
-  if (mediaTypeIs(value, "application/json")) return true;
-  const end = mediaTypeEnd(value);
+  // The stage hands in the same string for a repeated content type (plugin.ts, RepeatedValue);
+  // the last one is held, so no other string can have its address.
+  if (changetype<usize>(value) == changetype<usize>(lastMediaType)) return lastMediaTypeIsJson;
+  const json = jsonMediaType(value);
+  lastMediaType = value;
+  lastMediaTypeIsJson = json;
+  return json;
+}
+
+let lastMediaType: string | null = null;
+let lastMediaTypeIsJson: bool = false;
+
+function jsonMediaType(value: string): bool {
   const start = skipSpaces(value, 0);
-  const slash = value.indexOf("/", start);
-  return slash > start && slash < end && end - slash > 6 && endsWithIgnoreCase(value, end, "+json");
+  const end = mediaTypeEnd(value);
+  if (end - start == 16 && regionEqualsIgnoreCase(value, start, "application/json")) return true;
+  const slash = indexOfUnit(value, 0x2F, start, end);
+  return slash > start && end - slash > 6 && endsWithIgnoreCase(value, end, "+json");
 }
 
 function mediaTypeIs(value: string, type: string): bool {
@@ -284,10 +347,21 @@ function mediaTypeIs(value: string, type: string): bool {
 
 /** End of the media type: before parameters and trailing spaces. */
 function mediaTypeEnd(value: string): i32 {
-  let end = value.indexOf(";");
+  let end = indexOfUnit(value, 0x3B, 0, value.length);
   if (end < 0) end = value.length;
-  while (end > 0 && isSpace(value.charCodeAt(end - 1))) end--;
+  while (end > 0 && isSpace(<i32>load<u16>(changetype<usize>(value) + (<usize>(end - 1) << 1)))) end--;
   return end;
+}
+
+// The first code unit `unit` of `s` in [from, to) (within the string), or -1. String#indexOf
+// compares a substring at every position, many times the cost for one unit.
+function indexOfUnit(s: string, unit: u32, from: i32, to: i32): i32 {
+  const p = changetype<usize>(s);
+  if (to > s.length) to = s.length;
+  for (let i = max(from, 0); i < to; i++) {
+    if (<u32>load<u16>(p + (<usize>i << 1)) == unit) return i;
+  }
+  return -1;
 }
 
 function isIdentity(value: string): bool {
@@ -340,11 +414,14 @@ function isSpace(ch: i32): bool {
 
 /** `s` at `at` starts with `lower` (lower-case ASCII), ignoring ASCII case. */
 function regionEqualsIgnoreCase(s: string, at: i32, lower: string): bool {
-  if (at < 0 || at + lower.length > s.length) return false;
-  for (let k = 0; k < lower.length; k++) {
-    let ch = s.charCodeAt(at + k);
-    if (ch >= 0x41 && ch <= 0x5a) ch |= 0x20;
-    if (ch != lower.charCodeAt(k)) return false;
+  const n = lower.length;
+  if (at < 0 || at + n > s.length) return false;
+  const p = changetype<usize>(s) + (<usize>at << 1);
+  const q = changetype<usize>(lower);
+  for (let k = 0; k < n; k++) {
+    let ch = <u32>load<u16>(p + (<usize>k << 1));
+    if (ch - 0x41 < 26) ch |= 0x20;
+    if (ch != <u32>load<u16>(q + (<usize>k << 1))) return false;
   }
   return true;
 }
