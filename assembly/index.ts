@@ -14,10 +14,10 @@ export {
 export { httpCall, HttpCallHandler, HttpCallResponse, pendingHttpCalls } from "./host/http-call";
 export { log, logEnabled, logTrace, logDebug, logInfo, logWarn, logError, logCritical } from "./host/log";
 export { Metric, defineMetric, defineCounter, defineGauge, defineHistogram, metricLabel } from "./host/metrics";
-export { HeaderPair, serializePairs, parsePairs } from "./host/pairs";
+export { HeaderPair, PairsWriter, serializePairs, parsePairs } from "./host/pairs";
 export { getProperty, getPropertyString, setProperty } from "./host/properties";
 export { SharedValue, getSharedData, setSharedData } from "./host/shared-data";
 export { registerSharedQueue, resolveSharedQueue, enqueueSharedQueue, dequeueSharedQueue } from "./host/shared-queue";
 export { lastStatus } from "./host/status";
-export { sendLocalResponse, continueRequest, continueResponse, closeRequest, closeResponse } from "./host/stream";
+export { sendLocalResponse, sendLocalResponseRaw, localReplyHeaders, continueRequest, continueResponse, closeRequest, closeResponse } from "./host/stream";
 export { nowNanos, nowMillis, setTickPeriod, randomU64, randomBelow } from "./host/time";

@@ -7,6 +7,115 @@ export class HeaderPair {
   constructor(public name: string, public value: string) {}
 }
 
+/** Most pairs a PairsWriter takes. */
+const WRITER_MAX_PAIRS: i32 = 32;
+
+/**
+ * Header pairs serialised in the ABI's layout into buffers reused from one use to the next, for
+ * answers on the request path (a cache hit's local response): `serializePairs` makes two
+ * ArrayBuffers and an Array per pair list, this nothing once its buffers have grown. Names and
+ * values are written as they come; `finish` lays them out behind the count and lengths.
+ */
+export class PairsWriter {
+  private data: ArrayBuffer = new ArrayBuffer(512);
+  private used: i32 = 0;
+  private lengths: StaticArray<i32> = new StaticArray<i32>(WRITER_MAX_PAIRS * 2);
+  private count: i32 = 0;
+  private out: ArrayBuffer = new ArrayBuffer(768);
+  private outLength: i32 = 0;
+
+  /** Starts a new list. */
+  begin(): PairsWriter {
+    this.used = 0;
+    this.count = 0;
+    this.outLength = 0;
+    return this;
+  }
+
+  /** Adds a pair (past 32 pairs, ignored). */
+  add(name: string, value: string): PairsWriter {
+    if (this.count >= WRITER_MAX_PAIRS) return this;
+    const n = this.text(name);
+    const v = this.text(value);
+    this.lengthsOf(n, v);
+    return this;
+  }
+
+  /** Adds a pair whose value is the `len` bytes at `ptr`. */
+  addBytes(name: string, ptr: usize, len: i32): PairsWriter {
+    if (this.count >= WRITER_MAX_PAIRS) return this;
+    const n = this.text(name);
+    this.room(len);
+    memory.copy(changetype<usize>(this.data) + <usize>this.used, ptr, <usize>len);
+    this.used += len;
+    this.lengthsOf(n, len);
+    return this;
+  }
+
+  /** Lays the list out; then `ptr` and `length` give it. */
+  finish(): PairsWriter {
+    const n = this.count;
+    let size = 4 + n * 8 + this.used + n * 2;
+    if (size > this.out.byteLength) this.out = new ArrayBuffer(size);
+    const base = changetype<usize>(this.out);
+    store<u32>(base, n);
+    let lengths = base + 4;
+    let dst = base + 4 + <usize>n * 8;
+    let src = changetype<usize>(this.data);
+    for (let i = 0; i < n; i++) {
+      const nl = unchecked(this.lengths[i << 1]);
+      const vl = unchecked(this.lengths[(i << 1) + 1]);
+      store<u32>(lengths, nl);
+      store<u32>(lengths, vl, 4);
+      lengths += 8;
+      memory.copy(dst, src, <usize>nl);
+      dst += <usize>nl;
+      store<u8>(dst++, 0);
+      src += <usize>nl;
+      memory.copy(dst, src, <usize>vl);
+      dst += <usize>vl;
+      store<u8>(dst++, 0);
+      src += <usize>vl;
+    }
+    this.outLength = size;
+    return this;
+  }
+
+  get ptr(): usize {
+    return changetype<usize>(this.out);
+  }
+
+  get length(): i32 {
+    return this.outLength;
+  }
+
+  private lengthsOf(nameLength: i32, valueLength: i32): void {
+    const i = this.count << 1;
+    unchecked((this.lengths[i] = nameLength));
+    unchecked((this.lengths[i + 1] = valueLength));
+    this.count++;
+  }
+
+  /** Appends `s` as UTF-8; returns its length in bytes. */
+  private text(s: string): i32 {
+    const len = String.UTF8.byteLength(s);
+    this.room(len);
+    String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, changetype<usize>(this.data) + <usize>this.used);
+    this.used += len;
+    return len;
+  }
+
+  private room(extra: i32): void {
+    const need = this.used + extra;
+    if (need <= this.data.byteLength) return;
+    let size = this.data.byteLength << 1;
+    while (size < need) size <<= 1;
+    const grown = new ArrayBuffer(size);
+    memory.copy(changetype<usize>(grown), changetype<usize>(this.data), <usize>this.used);
+    this.data = grown;
+  }
+}
+
 export function serializePairs(pairs: HeaderPair[]): ArrayBuffer {
   const n = pairs.length;
   const names = new Array<ArrayBuffer>(n);

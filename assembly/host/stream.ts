@@ -4,7 +4,8 @@
 
 import { proxy_close_stream, proxy_continue_stream, proxy_send_local_response } from "../abi/imports";
 import { StreamType, WasmResult } from "../abi/types";
-import { HeaderPair, serializePairs } from "./pairs";
+import { HeaderPair, PairsWriter, serializePairs } from "./pairs";
+import { scratchA, scratchLengthA } from "../runtime/scratch";
 
 /** Answers the client from the proxy. `grpcStatus` -1 means "not a gRPC response". */
 export function sendLocalResponse(
@@ -19,6 +20,21 @@ export function sendLocalResponse(
   return <WasmResult>proxy_send_local_response(
     status, changetype<usize>(d), d.byteLength, changetype<usize>(body), body.byteLength,
     changetype<usize>(h), h.byteLength, grpcStatus,
+  );
+}
+
+/** The one writer for the headers of `sendLocalResponseRaw` (replies are sent one at a time). */
+export const localReplyHeaders = new PairsWriter();
+
+/**
+ * `sendLocalResponse` with the body as `bodyLength` bytes at `bodyPtr` and the headers as laid
+ * out by `localReplyHeaders` (`begin`, `add`..., then this call): nothing allocated on the way.
+ */
+export function sendLocalResponseRaw(status: u32, details: string, bodyPtr: usize, bodyLength: i32, headers: PairsWriter, grpcStatus: i32 = -1): WasmResult {
+  headers.finish();
+  const d = scratchA(details);
+  return <WasmResult>proxy_send_local_response(
+    status, d, scratchLengthA(), bodyPtr, bodyLength, headers.ptr, headers.length, grpcStatus,
   );
 }
 

@@ -10,10 +10,10 @@
 // without a router, the body's `model`. The tenant partition is the SHA-256 of `tenant_header`,
 // hashed here, so a client cannot choose it by sending x-ai-tenant.
 
-import { HeaderPair, nowMillis, sendLocalResponse, getSharedData, setSharedData, WasmResult } from "../../assembly/index";
+import { localReplyHeaders, nowMillis, sendLocalResponseRaw, getSharedData, WasmResult } from "../../assembly/index";
 import { BodyKind, CacheEntry, SlotRead, SlotState, entrySize, readSlot, slotKey, slotOf, writeEntryHead } from "../../assembly/cache/entry";
 import { hexInto } from "../../assembly/crypto/sha256";
-import { parseDecimalAt } from "../../assembly/http/decimal";
+import { parseDecimalAt, writeDecimal } from "../../assembly/http/decimal";
 import { PairsView } from "../../assembly/host/pairs-view";
 import { setSharedDataBytes } from "../../assembly/host/shared-data";
 import { JsonValue } from "../../assembly/json/index";
@@ -97,6 +97,9 @@ export class CacheRoot extends StageRoot {
   }
 
   /** `key` as hex in hexScratch (valid until the next call). */
+  /** Digits of a hit's `age` (a u64 of seconds has at most 20). */
+  readonly ageScratch: ArrayBuffer = new ArrayBuffer(24);
+
   hexOf(key: ArrayBuffer): ArrayBuffer {
     hexInto(key, this.hexScratch);
     return this.hexScratch;
@@ -259,14 +262,17 @@ export class CacheStage extends Stage {
     if (replay.reason != Reason.None) return false;
     const now = nowMillis();
     const age = now > entry.storedAtMs ? (now - entry.storedAtMs) / 1000 : 0;
-    const body = replay.source.slice(replay.offset, replay.offset + replay.length);
-    sendLocalResponse(entry.status, "inference_cache.hit", body, [
-      new HeaderPair("content-type", replay.contentType),
-      new HeaderPair(CACHE_HEADER, "HIT"),
-      new HeaderPair(REASON_HEADER, reasonName(tier == Tier.Local ? Reason.LocalHit : Reason.SharedHit)),
-      new HeaderPair(KEY_HEADER, this.hex),
-      new HeaderPair("age", age.toString()),
-    ]);
+    // Headers laid out in a reused buffer and the body sent from where the replay holds it:
+    // Envoy copies both before the call returns.
+    const hex = root.hexOf(this.key as ArrayBuffer);
+    const ageDigits = changetype<usize>(root.ageScratch);
+    const headers = localReplyHeaders.begin()
+      .add("content-type", replay.contentType)
+      .add(CACHE_HEADER, "HIT")
+      .add(REASON_HEADER, reasonName(tier == Tier.Local ? Reason.LocalHit : Reason.SharedHit))
+      .addBytes(KEY_HEADER, changetype<usize>(hex), hex.byteLength)
+      .addBytes("age", ageDigits, writeDecimal(<i64>age, ageDigits));
+    sendLocalResponseRaw(entry.status, "inference_cache.hit", changetype<usize>(replay.source) + <usize>replay.offset, replay.length, headers);
     root.metrics.hits[tier].increment(1);
     this.served = true;
     return true;

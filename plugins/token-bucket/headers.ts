@@ -8,6 +8,10 @@
 //                                            "0s", "20ms", "1s", "1.5s", "6m0s", "1h2m3.004s"
 //   retry-after                              (429 only) whole seconds until the request fits
 
+import { writeDecimal } from "../../assembly/http/decimal";
+
+export { writeDecimal };
+
 /** Header names, in the order Dim × Field. */
 export const LIMIT_REQUESTS = "x-ratelimit-limit-requests";
 export const LIMIT_TOKENS = "x-ratelimit-limit-tokens";
@@ -19,22 +23,6 @@ export const RETRY_AFTER = "retry-after";
 
 /** Bytes a value may take: a 20-digit integer, or the longest duration (`2562047h47m16.854s`). */
 export const VALUE_BYTES: i32 = 32;
-
-/** Writes the decimal digits of `v` (clamped at 0) at `p`; returns the length. */
-export function writeDecimal(v: i64, p: usize): i32 {
-  if (v <= 0) {
-    store<u8>(p, 0x30);
-    return 1;
-  }
-  let digits = 0;
-  for (let t = v; t > 0; t /= 10) digits++;
-  let t = v;
-  for (let i = digits - 1; i >= 0; i--) {
-    store<u8>(p + <usize>i, <u8>(0x30 + t % 10));
-    t /= 10;
-  }
-  return digits;
-}
 
 /** Writes `ms` (clamped at 0) as Go's Duration.String() would print it; returns the length. */
 export function writeDuration(ms: i64, p: usize): i32 {
