@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     const overFloor = isFilter ? `**${k(ir - floor!)}**` : "";
     const generated = generatedPerRequest.get(v.key)! - (isFilter ? generatedPerRequest.get(v.floor!)! : 0);
     const host = ir - (isFilter ? floor! : plain) - generated;
-    const split = v.kind === "plain" ? "| |" : `| ${k(generated)} | ${k(host)} |`;
+    const split = v.kind === "plain" ? "|  |  |" : `| ${k(generated)} | ${k(host)} |`;
     console.log(`| ${v.label} | ${v.floor ?? ""} | ${k(ir)} | ${v.kind === "plain" ? "" : k(ir - plain)} | ${overFloor} ${split}`);
   }
   writeFileSync(path.join(OUT_DIR, "instructions.json"), JSON.stringify({
