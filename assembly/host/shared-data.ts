@@ -4,7 +4,7 @@
 
 import { proxy_get_shared_data, proxy_set_shared_data } from "../abi/imports";
 import { WasmResult } from "../abi/types";
-import { clearOut, OUT_PTR, OUT_SIZE, OUT_U32, takeOut } from "../runtime/memory";
+import { clearOut, lendToHost, OUT_PTR, OUT_SIZE, OUT_U32, takeOut } from "../runtime/memory";
 import { scratchA, scratchLengthA } from "../runtime/scratch";
 import { setLastStatus } from "./status";
 
@@ -23,9 +23,15 @@ export class SharedValue {
   }
 }
 
-export function getSharedData(key: string): SharedValue {
+/**
+ * The value of `key`. `lend`: a buffer of the caller's (one it keeps between requests) for the
+ * host to copy the value into when it fits; `value` is then that buffer, overwritten, so the
+ * caller must be done with what it held.
+ */
+export function getSharedData(key: string, lend: ArrayBuffer | null = null): SharedValue {
   const k = scratchA(key);
   clearOut();
+  lendToHost(lend);
   store<u32>(OUT_U32, 0);
   const status = <WasmResult>proxy_get_shared_data(k, scratchLengthA(), OUT_PTR, OUT_SIZE, OUT_U32);
   setLastStatus(status);
@@ -55,13 +61,20 @@ export class SharedRead {
   length: i32 = 0;
 }
 
+// The host's copy of a value `getSharedDataInto` reads lands here when it fits: the bytes are
+// copied out at once, so one buffer serves every read.
+let readBuffer = new ArrayBuffer(256);
+/** Largest host copy kept as the next reads' buffer. */
+const KEEP_READ_BYTES: i32 = 4096;
+
 /**
  * Reads the value of the key at `keyPtr` (`keyLen` UTF-8 bytes) and copies at most `room` bytes
- * of it to `into`: for fixed-size records read on the request path, with no key string and no
- * result object per call (the host's copy of the value is the only allocation).
+ * of it to `into`: for fixed-size records read on the request path, with no key string, no result
+ * object and (for values up to the reused buffer's size) no allocation per call.
  */
 export function getSharedDataInto(keyPtr: usize, keyLen: usize, into: usize, room: i32, out: SharedRead): SharedRead {
   clearOut();
+  lendToHost(readBuffer);
   store<u32>(OUT_U32, 0);
   const status = <WasmResult>proxy_get_shared_data(keyPtr, keyLen, OUT_PTR, OUT_SIZE, OUT_U32);
   setLastStatus(status);
@@ -71,6 +84,8 @@ export function getSharedDataInto(keyPtr: usize, keyLen: usize, into: usize, roo
   const len = status == WasmResult.Ok && buf !== null ? buf.byteLength : 0;
   out.length = len;
   if (len > 0) memory.copy(into, changetype<usize>(buf), <usize>(len < room ? len : room));
+  // A larger value than the buffer held: its copy becomes the buffer, up to a bound.
+  if (buf !== null && buf !== readBuffer && len <= KEEP_READ_BYTES) readBuffer = buf;
   return out;
 }
 

@@ -50,6 +50,8 @@ function utf8Table(names: string[]): StaticArray<ArrayBuffer> {
 /** Record buffers kept for reuse, and the largest one kept. */
 const KEEP_RECORDS: i32 = 4;
 const KEEP_RECORD_BYTES: i32 = 16 << 10;
+/** Largest slot record whose buffer a worker keeps for the next slot read. */
+const KEEP_SLOT_BYTES: i32 = 16 << 10;
 
 class CacheKind extends StageKind {
   configure(config: JsonValue): StageConfigResult {
@@ -67,6 +69,8 @@ export class CacheRoot extends StageRoot {
   /** Scratch of one request's decision and slot read: filled and read within one call. */
   readonly decision: RequestDecision = new RequestDecision();
   readonly slotRead: SlotRead = new SlotRead();
+  /** The buffer the last slot read was copied into, lent for the next (`KEEP_SLOT_BYTES` at most). */
+  slotBuffer: ArrayBuffer | null = null;
   readonly replay: Replay = new Replay();
   readonly facts: RequestFacts = new RequestFacts();
   readonly responseFacts: ResponseFacts = new ResponseFacts();
@@ -220,7 +224,10 @@ export class CacheStage extends Stage {
     if (d.action != RequestAction.Lookup) return StageAction.Continue; // KeyOnly, Refresh
 
     // Local tier: the key's slot, compared in full.
-    const value = getSharedData(root.slotKeyOf(this.slot));
+    // The host copies the slot's record into the last one's buffer when it fits (nothing holds
+    // the last record any more: a hit was answered from it within its own call).
+    const value = getSharedData(root.slotKeyOf(this.slot), root.slotBuffer);
+    if (value.found && value.value.byteLength <= KEEP_SLOT_BYTES) root.slotBuffer = value.value;
     const read = readSlot(value.found ? value.value : null, key, nowMillis(), root.slotRead);
     if (read.state == SlotState.Fresh && this.serve(read.entry as CacheEntry, Tier.Local)) return StageAction.Stop;
     this.slotTaken = read.state == SlotState.OtherKey;
