@@ -3,16 +3,19 @@
 
 import { proxy_get_buffer_bytes, proxy_get_buffer_status, proxy_set_buffer_bytes } from "../abi/imports";
 import { BufferType, WasmResult } from "../abi/types";
-import { clearOut, OUT_PTR, OUT_SIZE, OUT_U32, OUT_U64, takeOut } from "../runtime/memory";
+import { clearOut, lendToHost, OUT_PTR, OUT_SIZE, OUT_U32, OUT_U64, takeOut } from "../runtime/memory";
 import { setLastStatus } from "./status";
 
 /**
  * Bytes [start, start+maxSize) of a buffer; an empty ArrayBuffer when the buffer exists but holds
  * nothing there. Null when the buffer is not available in this callback (NotFound, e.g. an
  * http_call body outside its callback) or on another host error; `lastStatus` says which.
+ * `lend`: a buffer of the caller's the host copies into when it fits (the result is then that
+ * buffer, overwritten: the caller must be done with what it held).
  */
-export function getBuffer(type: BufferType, start: u32, maxSize: u32): ArrayBuffer | null {
+export function getBuffer(type: BufferType, start: u32, maxSize: u32, lend: ArrayBuffer | null = null): ArrayBuffer | null {
   clearOut();
+  lendToHost(lend);
   const status = proxy_get_buffer_bytes(type, start, maxSize, OUT_PTR, OUT_SIZE);
   setLastStatus(status);
   const buf = takeOut();

@@ -11,7 +11,7 @@
 
 import { HeaderMapType, WasmResult } from "../abi/types";
 import { proxy_get_header_map_pairs } from "../abi/imports";
-import { clearOut, lendToHost, OUT_PTR, OUT_SIZE, takeOut } from "../runtime/memory";
+import { capacityOf, clearOut, lendToHost, OUT_PTR, OUT_SIZE, takeOut } from "../runtime/memory";
 import { wellFormedPairs } from "./pairs";
 import { setLastStatus } from "./status";
 
@@ -23,10 +23,12 @@ const MAX_EDITS: i32 = 32;
 const MAX_EDIT_BYTES: i32 = 8192;
 /** Largest edit buffer a cleared view keeps. */
 const KEEP_EDIT_BYTES: i32 = 1024;
+const NO_EDITS = new StaticArray<i32>(0);
+const NO_EDIT_BYTES = new ArrayBuffer(0);
 
 /** A write made to the host's map after the load, as Envoy applies it. */
 export enum HeaderEdit {
-  /** Appends a value (a header already present keeps its first value). */
+  /** Appends a value to a header the map does not have (the Exchange re-reads the map otherwise). */
   Add,
   /** Every value gone, one new value. */
   Replace,
@@ -42,9 +44,10 @@ export class PairsView {
   private foundLength: i32 = 0;
   // Edits since the load: per edit its kind, name offset and length, value offset and length in
   // `editBytes`.
-  private edits: StaticArray<i32> = new StaticArray<i32>(MAX_EDITS * 5);
+  // Made at the first edit: a view that is only read (most response views) holds none.
+  private edits: StaticArray<i32> = NO_EDITS;
   private editCount: i32 = 0;
-  private editBytes: ArrayBuffer = new ArrayBuffer(256);
+  private editBytes: ArrayBuffer = NO_EDIT_BYTES;
   private editUsed: i32 = 0;
 
   /** Reads map `type` from the host; false (and an empty view) on a host error or a malformed map. */
@@ -70,9 +73,10 @@ export class PairsView {
 
   /** Forgets the map; keeps a small buffer for the next load, lets a large one go. */
   clear(): void {
+    // By the block's size: a reused buffer's length is only the last map's.
     const buf = this.buf;
-    if (buf !== null && buf.byteLength > KEEP_BYTES) this.buf = null;
-    if (this.editBytes.byteLength > KEEP_EDIT_BYTES) this.editBytes = new ArrayBuffer(256);
+    if (buf !== null && capacityOf(changetype<usize>(buf)) > <usize>KEEP_BYTES) this.buf = null;
+    if (this.editBytes.byteLength > KEEP_EDIT_BYTES) this.editBytes = NO_EDIT_BYTES;
     this.count = 0;
     this.foundAt = 0;
     this.foundLength = 0;
@@ -90,8 +94,9 @@ export class PairsView {
     const nameLength = name.length;
     const need = this.editUsed + nameLength + valueLength;
     if (i >= MAX_EDITS || need > MAX_EDIT_BYTES) return false;
+    if (this.edits.length == 0) this.edits = new StaticArray<i32>(MAX_EDITS * 5);
     if (need > this.editBytes.byteLength) {
-      let size = this.editBytes.byteLength << 1;
+      let size = this.editBytes.byteLength < 128 ? 256 : this.editBytes.byteLength << 1;
       while (size < need) size <<= 1;
       const grown = new ArrayBuffer(size);
       memory.copy(changetype<usize>(grown), changetype<usize>(this.editBytes), <usize>this.editUsed);

@@ -16,6 +16,11 @@ import { Resumable, StageAction } from "./action";
 
 /** Largest node buffer an idle exchange keeps for its next parse (a 16 KiB body's worth). */
 const KEEP_NODES_BYTES: i32 = 16 << 10;
+/**
+ * Largest body or response chunk whose buffer an exchange keeps for the next copy from Envoy
+ * (the host writes into it instead of a new allocation; nothing holds a body past its request).
+ */
+const KEEP_COPY_BYTES: i32 = 4 << 10;
 const NO_BYTES = new ArrayBuffer(0);
 
 export class Exchange {
@@ -57,6 +62,9 @@ export class Exchange {
   private parsed: JsonResult | null = null;
   private chunkRead: bool = false;
   private chunk: ArrayBuffer | null = null;
+  // Buffers of the last body and response chunk, lent for the next copies (pooled exchange).
+  private bodyStore: ArrayBuffer | null = null;
+  private chunkStore: ArrayBuffer | null = null;
   /** The last request's parse, kept for its objects and node buffer (the exchange is pooled). */
   private spent: JsonResult | null = null;
 
@@ -141,7 +149,11 @@ export class Exchange {
    * next lookup reads the map again.
    */
   private wrote(status: WasmResult, kind: HeaderEdit, name: string, valuePtr: usize, valueLength: i32): WasmResult {
-    if (status != WasmResult.Ok || !this.headersLoaded || !this.headersRead || !this.headers.edit(kind, name, valuePtr, valueLength)) {
+    // A value added to a header already there: Envoy keeps a second entry for most names but
+    // joins the values of its inline headers (content-type, user-agent, ...) with a comma; the
+    // view does not guess which, the map is read again.
+    const joined = kind == HeaderEdit.Add && this.headersLoaded && this.headers.has(name);
+    if (joined || status != WasmResult.Ok || !this.headersLoaded || !this.headersRead || !this.headers.edit(kind, name, valuePtr, valueLength)) {
       this.headersLoaded = false;
     }
     return status;
@@ -213,7 +225,7 @@ export class Exchange {
     if (!this.bodyDone) return null;
     if (!this.bodyRead) {
       this.bodyRead = true;
-      this.bodyValue = this.bodySize == 0 ? new ArrayBuffer(0) : getBuffer(BufferType.HttpRequestBody, 0, this.bodySize);
+      this.bodyValue = this.bodySize == 0 ? new ArrayBuffer(0) : this.kept(getBuffer(BufferType.HttpRequestBody, 0, this.bodySize, this.bodyStore), true);
     }
     return this.bodyValue;
   }
@@ -345,7 +357,16 @@ export class Exchange {
   responseChunk(size: u32): ArrayBuffer | null {
     if (this.chunkRead) return this.chunk;
     this.chunkRead = true;
-    return (this.chunk = size == 0 ? new ArrayBuffer(0) : getBuffer(BufferType.HttpResponseBody, 0, size));
+    return (this.chunk = size == 0 ? new ArrayBuffer(0) : this.kept(getBuffer(BufferType.HttpResponseBody, 0, size, this.chunkStore), false));
+  }
+
+  /** Keeps a small copy's buffer to lend for the next copy of its kind; returns the copy. */
+  private kept(copy: ArrayBuffer | null, body: bool): ArrayBuffer | null {
+    if (copy !== null && copy.byteLength > 0 && copy.byteLength <= KEEP_COPY_BYTES) {
+      if (body) this.bodyStore = copy;
+      else this.chunkStore = copy;
+    }
+    return copy;
   }
 
   /** A new response body call: `responseChunk` reads afresh. */

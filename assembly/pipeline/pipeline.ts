@@ -108,7 +108,8 @@ export class PipelineStream extends HttpContext {
   onDelete(): void {
     const pool = this.pool;
     if (pool === null) return;
-    // Let go of the request's buffers now: a pooled stream holds nothing but small objects.
+    // Let go of the request's buffers now: a pooled stream keeps only small ones for reuse (its
+    // header views' maps up to 4 KiB each, body and response-chunk buffers up to 4 KiB each).
     this.ex.reset();
     pool.put(this);
   }
@@ -199,6 +200,8 @@ export class PipelineStream extends HttpContext {
     for (let i = this.started - 1; i >= 0; i--) {
       if (unchecked(sees[i])) unchecked(stages[i]).onResponseBody(this.ex, bodySize, endOfStream);
     }
+    // The chunk is this call's only: the collection after it may take it.
+    this.ex.forgetChunk();
     return FilterDataStatus.Continue;
   }
 

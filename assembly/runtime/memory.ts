@@ -32,7 +32,7 @@ export function lendToHost(buf: ArrayBuffer | null): void {
 }
 
 /** Bytes the heap block of ArrayBuffer `ptr` can hold: its length may grow up to this in place. */
-function capacityOf(ptr: usize): usize {
+export function capacityOf(ptr: usize): usize {
   return (changetype<BLOCK>(ptr - TOTAL_OVERHEAD).mmInfo & ~3) - OBJECT_OVERHEAD;
 }
 
@@ -67,13 +67,13 @@ export function clearOut(): void {
  */
 export function takeOut(): ArrayBuffer | null {
   lent = 0;
+  // The loan ends with the call, whether or not the host wrote the out-param.
+  const loan = handedLent;
+  handedLent = 0;
   const ptr = load<u32>(OUT_PTR) as usize;
   if (ptr == 0) return null;
   store<u32>(OUT_PTR, 0);
-  if (ptr == handedLent) {
-    handedLent = 0;
-    return changetype<ArrayBuffer>(ptr);
-  }
+  if (ptr == loan) return changetype<ArrayBuffer>(ptr);
   __unpin(ptr);
   const buf = changetype<ArrayBuffer>(ptr);
   // The host allocates exactly the size it reports; trim defensively if it ever reports less.

@@ -25,7 +25,7 @@ import { KeyRequest, computeKey } from "./key";
 import { CacheMetrics, Tier } from "./metrics";
 import {
   CACHE_STATUS_NAMES, CacheStatus, REASONS, Reason, ReasonInfo, RequestAction, RequestDecision, RequestFacts, ResponseFacts,
-  bodyKindOf, decideOnHeaders, decideRequest, decideResponse, maxStoredBodyBytes, reasonName,
+  bodyKindOf, decideOnHeaders, decideRequest, decideResponse, maxStoredBodyBytes, reasonName, releaseMemberScratch,
 } from "./policy";
 import { SharedReadTarget, SharedTierClient } from "./shared";
 import { Replay, SseReader, replayFor } from "./sse";
@@ -204,6 +204,7 @@ export class CacheStage extends Stage {
     const policy = cfg.modelPolicy(model);
     this.policy = policy;
     const d = decideRequest(cfg, policy, facts, ex.bodySize == 0 ? null : parsed, root.decision);
+    releaseMemberScratch();
     this.stream = d.stream;
     if (d.action == RequestAction.Bypass) return this.bypass(d.reason);
     this.action = d.action;

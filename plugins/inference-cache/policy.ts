@@ -3,7 +3,7 @@
 // body and the configuration, and turns the outcome into `x-ai-cache` / `x-ai-cache-reason`.
 
 import { BodyKind, MAX_CONTENT_TYPE_BYTES, entrySize } from "../../assembly/cache/entry";
-import { E_DEPTH, E_SIZE, E_VALUES, JsonResult, JsonValue } from "../../assembly/json/index";
+import { E_DEPTH, E_SIZE, E_VALUES, JsonResult, JsonValue, parseJsonText } from "../../assembly/json/index";
 import { nodeStringEquals } from "../../assembly/json/reader";
 import { CacheConfig, ModelPolicy } from "./config";
 import { KeyRules } from "./key";
@@ -247,6 +247,14 @@ function streamFound(body: JsonValue): bool {
 
 // One value object for the members the decision reads, bound to each in turn (no allocation).
 let memberValue: JsonValue | null = null;
+
+/** Lets go of the document the member value was last bound to (a pooled parse may be dropped). */
+export function releaseMemberScratch(): void {
+  const v = memberValue;
+  if (v !== null) v.bind(RELEASED.tree, 0);
+}
+
+const RELEASED = (parseJsonText("null").value as JsonValue);
 
 function memberScratch(body: JsonValue): JsonValue {
   const v = memberValue;

@@ -45,8 +45,8 @@ export class RouterConfig {
   maxBodyBytes: u32 = 1 << 20;
   maxJsonDepth: i32 = 64;
   clusterHeader: string = "x-ai-cluster";
-  /** `clusterHeader` as UTF-8 (set once the configuration is read). */
-  clusterHeaderBytes: ArrayBuffer = new ArrayBuffer(0);
+  /** `clusterHeader` as UTF-8 (set again once the configuration is read). */
+  clusterHeaderBytes: ArrayBuffer = String.UTF8.encode("x-ai-cluster");
   /**
    * Whether x-ai-model, x-ai-model-version and x-ai-tenant go upstream. Each costs Envoy about
    * 2 µs per request (bench/README.md); inside one pipeline later stages read the Exchange.
