@@ -285,6 +285,8 @@ wait "${V2_PID}" 2>/dev/null || true
 for _ in $(seq 1 60); do [[ "$(health_code llama/v2)" == 503 ]] && break; sleep 0.1; done
 want "GET /ai-gateway/health/llama/v2 once its server is gone" 503 "$(health_code llama/v2)"
 echo "  llama v2: $(health_state llama v2)"
+# Each worker's router re-reads the states at most a second later (health_refresh_ms).
+sleep 1.2
 want "sk-carol (v2's key) meanwhile answered by" v1 "$(carol)"
 echo "  restarting llama v2's server: 2 s to load its model, its first 2 requests slow (warmup)"
 node envoy/demo-server/server.mjs --port "${PORT[llama-v2:8002]}" --name llama-v2 --models llama:v2 --load-ms 2000 --warmup-requests 2 --warmup-ms 200 >>"$WORK/llama-v2.log" 2>&1 & V2_PID=$!; PIDS+=($V2_PID)
@@ -297,13 +299,15 @@ for _ in $(seq 1 100); do
 done
 want "GET /ai-gateway/health/llama/v2 once loaded and warmed" 200 "$(health_code llama/v2)"
 echo "  ramping in over 8 s: v2 takes its 10 % back gradually (sk-carol returns when the ramp covers its bucket)"
-# Each worker's router re-reads the states every second: wait for three answers in a row.
+# Each worker's router re-reads the states every second: wait for three answers in a row, then
+# a second more, so that every worker (not only the one that answered) has seen the ramp.
 in_row=0
 for _ in $(seq 1 80); do
   if [[ "$(carol)" == v2 ]]; then in_row=$((in_row + 1)); else in_row=0; fi
   ((in_row < 3)) || break
   sleep 0.25
 done
+sleep 1.2
 echo "  llama v2: $(health_state llama v2)"
 want "sk-carol answered again by" v2 "$(carol)"
 
