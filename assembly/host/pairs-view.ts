@@ -37,6 +37,10 @@ export enum HeaderEdit {
 }
 
 export class PairsView {
+  // `current`: read from the host, and every write since recorded (else the next `fresh` reads
+  // again); `readOk`: that read succeeded.
+  private current: bool = false;
+  private readOk: bool = false;
   private buf: ArrayBuffer | null = null;
   private count: i32 = 0;
   // Where the last successful `find` found its value.
@@ -50,8 +54,45 @@ export class PairsView {
   private editBytes: ArrayBuffer = NO_EDIT_BYTES;
   private editUsed: i32 = 0;
 
-  /** Reads map `type` from the host; false (and an empty view) on a host error or a malformed map. */
-  load(type: HeaderMapType): bool {
+  constructor(private type: HeaderMapType) {}
+
+  /** The map as the host holds it: read on first use and after a write the view could not record. */
+  fresh(): PairsView {
+    if (!this.current) {
+      this.readOk = this.load();
+      this.current = true;
+    }
+    return this;
+  }
+
+  /** The last read succeeded (an empty view after a failed one proves nothing absent). */
+  get readable(): bool {
+    return this.readOk;
+  }
+
+  /** `fresh` says, without a host call, that the map has no `name`. */
+  absent(name: string): bool {
+    return this.current && this.readOk && !this.has(name);
+  }
+
+  /**
+   * After a write to the host's map with `status`: recorded as an edit (the value's
+   * `valueLength` bytes at `valuePtr`), so the next lookup needs no new read; when it cannot be
+   * (not read yet, the write failed, too many edits, or a value added to a header already there,
+   * which Envoy keeps as a second entry for most names but joins with a comma for its inline
+   * headers: the view does not guess which), the next `fresh` reads the map again.
+   */
+  wrote(status: WasmResult, kind: HeaderEdit, name: string, valuePtr: usize, valueLength: i32): WasmResult {
+    const joined = kind == HeaderEdit.Add && this.current && this.has(name);
+    if (joined || status != WasmResult.Ok || !this.current || !this.readOk || !this.edit(kind, name, valuePtr, valueLength)) {
+      this.current = false;
+    }
+    return status;
+  }
+
+  /** Reads the map from the host; false (and an empty view) on a host error or a malformed map. */
+  private load(): bool {
+    const type = this.type;
     clearOut();
     // The host writes the map into the last one's buffer when it fits (values found before are
     // gone then, as the doc of `find` says).
@@ -73,6 +114,8 @@ export class PairsView {
 
   /** Forgets the map; keeps a small buffer for the next load, lets a large one go. */
   clear(): void {
+    this.current = false;
+    this.readOk = false;
     // By the block's size: a reused buffer's length is only the last map's.
     const buf = this.buf;
     if (buf !== null && capacityOf(changetype<usize>(buf)) > <usize>KEEP_BYTES) this.buf = null;
@@ -86,10 +129,10 @@ export class PairsView {
 
   /**
    * Records a write the host accepted after the load: `name` (lower-case ASCII) and the value's
-   * `valueLength` bytes at `valuePtr` (none for Remove). False when the view holds no more edits:
-   * the caller must load the map again before the next lookup. Values found before may move.
+   * `valueLength` bytes at `valuePtr` (none for Remove). False when the view holds no more edits.
+   * Values found before may move.
    */
-  edit(kind: HeaderEdit, name: string, valuePtr: usize, valueLength: i32): bool {
+  private edit(kind: HeaderEdit, name: string, valuePtr: usize, valueLength: i32): bool {
     const i = this.editCount;
     const nameLength = name.length;
     const need = this.editUsed + nameLength + valueLength;

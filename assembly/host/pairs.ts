@@ -7,19 +7,17 @@ export class HeaderPair {
   constructor(public name: string, public value: string) {}
 }
 
-/** Most pairs a PairsWriter takes. */
-const WRITER_MAX_PAIRS: i32 = 32;
 
 /**
- * Header pairs serialised in the ABI's layout into buffers reused from one use to the next, for
- * answers on the request path (a cache hit's local response): `serializePairs` makes two
- * ArrayBuffers and an Array per pair list, this nothing once its buffers have grown. Names and
- * values are written as they come; `finish` lays them out behind the count and lengths.
+ * Header pairs serialised in the ABI's layout into buffers reused from one use to the next: an
+ * answer on the request path (a cache hit's local response) allocates nothing once they have
+ * grown; `serializePairs` copies the layout out for callers that keep it. Names and values are
+ * written as they come; `finish` lays them out behind the count and lengths.
  */
 export class PairsWriter {
   private data: ArrayBuffer = new ArrayBuffer(512);
   private used: i32 = 0;
-  private lengths: StaticArray<i32> = new StaticArray<i32>(WRITER_MAX_PAIRS * 2);
+  private lengths: StaticArray<i32> = new StaticArray<i32>(32);
   private count: i32 = 0;
   private out: ArrayBuffer = new ArrayBuffer(768);
   private outLength: i32 = 0;
@@ -32,9 +30,8 @@ export class PairsWriter {
     return this;
   }
 
-  /** Adds a pair (past 32 pairs, ignored). */
+  /** Adds a pair. */
   add(name: string, value: string): PairsWriter {
-    if (this.count >= WRITER_MAX_PAIRS) return this;
     const n = this.text(name);
     const v = this.text(value);
     this.lengthsOf(n, v);
@@ -43,7 +40,6 @@ export class PairsWriter {
 
   /** Adds a pair whose value is the `len` bytes at `ptr`. */
   addBytes(name: string, ptr: usize, len: i32): PairsWriter {
-    if (this.count >= WRITER_MAX_PAIRS) return this;
     const n = this.text(name);
     this.room(len);
     memory.copy(changetype<usize>(this.data) + <usize>this.used, ptr, <usize>len);
@@ -91,6 +87,11 @@ export class PairsWriter {
 
   private lengthsOf(nameLength: i32, valueLength: i32): void {
     const i = this.count << 1;
+    if (i + 2 > this.lengths.length) {
+      const grown = new StaticArray<i32>(this.lengths.length << 1);
+      memory.copy(changetype<usize>(grown), changetype<usize>(this.lengths), <usize>i << 2);
+      this.lengths = grown;
+    }
     unchecked((this.lengths[i] = nameLength));
     unchecked((this.lengths[i + 1] = valueLength));
     this.count++;
@@ -116,36 +117,16 @@ export class PairsWriter {
   }
 }
 
+/** The one writer behind `serializePairs` (never re-entered: it returns a copy). */
+const SERIALIZER = new PairsWriter();
+
+/** `pairs` in the ABI's layout, in a new buffer the caller keeps. */
 export function serializePairs(pairs: HeaderPair[]): ArrayBuffer {
-  const n = pairs.length;
-  const names = new Array<ArrayBuffer>(n);
-  const values = new Array<ArrayBuffer>(n);
-  let size: i32 = 4 + n * 8;
-  for (let i = 0; i < n; i++) {
-    const name = String.UTF8.encode(unchecked(pairs[i]).name);
-    const value = String.UTF8.encode(unchecked(pairs[i]).value);
-    unchecked((names[i] = name));
-    unchecked((values[i] = value));
-    size += name.byteLength + value.byteLength + 2;
-  }
-  const out = new ArrayBuffer(size);
-  const base = changetype<usize>(out);
-  store<u32>(base, n);
-  let lengths = base + 4;
-  let data = base + 4 + <usize>n * 8;
-  for (let i = 0; i < n; i++) {
-    const name = unchecked(names[i]);
-    const value = unchecked(values[i]);
-    store<u32>(lengths, name.byteLength);
-    store<u32>(lengths + 4, value.byteLength);
-    lengths += 8;
-    memory.copy(data, changetype<usize>(name), name.byteLength);
-    data += name.byteLength;
-    store<u8>(data++, 0);
-    memory.copy(data, changetype<usize>(value), value.byteLength);
-    data += value.byteLength;
-    store<u8>(data++, 0);
-  }
+  const w = SERIALIZER.begin();
+  for (let i = 0, n = pairs.length; i < n; i++) w.add(unchecked(pairs[i]).name, unchecked(pairs[i]).value);
+  w.finish();
+  const out = new ArrayBuffer(w.length);
+  memory.copy(changetype<usize>(out), w.ptr, <usize>w.length);
   return out;
 }
 

@@ -4,7 +4,7 @@
 
 import { proxy_get_shared_data, proxy_set_shared_data } from "../abi/imports";
 import { WasmResult } from "../abi/types";
-import { clearOut, lendToHost, OUT_PTR, OUT_SIZE, OUT_U32, takeOut } from "../runtime/memory";
+import { clearOut, keepForLoan, lendToHost, OUT_PTR, OUT_SIZE, OUT_U32, takeOut } from "../runtime/memory";
 import { scratchA, scratchLengthA } from "../runtime/scratch";
 import { setLastStatus } from "./status";
 
@@ -85,7 +85,7 @@ export function getSharedDataInto(keyPtr: usize, keyLen: usize, into: usize, roo
   out.length = len;
   if (len > 0) memory.copy(into, changetype<usize>(buf), <usize>(len < room ? len : room));
   // A larger value than the buffer held: its copy becomes the buffer, up to a bound.
-  if (buf !== null && buf !== readBuffer && len <= KEEP_READ_BYTES) readBuffer = buf;
+  readBuffer = changetype<ArrayBuffer>(keepForLoan(buf, readBuffer, KEEP_READ_BYTES));
   return out;
 }
 

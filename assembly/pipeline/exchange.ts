@@ -10,6 +10,7 @@ import { requestHeaders, responseHeaders } from "../host/headers";
 import { httpCall, HttpCallHandler } from "../host/http-call";
 import { HeaderPair } from "../host/pairs";
 import { HeaderEdit, PairsView } from "../host/pairs-view";
+import { keepForLoan } from "../runtime/memory";
 import { scratchA, scratchLengthA, scratchLengthB, scratchPtrB } from "../runtime/scratch";
 import { JsonLimits, JsonResult, JsonValue, parseJsonReusing } from "../json/index";
 import { Resumable, StageAction } from "./action";
@@ -47,13 +48,8 @@ export class Exchange {
 
   private pathValue: string | null = null;
   private methodValue: string | null = null;
-  private headers: PairsView = new PairsView();
-  private responseHeaders: PairsView = new PairsView();
-  private responseHeadersLoaded: bool = false;
-  private responseHeadersRead: bool = false;
-  private headersLoaded: bool = false;
-  /** The last header read succeeded (else removals cannot be skipped as "absent"). */
-  private headersRead: bool = false;
+  private headers: PairsView = new PairsView(HeaderMapType.RequestHeaders);
+  private responseHeaders: PairsView = new PairsView(HeaderMapType.ResponseHeaders);
   /** The whole body is in Envoy's buffer (or there is none). */
   private bodyDone: bool = false;
   /** `bodyValue` was read from Envoy (it is null when Envoy refused). */
@@ -81,11 +77,8 @@ export class Exchange {
     this.resumer = null;
     this.pathValue = null;
     this.methodValue = null;
-    this.headersLoaded = false;
-    this.headersRead = false;
     this.headers.clear();
     this.responseHeaders.clear();
-    this.responseHeadersLoaded = false;
     this.bodyDone = false;
     this.bodyRead = false;
     this.bodyValue = null;
@@ -113,17 +106,17 @@ export class Exchange {
   /** Sets request header `name` (replacing every value) in Envoy. */
   setRequestHeader(name: string, value: string): WasmResult {
     // The value's UTF-8 is still in the scratch slot the write encoded it into.
-    return this.wrote(requestHeaders.replace(name, value), HeaderEdit.Replace, name, scratchPtrB(), <i32>scratchLengthB());
+    return this.headers.wrote(requestHeaders.replace(name, value), HeaderEdit.Replace, name, scratchPtrB(), <i32>scratchLengthB());
   }
 
   /** `addRequestHeader` with the value as UTF-8 bytes (no string on the way). */
   addRequestHeaderBytes(name: string, value: ArrayBuffer): WasmResult {
-    return this.wrote(requestHeaders.addBytes(name, value), HeaderEdit.Add, name, changetype<usize>(value), value.byteLength);
+    return this.headers.wrote(requestHeaders.addBytes(name, value), HeaderEdit.Add, name, changetype<usize>(value), value.byteLength);
   }
 
   /** `addRequestHeader` with the value as UTF-8 bytes encoded once (e.g. from configuration). */
   addRequestHeaderRaw(name: string, nameBytes: ArrayBuffer, value: ArrayBuffer): WasmResult {
-    return this.wrote(requestHeaders.addRaw(nameBytes, value), HeaderEdit.Add, name, changetype<usize>(value), value.byteLength);
+    return this.headers.wrote(requestHeaders.addRaw(nameBytes, value), HeaderEdit.Add, name, changetype<usize>(value), value.byteLength);
   }
 
   /**
@@ -131,7 +124,7 @@ export class Exchange {
    * (no search for values to replace), so for headers the stage knows are absent.
    */
   addRequestHeader(name: string, value: string): WasmResult {
-    return this.wrote(requestHeaders.add(name, value), HeaderEdit.Add, name, scratchPtrB(), <i32>scratchLengthB());
+    return this.headers.wrote(requestHeaders.add(name, value), HeaderEdit.Add, name, scratchPtrB(), <i32>scratchLengthB());
   }
 
   /**
@@ -139,34 +132,15 @@ export class Exchange {
    * headers could not be read, the removal goes to Envoy all the same).
    */
   removeRequestHeader(name: string): WasmResult {
-    if (!this.headerView().has(name) && this.headersRead) return WasmResult.Ok;
-    return this.wrote(requestHeaders.remove(name), HeaderEdit.Remove, name, 0, 0);
+    const view = this.headerView();
+    if (!view.has(name) && view.readable) return WasmResult.Ok;
+    return this.headers.wrote(requestHeaders.remove(name), HeaderEdit.Remove, name, 0, 0);
   }
 
-  /**
-   * After a write to Envoy's request headers: the view records it, so the next lookup needs no
-   * new read of the map; when it cannot (not loaded, the write failed, too many edits), the
-   * next lookup reads the map again.
-   */
-  private wrote(status: WasmResult, kind: HeaderEdit, name: string, valuePtr: usize, valueLength: i32): WasmResult {
-    // A value added to a header already there: Envoy keeps a second entry for most names but
-    // joins the values of its inline headers (content-type, user-agent, ...) with a comma; the
-    // view does not guess which, the map is read again.
-    const joined = kind == HeaderEdit.Add && this.headersLoaded && this.headers.has(name);
-    if (joined || status != WasmResult.Ok || !this.headersLoaded || !this.headersRead || !this.headers.edit(kind, name, valuePtr, valueLength)) {
-      this.headersLoaded = false;
-    }
-    return status;
-  }
 
   /** The request headers as Envoy holds them now, for byte-level lookups (`find`, `valuePtr`). */
   headerView(): PairsView {
-    const view = this.headers;
-    if (!this.headersLoaded) {
-      this.headersRead = view.load(HeaderMapType.RequestHeaders);
-      this.headersLoaded = true;
-    }
-    return view;
+    return this.headers.fresh();
   }
 
   /**
@@ -225,7 +199,9 @@ export class Exchange {
     if (!this.bodyDone) return null;
     if (!this.bodyRead) {
       this.bodyRead = true;
-      this.bodyValue = this.bodySize == 0 ? new ArrayBuffer(0) : this.kept(getBuffer(BufferType.HttpRequestBody, 0, this.bodySize, this.bodyStore), true);
+      const copy = this.bodySize == 0 ? new ArrayBuffer(0) : getBuffer(BufferType.HttpRequestBody, 0, this.bodySize, this.bodyStore);
+      this.bodyStore = keepForLoan(copy, this.bodyStore, KEEP_COPY_BYTES);
+      this.bodyValue = copy;
     }
     return this.bodyValue;
   }
@@ -278,12 +254,7 @@ export class Exchange {
    * response hook asks, for byte-level lookups (`find`, `valuePtr`) as `headerView()`.
    */
   responseHeaderView(): PairsView {
-    const view = this.responseHeaders;
-    if (!this.responseHeadersLoaded) {
-      this.responseHeadersRead = view.load(HeaderMapType.ResponseHeaders);
-      this.responseHeadersLoaded = true;
-    }
-    return view;
+    return this.responseHeaders.fresh();
   }
 
   /** The first value of response header `name`, or null when absent. */
@@ -311,8 +282,8 @@ export class Exchange {
    * show no `name`, the value is added, which spares Envoy the search for values to replace.
    */
   setResponseHeader(name: string, value: string): WasmResult {
-    const status = this.responseHeaderAbsent(name) ? responseHeaders.add(name, value) : responseHeaders.replace(name, value);
-    return this.wroteResponse(status, HeaderEdit.Replace, name, scratchPtrB(), <i32>scratchLengthB());
+    const status = this.responseHeaders.absent(name) ? responseHeaders.add(name, value) : responseHeaders.replace(name, value);
+    return this.responseHeaders.wrote(status, HeaderEdit.Replace, name, scratchPtrB(), <i32>scratchLengthB());
   }
 
   /** `setResponseHeader` with the value as UTF-8 bytes (no string on the way). */
@@ -327,27 +298,14 @@ export class Exchange {
   setResponseHeaderRaw(name: string, nameBytes: ArrayBuffer | null, valuePtr: usize, valueLength: i32): WasmResult {
     const n = nameBytes !== null ? changetype<usize>(nameBytes) : scratchA(name);
     const nLen = nameBytes !== null ? <usize>nameBytes.byteLength : scratchLengthA();
-    const status = this.responseHeaderAbsent(name)
+    const status = this.responseHeaders.absent(name)
       ? responseHeaders.addAt(n, nLen, valuePtr, <usize>valueLength)
       : responseHeaders.replaceRaw(n, nLen, valuePtr, <usize>valueLength);
-    return this.wroteResponse(status, HeaderEdit.Replace, name, valuePtr, valueLength);
-  }
-
-  /** The response headers were read (and not changed behind the view) and have no `name`. */
-  private responseHeaderAbsent(name: string): bool {
-    return this.responseHeadersLoaded && this.responseHeadersRead && !this.responseHeaders.has(name);
+    return this.responseHeaders.wrote(status, HeaderEdit.Replace, name, valuePtr, valueLength);
   }
 
   removeResponseHeader(name: string): WasmResult {
-    return this.wroteResponse(responseHeaders.remove(name), HeaderEdit.Remove, name, 0, 0);
-  }
-
-  /** `wrote` for the response headers. */
-  private wroteResponse(status: WasmResult, kind: HeaderEdit, name: string, valuePtr: usize, valueLength: i32): WasmResult {
-    if (status != WasmResult.Ok || !this.responseHeadersLoaded || !this.responseHeadersRead || !this.responseHeaders.edit(kind, name, valuePtr, valueLength)) {
-      this.responseHeadersLoaded = false;
-    }
-    return status;
+    return this.responseHeaders.wrote(responseHeaders.remove(name), HeaderEdit.Remove, name, 0, 0);
   }
 
   /**
@@ -357,16 +315,9 @@ export class Exchange {
   responseChunk(size: u32): ArrayBuffer | null {
     if (this.chunkRead) return this.chunk;
     this.chunkRead = true;
-    return (this.chunk = size == 0 ? new ArrayBuffer(0) : this.kept(getBuffer(BufferType.HttpResponseBody, 0, size, this.chunkStore), false));
-  }
-
-  /** Keeps a small copy's buffer to lend for the next copy of its kind; returns the copy. */
-  private kept(copy: ArrayBuffer | null, body: bool): ArrayBuffer | null {
-    if (copy !== null && copy.byteLength > 0 && copy.byteLength <= KEEP_COPY_BYTES) {
-      if (body) this.bodyStore = copy;
-      else this.chunkStore = copy;
-    }
-    return copy;
+    const copy = size == 0 ? new ArrayBuffer(0) : getBuffer(BufferType.HttpResponseBody, 0, size, this.chunkStore);
+    this.chunkStore = keepForLoan(copy, this.chunkStore, KEEP_COPY_BYTES);
+    return (this.chunk = copy);
   }
 
   /** A new response body call: `responseChunk` reads afresh. */

@@ -36,6 +36,16 @@ export function capacityOf(ptr: usize): usize {
   return (changetype<BLOCK>(ptr - TOTAL_OVERHEAD).mmInfo & ~3) - OBJECT_OVERHEAD;
 }
 
+/**
+ * What a reader keeps to lend for its next copy of a kind: `copy`, the host's copy just taken,
+ * when its block holds at most `maxBytes`, else what it kept so far. Bounds what readers hold
+ * between requests.
+ */
+export function keepForLoan(copy: ArrayBuffer | null, kept: ArrayBuffer | null, maxBytes: i32): ArrayBuffer | null {
+  // A copy with bytes came from the host's `malloc`: a heap block, whose size can be read.
+  return copy !== null && copy.byteLength > 0 && capacityOf(changetype<usize>(copy)) <= <usize>maxBytes ? copy : kept;
+}
+
 /** Allocation entry point the host calls to copy data into the guest. */
 export function hostMalloc(size: usize): usize {
   const loan = lent;

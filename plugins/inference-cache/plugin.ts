@@ -16,6 +16,7 @@ import { hexInto } from "../../assembly/crypto/sha256";
 import { parseDecimalAt, writeDecimal } from "../../assembly/http/decimal";
 import { PairsView } from "../../assembly/host/pairs-view";
 import { setSharedDataBytes } from "../../assembly/host/shared-data";
+import { keepForLoan } from "../../assembly/runtime/memory";
 import { JsonValue } from "../../assembly/json/index";
 import { ByteSink } from "../../assembly/json/sink";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
@@ -228,7 +229,7 @@ export class CacheStage extends Stage {
     // The host copies the slot's record into the last one's buffer when it fits (nothing holds
     // the last record any more: a hit was answered from it within its own call).
     const value = getSharedData(root.slotKeyOf(this.slot), root.slotBuffer);
-    if (value.found && value.value.byteLength <= KEEP_SLOT_BYTES) root.slotBuffer = value.value;
+    root.slotBuffer = keepForLoan(value.found ? value.value : null, root.slotBuffer, KEEP_SLOT_BYTES);
     const read = readSlot(value.found ? value.value : null, key, nowMillis(), root.slotRead);
     if (read.state == SlotState.Fresh && this.serve(read.entry as CacheEntry, Tier.Local)) return StageAction.Stop;
     this.slotTaken = read.state == SlotState.OtherKey;
