@@ -115,12 +115,14 @@ const OP_NAMES: StaticArray<string> = [
   "read-response-headers", "read-response-header", "add-response-header",
   "read-response-body", "read-clock", "get-shared", "set-shared", "put-shared", "set-property", "count",
 ];
-/** Each op's arguments, as the error for a wrong count shows them. */
+/** Each op's arguments, as the error for a wrong count shows them ... */
 const OP_ARGS: StaticArray<string> = [
   "", "NAME", "NAME VALUE",
   "", "NAME", "NAME VALUE",
   "", "", "KEY", "KEY SIZE", "KEY SIZE", "PATH VALUE", "NAME",
 ];
+/** ... and how many there are. */
+const OP_ARG_COUNT: StaticArray<i32> = [0, 1, 2, 0, 1, 2, 0, 0, 1, 2, 2, 2, 1];
 const REQUEST_PHASES: u32 = (1 << Phase.RequestHeaders) | (1 << Phase.RequestBody);
 const ANY_PHASE: u32 = (1 << PHASE_COUNT) - 1;
 /**
@@ -324,10 +326,9 @@ function parseLine(ptr: usize, len: usize, line: i32): bool {
   if (phase < 0) return fail(line, "unknown phase " + quoted(0) + "; expected one of " + joined(PHASE_NAMES));
   const op = lookup(OP_NAMES, 1);
   if (op < 0) return fail(line, "unknown op " + quoted(1) + "; expected one of " + joined(OP_NAMES));
-  const usage = OP_ARGS[op];
-  const wanted = usage.length == 0 ? 0 : usage.includes(" ") ? 2 : 1;
+  const wanted = OP_ARG_COUNT[op];
   if (n - 2 != wanted) {
-    return fail(line, OP_NAMES[op] + " takes " + (wanted == 0 ? "no arguments" : usage) + ", got " + (n - 2).toString() + " argument(s)");
+    return fail(line, OP_NAMES[op] + " takes " + (wanted == 0 ? "no arguments" : OP_ARGS[op]) + ", got " + (n - 2).toString() + " argument(s)");
   }
   if ((OP_PHASES[op] & (1 << phase)) == 0) {
     return fail(line, OP_NAMES[op] + " cannot run in " + PHASE_NAMES[phase] + "; it runs in " + phasesOf(OP_PHASES[op]));
