@@ -16,6 +16,15 @@ const ASCONFIG = path.join(SOURCE_DIR, "asconfig.json");
 export const FLOORS: Record<string, { imports: string[] }> = {
   minimal: { imports: [] },
   "body-floor": { imports: ["env.proxy_get_buffer_bytes", "env.proxy_replace_header_map_value"] },
+  // The body floor's two, and one function per op of its script; proxy_log for a script error only.
+  "calls-floor": {
+    imports: [
+      "env.proxy_get_buffer_bytes", "env.proxy_replace_header_map_value", "env.proxy_log",
+      "env.proxy_get_header_map_pairs", "env.proxy_get_header_map_value", "env.proxy_add_header_map_value",
+      "env.proxy_get_current_time_nanoseconds", "env.proxy_get_shared_data", "env.proxy_set_shared_data",
+      "env.proxy_set_property", "env.proxy_define_metric", "env.proxy_increment_metric",
+    ],
+  },
 };
 
 /** Exports every floor needs: the ones assembly/abi/exports.ts exports, read from its source. */
@@ -52,6 +61,9 @@ export async function buildFloors(names: string[]): Promise<Record<string, strin
     const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`);
     const extra = imports.filter((i) => !FLOORS[name].imports.includes(i));
     if (extra.length > 0) throw new Error(`${path.relative(ROOT, wasm)} imports ${extra.join(", ")}; a floor may import only ${FLOORS[name].imports.join(", ") || "nothing"}`);
+    // The list says what the floor calls, so it must not name a function the floor has stopped calling.
+    const unused = FLOORS[name].imports.filter((i) => !imports.includes(i));
+    if (unused.length > 0) throw new Error(`${path.relative(ROOT, wasm)} does not import ${unused.join(", ")}, which FLOORS in bench/build-floors.ts lists for it`);
     const exports = new Set(WebAssembly.Module.exports(mod).map((e) => e.name));
     const missing = required.filter((e) => !exports.has(e));
     if (missing.length > 0) throw new Error(`${path.relative(ROOT, wasm)} does not export ${missing.join(", ")} (assembly/abi/exports.ts does)`);

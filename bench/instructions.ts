@@ -18,9 +18,9 @@ import { startEnvoy, type Envoy } from "../envoy/harness/envoy";
 import { BUILD_DIR, ROOT, envoyBinary } from "../envoy/harness/paths";
 import { FLOORS, buildFloors } from "./build-floors";
 import { childPids } from "./processes";
-import { requestBody, requestHeaders, type BodyKind } from "./request";
+import { requestBody, requestHeaders } from "./request";
 import { startBenchUpstream } from "./upstream";
-import { CLUSTER, ROUTE_HEADER, selectVariants, variantConfig, type Variant, type VariantContext } from "./variants";
+import { CLUSTER, ROUTE_HEADER, aboveFloor, headerMismatch, selectVariants, variantConfig, type Variant, type VariantContext } from "./variants";
 
 const OUT_DIR = path.join(BUILD_DIR, "bench", "callgrind");
 
@@ -39,18 +39,24 @@ function args(argv: string[]): { requests: number; warmup: number; variants: str
   return o;
 }
 
-function send(envoy: Envoy, n: number, bodies: BodyKind): Promise<void> {
+function send(envoy: Envoy, n: number, v: Variant): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       { host: "127.0.0.1", port: envoy.listenerPort, method: "POST", path: "/v1/chat/completions", headers: requestHeaders(n) },
       (res) => {
         res.resume();
-        res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+        // A floor of required calls proves its response-header calls on every response.
+        const missing = headerMismatch(v.responseHeaders, res.headers);
+        res.on("end", () => {
+          if (res.statusCode !== 200) reject(new Error(`${v.label}: HTTP ${res.statusCode}`));
+          else if (missing !== null) reject(new Error(`${v.label}: a response without ${missing}`));
+          else resolve();
+        });
       },
     );
     req.setTimeout(60_000, () => req.destroy(new Error("no response in 60 s")));
     req.on("error", reject);
-    req.end(requestBody(bodies, n));
+    req.end(requestBody(v.bodies ?? "plain", n));
   });
 }
 
@@ -93,7 +99,7 @@ async function main(): Promise<void> {
     throw new Error("valgrind is missing: apt-get install -y valgrind");
   }
   const { variants } = selectVariants(o.variants);
-  const ctx: VariantContext = { rewriteBody: false, floors: await buildFloors(variants.map((v) => v.key).filter((k) => k in FLOORS)) };
+  const ctx: VariantContext = { rewriteBody: false, floors: await buildFloors(Object.keys(FLOORS)) };
   rmSync(OUT_DIR, { recursive: true, force: true });
   mkdirSync(OUT_DIR, { recursive: true });
   const wrapper = path.join(OUT_DIR, "envoy-callgrind.sh");
@@ -122,12 +128,14 @@ async function main(): Promise<void> {
         const pids = [...childPids(/callgrind|valgrind/)].filter((p) => !before.has(p));
         if (pids.length !== 1) throw new Error(`could not tell the pid of the ${v.label} Envoy`);
         const pid = pids[0];
-        for (let i = 0; i < o.warmup; i++) await send(envoy, sent++, v.bodies ?? "plain");
+        for (let i = 0; i < o.warmup; i++) await send(envoy, sent++, v);
+        const missing = headerMismatch(v.upstreamHeaders, upstream.lastHeaders());
+        if (missing !== null) throw new Error(`${v.label}: the upstream got a request without ${missing}`);
         execFileSync("callgrind_control", ["--instr=on", String(pid)], { stdio: "ignore" });
         // Instrumenting a running process flushes valgrind's translations: warm those up again.
-        for (let i = 0; i < 20; i++) await send(envoy, sent++, v.bodies ?? "plain");
+        for (let i = 0; i < 20; i++) await send(envoy, sent++, v);
         execFileSync("callgrind_control", ["-z", String(pid)], { stdio: "ignore" });
-        for (let i = 0; i < o.requests; i++) await send(envoy, sent++, v.bodies ?? "plain");
+        for (let i = 0; i < o.requests; i++) await send(envoy, sent++, v);
         execFileSync("callgrind_control", ["-d", String(pid)], { stdio: "ignore" });
         const dump = newestDump(pid);
         const ir = dumpedInstructions(dump) / o.requests;
@@ -151,12 +159,26 @@ async function main(): Promise<void> {
   for (const v of variants as Variant[]) {
     const ir = perRequest.get(v.key)!;
     const floor = v.floor !== null ? perRequest.get(v.floor) : undefined;
-    const isFilter = v.kind === "filter" && floor !== undefined;
+    const isFilter = aboveFloor(v) && floor !== undefined;
     const overFloor = isFilter ? `**${k(ir - floor!)}**` : "";
     const generated = generatedPerRequest.get(v.key)! - (isFilter ? generatedPerRequest.get(v.floor!)! : 0);
     const host = ir - (isFilter ? floor! : plain) - generated;
     const split = v.kind === "plain" ? "|  |  |" : `| ${k(generated)} | ${k(host)} |`;
     console.log(`| ${v.label} | ${v.floor ?? ""} | ${k(ir)} | ${v.kind === "plain" ? "" : k(ir - plain)} | ${overFloor} ${split}`);
+  }
+  // Each filter beside the floor of its required calls: how much of its cost above the body
+  // floor those calls alone take.
+  const shadowed = variants.filter((v) => v.shadows !== undefined && perRequest.has(v.shadows) && v.floor !== null && perRequest.has(v.floor));
+  if (shadowed.length > 0) {
+    console.log("");
+    console.log("| Filter | over its floor (k) | its required calls over the body floor (k) | share |");
+    console.log("| --- | --- | --- | --- |");
+    for (const c of shadowed) {
+      const f = variants.find((v) => v.key === c.shadows)!;
+      const filterOver = perRequest.get(f.key)! - perRequest.get(f.floor!)!;
+      const callsOver = perRequest.get(c.key)! - perRequest.get(c.floor!)!;
+      console.log(`| ${f.label} | ${k(filterOver)} | ${k(callsOver)} | ${Math.round((100 * callsOver) / filterOver)} % |`);
+    }
   }
   writeFileSync(path.join(OUT_DIR, "instructions.json"), JSON.stringify({
     instructionsPerRequest: Object.fromEntries(perRequest),

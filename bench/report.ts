@@ -12,7 +12,7 @@ export interface Spread {
 export interface VariantResult {
   key: string;
   label: string;
-  kind: "plain" | "floor" | "filter";
+  kind: "plain" | "floor" | "calls" | "filter";
   floor: string | null;
   requests: number;
   median_us: number;
@@ -132,14 +132,16 @@ const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replac
 /**
  * Horizontal bars of Envoy CPU per request over plain Envoy (per-round medians). A floor is a
  * grey bar; a filter's bar starts with its floor's cost (light grey) and adds its own cost above
- * the floor (blue), labelled with that number, the one to quote.
+ * the floor (blue), labelled with that number, the one to quote. A floor of required calls is
+ * drawn like a filter, its part above the body floor in orange: the least the blue bar of the
+ * filter it shadows could be.
  */
 export function chartSvg(rows: VariantResult[], unavailable: Unavailable[], caption: string): string {
   const byKey = new Map(rows.map((r) => [r.key, r]));
   const plain = rows.find((r) => r.kind === "plain");
   const bars = rows.filter((r) => r.kind !== "plain").map((r) => {
     const total = r.vs_plain.added_envoy_cpu_us_per_req_rounds.median;
-    const floorRow = r.kind === "filter" && r.floor !== null ? byKey.get(r.floor) : undefined;
+    const floorRow = (r.kind === "filter" || r.kind === "calls") && r.floor !== null ? byKey.get(r.floor) : undefined;
     const base = floorRow ? Math.max(0, floorRow.vs_plain.added_envoy_cpu_us_per_req_rounds.median) : 0;
     const own = r.vs_floor ? r.vs_floor.added_envoy_cpu_us_per_req_rounds.median : total;
     const label = r.kind === "floor" ? `+${f1(total)} µs (floor)` : r.vs_floor ? `+${f1(own)} over ${r.floor} (+${f1(total)} over plain)` : `+${f1(total)} over plain`;
@@ -148,7 +150,10 @@ export function chartSvg(rows: VariantResult[], unavailable: Unavailable[], capt
   const maxX = Math.max(10, ...bars.map((b) => b.base + Math.max(0, b.own)));
   const step = [5, 10, 20, 25, 50, 100, 200].find((s) => maxX / s <= 8) ?? 500;
   const top = Math.ceil(maxX / step) * step;
-  const W = 880, left = 200, plotW = 360, rowH = 30, head = 52, foot = 56;
+  const plotW = 360, rowH = 30, head = 52, foot = 56;
+  // Room on the left for the longest label (about 6.2 px a character at 12 px), 200 px at least.
+  const left = Math.max(200, Math.ceil(12 + 6.2 * Math.max(0, ...[...bars.map((b) => b.r.label), ...unavailable.map((u) => u.label)].map((l) => l.length))));
+  const W = left + plotW + 320;
   const n = bars.length + unavailable.length;
   const H = head + n * rowH + foot;
   // Pixel positions to 0.1 px: shorter text, no visible difference.
@@ -157,7 +162,7 @@ export function chartSvg(rows: VariantResult[], unavailable: Unavailable[], capt
   o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   o.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
   o.push(`<text x="10" y="20" font-size="14" font-weight="bold">Envoy CPU per request over plain Envoy (µs, per-round median)</text>`);
-  o.push(`<text x="10" y="38" fill="#555">plain Envoy: ${plain ? f1(plain.envoy_cpu_us_per_req) : "?"} µs/req. Grey: a floor; blue: the filter's cost above its floor (light grey).</text>`);
+  o.push(`<text x="10" y="38" fill="#555">plain Envoy: ${plain ? f1(plain.envoy_cpu_us_per_req) : "?"} µs/req. Grey: a floor; blue: a filter above its floor (light grey); orange: a filter's required calls alone.</text>`);
   for (let t = 0; t <= top; t += step) {
     o.push(`<line x1="${x(t)}" y1="${head - 4}" x2="${x(t)}" y2="${head + n * rowH}" stroke="#e3e3e3"/>`);
     o.push(`<text x="${x(t)}" y="${head + n * rowH + 14}" text-anchor="middle" fill="#555">${t}</text>`);
@@ -169,7 +174,7 @@ export function chartSvg(rows: VariantResult[], unavailable: Unavailable[], capt
       o.push(`<rect x="${left}" y="${y + 6}" width="${r1(x(b.own) - left)}" height="${rowH - 12}" fill="#8c96a0"/>`);
     } else {
       o.push(`<rect x="${left}" y="${y + 6}" width="${r1(x(b.base) - left)}" height="${rowH - 12}" fill="#d3d8de"/>`);
-      o.push(`<rect x="${x(b.base)}" y="${y + 6}" width="${r1(x(b.base + b.own) - x(b.base))}" height="${rowH - 12}" fill="#2f6fb0"/>`);
+      o.push(`<rect x="${x(b.base)}" y="${y + 6}" width="${r1(x(b.base + b.own) - x(b.base))}" height="${rowH - 12}" fill="${b.r.kind === "calls" ? "#d98a2b" : "#2f6fb0"}"/>`);
     }
     o.push(`<text x="${r1(x(b.base + Math.max(0, b.own)) + 6)}" y="${y + 19}" fill="#222">${esc(b.label)}</text>`);
   });

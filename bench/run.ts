@@ -1,7 +1,9 @@
 // `npm run bench`: per-request overhead of the Wasm filters, measured in one run against plain
 // Envoy and against the two floors (bench/floors/: a minimal module whose entry points return at
 // once, and a body floor that buffers the body, copies it into the VM once and sets the routing
-// header), so each filter's cost is reported above its floor. One fast upstream (in this
+// header), so each filter's cost is reported above its floor; beside the filters, the body floor
+// plus only the host calls each one's required outputs force (bench/floors/calls-floor.ts),
+// reported above the body floor too. One fast upstream (in this
 // process) and one real Envoy per variant (bench/variants.ts; the process runner, Envoy 1.40 from
 // scripts/install-envoy.sh), same settings otherwise. A keep-alive client in this process sends
 // the same 300-byte chat request to each, in interleaved rounds (a b c, c b a, ...) so machine
@@ -22,7 +24,7 @@ import { chartSvg, markdownTable, printRss, printTable, updateReadme, type Sprea
 import { childPids } from "./processes";
 import { BODY, requestBody, requestHeaders } from "./request";
 import { startBenchUpstream, type BenchUpstream } from "./upstream";
-import { CLUSTER, ROUTE_HEADER, VARIANTS, modelRouterConfig, selectVariants, variantConfig, type Variant, type VariantContext } from "./variants";
+import { CLUSTER, ROUTE_HEADER, VARIANTS, aboveFloor, headerMismatch, modelRouterConfig, selectVariants, variantConfig, type Variant, type VariantContext } from "./variants";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -182,7 +184,10 @@ function request(t: Target): Promise<number> {
         res.on("data", (c: Buffer) => (bytes += c.length));
         res.on("end", () => {
           const us = Number(process.hrtime.bigint() - t0) / 1_000;
+          // A floor of required calls proves its response-header calls on every response.
+          const missing = headerMismatch(t.variant.responseHeaders, res.headers);
           if (res.statusCode !== 200) reject(new Error(`${t.variant.label}: HTTP ${res.statusCode}, ${bytes} bytes (${res.headers["x-envoy-response-code-details"] ?? ""})`));
+          else if (missing !== null) reject(new Error(`${t.variant.label}: a response without ${missing}`));
           else resolve(us);
         });
         res.on("error", reject);
@@ -256,7 +261,8 @@ async function main(): Promise<number> {
 
   const bin = envoyBinary();
   const envoyVersion = execFileSync(bin, ["--version"], { encoding: "utf8", timeout: 30_000 }).trim().split("version: ").pop() ?? "?";
-  const ctx: VariantContext = { rewriteBody: o.rewriteBody, floors: await buildFloors(vs.map((v) => v.key).filter((k) => k in FLOORS)) };
+  // Every floor module (each is rebuilt only when its source changed): a variant names its module in wasm(ctx).
+  const ctx: VariantContext = { rewriteBody: o.rewriteBody, floors: await buildFloors(Object.keys(FLOORS)) };
   for (const v of vs) {
     for (const f of v.wasm(ctx)) {
       if (!existsSync(path.join(ROOT, f))) throw new UsageError(`${f} is missing: run \`npm run build\` first`);
@@ -351,7 +357,8 @@ async function main(): Promise<number> {
     }
 
     // Sanity: every request went through Envoy and, where there is one, the filter; every
-    // body-routed request reached the upstream carrying the header the filter set.
+    // body-routed request reached the upstream carrying the header the filter set. (The floors of
+    // required calls had every response checked for their headers as it came.)
     const sentPerVariant = 1 + o.warmup + o.rounds * roundWarmup + o.requests;
     const checks: { variant: string; stat: string; value: number; expected: number }[] = [];
     const filterCounters: Record<string, Record<string, number>> = {};
@@ -383,7 +390,7 @@ async function main(): Promise<number> {
     if (failed.length > 0) {
       for (const c of failed) console.error(`bench: CHECK FAILED: ${c.variant} ${c.stat} = ${c.value}, expected ${c.expected}`);
     } else {
-      console.log(`bench: checks ok: every request answered 200 by the upstream through each Envoy, counted by its filter, body-routed ones routed by the header`);
+      console.log(`bench: checks ok: every request answered 200 by the upstream through each Envoy, counted by its filter, body-routed ones routed by the header, each floor of required calls' headers on every response`);
     }
     for (const u of unavailable) console.log(`bench: ${u.label}: UNAVAILABLE (${u.reason})`);
 
@@ -482,6 +489,8 @@ function checkUpstream(v: Variant, upstream: BenchUpstream, ctx: VariantContext)
   if (!model || !want.includes(model)) throw new Error(`${v.label}: the upstream got "model":"${model}", expected ${want.join(" or ")}`);
   const routed = upstream.lastHeaders()[ROUTE_HEADER];
   if (v.route === "by-header" && routed !== CLUSTER) throw new Error(`${v.label}: the upstream got ${ROUTE_HEADER}: ${routed}, expected ${CLUSTER}`);
+  const missing = headerMismatch(v.upstreamHeaders, upstream.lastHeaders());
+  if (missing !== null) throw new Error(`${v.label}: the upstream got a request without ${missing}`);
 }
 
 function readmeSection(command: string, date: string, machine: { cpus: number; cpu_model: string; kernel: string; load_average: number[]; node: string; envoy: string }, md: string): string {
@@ -535,7 +544,7 @@ function results(ran: Variant[], phases: Map<string, Phase[]>, targets: Target[]
   type Summary = (typeof summary)[number];
   const cpuRounds = (s: Summary, ref: Summary) => s.rounds.map((r, i) => r.envoy_cpu_us_per_req - ref.rounds[i].envoy_cpu_us_per_req);
   return summary.map((s): VariantResult => {
-    const floor = s.v.kind === "filter" && s.v.floor !== null ? byKey.get(s.v.floor) : undefined;
+    const floor = aboveFloor(s.v) ? byKey.get(s.v.floor!) : undefined;
     return {
       key: s.v.key,
       label: s.v.label,

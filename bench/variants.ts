@@ -2,7 +2,9 @@
 // that differs only in its HTTP filters and its route. A filter variant names its floor (the
 // variant its cost is reported above); the floors themselves are measured against plain Envoy.
 // Adding a filter to the bench is one row here: its module, its filter entries, its route, the
-// counters that prove it handled every request, and what the upstream must see.
+// counters that prove it handled every request, and what the upstream must see. Beside some
+// filters, a floor of their required calls (`callsFloor`): the body floor plus the host calls
+// that filter's mandated outputs force, measured above the body floor like the filter.
 
 import { readTemplate, renderTemplate } from "../envoy/harness/config";
 import type { BodyKind } from "./request";
@@ -18,8 +20,12 @@ export interface Variant {
   /** Name on the command line (--variants), in the JSON and in the tables. */
   key: string;
   label: string;
-  /** plain: the reference; floor: a bench module with no logic of ours; filter: our code. */
-  kind: "plain" | "floor" | "filter";
+  /**
+   * plain: the reference; floor: a bench module with no logic of ours; calls: the body floor plus
+   * the host calls a filter cannot avoid (a bench module too, reported above its floor like a
+   * filter); filter: our code.
+   */
+  kind: "plain" | "floor" | "calls" | "filter";
   /** Key of the variant this one's "+CPU over floor" is taken against; null for plain Envoy. */
   floor: string | null;
   /** Modules (paths relative to the repository) Envoy loads, by base name, from ${WASM_DIR}. */
@@ -39,6 +45,27 @@ export interface Variant {
   upstream?: "every" | "first";
   /** Requests the counters must count, of `sent` (default `perRequest` × sent). */
   expectedCount?(sent: number): number;
+  /** Request headers (name → value) the upstream must see on the variant's first request. */
+  upstreamHeaders?: Record<string, string>;
+  /** Response headers (name → value) every response must carry; the client checks each one. */
+  responseHeaders?: Record<string, string>;
+  /** kind "calls": its script for bench/floors/calls-floor.ts, one host call per line ... */
+  script?: string[];
+  /** ... and the key of the filter variant whose required calls they are. */
+  shadows?: string;
+}
+
+/** The first of `want`'s headers that `got` (Node's lower-cased headers) lacks or has another value of, as `name: value (got ...)`; null when all match. */
+export function headerMismatch(want: Record<string, string> | undefined, got: Record<string, string | string[] | undefined>): string | null {
+  for (const [name, value] of Object.entries(want ?? {})) {
+    if (got[name] !== value) return `${name}: ${value} (got ${got[name] === undefined ? "none" : JSON.stringify(got[name])})`;
+  }
+  return null;
+}
+
+/** Whether a variant's cost is reported above its floor (the floors themselves are measured against plain Envoy). */
+export function aboveFloor(v: Pick<Variant, "kind" | "floor">): boolean {
+  return (v.kind === "filter" || v.kind === "calls") && v.floor !== null;
 }
 
 export const ROUTE_HEADER = "x-ai-cluster";
@@ -89,6 +116,146 @@ export const TOKEN_BUCKET_CONFIG = {
   models: { llama: { tenant: { requests_per_minute: 6_000_000, tokens_per_minute: 600_000_000 } } },
 };
 const TOKEN_BUCKET_COUNTER = "wasmcustom.token_bucket.admitted";
+
+// ---------------------------------------------------------------------------------------------
+// The floors of required calls. Each script lists the host calls that a filter's required outputs
+// (the issues', DESIGN.md's) force on Envoy 1.40's ABI, and only those: no call a cleverer
+// implementation could leave out (counters, a second clock reading, a property that only fleet
+// mode reads). Values have the real filter's sizes; the phases are where the filter needs them.
+
+/** A cache key as the cache writes it: 64 hex digits (SHA-256). */
+const CACHE_KEY = "68c03c756529968c848fa37e5c23c365fc37d8c417e89718d61ad8638081da2b";
+/**
+ * The cache's slot and token-bucket's record, keys as long as the filters' own
+ * (`aigw/inference-cache/50`, `aigw/token-bucket/3769`). The floor writes each on every request,
+ * so from the second request on a read finds a value of the filter's size, as the filters'
+ * reads do once the bench has filled their slots and created their buckets.
+ */
+const CACHE_SLOT = "aigw/calls-floor/slot-0";
+const CACHE_ENTRY_BYTES = 364; // one stored 284-byte completion with its header and key
+const BUCKET_RECORD = "aigw/calls-floor/bkt-0";
+const BUCKET_RECORD_BYTES = 56;
+
+/**
+ * The router must read `authorization` (the tenant) and `x-session-id` (the sticky key): one read
+ * of the request headers. Its route is the cluster header, which is the body floor's own.
+ */
+const ROUTER_CALLS = ["request-headers read-request-headers"];
+
+/** As its own entry, the router also hands x-ai-model, x-ai-model-version, x-ai-tenant to later filters (DESIGN.md's inter-filter protocol). */
+const MODEL_ROUTER_CALLS = [
+  ...ROUTER_CALLS,
+  "request-body add-request-header x-ai-model llama",
+  "request-body add-request-header x-ai-model-version v1",
+  "request-body add-request-header x-ai-tenant bf46477e71da5806",
+];
+
+/**
+ * A cache miss. Request: the headers (the tenant partition, the client's cache-control), the
+ * key to the upstream (issue 9: x-ai-cache-key on the request and the response), one slot read
+ * (the lookup). Response: its headers (the policy needs status, content-type, set-cookie,
+ * cache-control), x-ai-cache and x-ai-cache-reason (issue 9: on every response) and the key; the
+ * body as it passes (what is stored); at its end the entry's time and the slot's write, whatever
+ * the slot held (the cache writes with CAS 0, hence put-shared).
+ */
+const CACHE_MISS_CALLS = [
+  "request-headers read-request-headers",
+  `request-body add-request-header x-ai-cache-key ${CACHE_KEY}`,
+  `request-body get-shared ${CACHE_SLOT}`,
+  "response-headers read-response-headers",
+  "response-headers add-response-header x-ai-cache MISS",
+  "response-headers add-response-header x-ai-cache-reason not-found",
+  `response-headers add-response-header x-ai-cache-key ${CACHE_KEY}`,
+  "response-body read-response-body",
+  "response-end read-clock",
+  `response-end put-shared ${CACHE_SLOT} ${CACHE_ENTRY_BYTES}`,
+];
+
+/** Issue 10: the six x-ratelimit-* headers on every response (values as long as the bench's). */
+const RATELIMIT_HEADERS = [
+  "response-headers add-response-header x-ratelimit-limit-requests 6000000",
+  "response-headers add-response-header x-ratelimit-remaining-requests 5999998",
+  "response-headers add-response-header x-ratelimit-reset-requests 1ms",
+  "response-headers add-response-header x-ratelimit-limit-tokens 600000000",
+  "response-headers add-response-header x-ratelimit-remaining-tokens 599999840",
+  "response-headers add-response-header x-ratelimit-reset-tokens 1ms",
+];
+
+/**
+ * token-bucket. Request: the headers (the tenant), the clock (the refill), the bucket record's
+ * compare-and-swap (admission). Response: the six headers; the body as it passes (`usage`); at
+ * its end the record's compare-and-swap again (settlement). Not here: the filter's counters, and
+ * its `wasm.llm_tokens` property writes, which only fleet mode reads (off in the bench's config).
+ */
+const TOKEN_BUCKET_CALLS = [
+  "request-headers read-request-headers",
+  "request-body read-clock",
+  `request-body get-shared ${BUCKET_RECORD}`,
+  `request-body set-shared ${BUCKET_RECORD} ${BUCKET_RECORD_BYTES}`,
+  ...RATELIMIT_HEADERS,
+  "response-body read-response-body",
+  `response-end get-shared ${BUCKET_RECORD}`,
+  `response-end set-shared ${BUCKET_RECORD} ${BUCKET_RECORD_BYTES}`,
+];
+
+/**
+ * The three stages in one entry: the union, each read made once (request headers, response
+ * headers, response body), and one clock reading (the admission's; the cache entry's time can be
+ * the same). The router sets no x-ai-* headers in a pipeline.
+ */
+const PIPELINE_FULL_CALLS = [
+  "request-headers read-request-headers",
+  `request-body add-request-header x-ai-cache-key ${CACHE_KEY}`,
+  `request-body get-shared ${CACHE_SLOT}`,
+  "request-body read-clock",
+  `request-body get-shared ${BUCKET_RECORD}`,
+  `request-body set-shared ${BUCKET_RECORD} ${BUCKET_RECORD_BYTES}`,
+  "response-headers read-response-headers",
+  ...RATELIMIT_HEADERS,
+  "response-headers add-response-header x-ai-cache MISS",
+  "response-headers add-response-header x-ai-cache-reason not-found",
+  `response-headers add-response-header x-ai-cache-key ${CACHE_KEY}`,
+  "response-body read-response-body",
+  `response-end get-shared ${BUCKET_RECORD}`,
+  `response-end set-shared ${BUCKET_RECORD} ${BUCKET_RECORD_BYTES}`,
+  `response-end put-shared ${CACHE_SLOT} ${CACHE_ENTRY_BYTES}`,
+];
+
+/** The headers a script adds with `op` (add-request-header or add-response-header), name → value. */
+export function addedHeaders(script: string[], op: "add-request-header" | "add-response-header"): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of script) {
+    const [, name, header, value] = line.trim().split(/[ \t]+/);
+    if (name === op) out[header] = value;
+  }
+  return out;
+}
+
+/**
+ * A floor of required calls: bench/floors/calls-floor.ts with `script`, the host calls the filter
+ * variant `shadows` cannot avoid. Routed by the body floor's header and measured above the body
+ * floor, like the filter. Its checks add no host call: the headers it adds must reach the
+ * upstream (first request) and be on every response.
+ */
+function callsFloor(key: string, shadows: string, shadowsLabel: string, script: string[], bodies?: BodyKind): Variant {
+  return {
+    key,
+    label: `required calls of ${shadowsLabel}`,
+    kind: "calls",
+    floor: "body-floor",
+    wasm: (ctx) => [ctx.floors["calls-floor"]],
+    filters: (ctx) => [wasmFilter(key, "calls-floor", ctx.floors["calls-floor"], script.join("\n"))],
+    route: "by-header",
+    counters: [], // proven by the headers instead: a counter would be one more call
+    perRequest: 0,
+    upstreamModels: asSent,
+    bodies,
+    upstreamHeaders: addedHeaders(script, "add-request-header"),
+    responseHeaders: addedHeaders(script, "add-response-header"),
+    script,
+    shadows,
+  };
+}
 
 const MODEL_ROUTER_COUNTERS = ["wasmcustom.model_router.requests.model=llama.version=v1", "wasmcustom.model_router.requests.model=llama.version=v2"];
 const asSent = () => ["llama"];
@@ -145,6 +312,7 @@ export const VARIANTS: Variant[] = [
     perRequest: 3,
     upstreamModels: asSent,
   },
+  callsFloor("calls-model-router", "model-router", "model-router", MODEL_ROUTER_CALLS),
   {
     key: "model-router",
     label: "model-router",
@@ -157,6 +325,7 @@ export const VARIANTS: Variant[] = [
     perRequest: 1,
     upstreamModels: routedModels,
   },
+  callsFloor("calls-router-pipeline", "pipeline", "pipeline (model_router)", ROUTER_CALLS),
   {
     key: "pipeline",
     label: "pipeline (model_router)",
@@ -174,6 +343,8 @@ export const VARIANTS: Variant[] = [
     perRequest: 1,
     upstreamModels: routedModels,
   },
+  // The cache's bodies: the floor reads what the filter reads.
+  callsFloor("calls-cache-miss", "inference-cache", "inference-cache (miss)", CACHE_MISS_CALLS, "unique-deterministic"),
   {
     key: "inference-cache",
     label: "inference-cache (miss)",
@@ -240,6 +411,7 @@ export const VARIANTS: Variant[] = [
     upstreamModels: routedModels,
     bodies: "unique-deterministic",
   },
+  callsFloor("calls-token-bucket", "token-bucket", "token-bucket", TOKEN_BUCKET_CALLS),
   {
     key: "token-bucket",
     label: "token-bucket",
@@ -270,6 +442,7 @@ export const VARIANTS: Variant[] = [
     upstreamModels: routedModels,
     bodies: "unique-deterministic",
   },
+  callsFloor("calls-pipeline-full", "pipeline-full", "router + cache + token-bucket, one pipeline entry (miss)", PIPELINE_FULL_CALLS, "unique-deterministic"),
   {
     key: "pipeline-full",
     label: "router + cache + token-bucket, one pipeline entry (miss)",

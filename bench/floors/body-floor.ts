@@ -1,4 +1,4 @@
-// @ts-nocheck: AssemblyScript (u32, usize, memory, load), compiled by bench/floors.ts with asc, not tsc.
+// @ts-nocheck: AssemblyScript (u32, usize, memory, load), compiled by bench/build-floors.ts with asc, not tsc.
 //
 // The floor of body routing: the least a filter must do to route on the request body. It holds
 // the request headers, has Envoy buffer the body until its end, copies the body into the VM once

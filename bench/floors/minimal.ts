@@ -1,4 +1,4 @@
-// @ts-nocheck: AssemblyScript (u32, usize, heap), compiled by bench/floors.ts with asc, not tsc.
+// @ts-nocheck: AssemblyScript (u32, usize, heap), compiled by bench/build-floors.ts with asc, not tsc.
 //
 // The floor of any Wasm filter: a module whose proxy-wasm 0.2.1 entry points return at once and
 // call nothing in the host. What Envoy spends on it per request (creating the stream context,
