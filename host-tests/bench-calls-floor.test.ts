@@ -2,13 +2,13 @@
 // each calls-* variant of bench/variants.ts, a request makes exactly the host calls its script
 // lists, besides the body floor's two, with the headers it adds reaching the upstream and the
 // client; a script's phases run where they say; a bad script refuses to start with one line.
-// Run with `npx vitest run --config bench/vitest.config.ts`.
+// Part of the unit project (`npm test`).
 import { beforeAll, describe, expect, it } from "vitest";
-import { Host, type Plugin, type RequestResult } from "../host-tests/emulator";
-import { buildFloors } from "./build-floors";
-import { requestBody, requestHeaders } from "./request";
-import { COMPLETION } from "./upstream";
-import { CLUSTER, ROUTE_HEADER, VARIANTS, headerMismatch, type Variant } from "./variants";
+import { Host, type Plugin, type RequestResult } from "./emulator";
+import { buildFloors } from "../bench/build-floors";
+import { requestBody, requestHeaders } from "../bench/request";
+import { COMPLETION } from "../bench/upstream";
+import { CLUSTER, ROUTE_HEADER, VARIANTS, headerMismatch, type Variant } from "../bench/variants";
 
 const VM_ID = "ai-gateway";
 
