@@ -183,15 +183,18 @@ const RATELIMIT_HEADERS = [
 
 /**
  * token-bucket. Request: the headers (the tenant), the clock (the refill), the bucket record's
- * compare-and-swap (admission). Response: the six headers; the body as it passes (`usage`); at
- * its end the record's compare-and-swap again (settlement). Not here: the filter's counters, and
- * its `wasm.llm_tokens` property writes, which only fleet mode reads (off in the bench's config).
+ * compare-and-swap (admission). Response: the status (a response without `usage` settles by it:
+ * an upstream error gives the reservation back, issue 10), read as the whole map, which costs no
+ * more than one header's value; the six headers; the body as it passes (`usage`); at its end the
+ * record's compare-and-swap again (settlement). Not here: the filter's counters, and its
+ * `wasm.llm_tokens` property writes, which only fleet mode reads (off in the bench's config).
  */
 const TOKEN_BUCKET_CALLS = [
   "request-headers read-request-headers",
   "request-body read-clock",
   `request-body get-shared ${BUCKET_RECORD}`,
   `request-body set-shared ${BUCKET_RECORD} ${BUCKET_RECORD_BYTES}`,
+  "response-headers read-response-headers",
   ...RATELIMIT_HEADERS,
   "response-body read-response-body",
   `response-end get-shared ${BUCKET_RECORD}`,
