@@ -2,10 +2,12 @@
 // every form (one pipeline entry with the router, the router and the cache as separate entries,
 // the cache alone), then what needs its own set-up: the shared tier over a fake Webdis cluster,
 // the bound of the local table, bad input, metrics and configuration errors.
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Host, type Plugin, type RequestInit, type RequestResult } from "./emulator";
 import { CACHE_CONFIG, CACHE_FORMS, CASES, ROUTER_CONFIG, chat, CHAT_PATH, type CacheForm } from "./inference-cache/cases";
 import { checkStep, type SeenResponse } from "./inference-cache/check-step";
+import { keyRef } from "./inference-cache/reference";
 import { ModelServer } from "./inference-cache/upstream";
 
 const VM_ID = "ai-gateway";
@@ -148,6 +150,46 @@ describe("inference-cache", () => {
         expect(res.response?.headers["x-ai-cache"]).toBe("MISS");
       }
       expect(r.host.metric("inference_cache.not_stored.reason=stream-incomplete")).toBe(2);
+    });
+  });
+
+  describe("key", () => {
+    // The filter reads the method, path and model in place when they are ASCII and as strings
+    // otherwise; either way x-ai-cache-key is the reference's key of the same request.
+    const NO_RULES = { drop_fields: [], defaults: {} };
+    const sha256hex = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
+    const PATHS = [CHAT_PATH, CHAT_PATH + "?api-version=2024-06-01&x=%C3%A9", "/v1/chat/complétions", ""];
+    const MODELS: Array<[string, string]> = [
+      ["plain", '"llama"'],
+      ["escaped", '"ll\\u0061ma"'],
+      ["non-ASCII", '"llamé"'],
+      ["absent", ""],
+      ["not a string", "7"],
+    ];
+    for (const [what, modelJson] of MODELS) {
+      it(`is the reference's key for a model that is ${what}, over paths with and without ASCII`, async () => {
+        const r = await rig("alone", { ...CACHE_CONFIG, ...NO_RULES });
+        for (const p of PATHS) {
+          for (const tenant of ["", "Bearer sk-1"]) {
+            const body = `{${modelJson ? `"model":${modelJson},` : ""}"messages":[{"role":"user","content":"Hi"}],"temperature":0}`;
+            const headers: Record<string, string> = { "content-type": "application/json", ...(tenant ? { authorization: tenant } : {}) };
+            const res = await r.send({ method: "POST", path: p, headers, body });
+            const model = modelJson.startsWith('"') ? (JSON.parse(modelJson) as string) : "";
+            const want = keyRef({ method: "POST", path: p, model, version: "", tenant: tenant ? sha256hex(tenant) : "", shared: false }, body, { drop: [], defaults: {} });
+            expect(res.response?.headers["x-ai-cache-key"], `${p} ${tenant}`).toBe(want);
+          }
+        }
+      });
+    }
+
+    it("is the reference's key with the router's model and version headers (separate entries)", async () => {
+      const r = await rig("separate", { ...CACHE_CONFIG, ...NO_RULES });
+      const body = chat();
+      for (let i = 0; i < 2; i++) {
+        const res = await r.send(post(body, { authorization: "Bearer sk-2" }));
+        const want = keyRef({ method: "POST", path: CHAT_PATH, model: "llama", version: "v1", tenant: sha256hex("Bearer sk-2"), shared: false }, body, { drop: [], defaults: {} });
+        expect(res.response?.headers["x-ai-cache-key"]).toBe(want);
+      }
     });
   });
 

@@ -19,6 +19,8 @@
 // The record's size is exactly 64 + ct_len + body_len. An empty value is an empty slot (shared
 // data has no delete). Anything else that breaks a rule above decodes to null, never a trap.
 
+import { writeDecimal } from "../http/decimal";
+
 /** Prefix of the local tier's shared-data keys; the slot number follows in decimal. */
 export const SLOT_KEY_PREFIX = "aigw/inference-cache/";
 export const ENTRY_FORMAT: u8 = 1;
@@ -212,6 +214,17 @@ export function slotOf(key: ArrayBuffer, slots: u32): u32 {
 /** Shared-data key of slot `slot`: `aigw/inference-cache/<slot>`. */
 export function slotKey(slot: u32): string {
   return SLOT_KEY_PREFIX + slot.toString();
+}
+
+/** Most bytes of a slot key (`writeSlotKey`): the prefix and a u32's ten digits. */
+export const SLOT_KEY_ROOM: i32 = 32;
+const SLOT_KEY_PREFIX_UTF8 = String.UTF8.encode(SLOT_KEY_PREFIX);
+
+/** Writes `slotKey(slot)` as UTF-8 at `ptr` (room for SLOT_KEY_ROOM bytes); returns its length. */
+export function writeSlotKey(slot: u32, ptr: usize): i32 {
+  const n = SLOT_KEY_PREFIX_UTF8.byteLength;
+  memory.copy(ptr, changetype<usize>(SLOT_KEY_PREFIX_UTF8), <usize>n);
+  return n + writeDecimal(<i64>slot, ptr + <usize>n);
 }
 
 /** The shared tier's partition segment for a shared model. */

@@ -112,6 +112,13 @@ export class Sha256 {
 
   /** The digest of everything hashed since the last reset; then resets for a new message. */
   final(): ArrayBuffer {
+    const out = new ArrayBuffer(SHA256_BYTES);
+    this.finalInto(changetype<usize>(out));
+    return out;
+  }
+
+  /** `final` with the 32-byte digest written at `out` (e.g. a buffer reused from call to call). */
+  finalInto(out: usize): void {
     const block = changetype<usize>(this.block);
     const h = changetype<usize>(this.state);
     const bits = this.total << 3;
@@ -126,11 +133,8 @@ export class Sha256 {
     memory.fill(block + <usize>n, 0, <usize>(BLOCK - 8 - n));
     store<u64>(block + BLOCK - 8, bswap<u64>(bits));
     compressBlock(h, block);
-    const out = new ArrayBuffer(SHA256_BYTES);
-    const o = changetype<usize>(out);
-    for (let i: usize = 0; i < 8; i++) store<u32>(o + (i << 2), bswap<u32>(load<u32>(h + (i << 2))));
+    for (let i: usize = 0; i < 8; i++) store<u32>(out + (i << 2), bswap<u32>(load<u32>(h + (i << 2))));
     this.reset();
-    return out;
   }
 }
 

@@ -8,6 +8,8 @@ import { clearOut, keepForLoan, lendToHost, OUT_PTR, OUT_SIZE, OUT_U32, takeOut 
 import { scratchA, scratchLengthA } from "../runtime/scratch";
 import { setLastStatus } from "./status";
 
+const NO_VALUE = new ArrayBuffer(0);
+
 export class SharedValue {
   constructor(
     /** Ok, NotFound (no such key) or another host error. */
@@ -30,15 +32,25 @@ export class SharedValue {
  */
 export function getSharedData(key: string, lend: ArrayBuffer | null = null): SharedValue {
   const k = scratchA(key);
+  return getSharedDataAt(k, scratchLengthA(), lend, new SharedValue(WasmResult.NotFound, NO_VALUE, 0));
+}
+
+/**
+ * `getSharedData` of the key at `keyPtr` (`keyLen` UTF-8 bytes), filling `out` (a result object
+ * the caller reuses): on the request path, no key string to encode and no result to allocate.
+ * An absent or empty value is a shared empty buffer.
+ */
+export function getSharedDataAt(keyPtr: usize, keyLen: usize, lend: ArrayBuffer | null, out: SharedValue): SharedValue {
   clearOut();
   lendToHost(lend);
   store<u32>(OUT_U32, 0);
-  const status = <WasmResult>proxy_get_shared_data(k, scratchLengthA(), OUT_PTR, OUT_SIZE, OUT_U32);
+  const status = <WasmResult>proxy_get_shared_data(keyPtr, keyLen, OUT_PTR, OUT_SIZE, OUT_U32);
   setLastStatus(status);
   const buf = takeOut();
-  if (status != WasmResult.Ok) return new SharedValue(status, new ArrayBuffer(0), 0);
-  const value = buf === null ? new ArrayBuffer(0) : buf;
-  return new SharedValue(status, value, load<u32>(OUT_U32));
+  out.status = status;
+  out.value = status == WasmResult.Ok && buf !== null ? buf : NO_VALUE;
+  out.cas = status == WasmResult.Ok ? load<u32>(OUT_U32) : 0;
+  return out;
 }
 
 /** Writes `value`; with `cas` != 0 only if the stored CAS still equals it (else CasMismatch). */

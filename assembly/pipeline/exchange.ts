@@ -10,9 +10,10 @@ import { requestHeaders, responseHeaders } from "../host/headers";
 import { httpCall, HttpCallHandler } from "../host/http-call";
 import { HeaderPair } from "../host/pairs";
 import { HeaderEdit, PairsView } from "../host/pairs-view";
+import { RepeatedValue } from "../host/repeated-value";
 import { keepForLoan } from "../runtime/memory";
 import { scratchA, scratchLengthA, scratchLengthB, scratchPtrB } from "../runtime/scratch";
-import { JsonLimits, JsonResult, JsonValue, parseJsonReusing } from "../json/index";
+import { JsonLimits, JsonResult, JsonValue, parseJsonReusing, parseJsonText } from "../json/index";
 import { Resumable, StageAction } from "./action";
 
 /** Largest node buffer an idle exchange keeps for its next parse (a 16 KiB body's worth). */
@@ -23,6 +24,13 @@ const KEEP_NODES_BYTES: i32 = 16 << 10;
  */
 const KEEP_COPY_BYTES: i32 = 4 << 10;
 const NO_BYTES = new ArrayBuffer(0);
+// Values most requests repeat, made into strings once (one VM runs one call at a time).
+const METHODS = new RepeatedValue();
+const MODELS = new RepeatedValue();
+const VERSIONS = new RepeatedValue();
+/** The body's `model`, read through one reused value object. */
+const EMPTY_TREE = (parseJsonText("null").value as JsonValue).tree;
+const MODEL_VALUE = new JsonValue(EMPTY_TREE, 0);
 
 export class Exchange {
   /** The request headers ended the stream: there is no body. */
@@ -150,19 +158,21 @@ export class Exchange {
    */
   routedModel(doc: JsonValue | null): string {
     if (this.model.length > 0) return this.model;
-    const header = this.requestHeader("x-ai-model");
-    if (header !== null && header.length > 0) return header;
-    if (doc !== null && doc.isObject()) {
-      const m = doc.get("model");
-      if (m !== null && m.isString()) return m.asString();
-    }
-    return "";
+    const view = this.headerView();
+    if (view.find("x-ai-model") && view.valueLength > 0) return MODELS.ofBytes(view.valuePtr, view.valueLength);
+    if (doc === null || !doc.isObject() || !doc.getInto("model", MODEL_VALUE)) return "";
+    const m = MODEL_VALUE;
+    // Without escapes and non-ASCII the content bytes are the string: read in place.
+    const model = m.isPlainAsciiString() ? MODELS.ofBytes(m.contentPtr, m.contentLength) : m.isString() ? m.asString() : "";
+    // The shared value object must not keep this request's document alive.
+    m.bind(EMPTY_TREE, 0);
+    return model;
   }
 
   /** The router's version (this exchange's, or its `x-ai-model-version` header), else "". */
   routedVersion(): string {
     if (this.version.length > 0) return this.version;
-    const header = this.requestHeader("x-ai-model-version");
+    const header = VERSIONS.of(this.headerView(), "x-ai-model-version");
     return header !== null ? header : "";
   }
 
@@ -173,11 +183,14 @@ export class Exchange {
     return (this.pathValue = this.requestHeaderOrEmpty(":path"));
   }
 
-  /** `:method` ("" when absent), decoded once. */
+  /** `:method` ("" when absent), read once (the same string as the last request's when the same). */
   method(): string {
     const cached = this.methodValue;
     if (cached !== null) return cached;
-    return (this.methodValue = this.requestHeaderOrEmpty(":method"));
+    const found = METHODS.of(this.headerView(), ":method");
+    const method = found !== null ? found : "";
+    this.methodValue = method;
+    return method;
   }
 
   private requestHeaderOrEmpty(name: string): string {

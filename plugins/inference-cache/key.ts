@@ -126,10 +126,17 @@ export class KeyRequest {
   tenant: string = "";
   /** True when entries are shared across tenants (the tenant is then left out). */
   shared: bool = false;
+  /**
+   * When 0 or more: the path is the `pathLength` ASCII bytes at `pathPtr` instead of `path` (the
+   * header's value in place, read while the key is computed). ASCII is its own UTF-8, so the
+   * key is the one the string would give.
+   */
+  pathPtr: usize = 0;
+  pathLength: i32 = -1;
 }
 
 // One request at a time per VM: the hasher, the preimage buffer and the member scratch are
-// reused, so a key costs no allocation beyond the 32-byte digest once they have grown.
+// reused, so a key costs no allocation once they have grown (`computeKeyInto`).
 const HASHER = new Sha256();
 const TAG_BYTES = String.UTF8.encode(TAG);
 /** The key's preimage (every field above, in order) of the request being keyed. */
@@ -142,13 +149,21 @@ const KEEP_KEPT: i32 = 4096;
 
 /** The 32-byte key of a request; `body` is null for a request without a body. */
 export function computeKey(rules: KeyRules, req: KeyRequest, body: JsonValue | null): ArrayBuffer {
+  const key = new ArrayBuffer(KEY_BYTES);
+  computeKeyInto(rules, req, body, changetype<usize>(key));
+  return key;
+}
+
+/** `computeKey` with the key written at `out` (KEY_BYTES bytes, e.g. a reused buffer). */
+export function computeKeyInto(rules: KeyRules, req: KeyRequest, body: JsonValue | null, out: usize): void {
   const m = preimage;
   m.length = 0;
   m.bytes(changetype<usize>(TAG_BYTES), TAG_BYTES.byteLength);
   m.byte2(KEY_FORMAT_VERSION, req.shared ? 0 : 1);
   putField(m, req.shared ? "" : req.tenant);
   putField(m, req.method);
-  putField(m, req.path);
+  if (req.pathLength >= 0) putBytes(m, req.pathPtr, req.pathLength);
+  else putField(m, req.path);
   putField(m, req.model);
   putField(m, req.version);
   if (body === null) {
@@ -157,9 +172,16 @@ export function computeKey(rules: KeyRules, req: KeyRequest, body: JsonValue | n
     m.byte(1);
     writeCanonicalBody(m, body, rules);
   }
-  const key = REPEATS.digest(HASHER, m.at(0), m.length);
+  REPEATS.digest(HASHER, m.at(0), m.length, out);
   if (m.buffer.byteLength > KEEP_SINK_BYTES) preimage = new ByteSink(4096);
-  return key;
+}
+
+// lp of the `len` bytes at `p`, taken as they are (UTF-8 already).
+function putBytes(m: ByteSink, p: usize, len: i32): void {
+  const q = m.reserve(len + 4);
+  store<u32>(q, bswap<u32>(<u32>len));
+  memory.copy(q + 4, p, <usize>len);
+  m.length += len + 4;
 }
 
 // lp(s): the u32 big-endian byte length of `s` in UTF-8, then the bytes. ASCII (the usual
@@ -212,9 +234,13 @@ class RepeatTable {
   /** Whole blocks held per slot. */
   private blocks: StaticArray<i32> = new StaticArray<i32>(REPEAT_SLOTS);
 
-  digest(h: Sha256, ptr: usize, len: i32): ArrayBuffer {
+  /** Writes the digest of the `len` bytes at `ptr` at `out`. */
+  digest(h: Sha256, ptr: usize, len: i32, out: usize): void {
     const whole = len >> 6;
-    if (whole == 0) return h.reset().updatePtr(ptr, len).final();
+    if (whole == 0) {
+      h.reset().updatePtr(ptr, len).finalInto(out);
+      return;
+    }
     const slot = slotOfBlock(ptr);
     let prefix = unchecked(this.prefixes[slot]);
     let states = unchecked(this.states[slot]);
@@ -240,7 +266,7 @@ class RepeatTable {
     if (keep > same) memory.copy(known + (<usize>same << 6), ptr + (<usize>same << 6), <usize>(keep - same) << 6);
     unchecked((this.blocks[slot] = keep));
     const done = keep << 6;
-    return h.updatePtr(ptr + <usize>done, len - done).final();
+    h.updatePtr(ptr + <usize>done, len - done).finalInto(out);
   }
 }
 

@@ -10,19 +10,19 @@
 // without a router, the body's `model`. The tenant partition is the SHA-256 of `tenant_header`,
 // hashed here, so a client cannot choose it by sending x-ai-tenant.
 
-import { localReplyHeaders, nowMillis, sendLocalResponseRaw, getSharedData, WasmResult } from "../../assembly/index";
-import { BodyKind, CacheEntry, SlotRead, SlotState, entrySize, readSlot, slotKey, slotOf, writeEntryHead } from "../../assembly/cache/entry";
+import { localReplyHeaders, nowMillis, sendLocalResponseRaw, SharedValue, WasmResult } from "../../assembly/index";
+import { BodyKind, CacheEntry, SLOT_KEY_ROOM, SlotRead, SlotState, entrySize, readSlot, slotOf, writeEntryHead, writeSlotKey } from "../../assembly/cache/entry";
 import { hexInto } from "../../assembly/crypto/sha256";
 import { parseDecimalAt, writeDecimal } from "../../assembly/http/decimal";
-import { PairsView } from "../../assembly/host/pairs-view";
-import { setSharedDataBytes } from "../../assembly/host/shared-data";
+import { RepeatedValue } from "../../assembly/host/repeated-value";
+import { getSharedDataAt, setSharedDataRaw } from "../../assembly/host/shared-data";
 import { keepForLoan } from "../../assembly/runtime/memory";
 import { JsonValue } from "../../assembly/json/index";
 import { ByteSink } from "../../assembly/json/sink";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { TenantDigests } from "../../assembly/tenant/digests";
 import { CacheConfig, ModelPolicy, parseCacheConfig } from "./config";
-import { KeyRequest, computeKey } from "./key";
+import { KEY_BYTES, KeyRequest, computeKeyInto } from "./key";
 import { CacheMetrics, Tier } from "./metrics";
 import {
   CACHE_STATUS_NAMES, CacheStatus, REASONS, Reason, ReasonInfo, RequestAction, RequestDecision, RequestFacts, ResponseFacts,
@@ -41,6 +41,10 @@ export const KEY_HEADER = "x-ai-cache-key";
 const STATUS_BYTES = utf8Table(CACHE_STATUS_NAMES);
 const REASON_BYTES = utf8Table(REASONS.map<string>((info: ReasonInfo) => info.name));
 const NO_BYTES = new ArrayBuffer(0);
+// Header names as UTF-8, encoded once.
+const H_CACHE = String.UTF8.encode(CACHE_HEADER);
+const H_REASON = String.UTF8.encode(REASON_HEADER);
+const H_KEY = String.UTF8.encode(KEY_HEADER);
 
 function utf8Table(names: string[]): StaticArray<ArrayBuffer> {
   const out = new StaticArray<ArrayBuffer>(names.length);
@@ -81,24 +85,31 @@ export class CacheRoot extends StageRoot {
   readonly responseContentType: RepeatedValue = new RepeatedValue();
   /** The key of the request being handled as 64 ASCII hex digits, for header values. */
   readonly hexScratch: ArrayBuffer = new ArrayBuffer(64);
-  /** Shared-data key of each slot, made the first time the slot is used. */
-  private slotKeys: Array<string | null>;
+  /** The last slot read's result, filled again by the next. */
+  readonly slotValue: SharedValue = new SharedValue(WasmResult.NotFound, NO_BYTES, 0);
+  /** Shared-data key of the slot being read or written (`slotKeyAt`). */
+  private readonly slotKeyBytes: ArrayBuffer = new ArrayBuffer(SLOT_KEY_ROOM);
+  private slotKeyLength: i32 = 0;
+  /** The key of the request being handled (a stage keeps its own as words: `CacheStage.keyBytes`). */
+  readonly keyScratch: ArrayBuffer = new ArrayBuffer(KEY_BYTES);
   /** Record buffers of stored responses, for the next ones (at most KEEP_RECORDS). */
   private sinks: ByteSink[] = [];
 
   constructor(readonly cfg: CacheConfig) {
     super();
-    this.slotKeys = new Array<string | null>(<i32>cfg.slots);
     const tier = cfg.sharedTier;
     this.shared = tier !== null ? new SharedTierClient(tier, this.metrics, this) : null;
   }
 
-  slotKeyOf(slot: u32): string {
-    const known = unchecked(this.slotKeys[slot]);
-    if (known !== null) return known;
-    const made = slotKey(slot);
-    unchecked((this.slotKeys[slot] = made));
-    return made;
+  /** Address of slot `slot`'s shared-data key as UTF-8 (`slotKeyBytesLength` bytes), until the next call. */
+  slotKeyAt(slot: u32): usize {
+    const p = changetype<usize>(this.slotKeyBytes);
+    this.slotKeyLength = writeSlotKey(slot, p);
+    return p;
+  }
+
+  get slotKeyBytesLength(): usize {
+    return <usize>this.slotKeyLength;
   }
 
   /** `key` as hex in hexScratch (valid until the next call). */
@@ -141,7 +152,12 @@ export class CacheStage extends Stage {
   private stream: bool = false;
   private policy: ModelPolicy | null = null;
   private tenant: string = "";
-  key: ArrayBuffer | null = null;
+  /** The request's key, once computed, as four words (no buffer of its own: see `keyBytes`). */
+  private keyed: bool = false;
+  private k0: u64 = 0;
+  private k1: u64 = 0;
+  private k2: u64 = 0;
+  private k3: u64 = 0;
   private hexString: string = "";
   private slot: u32 = 0;
   /** The lookup found another key's entry in the slot: a store evicts it. */
@@ -165,8 +181,19 @@ export class CacheStage extends Stage {
 
   /** The key as 64 hex digits (made once, when a string is needed: hits, the shared tier). */
   get hex(): string {
-    if (this.hexString.length == 0 && this.key !== null) this.hexString = String.UTF8.decode(this.root.hexOf(this.key as ArrayBuffer));
+    if (this.hexString.length == 0 && this.keyed) this.hexString = String.UTF8.decode(this.root.hexOf(this.keyBytes()));
     return this.hexString;
+  }
+
+  /** The key in the root's `keyScratch`: valid within the current call, until another stage's. */
+  private keyBytes(): ArrayBuffer {
+    const out = this.root.keyScratch;
+    const p = changetype<usize>(out);
+    store<u64>(p, this.k0);
+    store<u64>(p, this.k1, 8);
+    store<u64>(p, this.k2, 16);
+    store<u64>(p, this.k3, 24);
+    return out;
   }
 
   onRequestHeaders(ex: Exchange, endOfStream: bool): StageAction {
@@ -213,22 +240,35 @@ export class CacheStage extends Stage {
 
     const req = root.keyRequest;
     req.method = ex.method();
-    req.path = ex.path();
     req.model = model;
     req.version = ex.routedVersion();
     req.shared = policy.shared;
     req.tenant = policy.shared ? "" : this.identify(ex);
     this.tenant = req.tenant;
-    const key = computeKey(cfg.rules, req, doc);
-    this.key = key;
-    ex.addRequestHeaderBytes(KEY_HEADER, root.hexOf(key));
+    // The path is read in place, after every other read of the headers (a read may reload them).
+    const headers = ex.headerView();
+    if (!headers.find(":path")) {
+      req.pathPtr = 0;
+      req.pathLength = 0;
+    } else if (isAscii(headers.valuePtr, headers.valueLength)) {
+      req.pathPtr = headers.valuePtr;
+      req.pathLength = headers.valueLength;
+    } else {
+      req.pathLength = -1;
+      req.path = ex.path();
+    }
+    const key = root.keyScratch;
+    computeKeyInto(cfg.rules, req, doc, changetype<usize>(key));
+    req.pathLength = -1;
+    this.keepKey(key);
+    ex.addRequestHeaderRaw(KEY_HEADER, H_KEY, root.hexOf(key));
     this.slot = slotOf(key, cfg.slots);
     if (d.action != RequestAction.Lookup) return StageAction.Continue; // KeyOnly, Refresh
 
     // Local tier: the key's slot, compared in full.
     // The host copies the slot's record into the last one's buffer when it fits (nothing holds
     // the last record any more: a hit was answered from it within its own call).
-    const value = getSharedData(root.slotKeyOf(this.slot), root.slotBuffer);
+    const value = getSharedDataAt(root.slotKeyAt(this.slot), root.slotKeyBytesLength, root.slotBuffer, root.slotValue);
     root.slotBuffer = keepForLoan(value.found ? value.value : null, root.slotBuffer, KEEP_SLOT_BYTES);
     const read = readSlot(value.found ? value.value : null, key, nowMillis(), root.slotRead);
     if (read.state == SlotState.Fresh && this.serve(read.entry as CacheEntry, Tier.Local)) return StageAction.Stop;
@@ -273,7 +313,7 @@ export class CacheStage extends Stage {
     const age = now > entry.storedAtMs ? (now - entry.storedAtMs) / 1000 : 0;
     // Headers laid out in a reused buffer and the body sent from where the replay holds it:
     // Envoy copies both before the call returns.
-    const hex = root.hexOf(this.key as ArrayBuffer);
+    const hex = root.hexOf(this.keyBytes());
     const ageDigits = changetype<usize>(root.ageScratch);
     const headers = localReplyHeaders.begin()
       .add("content-type", replay.contentType)
@@ -294,7 +334,7 @@ export class CacheStage extends Stage {
     const root = this.root;
     if (action == RequestAction.Bypass || action == RequestAction.KeyOnly) {
       this.label(ex, CacheStatus.Bypass, this.reason);
-      if (action == RequestAction.KeyOnly) ex.setResponseHeaderBytes(KEY_HEADER, root.hexOf(this.key as ArrayBuffer));
+      if (action == RequestAction.KeyOnly) this.setKeyHeader(ex);
       return;
     }
     const cfg = root.cfg;
@@ -309,7 +349,7 @@ export class CacheStage extends Stage {
     const refused = decideResponse(cfg, facts);
     const status = action == RequestAction.Refresh ? CacheStatus.Refresh : CacheStatus.Miss;
     this.label(ex, status, refused != Reason.None ? refused : this.reason);
-    ex.setResponseHeaderBytes(KEY_HEADER, root.hexOf(this.key as ArrayBuffer));
+    this.setKeyHeader(ex);
     if (refused != Reason.None) {
       this.root.metrics.notStoredBecause(refused);
       return;
@@ -363,8 +403,25 @@ export class CacheStage extends Stage {
   }
 
   private label(ex: Exchange, status: CacheStatus, reason: Reason): void {
-    ex.setResponseHeaderBytes(CACHE_HEADER, unchecked(STATUS_BYTES[status]));
-    ex.setResponseHeaderBytes(REASON_HEADER, <i32>reason >= 0 && <i32>reason < REASON_BYTES.length ? unchecked(REASON_BYTES[reason]) : NO_BYTES);
+    const s = unchecked(STATUS_BYTES[status]);
+    ex.setResponseHeaderRaw(CACHE_HEADER, H_CACHE, changetype<usize>(s), s.byteLength);
+    const r = <i32>reason >= 0 && <i32>reason < REASON_BYTES.length ? unchecked(REASON_BYTES[reason]) : NO_BYTES;
+    ex.setResponseHeaderRaw(REASON_HEADER, H_REASON, changetype<usize>(r), r.byteLength);
+  }
+
+  private setKeyHeader(ex: Exchange): void {
+    const hex = this.root.hexOf(this.keyBytes());
+    ex.setResponseHeaderRaw(KEY_HEADER, H_KEY, changetype<usize>(hex), hex.byteLength);
+  }
+
+  /** Keeps the key just computed into `key` (KEY_BYTES bytes) as this stage's. */
+  private keepKey(key: ArrayBuffer): void {
+    const p = changetype<usize>(key);
+    this.k0 = load<u64>(p);
+    this.k1 = load<u64>(p, 8);
+    this.k2 = load<u64>(p, 16);
+    this.k3 = load<u64>(p, 24);
+    this.keyed = true;
   }
 
   private giveUp(reason: Reason): void {
@@ -388,7 +445,7 @@ export class CacheStage extends Stage {
     this.sse = null;
     const base = changetype<usize>(sink.buffer);
     const size = sink.length;
-    if (!writeEntryHead(base, this.key as ArrayBuffer, now, now + <u64>ttl, this.status, this.kind, this.contentType, size - this.headBytes)) {
+    if (!writeEntryHead(base, this.keyBytes(), now, now + <u64>ttl, this.status, this.kind, this.contentType, size - this.headBytes)) {
       this.root.returnSink(sink);
       return this.root.metrics.notStoredBecause(Reason.ContentTypeNotCacheable);
     }
@@ -401,7 +458,8 @@ export class CacheStage extends Stage {
   /** Writes the record (`size` bytes at `ptr`) into this key's slot: the last writer wins. */
   private storeLocal(ptr: usize, size: i32, evicts: bool): void {
     const m = this.root.metrics;
-    if (setSharedDataBytes(this.root.slotKeyOf(this.slot), ptr, size) != WasmResult.Ok) return;
+    const root = this.root;
+    if (setSharedDataRaw(root.slotKeyAt(this.slot), root.slotKeyBytesLength, ptr, <usize>size) != WasmResult.Ok) return;
     m.stores[Tier.Local].increment(1);
     m.storedBytes.increment(size);
     if (evicts) m.evictions.increment(1);
@@ -414,46 +472,17 @@ export class CacheStage extends Stage {
 
 }
 
-/**
- * A header's value as a string, the same string as last time when the bytes are the same: a
- * content type is nearly always the one before, and no string is then made for it.
- */
-class RepeatedValue {
-  private bytes: ArrayBuffer = new ArrayBuffer(0);
-  private value: string = "";
-
-  /** The first value of `name` (lower-case) in `view`, or null when absent. */
-  of(view: PairsView, name: string): string | null {
-    if (!view.find(name)) return null;
-    const p = view.valuePtr;
-    const n = view.valueLength;
-    const known = this.bytes;
-    if (n == known.byteLength && sameBytes(p, changetype<usize>(known), n)) return this.value;
-    const value = String.UTF8.decodeUnsafe(p, <usize>n);
-    if (n <= MAX_REPEATED_BYTES) {
-      const copy = new ArrayBuffer(n);
-      memory.copy(changetype<usize>(copy), p, <usize>n);
-      this.bytes = copy;
-      this.value = value;
-    }
-    return value;
-  }
-}
-
-// The `n` bytes at `a` and at `b` are equal (eight at a time: memory.compare goes byte by byte).
-function sameBytes(a: usize, b: usize, n: i32): bool {
+// The `n` bytes at `p` are all ASCII (eight at a time).
+function isAscii(p: usize, n: i32): bool {
   let i = 0;
   for (; i + 8 <= n; i += 8) {
-    if (load<u64>(a + <usize>i) != load<u64>(b + <usize>i)) return false;
+    if ((load<u64>(p + <usize>i) & 0x8080808080808080) != 0) return false;
   }
   for (; i < n; i++) {
-    if (load<u8>(a + <usize>i) != load<u8>(b + <usize>i)) return false;
+    if (load<u8>(p + <usize>i) >= 0x80) return false;
   }
   return true;
 }
-
-/** Longest value RepeatedValue keeps. */
-const MAX_REPEATED_BYTES: i32 = 256;
 
 /** Hands a shared-tier answer to the stage that waits for it. */
 class AnswerToStage extends SharedReadTarget {

@@ -39,7 +39,8 @@ export class SharedTierClient {
   read(ex: Exchange, tenant: string, shared: bool, key: ArrayBuffer, hexKey: string, target: SharedReadTarget): bool {
     const tier = this.tier;
     const path = "/GET/" + redisKey(tier.keyPrefix, tenant, shared, hexKey) + ".raw";
-    const handler = new SharedRead(this.metrics, key, nowMillis(), target);
+    // The answer comes in a later call: the handler keeps a copy of the key (the caller's is reused).
+    const handler = new SharedRead(this.metrics, key.slice(0), nowMillis(), target);
     if (ex.httpCall(tier.cluster, requestHeaders("GET", path), null, tier.timeoutMs, handler) != 0) return true;
     this.metrics.sharedErrors[SharedOp.Read].increment(1);
     return false;

@@ -1,0 +1,46 @@
+// A value read in place (a header's, a JSON string's) as a string, the same string as last time
+// when the bytes are the same: a request's method, content type or model is nearly always the
+// one before, and no string is then made for it. Strings are immutable, so handing the same one
+// to every request that asks is safe.
+
+import { PairsView } from "./pairs-view";
+
+/** Longest value kept for the next comparison (longer ones are decoded every time). */
+const MAX_REPEATED_BYTES: i32 = 256;
+
+export class RepeatedValue {
+  private bytes: ArrayBuffer = new ArrayBuffer(0);
+  private value: string = "";
+
+  /** The `n` UTF-8 bytes at `p` as a string (as `String.UTF8.decodeUnsafe` makes it). */
+  ofBytes(p: usize, n: i32): string {
+    const known = this.bytes;
+    if (n == known.byteLength && sameBytes(p, changetype<usize>(known), n)) return this.value;
+    const value = String.UTF8.decodeUnsafe(p, <usize>n);
+    if (n <= MAX_REPEATED_BYTES) {
+      const copy = new ArrayBuffer(n);
+      memory.copy(changetype<usize>(copy), p, <usize>n);
+      this.bytes = copy;
+      this.value = value;
+    }
+    return value;
+  }
+
+  /** The first value of `name` (lower-case) in `view`, or null when absent. */
+  of(view: PairsView, name: string): string | null {
+    if (!view.find(name)) return null;
+    return this.ofBytes(view.valuePtr, view.valueLength);
+  }
+}
+
+// The `n` bytes at `a` and at `b` are equal (eight at a time: memory.compare goes byte by byte).
+function sameBytes(a: usize, b: usize, n: i32): bool {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (load<u64>(a + <usize>i) != load<u64>(b + <usize>i)) return false;
+  }
+  for (; i < n; i++) {
+    if (load<u8>(a + <usize>i) != load<u8>(b + <usize>i)) return false;
+  }
+  return true;
+}
