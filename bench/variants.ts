@@ -152,7 +152,8 @@ const MODEL_ROUTER_CALLS = [
 
 /**
  * A cache miss. Request: the headers (the tenant partition, the client's cache-control), the
- * key to the upstream (issue 9: x-ai-cache-key on the request and the response), one slot read
+ * SHA-256 of the body (no host call: the least hashing a key over the body needs; the real key
+ * hashes the canonical body and method, path, model and version too), the key to the upstream (issue 9: x-ai-cache-key on the request and the response), one slot read
  * (the lookup). Response: its headers (the policy needs status, content-type, set-cookie,
  * cache-control), x-ai-cache and x-ai-cache-reason (issue 9: on every response) and the key; the
  * body as it passes (what is stored); at its end the entry's time and the slot's write, whatever
@@ -160,6 +161,7 @@ const MODEL_ROUTER_CALLS = [
  */
 const CACHE_MISS_CALLS = [
   "request-headers read-request-headers",
+  "request-body hash-request-body",
   `request-body add-request-header x-ai-cache-key ${CACHE_KEY}`,
   `request-body get-shared ${CACHE_SLOT}`,
   "response-headers read-response-headers",
@@ -208,6 +210,7 @@ const TOKEN_BUCKET_CALLS = [
  */
 const PIPELINE_FULL_CALLS = [
   "request-headers read-request-headers",
+  "request-body hash-request-body",
   `request-body add-request-header x-ai-cache-key ${CACHE_KEY}`,
   `request-body get-shared ${CACHE_SLOT}`,
   "request-body read-clock",
