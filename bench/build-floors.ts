@@ -11,6 +11,8 @@ import { BUILD_DIR, ROOT } from "../envoy/harness/paths";
 export const FLOOR_DIR = path.join(BUILD_DIR, "bench");
 const SOURCE_DIR = path.join(ROOT, "bench", "floors");
 const ASCONFIG = path.join(SOURCE_DIR, "asconfig.json");
+/** What the floors import: the callbacks every floor leaves idle, and the SHA-256 compression the calls floor hashes with. */
+const SHARED_SOURCES = [path.join(SOURCE_DIR, "idle-callbacks.ts"), path.join(ROOT, "assembly", "crypto", "sha256-compress.ts")];
 
 /** The floors, and the host functions each may import (Envoy's proxy-wasm 0.2.1, module `env`). */
 export const FLOORS: Record<string, { imports: string[] }> = {
@@ -49,7 +51,7 @@ export async function buildFloors(names: string[]): Promise<Record<string, strin
     if (!(name in FLOORS)) throw new Error(`no floor module named ${name}`);
     const src = path.join(SOURCE_DIR, `${name}.ts`);
     const wasm = path.join(FLOOR_DIR, `${name}.wasm`);
-    if (!newer(wasm, [src, ASCONFIG])) {
+    if (!newer(wasm, [src, ...SHARED_SOURCES, ASCONFIG])) {
       let stderr = "";
       const { error } = await asc.main(
         [path.relative(ROOT, src), "--baseDir", ROOT, "--config", path.relative(ROOT, ASCONFIG), "--outFile", path.relative(ROOT, wasm)],

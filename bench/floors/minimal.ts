@@ -14,16 +14,9 @@ export function malloc(size: usize): usize {
   return heap.alloc(size);
 }
 
-export function proxy_on_context_create(contextId: u32, parentContextId: u32): void {}
-export function proxy_on_vm_start(rootContextId: u32, vmConfigurationSize: u32): bool {
-  return true;
-}
 export function proxy_on_configure(rootContextId: u32, pluginConfigurationSize: u32): bool {
   return true;
 }
-export function proxy_on_tick(rootContextId: u32): void {}
-export function proxy_on_queue_ready(rootContextId: u32, queueId: u32): void {}
-export function proxy_on_foreign_function(rootContextId: u32, functionId: u32, dataSize: u32): void {}
 
 // 0 is Continue in FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus and FilterMetadataStatus.
 export function proxy_on_request_headers(contextId: u32, numHeaders: u32, endOfStream: bool): u32 {
@@ -32,31 +25,30 @@ export function proxy_on_request_headers(contextId: u32, numHeaders: u32, endOfS
 export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream: bool): u32 {
   return 0;
 }
-export function proxy_on_request_trailers(contextId: u32, numTrailers: u32): u32 {
-  return 0;
-}
-export function proxy_on_request_metadata(contextId: u32, numElements: u32): u32 {
-  return 0;
-}
 export function proxy_on_response_headers(contextId: u32, numHeaders: u32, endOfStream: bool): u32 {
   return 0;
 }
 export function proxy_on_response_body(contextId: u32, bodySize: u32, endOfStream: bool): u32 {
   return 0;
 }
-export function proxy_on_response_trailers(contextId: u32, numTrailers: u32): u32 {
-  return 0;
-}
-export function proxy_on_response_metadata(contextId: u32, numElements: u32): u32 {
-  return 0;
-}
-export function proxy_on_log(contextId: u32): void {}
-export function proxy_on_done(contextId: u32): bool {
-  return true;
-}
-export function proxy_on_delete(contextId: u32): void {}
-export function proxy_on_http_call_response(contextId: u32, token: u32, numHeaders: u32, bodySize: u32, numTrailers: u32): void {}
-export function proxy_on_grpc_receive_initial_metadata(contextId: u32, token: u32, numHeaders: u32): void {}
-export function proxy_on_grpc_receive_trailing_metadata(contextId: u32, token: u32, numTrailers: u32): void {}
-export function proxy_on_grpc_receive(contextId: u32, token: u32, responseSize: u32): void {}
-export function proxy_on_grpc_close(contextId: u32, token: u32, statusCode: u32): void {}
+
+// The callbacks it does nothing in, shared by the floors.
+export {
+  proxy_on_context_create,
+  proxy_on_vm_start,
+  proxy_on_tick,
+  proxy_on_queue_ready,
+  proxy_on_foreign_function,
+  proxy_on_request_trailers,
+  proxy_on_request_metadata,
+  proxy_on_response_trailers,
+  proxy_on_response_metadata,
+  proxy_on_log,
+  proxy_on_done,
+  proxy_on_delete,
+  proxy_on_http_call_response,
+  proxy_on_grpc_receive_initial_metadata,
+  proxy_on_grpc_receive_trailing_metadata,
+  proxy_on_grpc_receive,
+  proxy_on_grpc_close,
+} from "./idle-callbacks";
