@@ -112,10 +112,10 @@ export class CacheRoot extends StageRoot {
     return <usize>this.slotKeyLength;
   }
 
-  /** `key` as hex in hexScratch (valid until the next call). */
   /** Digits of a hit's `age` (a u64 of seconds has at most 20). */
   readonly ageScratch: ArrayBuffer = new ArrayBuffer(24);
 
+  /** `key` as hex in hexScratch (valid until the next call). */
   hexOf(key: ArrayBuffer): ArrayBuffer {
     hexInto(key, this.hexScratch);
     return this.hexScratch;
@@ -278,6 +278,9 @@ export class CacheStage extends Stage {
       : read.state == SlotState.OtherKey ? Reason.SlotCollision
       : read.state == SlotState.Malformed ? Reason.UnreadableEntry
       : Reason.NotFound;
+    // The record is read: a larger one than the slot buffer keeps is not held until the next lookup.
+    value.value = NO_BYTES;
+    read.entry = null;
 
     // Shared tier: asked only on a local miss; its answer resumes the request.
     const shared = root.shared;
