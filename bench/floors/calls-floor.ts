@@ -456,22 +456,4 @@ function fail(line: i32, what: string): bool {
 }
 
 // The callbacks it does nothing in, shared by the floors.
-export {
-  proxy_on_context_create,
-  proxy_on_vm_start,
-  proxy_on_tick,
-  proxy_on_queue_ready,
-  proxy_on_foreign_function,
-  proxy_on_request_trailers,
-  proxy_on_request_metadata,
-  proxy_on_response_trailers,
-  proxy_on_response_metadata,
-  proxy_on_log,
-  proxy_on_done,
-  proxy_on_delete,
-  proxy_on_http_call_response,
-  proxy_on_grpc_receive_initial_metadata,
-  proxy_on_grpc_receive_trailing_metadata,
-  proxy_on_grpc_receive,
-  proxy_on_grpc_close,
-} from "./idle-callbacks";
+export * from "./idle-callbacks";
