@@ -11,8 +11,8 @@ import { BUILD_DIR, ROOT } from "../envoy/harness/paths";
 export const FLOOR_DIR = path.join(BUILD_DIR, "bench");
 const SOURCE_DIR = path.join(ROOT, "bench", "floors");
 const ASCONFIG = path.join(SOURCE_DIR, "asconfig.json");
-/** What the floors import: the callbacks every floor leaves idle, and the SHA-256 compression the calls floor hashes with. */
-const SHARED_SOURCES = [path.join(SOURCE_DIR, "idle-callbacks.ts"), path.join(ROOT, "assembly", "crypto", "sha256-compress.ts")];
+/** What the floors import: the callbacks every floor leaves idle, the body floor's steps, and the SHA-256 compression the calls floor hashes with. */
+const SHARED_SOURCES = [path.join(SOURCE_DIR, "idle-callbacks.ts"), path.join(SOURCE_DIR, "body-routing.ts"), path.join(ROOT, "assembly", "crypto", "sha256-compress.ts")];
 
 /** The floors, and the host functions each may import (Envoy's proxy-wasm 0.2.1, module `env`). */
 export const FLOORS: Record<string, { imports: string[] }> = {

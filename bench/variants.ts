@@ -151,26 +151,39 @@ const MODEL_ROUTER_CALLS = [
 ];
 
 /**
- * A cache miss. Request: the headers (the tenant partition, the client's cache-control), the
- * SHA-256 of the body (no host call: the least hashing a key over the body needs; the real key
- * hashes the canonical body and method, path, model and version too), the key to the upstream (issue 9: x-ai-cache-key on the request and the response), one slot read
- * (the lookup). Response: its headers (the policy needs status, content-type, set-cookie,
- * cache-control), x-ai-cache and x-ai-cache-reason (issue 9: on every response) and the key; the
- * body as it passes (what is stored); at its end the entry's time and the slot's write, whatever
- * the slot held (the cache writes with CAS 0, hence put-shared).
+ * A cache miss, by part. Lookup (request body): the SHA-256 of the body (no host call: the least
+ * hashing a key over the body needs; the real key hashes the canonical body and method, path,
+ * model and version too), the key to the upstream (issue 9: x-ai-cache-key on the request and the
+ * response), one slot read. Labels (response headers): x-ai-cache and x-ai-cache-reason (issue 9:
+ * on every response) and the key. Store (response end): the slot's write, whatever the slot held
+ * (the cache writes with CAS 0, hence put-shared).
  */
-const CACHE_MISS_CALLS = [
-  "request-headers read-request-headers",
+const CACHE_LOOKUP = [
   "request-body hash-request-body",
   `request-body add-request-header x-ai-cache-key ${CACHE_KEY}`,
   `request-body get-shared ${CACHE_SLOT}`,
-  "response-headers read-response-headers",
+];
+const CACHE_LABELS = [
   "response-headers add-response-header x-ai-cache MISS",
   "response-headers add-response-header x-ai-cache-reason not-found",
   `response-headers add-response-header x-ai-cache-key ${CACHE_KEY}`,
+];
+const CACHE_STORE = [`response-end put-shared ${CACHE_SLOT} ${CACHE_ENTRY_BYTES}`];
+
+/**
+ * The cache alone: the request headers (the tenant partition, the client's cache-control), the
+ * lookup; the response headers (the policy needs status, content-type, set-cookie,
+ * cache-control), the labels; the body as it passes (what is stored); at its end the entry's time
+ * and the store.
+ */
+const CACHE_MISS_CALLS = [
+  "request-headers read-request-headers",
+  ...CACHE_LOOKUP,
+  "response-headers read-response-headers",
+  ...CACHE_LABELS,
   "response-body read-response-body",
   "response-end read-clock",
-  `response-end put-shared ${CACHE_SLOT} ${CACHE_ENTRY_BYTES}`,
+  ...CACHE_STORE,
 ];
 
 /** Issue 10: the six x-ratelimit-* headers on every response (values as long as the bench's). */
@@ -183,24 +196,31 @@ const RATELIMIT_HEADERS = [
   "response-headers add-response-header x-ratelimit-reset-tokens 1ms",
 ];
 
+/** token-bucket's admission (the clock for the refill, the bucket record's compare-and-swap) and settlement (the record's compare-and-swap again). */
+const BUCKET_ADMISSION = [
+  "request-body read-clock",
+  `request-body get-shared ${BUCKET_RECORD}`,
+  `request-body set-shared ${BUCKET_RECORD} ${BUCKET_RECORD_BYTES}`,
+];
+const BUCKET_SETTLEMENT = [
+  `response-end get-shared ${BUCKET_RECORD}`,
+  `response-end set-shared ${BUCKET_RECORD} ${BUCKET_RECORD_BYTES}`,
+];
+
 /**
- * token-bucket. Request: the headers (the tenant), the clock (the refill), the bucket record's
- * compare-and-swap (admission). Response: the status (a response without `usage` settles by it:
- * an upstream error gives the reservation back, issue 10), read as the whole map, which costs no
- * more than one header's value; the six headers; the body as it passes (`usage`); at its end the
- * record's compare-and-swap again (settlement). Not here: the filter's counters, and its
+ * token-bucket. Request: the headers (the tenant), the admission. Response: the status (a
+ * response without `usage` settles by it: an upstream error gives the reservation back, issue 10),
+ * read as the whole map, which costs no more than one header's value; the six headers; the body
+ * as it passes (`usage`); at its end the settlement. Not here: the filter's counters, and its
  * `wasm.llm_tokens` property writes, which only fleet mode reads (off in the bench's config).
  */
 const TOKEN_BUCKET_CALLS = [
   "request-headers read-request-headers",
-  "request-body read-clock",
-  `request-body get-shared ${BUCKET_RECORD}`,
-  `request-body set-shared ${BUCKET_RECORD} ${BUCKET_RECORD_BYTES}`,
+  ...BUCKET_ADMISSION,
   "response-headers read-response-headers",
   ...RATELIMIT_HEADERS,
   "response-body read-response-body",
-  `response-end get-shared ${BUCKET_RECORD}`,
-  `response-end set-shared ${BUCKET_RECORD} ${BUCKET_RECORD_BYTES}`,
+  ...BUCKET_SETTLEMENT,
 ];
 
 /**
@@ -210,21 +230,14 @@ const TOKEN_BUCKET_CALLS = [
  */
 const PIPELINE_FULL_CALLS = [
   "request-headers read-request-headers",
-  "request-body hash-request-body",
-  `request-body add-request-header x-ai-cache-key ${CACHE_KEY}`,
-  `request-body get-shared ${CACHE_SLOT}`,
-  "request-body read-clock",
-  `request-body get-shared ${BUCKET_RECORD}`,
-  `request-body set-shared ${BUCKET_RECORD} ${BUCKET_RECORD_BYTES}`,
+  ...CACHE_LOOKUP,
+  ...BUCKET_ADMISSION,
   "response-headers read-response-headers",
   ...RATELIMIT_HEADERS,
-  "response-headers add-response-header x-ai-cache MISS",
-  "response-headers add-response-header x-ai-cache-reason not-found",
-  `response-headers add-response-header x-ai-cache-key ${CACHE_KEY}`,
+  ...CACHE_LABELS,
   "response-body read-response-body",
-  `response-end get-shared ${BUCKET_RECORD}`,
-  `response-end set-shared ${BUCKET_RECORD} ${BUCKET_RECORD_BYTES}`,
-  `response-end put-shared ${CACHE_SLOT} ${CACHE_ENTRY_BYTES}`,
+  ...BUCKET_SETTLEMENT,
+  ...CACHE_STORE,
 ];
 
 /** The headers a script adds with `op` (add-request-header or add-response-header), name → value. */

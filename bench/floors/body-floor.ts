@@ -8,51 +8,13 @@
 // is what it is a floor for; it imports two proxy-wasm 0.2.1 functions and nothing else. Built
 // with `--runtime stub`: no garbage collector; the one allocation is the body buffer, reused.
 
-// @ts-ignore: decorator
-@external("env", "proxy_get_buffer_bytes")
-declare function proxy_get_buffer_bytes(bufferType: u32, start: u32, maxSize: u32, ptrPtr: usize, sizePtr: usize): u32;
-// @ts-ignore: decorator
-@external("env", "proxy_replace_header_map_value")
-declare function proxy_replace_header_map_value(mapType: u32, keyPtr: usize, keySize: usize, valuePtr: usize, valueSize: usize): u32;
+import { DATA_CONTINUE, DATA_STOP_ITERATION_AND_BUFFER, HEADERS_CONTINUE, HEADERS_STOP_ITERATION, readRequestBody, route } from "./body-routing";
 
-const BUFFER_HTTP_REQUEST_BODY: u32 = 0;
-const MAP_REQUEST_HEADERS: u32 = 0;
-const HEADERS_CONTINUE: u32 = 0;
-const HEADERS_STOP_ITERATION: u32 = 1;
-const DATA_CONTINUE: u32 = 0;
-const DATA_STOP_ITERATION_AND_BUFFER: u32 = 1;
-
-// The header the bench's route reads, and the cluster it names: UTF-8 bytes in static data.
-const CLUSTER_HEADER = memory.data<u8>([0x78, 0x2d, 0x61, 0x69, 0x2d, 0x63, 0x6c, 0x75, 0x73, 0x74, 0x65, 0x72]); // "x-ai-cluster"
-const CLUSTER_HEADER_LEN: usize = 12;
-const CLUSTER = memory.data<u8>([0x75, 0x70, 0x73, 0x74, 0x72, 0x65, 0x61, 0x6d]); // "upstream"
-const CLUSTER_LEN: usize = 8;
-
-// Out-params of proxy_get_buffer_bytes. The host fills them before the call returns.
-const OUT_PTR: usize = memory.data(4, 4);
-const OUT_SIZE: usize = memory.data(4, 4);
-
-// One buffer the host copies bodies into, grown to the largest body seen: the copy into the VM
-// is the cost measured here, not an allocator's.
-let scratch: usize = 0;
-let scratchSize: usize = 0;
-
-/** Bytes read so far (sum of the body sizes the host handed over), so the copy is not dead code. */
-let bytesSeen: u64 = 0;
+// The body floor's steps (./body-routing.ts, shared with the calls floor), and the host's
+// buffer for its copies.
+export { malloc } from "./body-routing";
 
 export function proxy_abi_version_0_2_1(): void {}
-
-export function malloc(size: usize): usize {
-  if (size > scratchSize) {
-    scratch = heap.alloc(size);
-    scratchSize = size;
-  }
-  return scratch;
-}
-
-function route(): void {
-  proxy_replace_header_map_value(MAP_REQUEST_HEADERS, CLUSTER_HEADER, CLUSTER_HEADER_LEN, CLUSTER, CLUSTER_LEN);
-}
 
 // A request without a body is routed at once; one with a body waits for it.
 export function proxy_on_request_headers(contextId: u32, numHeaders: u32, endOfStream: bool): u32 {
@@ -65,10 +27,7 @@ export function proxy_on_request_headers(contextId: u32, numHeaders: u32, endOfS
 // whole buffered body.
 export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream: bool): u32 {
   if (!endOfStream) return DATA_STOP_ITERATION_AND_BUFFER;
-  store<u32>(OUT_SIZE, 0);
-  if (bodySize > 0 && proxy_get_buffer_bytes(BUFFER_HTTP_REQUEST_BODY, 0, bodySize, OUT_PTR, OUT_SIZE) == 0) {
-    bytesSeen += load<u32>(OUT_SIZE);
-  }
+  readRequestBody(bodySize);
   route();
   return DATA_CONTINUE;
 }

@@ -1,6 +1,6 @@
 // @ts-nocheck: AssemblyScript (u32, usize, memory, load), compiled by bench/build-floors.ts with asc, not tsc.
 //
-// The floor of a filter's required outputs: the body floor (./body-floor.ts), unchanged, plus the
+// The floor of a filter's required outputs: the body floor's steps (./body-routing.ts, all of ./body-floor.ts), unchanged, plus the
 // host calls that the outputs a filter must produce force on Envoy's ABI (a header the issues
 // mandate, a shared-data read or write, the response body read), and nothing else: no parsing,
 // no hashing, no decision. Its cost above the body floor is what those calls cost, so it is the
@@ -18,16 +18,14 @@
 // start with one critical log line (the only use of proxy_log). Built with `--runtime stub`.
 
 import { compressBlock } from "../../assembly/crypto/sha256-compress";
+import {
+  DATA_CONTINUE, DATA_STOP_ITERATION_AND_BUFFER, HEADERS_CONTINUE, HEADERS_STOP_ITERATION, MAP_REQUEST_HEADERS, OK, OUT_PTR, OUT_SIZE,
+  bodyLength, bodyPtr, proxy_get_buffer_bytes, readRequestBody, route,
+} from "./body-routing";
 
 // @ts-ignore: decorator
 @external("env", "proxy_log")
 declare function proxy_log(level: u32, messagePtr: usize, messageSize: usize): u32;
-// @ts-ignore: decorator
-@external("env", "proxy_get_buffer_bytes")
-declare function proxy_get_buffer_bytes(bufferType: u32, start: u32, maxSize: u32, ptrPtr: usize, sizePtr: usize): u32;
-// @ts-ignore: decorator
-@external("env", "proxy_replace_header_map_value")
-declare function proxy_replace_header_map_value(mapType: u32, keyPtr: usize, keySize: usize, valuePtr: usize, valueSize: usize): u32;
 // @ts-ignore: decorator
 @external("env", "proxy_get_header_map_pairs")
 declare function proxy_get_header_map_pairs(mapType: u32, ptrPtr: usize, sizePtr: usize): u32;
@@ -57,28 +55,14 @@ declare function proxy_define_metric(metricType: u32, namePtr: usize, nameSize: 
 declare function proxy_increment_metric(metricId: u32, offset: i64): u32;
 
 // proxy-wasm 0.2.1 numbers (assembly/abi/types.ts).
-const OK: u32 = 0;
 const LOG_CRITICAL: u32 = 5;
 const METRIC_COUNTER: u32 = 0;
-const BUFFER_HTTP_REQUEST_BODY: u32 = 0;
 const BUFFER_HTTP_RESPONSE_BODY: u32 = 1;
 const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
-const MAP_REQUEST_HEADERS: u32 = 0;
 const MAP_RESPONSE_HEADERS: u32 = 2;
-const HEADERS_CONTINUE: u32 = 0;
-const HEADERS_STOP_ITERATION: u32 = 1;
-const DATA_CONTINUE: u32 = 0;
-const DATA_STOP_ITERATION_AND_BUFFER: u32 = 1;
 
-// The body floor's header and cluster, as in ./body-floor.ts.
-const CLUSTER_HEADER = memory.data<u8>([0x78, 0x2d, 0x61, 0x69, 0x2d, 0x63, 0x6c, 0x75, 0x73, 0x74, 0x65, 0x72]); // "x-ai-cluster"
-const CLUSTER_HEADER_LEN: usize = 12;
-const CLUSTER = memory.data<u8>([0x75, 0x70, 0x73, 0x74, 0x72, 0x65, 0x61, 0x6d]); // "upstream"
-const CLUSTER_LEN: usize = 8;
 
 // Out-params the host fills before a call returns.
-const OUT_PTR: usize = memory.data(4, 4);
-const OUT_SIZE: usize = memory.data(4, 4);
 const OUT_CAS: usize = memory.data(4, 4);
 const OUT_TIME: usize = memory.data(8, 8);
 const OUT_METRIC: usize = memory.data(4, 4);
@@ -163,15 +147,8 @@ const PHASE_OPS: usize = memory.data(PHASE_COUNT * 8, 4);
 // ---------------------------------------------------------------------------------------------
 // Per request
 
-let scratch: usize = 0;
-let scratchSize: usize = 0;
-/** Bytes of request body read so far, as the body floor keeps them. */
-let bytesSeen: u64 = 0;
 /** What the last get-shared returned as the value's CAS (0 when the key was absent), for set-shared. */
 let lastCas: u32 = 0;
-/** The request body as the floor read it: the host's copy, in `scratch` until the next copy. */
-let bodyPtr: usize = 0;
-let bodyLength: usize = 0;
 
 // hash-request-body: SHA-256's state, its last block, and the digests' first words folded together
 // so the hashing is not dead code.
@@ -182,18 +159,9 @@ let digestsSeen: u32 = 0;
 
 export function proxy_abi_version_0_2_1(): void {}
 
-/** The host's copies of headers, bodies, shared data and the configuration: one buffer, grown to the largest. */
-export function malloc(size: usize): usize {
-  if (size > scratchSize) {
-    scratch = heap.alloc(size);
-    scratchSize = size;
-  }
-  return scratch;
-}
-
-function route(): void {
-  proxy_replace_header_map_value(MAP_REQUEST_HEADERS, CLUSTER_HEADER, CLUSTER_HEADER_LEN, CLUSTER, CLUSTER_LEN);
-}
+// The host's copies of headers, bodies, shared data and the configuration land in the body
+// floor's one buffer, grown to the largest.
+export { malloc } from "./body-routing";
 
 /** Makes the host calls of `phase`'s ops, in the script's order. `chunkSize`: the response chunk in hand. */
 function run(phase: Phase, chunkSize: u32): void {
@@ -267,13 +235,7 @@ export function proxy_on_request_headers(contextId: u32, numHeaders: u32, endOfS
 
 export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream: bool): u32 {
   if (!endOfStream) return DATA_STOP_ITERATION_AND_BUFFER;
-  store<u32>(OUT_SIZE, 0);
-  bodyLength = 0;
-  if (bodySize > 0 && proxy_get_buffer_bytes(BUFFER_HTTP_REQUEST_BODY, 0, bodySize, OUT_PTR, OUT_SIZE) == OK) {
-    bytesSeen += load<u32>(OUT_SIZE);
-    bodyPtr = load<u32>(OUT_PTR);
-    bodyLength = load<u32>(OUT_SIZE);
-  }
+  readRequestBody(bodySize);
   run(Phase.RequestBody, 0);
   route();
   return DATA_CONTINUE;
