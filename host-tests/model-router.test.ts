@@ -441,14 +441,38 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       expect(Math.abs(shares[3] - 0.5)).toBeLessThan(0.02);
     });
 
-    it("caches states per worker for health_refresh_ms", async () => {
+    it("caches states per worker for health_refresh_ms, read again after a tick of that period", async () => {
       const { host, plugin } = await setup(withConfig({ health_refresh_ms: 1000 }));
+      expect(plugin.root!.tickPeriod).toBe(1000);
       const v2 = async () => route(await plugin.request({ headers: { "x-model": "llama@v2" } })).version;
       expect(await v2()).toBe("v2");
       setHealth(host, "llama", "v2", "failing");
       host.advance(999);
       expect(await v2()).toBe("v2");
+      // The tick at 1000 ms marks the cache stale; no request came in between.
       host.advance(1);
+      expect(await v2()).toBe("v1");
+      setHealth(host, "llama", "v2", "ready");
+      host.advance(1000);
+      expect(await v2()).toBe("v2");
+    });
+
+    it("reads no clock on the request path: the ticks keep the health cache fresh", async () => {
+      const { plugin } = await setup(withConfig({ health_refresh_ms: 1000 }));
+      const calls = plugin.vm.hostCalls;
+      for (const init of [{ headers: { "x-model": "llama" } }, { method: "POST", path: "/v1/chat/completions", headers: JSON_CT, body: chat("llama") }]) {
+        const before = calls.get("proxy_get_current_time_nanoseconds") ?? 0;
+        for (let i = 0; i < 3; i++) expect((await plugin.request(init)).upstreamRequest).toBeDefined();
+        expect((calls.get("proxy_get_current_time_nanoseconds") ?? 0) - before).toBe(0);
+      }
+    });
+
+    it("arms no tick with health_refresh_ms 0, and reads the records at every request", async () => {
+      const { host, plugin } = await setup(withConfig({ health_refresh_ms: 0 }));
+      expect(plugin.root!.tickPeriod).toBe(0);
+      const v2 = async () => route(await plugin.request({ headers: { "x-model": "llama@v2" } })).version;
+      expect(await v2()).toBe("v2");
+      setHealth(host, "llama", "v2", "failing");
       expect(await v2()).toBe("v1");
     });
 

@@ -7,7 +7,7 @@
 // servers, the client, shared data, the stats and the logs see.
 import { beforeEach, describe, expect, it } from "vitest";
 import { Host, type Plugin, type RequestResult, type Vm } from "./emulator";
-import { decodeHealthRecord, healthKey } from "./model-router/health-record";
+import { decodeHealthRecord, encodeHealthRecord, healthKey } from "./model-router/health-record";
 import { stickyBucket } from "./model-router/bucket";
 import { decodeLease, decodeTarget, encodeLease, LEASE_KEY_PREFIX, targetKey } from "./warmup-health/records";
 import { FakeServer } from "./warmup-health/server";
@@ -550,6 +550,29 @@ describe("model-router with warmup-health", () => {
     ],
   };
   const KEYS = Array.from({ length: 2000 }, (_, i) => `session-${i}`);
+
+  it("arms one tick in one entry: warmup-health's tick_ms, the router's health refresh counted out on it", async () => {
+    const host = new Host();
+    new FakeServer(host, "llama-v1").mode = "ready";
+    new FakeServer(host, "llama-v2").mode = "ready";
+    const vm = await host.loadVm("build/ai-gateway.wasm", { vmId: VM_ID });
+    // A model of the router's own that no warmup-health target writes: the test writes its record.
+    const router = { ...ROUTER, health_refresh_ms: 1000, models: { ...ROUTER.models, solo: { versions: { a: { cluster: "solo-a" } } } } };
+    const p = vm.startPlugin({ rootId: "ai-gateway", configuration: JSON.stringify({ model_router: router, warmup_health: HEALTH }), allowOnHeadersStopIteration: true, canary: true });
+    expect(p.configured).toBe(true);
+    expect(p.root!.tickPeriod).toBe(TIMING.tick_ms);
+    const start = host.now;
+    const solo = async () => (await p.request({ headers: { "x-model": "solo" } }, { upstream: () => ({ status: 200, body: "{}" }) })).status;
+    expect(await solo()).toBe(200);
+    host.sharedData.set(healthKey("solo", "a"), encodeHealthRecord({ state: "failing", sinceMs: BigInt(host.now), rampPermyriad: 0, reason: "test" }), { vmId: VM_ID });
+    // warmup-health keeps probing every tick_ms meanwhile; the router's cache waits its 1000 ms.
+    host.advanceTo(start + 900);
+    expect(version(host, "llama", "v1")!.state).toBe("ready");
+    expect(await solo()).toBe(200);
+    host.advanceTo(start + 1000);
+    expect(await solo()).toBe(503);
+    expect(host.traps).toEqual([]);
+  });
 
   for (const form of FORMS) {
     it(`routes by what warmup-health publishes (${form} form)`, async () => {

@@ -15,11 +15,13 @@ import { RootContext } from "../context/root-context";
 import { HttpContext } from "../context/http-context";
 import { registerRootContext } from "../context/registry";
 import { logCritical } from "../host/log";
+import { nowMillis, setTickPeriod } from "../host/time";
 import { getPropertyString } from "../host/properties";
 import { Checker, parseConfigDocument, quote } from "../config/checker";
 import { JsonValue, parseJsonText, quoteJsonString } from "../json/index";
 import { Chain, ChainSelector, StreamPool } from "./pipeline";
 import { StageConfigResult, StageRoot } from "./stage";
+import { TickSchedule } from "./ticks";
 
 export const PIPELINE_ROOT_ID = "ai-gateway";
 /** Most routes with settings of their own. */
@@ -78,14 +80,16 @@ export class PipelineRoot extends RootContext {
   private chain: Chain | null = null;
   private selector: ChainSelector | null = null;
   private pool: StreamPool = new StreamPool();
-  /** Every configured stage root, per-route ones included: each gets the ticks. */
+  /** Every configured stage root, per-route ones included: each gets the ticks it asks for. */
   private roots: StageRoot[] = [];
+  private ticks: TickSchedule = new TickSchedule([], 0);
 
   onConfigure(configuration: ArrayBuffer): bool {
     const error = this.rootId == PIPELINE_ROOT_ID ? this.configurePipeline(configuration) : this.configureSingle(configuration);
     if (error.length == 0) {
       const roots = this.roots;
       for (let i = 0; i < roots.length; i++) unchecked(roots[i]).onConfigured();
+      this.armTicks();
       return true;
     }
     logCritical(this.rootId + ": " + error);
@@ -101,7 +105,21 @@ export class PipelineRoot extends RootContext {
 
   onTick(): void {
     const roots = this.roots;
-    for (let i = 0; i < roots.length; i++) unchecked(roots[i]).onTick();
+    const ticks = this.ticks;
+    const now = ticks.needsClock ? nowMillis() : 0;
+    for (let i = 0; i < roots.length; i++) {
+      if (ticks.due(i, now)) unchecked(roots[i]).onTick();
+    }
+  }
+
+  /** One tick period for every stage root's: the shortest, the others counted out on it. */
+  private armTicks(): void {
+    const roots = this.roots;
+    const periods = new Array<u32>(roots.length);
+    for (let i = 0; i < roots.length; i++) unchecked((periods[i] = unchecked(roots[i]).tickPeriodMs()));
+    const ticks = new TickSchedule(periods, nowMillis());
+    this.ticks = ticks;
+    if (ticks.armed > 0) setTickPeriod(ticks.armed);
   }
 
   /** root_id `<filter>`: the whole configuration is that filter's. Returns "" or the error. */

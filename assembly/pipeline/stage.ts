@@ -66,10 +66,18 @@ export class StageRoot {
 
   /**
    * The whole filter configuration was accepted (every stage's, every route's) and this root is
-   * in force: arm ticks, publish initial shared state. Runs in onConfigure, so also in Envoy's
+   * in force: publish initial shared state. Runs in onConfigure, so also in Envoy's
    * throw-away canary VM: no HTTP calls here.
    */
   onConfigured(): void {}
+
+  /**
+   * How often this root wants `onTick`, in ms (0: never). Read once, after `onConfigured`; the
+   * pipeline's root context arms its one tick for every stage root it runs (ticks.ts).
+   */
+  tickPeriodMs(): u32 {
+    return 0;
+  }
 
   onTick(): void {}
 }

@@ -63,6 +63,11 @@ export class RootContext extends ContextBase {
     if (periodMs > 0) this.armTick();
   }
 
+  /** The armed tick period in ms (0: none). */
+  get tickPeriod(): number {
+    return this.deleted ? 0 : this.tickPeriodMs;
+  }
+
   get tickArmed(): boolean {
     return this.tickPeriodMs > 0 && !this.deleted;
   }

@@ -1,8 +1,8 @@
 // Per-worker cache of the warmup-health records (assembly/health/record.ts) of every configured
-// version. A request reads its model's entry; the entry is re-read from shared data only when it
-// is older than `health_refresh_ms`, so the usual request costs one clock read and no shared-data
-// read. Each worker VM keeps its own cache, so a state change reaches every worker within one
-// refresh interval after its next request.
+// version. A request reads its model's entry; the entry is re-read from shared data when a tick
+// (every `health_refresh_ms`, on each worker) has marked it stale, or on every request when that
+// is 0. So the usual request costs neither a shared-data read nor a clock read, and a state
+// change reaches every worker's next request at most one refresh interval after it is written.
 
 import { getSharedData, WasmResult } from "../../assembly/index";
 import { decodeHealthRecord, healthKey, HealthState, RAMP_SCALE } from "../../assembly/health/record";
@@ -17,10 +17,9 @@ export class VersionHealth {
 export class HealthCache {
   private versions: VersionHealth[][] = [];
   private readiness: Readiness[][] = [];
-  private refreshedAt: u64[] = [];
   private fresh: bool[] = [];
 
-  constructor(models: ModelEntry[], private absentReady: bool, private refreshMs: u64) {
+  constructor(models: ModelEntry[], private absentReady: bool, private refreshMs: u32) {
     for (let m = 0; m < models.length; m++) {
       const model = unchecked(models[m]);
       const row = new Array<VersionHealth>();
@@ -32,33 +31,41 @@ export class HealthCache {
       }
       this.versions.push(row);
       this.readiness.push(ready);
-      this.refreshedAt.push(0);
       this.fresh.push(false);
     }
   }
 
-  /** Readiness of model `m`'s versions (by version index), refreshed when stale at `nowMs`. */
-  readinessOf(m: i32, nowMs: u64): Readiness[] {
+  /** The tick period the cache needs (ms; 0: no ticks, every request reads). */
+  get tickPeriodMs(): u32 {
+    return this.refreshMs;
+  }
+
+  /** At a tick: every entry is read again at its model's next request. */
+  markStale(): void {
+    const fresh = this.fresh;
+    for (let m = 0; m < fresh.length; m++) unchecked((fresh[m] = false));
+  }
+
+  /** Readiness of model `m`'s versions (by version index), read again when stale. */
+  readinessOf(m: i32): Readiness[] {
     if (m < 0 || m >= this.readiness.length) return new Array<Readiness>();
-    this.refreshIfStale(m, nowMs);
+    this.refreshIfStale(m);
     return unchecked(this.readiness[m]);
   }
 
-  /** Full health of model `m`'s versions, refreshed when stale. */
-  healthOf(m: i32, nowMs: u64): VersionHealth[] {
+  /** Full health of model `m`'s versions, read again when stale. */
+  healthOf(m: i32): VersionHealth[] {
     if (m < 0 || m >= this.versions.length) return new Array<VersionHealth>();
-    this.refreshIfStale(m, nowMs);
+    this.refreshIfStale(m);
     return unchecked(this.versions[m]);
   }
 
-  private refreshIfStale(m: i32, nowMs: u64): void {
-    const last = unchecked(this.refreshedAt[m]);
-    // A clock that went backwards counts as stale too.
-    if (unchecked(this.fresh[m]) && nowMs >= last && nowMs - last < this.refreshMs) return;
+  private refreshIfStale(m: i32): void {
+    if (unchecked(this.fresh[m])) return;
     const row = unchecked(this.versions[m]);
     for (let v = 0; v < row.length; v++) this.load(unchecked(row[v]));
-    unchecked((this.refreshedAt[m] = nowMs));
-    unchecked((this.fresh[m] = true));
+    // With no refresh interval there are no ticks: every request reads.
+    unchecked((this.fresh[m] = this.refreshMs > 0));
   }
 
   private load(entry: VersionHealth): void {

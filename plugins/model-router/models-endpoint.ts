@@ -8,13 +8,13 @@ import { healthStateName, RAMP_SCALE } from "../../assembly/health/record";
 import { RouterConfig } from "./config";
 import { HealthCache } from "./health";
 
-export function modelList(cfg: RouterConfig, health: HealthCache, nowMs: u64): ArrayBuffer {
+export function modelList(cfg: RouterConfig, health: HealthCache): ArrayBuffer {
   const w = new JsonWriter(256 + cfg.models.length * 192);
   w.beginObject().stringField("object", "list").key("data").beginArray();
   const hide = cfg.listModelsHideNotReady;
   for (let m = 0; m < cfg.models.length; m++) {
     const model = unchecked(cfg.models[m]);
-    const states = health.healthOf(m, nowMs);
+    const states = health.healthOf(m);
     let anyReady = false;
     for (let v = 0; v < states.length; v++) if (unchecked(states[v]).readiness.ready) anyReady = true;
     if (hide && !anyReady) continue;

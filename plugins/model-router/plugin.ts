@@ -8,7 +8,7 @@
 // stage asks for it (NeedBody) and routes once it is complete, while Envoy still holds the
 // headers, so the route headers it writes take effect.
 
-import { HeaderPair, nowMillis, randomBelow, sendLocalResponse } from "../../assembly/index";
+import { HeaderPair, randomBelow, sendLocalResponse } from "../../assembly/index";
 import { JsonValue, parseJsonText, quoteJsonString } from "../../assembly/json/index";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { MODEL_HEADER, RouterConfig, StickyKey, TENANT_HEADER, VERSION_HEADER, parseRouterConfig } from "./config";
@@ -58,12 +58,20 @@ class RouterRoot extends StageRoot {
   constructor(readonly cfg: RouterConfig) {
     super();
     this.metrics = new RouterMetrics(cfg.models);
-    this.health = new HealthCache(cfg.models, cfg.absentStateReady, <u64>cfg.healthRefreshMs);
+    this.health = new HealthCache(cfg.models, cfg.absentStateReady, cfg.healthRefreshMs);
     this.digests = new TenantDigests(cfg.tenantHexChars);
   }
 
   newStage(): Stage {
     return new RouterStage(this.cfg, this.metrics, this.health, this.digests, this);
+  }
+
+  tickPeriodMs(): u32 {
+    return this.health.tickPeriodMs;
+  }
+
+  onTick(): void {
+    this.health.markStale();
   }
 }
 
@@ -95,7 +103,7 @@ class RouterStage extends Stage {
 
     if (cfg.listModelsPath.length > 0 && this.isListRequest(ex)) {
       this.metrics.modelLists.increment(1);
-      const body = modelList(cfg, this.health, nowMillis());
+      const body = modelList(cfg, this.health);
       sendLocalResponse(200, "model_router.model_list", body, [new HeaderPair("content-type", "application/json")]);
       return StageAction.Stop;
     }
@@ -308,7 +316,7 @@ class RouterStage extends Stage {
       if (v !== null) requested = v;
     }
     const bucket = requested.length == 0 ? this.bucketFor(ex, model) : 0;
-    const readiness = this.health.readinessOf(m, nowMillis());
+    const readiness = this.health.readinessOf(m);
     // The root's one Resolution: filled and read within this call, never kept.
     const res = resolveVersion(model, requested, bucket, readiness, this.shared.resolution);
     if (res.status == ResolveStatus.UnknownVersion) {

@@ -5,7 +5,7 @@
 // answers alike; every other request passes untouched. It runs first in the chain (order 5), so
 // the endpoints answer before the router would route or refuse them.
 
-import { HeaderPair, getSharedData, sendLocalResponse, setTickPeriod } from "../../assembly/index";
+import { HeaderPair, getSharedData, sendLocalResponse } from "../../assembly/index";
 import { decodeHealthRecord, HealthRecord } from "../../assembly/health/record";
 import { decodeTargetRecord, TargetRecord } from "../../assembly/health/target";
 import { JsonValue } from "../../assembly/json/index";
@@ -47,8 +47,11 @@ export class HealthRoot extends StageRoot {
   onConfigured(): void {
     // Calls are made for this root context: their answers come back to it, whatever stream runs.
     this.prober.contextId = this.rootContextId;
-    setTickPeriod(this.cfg.tickMs);
     this.prober.publishInitial();
+  }
+
+  tickPeriodMs(): u32 {
+    return this.cfg.tickMs;
   }
 
   onTick(): void {

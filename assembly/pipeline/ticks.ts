@@ -1,0 +1,54 @@
+// One root context has one tick period, but the stage roots it runs each want their own (the
+// prober's `tick_ms`, the router's `health_refresh_ms`). The root context ticks at the shortest
+// one; a stage whose period is that one ticks every time, a longer one when its period has
+// passed since its last tick. Pure: the caller reads the clock, and only when a longer period
+// needs it.
+
+export class TickSchedule {
+  /** The period to arm (ms): the shortest wanted, 0 when no stage wants ticks. */
+  readonly armed: u32;
+  private periods: StaticArray<u32>;
+  private last: StaticArray<u64>;
+
+  /** `periods[i]`: what stage root `i` wants (0: no ticks); `nowMs`: when they are armed. */
+  constructor(periods: u32[], nowMs: u64) {
+    const n = periods.length;
+    this.periods = new StaticArray<u32>(n);
+    this.last = new StaticArray<u64>(n);
+    let armed: u32 = 0;
+    for (let i = 0; i < n; i++) {
+      const p = unchecked(periods[i]);
+      unchecked((this.periods[i] = p));
+      unchecked((this.last[i] = nowMs));
+      if (p > 0 && (armed == 0 || p < armed)) armed = p;
+    }
+    this.armed = armed;
+  }
+
+  /** Whether a tick needs the clock to decide (some stage's period is longer than the armed one). */
+  get needsClock(): bool {
+    for (let i = 0, n = this.periods.length; i < n; i++) {
+      if (unchecked(this.periods[i]) > this.armed) return true;
+    }
+    return false;
+  }
+
+  /**
+   * At a tick of the root context (at `nowMs`, or 0 when `needsClock` is false): whether stage
+   * root `i` ticks now. A longer period is due half an armed period early, so that host timer
+   * jitter never makes it wait a whole extra armed period.
+   */
+  due(i: i32, nowMs: u64): bool {
+    if (i < 0 || i >= this.periods.length) return false;
+    const p = unchecked(this.periods[i]);
+    if (p == 0) return false;
+    if (p == this.armed) return true;
+    const last = unchecked(this.last[i]);
+    // A clock that went backwards restarts the wait.
+    if (nowMs < last || nowMs - last + <u64>(this.armed >> 1) >= <u64>p) {
+      unchecked((this.last[i] = nowMs));
+      return nowMs >= last;
+    }
+    return false;
+  }
+}
