@@ -381,6 +381,8 @@ class Parser {
   private len: i32 = 0;
   private maxDepth: i32 = 0;
   private maxNodes: i32 = 0;
+  /** Nodes that fit before `add` must grow the buffer or fail: min(capacity, maxNodes). */
+  private room: i32 = 0;
   private open: StaticArray<i32> = new StaticArray<i32>(16); // node indices of the open containers
   private depth: i32 = 0;
 
@@ -396,6 +398,8 @@ class Parser {
     if (cap > maxNodes) cap = maxNodes;
     if (cap < 1) cap = 1;
     this.nodes = reuse !== null && reuse.byteLength >= (cap << NODE_SHIFT) ? reuse : new ArrayBuffer(cap << NODE_SHIFT);
+    const held = this.nodes.byteLength >> NODE_SHIFT;
+    this.room = held < maxNodes ? held : maxNodes;
     this.count = 0;
     this.error = "";
     this.errorAt = 0;
@@ -423,21 +427,12 @@ class Parser {
     return false;
   }
 
-  /** Appends a node; -1 (with the error set) past maxValues. */
+  /** Appends a node; -1 (with the error set) past maxValues. Inlined: every value makes one. */
+  // @ts-ignore: decorator
+  @inline
   private add(kind: JsonKind, flags: i32, start: i32, end: i32): i32 {
     const i = this.count;
-    if (i >= this.maxNodes) {
-      this.fail(E_VALUES, start);
-      return -1;
-    }
-    const cap = this.nodes.byteLength >> NODE_SHIFT;
-    if (i >= cap) {
-      let next = cap << 1;
-      if (next > this.maxNodes || next < 0) next = this.maxNodes;
-      const grown = new ArrayBuffer(next << NODE_SHIFT);
-      memory.copy(changetype<usize>(grown), changetype<usize>(this.nodes), <usize>i << NODE_SHIFT);
-      this.nodes = grown;
-    }
+    if (i >= this.room && !this.makeRoom(start)) return -1;
     const p = changetype<usize>(this.nodes) + (<usize>i << NODE_SHIFT);
     store<i32>(p, <i32>kind | flags);
     store<i32>(p, start, 4);
@@ -445,6 +440,23 @@ class Parser {
     store<i32>(p, 0, 12);
     this.count = i + 1;
     return i;
+  }
+
+  /** The node buffer is full: grows it, or fails (false) past maxValues. */
+  private makeRoom(start: i32): bool {
+    const i = this.count;
+    if (i >= this.maxNodes) {
+      this.fail(E_VALUES, start);
+      return false;
+    }
+    const cap = this.nodes.byteLength >> NODE_SHIFT;
+    let next = cap << 1;
+    if (next > this.maxNodes || next < 0) next = this.maxNodes;
+    const grown = new ArrayBuffer(next << NODE_SHIFT);
+    memory.copy(changetype<usize>(grown), changetype<usize>(this.nodes), <usize>i << NODE_SHIFT);
+    this.nodes = grown;
+    this.room = next;
+    return true;
   }
 
   private push(node: i32): void {
