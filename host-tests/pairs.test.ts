@@ -1,7 +1,9 @@
-// assembly/host/pairs.ts's writers, through build/pure/pairs.wasm (host-tests/pure/pairs-entry.ts):
-// PairsWriter (the reused layout of a local response's headers) and serializePairs (a copy of
-// its layout) against the ABI's layout written here (proxy-wasm-cpp-host pairs_util.cc: u32 count, a u32
-// name and value length per pair, then each name and value followed by a NUL byte).
+// assembly/host/pairs.ts's writers and assembly/host/pairs-index.ts's lookups, through
+// build/pure/pairs.wasm (host-tests/pure/pairs-entry.ts): PairsWriter (the reused layout of a
+// local response's headers) and serializePairs (a copy of its layout) against the ABI's layout
+// written here (proxy-wasm-cpp-host pairs_util.cc: u32 count, a u32 name and value length per
+// pair, then each name and value followed by a NUL byte); PairsIndex against a scan of the same
+// pairs, indexed and too large to index, with duplicates and colliding names.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadPure, PureModule, utf16 } from "./pure/pure-module";
 import { prng } from "./support-prng";
@@ -56,5 +58,56 @@ describe("PairsWriter", () => {
     const pairs = randomPairs(prng(3), 300);
     expect(mod.bytes("written", text(pairs), 3)).toEqual(layout(pairs));
     expect(mod.bytes("serialized", text(pairs))).toEqual(layout(pairs));
+  });
+});
+
+describe("PairsIndex", () => {
+  /**
+   * What a lookup must find: the first header of that name. Names are compared code unit against
+   * byte, as Envoy's names are ASCII: a non-ASCII name (which Envoy never passes) is never found.
+   */
+  const firstValue = (pairs: [string, string][], name: string) => (/^[\x00-\x7f]*$/.test(name) ? pairs.find(([n]) => n === name)?.[1] : undefined);
+  const find = (name: string): string | undefined => {
+    const got = mod.bytes("indexFind", utf16(name));
+    return got.length === 0 ? undefined : new TextDecoder().decode(got.subarray(1));
+  };
+
+  // Names that share length, first and last byte (one slot), a name and its prefix, duplicates.
+  const POOL = ["x-a1z", "x-a2z", "x-a3z", "host", "hoxt", ":path", ":method", ":authority", "content-type", "content-length",
+    "authorization", "x-session-id", "x-ai-model", "x-ai-model-version", "x-ai-tenant", "x-ai-cluster", "a", "b", "ab", "ba", "é", "x-€"];
+
+  it.each([1, 5, 12, 32, 33, 60])("finds the first value of every name, and nothing for absent ones, in maps of %i headers over 300 maps", (count) => {
+    const rand = prng(count);
+    for (let round = 0; round < 300; round++) {
+      const pairs: [string, string][] = Array.from({ length: count }, (_, i) => [POOL[Math.floor(rand() * POOL.length)], `v${i}-${"é".repeat(Math.floor(rand() * 3))}`]);
+      expect(mod.call("indexLoad", layout(pairs))).toBe(1);
+      for (const name of [...POOL, "", "x-a4z", "x-a1", "authorizatioN", "AUTHORIZATION", "hos", "hosts"]) {
+        expect(find(name), `${name} in ${JSON.stringify(pairs)}`).toBe(firstValue(pairs, name));
+      }
+    }
+  });
+
+  it("finds an empty name and empty values", () => {
+    const pairs: [string, string][] = [["a", ""], ["", "empty name"], ["b", "x"], ["", "second"]];
+    expect(mod.call("indexLoad", layout(pairs))).toBe(1);
+    expect(find("a")).toBe("");
+    expect(find("")).toBe("empty name");
+    expect(find("b")).toBe("x");
+  });
+
+  it("refuses malformed maps and then finds nothing", () => {
+    const good = layout([["a", "1"], ["b", "2"]]);
+    const cases: [string, Uint8Array][] = [
+      ["too short", new Uint8Array([1, 0])],
+      ["a count beyond the buffer", (() => { const b = good.slice(); new DataView(b.buffer).setUint32(0, 1000, true); return b; })()],
+      ["a name length beyond the buffer", (() => { const b = good.slice(); new DataView(b.buffer).setUint32(4, 1000, true); return b; })()],
+      ["a value without its NUL", good.subarray(0, good.length - 1)],
+    ];
+    for (const [what, bytes] of cases) {
+      expect(mod.call("indexLoad", bytes), what).toBe(0);
+      expect(find("a"), what).toBeUndefined();
+    }
+    expect(mod.call("indexLoad", new Uint8Array([0, 0, 0, 0]))).toBe(1);
+    expect(find("a")).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 // A read-only view of a header map as the host serialises it (pairs.ts's layout), for lookups
-// without a host call each: one `get_header_map_pairs` brings every header, and a lookup
-// compares bytes in place. Names are compared as Envoy keys them, lower-case ASCII, so a name
+// without a host call each: one `get_header_map_pairs` brings every header, indexed by name as
+// it is checked (pairs-index.ts), and a lookup compares bytes in place. Names are compared as Envoy keys them, lower-case ASCII, so a name
 // given as a string is matched code unit against byte without encoding it. Values become strings
 // only when asked for.
 //
@@ -12,7 +12,7 @@
 import { HeaderMapType, WasmResult } from "../abi/types";
 import { proxy_get_header_map_pairs } from "../abi/imports";
 import { capacityOf, clearOut, lendToHost, OUT_PTR, OUT_SIZE, takeOut } from "../runtime/memory";
-import { wellFormedPairs } from "./pairs";
+import { PairsIndex, sameAscii } from "./pairs-index";
 import { setLastStatus } from "./status";
 
 /** Largest buffer a cleared view keeps for its next load (headers beyond it are rare). */
@@ -43,6 +43,7 @@ export class PairsView {
   private readOk: bool = false;
   private buf: ArrayBuffer | null = null;
   private count: i32 = 0;
+  private index: PairsIndex = new PairsIndex();
   // Where the last successful `find` found its value.
   private foundAt: usize = 0;
   private foundLength: i32 = 0;
@@ -105,10 +106,13 @@ export class PairsView {
     this.foundLength = 0;
     this.editCount = 0;
     this.editUsed = 0;
-    if (status != WasmResult.Ok || buf === null) return status == WasmResult.Ok;
-    if (!wellFormedPairs(buf)) return false;
+    if (status != WasmResult.Ok || buf === null) {
+      this.index.clear();
+      return status == WasmResult.Ok;
+    }
+    if (!this.index.load(changetype<usize>(buf), <usize>buf.byteLength)) return false;
     this.buf = buf;
-    this.count = <i32>load<u32>(changetype<usize>(buf));
+    this.count = this.index.size;
     return true;
   }
 
@@ -120,6 +124,7 @@ export class PairsView {
     const buf = this.buf;
     if (buf !== null && capacityOf(changetype<usize>(buf)) > <usize>KEEP_BYTES) this.buf = null;
     if (this.editBytes.byteLength > KEEP_EDIT_BYTES) this.editBytes = NO_EDIT_BYTES;
+    this.index.clear();
     this.count = 0;
     this.foundAt = 0;
     this.foundLength = 0;
@@ -223,33 +228,12 @@ export class PairsView {
   }
 
   private findLoaded(name: string): bool {
-    const n = this.count;
-    if (n == 0) return false;
-    const base = changetype<usize>(this.buf);
-    const want = name.length;
-    let lengths = base + 4;
-    let data = base + 4 + (<usize>n << 3);
-    for (let i = 0; i < n; i++) {
-      const nameLen = <i32>load<u32>(lengths);
-      const valueLen = <i32>load<u32>(lengths + 4);
-      lengths += 8;
-      if (nameLen == want && sameAscii(data, name)) {
-        this.foundAt = data + <usize>nameLen + 1;
-        this.foundLength = valueLen;
-        return true;
-      }
-      data += <usize>(nameLen + valueLen + 2);
-    }
-    return false;
+    if (this.count == 0) return false;
+    const index = this.index;
+    if (!index.find(name)) return false;
+    this.foundAt = index.foundAt;
+    this.foundLength = index.foundLength;
+    return true;
   }
 }
 
-// @ts-ignore: decorator
-@inline
-function sameAscii(bytes: usize, s: string): bool {
-  const p = changetype<usize>(s);
-  for (let i = 0, n = s.length; i < n; i++) {
-    if (<u32>load<u8>(bytes + <usize>i) != <u32>load<u16>(p + (<usize>i << 1))) return false;
-  }
-  return true;
-}

@@ -1,5 +1,7 @@
-// Test entry for assembly/host/pairs.ts's writers (see io.ts for how bytes cross the boundary).
+// Test entry for assembly/host/pairs.ts's writers and assembly/host/pairs-index.ts's lookups
+// (see io.ts for how bytes cross the boundary).
 import { HeaderPair, PairsWriter, serializePairs } from "../../assembly/host/pairs";
+import { PairsIndex } from "../../assembly/host/pairs-index";
 import { input, output } from "./io";
 
 export { alloc, byteLength, release } from "./io";
@@ -42,4 +44,27 @@ export function written(data: usize, bytesEvery: i32): usize {
 /** The list as serializePairs lays it out. */
 export function serialized(data: usize): usize {
   return output(serializePairs(pairsOf(data)));
+}
+
+// One index for every map, as a view keeps one: each load reuses its tables.
+const index = new PairsIndex();
+let loaded: ArrayBuffer | null = null;
+
+/** Loads a serialised map (its own copy, kept until the next load); 1 when well-formed. */
+export function indexLoad(data: usize): i32 {
+  const src = input(data);
+  const copy = new ArrayBuffer(src.byteLength);
+  memory.copy(changetype<usize>(copy), changetype<usize>(src), <usize>src.byteLength);
+  loaded = copy;
+  return index.load(changetype<usize>(copy), <usize>copy.byteLength) ? 1 : 0;
+}
+
+/** Looks up `name` (UTF-16LE) in the loaded map: "" when absent, else "=" and the value's bytes. */
+export function indexFind(name: usize): usize {
+  const n = String.UTF16.decode(input(name));
+  if (!index.find(n)) return output(new ArrayBuffer(0));
+  const out = new ArrayBuffer(1 + index.foundLength);
+  store<u8>(changetype<usize>(out), 0x3d);
+  memory.copy(changetype<usize>(out) + 1, index.foundAt, <usize>index.foundLength);
+  return output(out);
 }
