@@ -1,0 +1,136 @@
+// Instructions per request of each function of the module, counted, not sampled: runs
+// scripts/profile-emulator.ts under valgrind's callgrind with V8 writing a perf map of its
+// generated code (`--perf-basic-prof`; `--no-liftoff` compiles the module with TurboFan up
+// front, as Envoy's V8 does), then attributes every instruction callgrind counted in generated
+// code to the module function whose code holds it. Deterministic where sampling (`--cpu-prof`)
+// is not; use it to find where the module's own instructions go, and measure a change in Envoy
+// with `npm run bench:instructions`: Node's V8 is not Envoy's, so per-function counts here differ
+// from Envoy's by up to a few tens of percent (a lookup loop's register allocation, say), while
+// the total is close (the pipeline router: 14.5 k here, 13.0 k of module code in Envoy).
+//
+//   npx vite-node scripts/wasm-instructions.ts -- [profile-emulator options] [--top N]
+//
+// The module is built with function names into build/profile/ (release options, as shipped).
+// Needs valgrind (`apt-get install valgrind`); takes about a minute for 5,000 requests.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import path from "node:path";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const OUT = path.join(ROOT, "build", "profile");
+const MODULE = path.join(OUT, "ai-gateway.names.wasm");
+
+function options(argv: string[]): { top: number; pass: string[] } {
+  const pass: string[] = [];
+  let top = 40;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--") continue;
+    if (argv[i] === "--top") top = Number(argv[++i]);
+    else if (argv[i] === "--requests" || argv[i] === "--warmup" || argv[i] === "--module" || argv[i] === "--cpu-prof") throw new Error(`${argv[i]}: set by this script`);
+    else pass.push(argv[i]);
+  }
+  if (!(top > 0)) throw new Error("--top: expected a positive number");
+  return { top, pass };
+}
+
+/** A perf map: start, size and name of each piece of generated code, sorted by start. */
+function readPerfMap(file: string): { start: number; end: number; name: string }[] {
+  const out: { start: number; end: number; name: string }[] = [];
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+    if (m === null) continue;
+    const start = parseInt(m[1], 16);
+    out.push({ start, end: start + parseInt(m[2], 16), name: m[3] });
+  }
+  return out.sort((a, b) => a.start - b.start);
+}
+
+/**
+ * Instructions per address from a callgrind dump made with `--dump-instr=yes` (positions
+ * `instr line`; a cost line after `calls=` is the call's inclusive cost, not the line's own).
+ */
+function readCosts(file: string): Map<number, number> {
+  const costs = new Map<number, number>();
+  let pos = 0;
+  let callCost = false;
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (line.startsWith("calls=")) {
+      callCost = true;
+      continue;
+    }
+    const c = line.charCodeAt(0);
+    const isCost = (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 42; // digit + - *
+    if (!isCost) continue;
+    const parts = line.split(" ");
+    const p = parts[0];
+    if (p.startsWith("0x")) pos = parseInt(p, 16);
+    else if (p.startsWith("+")) pos += Number(p.slice(1));
+    else if (p.startsWith("-")) pos -= Number(p.slice(1));
+    if (callCost) {
+      callCost = false;
+      continue;
+    }
+    if (parts.length < 3) continue;
+    costs.set(pos, (costs.get(pos) ?? 0) + Number(parts[2]));
+  }
+  return costs;
+}
+
+function main(): void {
+  const { top, pass } = options(process.argv.slice(2));
+  try {
+    execFileSync("valgrind", ["--version"], { stdio: "ignore" });
+  } catch {
+    throw new Error("valgrind not found: apt-get install valgrind");
+  }
+  mkdirSync(OUT, { recursive: true });
+  execFileSync("npx", ["asc", "build/entries/ai-gateway.ts", "--config", "asconfig.json", "--target", "release", "--debug", "--outFile", MODULE], { cwd: ROOT, stdio: "inherit" });
+  for (const f of readdirSync(OUT)) if (f.startsWith("callgrind.")) rmSync(path.join(OUT, f));
+  const run = spawnSync("valgrind", [
+    "--tool=callgrind", "--dump-instr=yes", `--callgrind-out-file=${path.join(OUT, "callgrind.%p")}`,
+    process.execPath, "--perf-basic-prof", "--no-liftoff", path.join(ROOT, "node_modules", "vite-node", "vite-node.mjs"),
+    path.join(ROOT, "scripts", "profile-emulator.ts"), "--", ...pass, "--module", MODULE, "--requests", "3000", "--warmup", "2000",
+  ], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 << 20 });
+  if (run.status !== 0) throw new Error(`the profiled run failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`);
+  process.stdout.write(run.stdout);
+  const dump = readdirSync(OUT).find((f) => f.startsWith("callgrind."));
+  if (dump === undefined) throw new Error("callgrind wrote no dump");
+  const pid = dump.slice("callgrind.".length);
+  const mapFile = `/tmp/perf-${pid}.map`;
+  if (!existsSync(mapFile) || statSync(mapFile).size === 0) throw new Error(`V8 wrote no perf map (${mapFile})`);
+  const map = readPerfMap(mapFile);
+  rmSync(mapFile);
+  const costs = readCosts(path.join(OUT, dump));
+
+  // Per module function: instructions, and calls (the count of its first instruction).
+  const byFunction = new Map<string, { instructions: number; calls: number }>();
+  const starts = map.map((m) => m.start);
+  for (const [addr, n] of costs) {
+    let lo = 0;
+    let hi = starts.length - 1;
+    let at = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid] <= addr) { at = mid; lo = mid + 1; } else hi = mid - 1;
+    }
+    if (at < 0 || addr >= map[at].end) continue;
+    const name = map[at].name.replace(/^JS:/, "").replace(/-\d+-turbofan$/, "");
+    if (!/^(assembly|plugins|~lib|build)\//.test(name)) continue;
+    const f = byFunction.get(name) ?? { instructions: 0, calls: 0 };
+    f.instructions += n;
+    if (addr === map[at].start) f.calls += n;
+    byFunction.set(name, f);
+  }
+  // Requests: the calls of proxy_on_request_headers (warm-up, timed and listed ones alike).
+  const requests = byFunction.get("assembly/abi/exports/proxy_on_request_headers")?.calls ?? 0;
+  if (requests === 0) throw new Error("no request reached the module");
+  const total = [...byFunction.values()].reduce((s, f) => s + f.instructions, 0);
+  console.log(`\n${requests} requests; the module's code: ${(total / requests).toFixed(0)} instructions per request (Node ${process.versions.node}, V8 ${process.versions.v8})\n`);
+  console.log("| instructions per request | calls per request | function |");
+  console.log("| ---: | ---: | --- |");
+  for (const [name, f] of [...byFunction].sort((a, b) => b[1].instructions - a[1].instructions).slice(0, top)) {
+    console.log(`| ${(f.instructions / requests).toFixed(0)} | ${(f.calls / requests).toFixed(1)} | ${name} |`);
+  }
+}
+
+main();
