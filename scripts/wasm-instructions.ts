@@ -10,10 +10,11 @@
 //
 //   npx vite-node scripts/wasm-instructions.ts -- [profile-emulator options] [--top N]
 //
-// The module is built with function names into build/profile/ (release options, as shipped).
+// The module is built with function names into build/profile/ (release options, as shipped);
+// the callgrind dump and V8's perf map stay there.
 // Needs valgrind (`apt-get install valgrind`); takes about a minute for 5,000 requests.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -99,6 +100,8 @@ function main(): void {
   const mapFile = `/tmp/perf-${pid}.map`;
   if (!existsSync(mapFile) || statSync(mapFile).size === 0) throw new Error(`V8 wrote no perf map (${mapFile})`);
   const map = readPerfMap(mapFile);
+  // Kept beside the dump (build/profile/perf.map) for a closer look at one function's addresses.
+  copyFileSync(mapFile, path.join(OUT, "perf.map"));
   rmSync(mapFile);
   const costs = readCosts(path.join(OUT, dump));
 
