@@ -152,8 +152,7 @@ export class PairsView {
     }
     const base = changetype<usize>(this.editBytes);
     const nameAt = this.editUsed;
-    const p = changetype<usize>(name);
-    for (let k = 0; k < nameLength; k++) store<u8>(base + <usize>(nameAt + k), <u8>load<u16>(p + (<usize>k << 1)));
+    narrowInto(base + <usize>nameAt, changetype<usize>(name), nameLength);
     const valueAt = nameAt + nameLength;
     if (valueLength > 0) memory.copy(base + <usize>valueAt, valuePtr, <usize>valueLength);
     this.editUsed = need;
@@ -237,3 +236,17 @@ export class PairsView {
   }
 }
 
+
+/**
+ * Copies `n` UTF-16 code units of ASCII at `src` to `n` bytes at `dst`, four a step: edits copy
+ * header names of up to 30 characters (token-bucket's six `x-ratelimit-*`), and a unit a step
+ * was the larger part of recording an edit.
+ */
+function narrowInto(dst: usize, src: usize, n: i32): void {
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const v = load<u64>(src + (<usize>k << 1));
+    store<u32>(dst + <usize>k, <u32>(v & 0xFF) | <u32>((v >> 8) & 0xFF00) | <u32>((v >> 16) & 0xFF0000) | <u32>((v >> 24) & 0xFF000000));
+  }
+  for (; k < n; k++) store<u8>(dst + <usize>k, <u8>load<u16>(src + (<usize>k << 1)));
+}
