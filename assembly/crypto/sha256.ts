@@ -133,9 +133,16 @@ export class Sha256 {
     memory.fill(block + <usize>n, 0, <usize>(BLOCK - 8 - n));
     store<u64>(block + BLOCK - 8, bswap<u64>(bits));
     compressBlock(h, block);
-    for (let i: usize = 0; i < 8; i++) store<u32>(out + (i << 2), bswap<u32>(load<u32>(h + (i << 2))));
+    for (let i: usize = 0; i < 8; i++) store<u32>(out + (i << 2), swapBytes32(load<u32>(h + (i << 2))));
     this.reset();
   }
+}
+
+/** `x` with its bytes reversed (big- to little-endian), inline: bswap<u32> is left a call. */
+// @ts-ignore: decorator
+@inline
+export function swapBytes32(x: u32): u32 {
+  return rotl<u32>(x & 0xFF00FF00, 8) | rotr<u32>(x & 0x00FF00FF, 8);
 }
 
 // 32 bytes from `src` to `dst` inline (memory.copy is a call out of the module).

@@ -24,7 +24,7 @@
 // other, not the default. Any other top-level JSON value (array, string, number, ...) is keyed by
 // its whole RFC 8785 form, with nothing dropped or added.
 
-import { toHex, Sha256 } from "../../assembly/crypto/sha256";
+import { swapBytes32, toHex, Sha256 } from "../../assembly/crypto/sha256";
 import { sortKeyNodes, writeCanonicalNode, writeCanonicalString } from "../../assembly/json/canonical";
 import { JsonValue } from "../../assembly/json/index";
 import { compareStringNodes, F_ESCAPED, F_NON_ASCII, JsonTree, nodeStringEquals } from "../../assembly/json/reader";
@@ -179,7 +179,7 @@ export function computeKeyInto(rules: KeyRules, req: KeyRequest, body: JsonValue
 // lp of the `len` bytes at `p`, taken as they are (UTF-8 already).
 function putBytes(m: ByteSink, p: usize, len: i32): void {
   const q = m.reserve(len + 4);
-  store<u32>(q, bswap<u32>(<u32>len));
+  store<u32>(q, swapBytes32(<u32>len));
   memory.copy(q + 4, p, <usize>len);
   m.length += len + 4;
 }
@@ -212,7 +212,7 @@ function putField(m: ByteSink, s: string): void {
     p = m.reserve(len + 4);
     String.UTF8.encodeUnsafe(src, n, p + 4);
   }
-  store<u32>(p, bswap<u32>(<u32>len));
+  store<u32>(p, swapBytes32(<u32>len));
   m.length += len + 4;
 }
 
