@@ -62,8 +62,7 @@ export function writeCanonicalNode(sink: ByteSink, tree: JsonTree, node: i32): v
     let child: i32;
     if (keys >= 0) {
       const key = unchecked(keyNodes[keys + pos]);
-      writeCanonicalString(sink, tree, key);
-      sink.byte(0x3A);
+      writeCanonicalName(sink, tree, key);
       child = key + 1;
     } else {
       child = load<i32>(f, 8);
@@ -139,6 +138,21 @@ function grownCopy(a: StaticArray<i32>, need: i32, keep: i32): StaticArray<i32> 
   const b = new StaticArray<i32>(size);
   memory.copy(changetype<usize>(b), changetype<usize>(a), <usize>keep << 2);
   return b;
+}
+
+/** Appends member name node `node` of `tree` in canonical form, and the colon after it. */
+export function writeCanonicalName(sink: ByteSink, tree: JsonTree, node: i32): void {
+  const base = changetype<usize>(tree.source);
+  const start = tree.word(node, 1);
+  const end = tree.word(node, 2);
+  // A plain name written `"name":` in the source is copied with its colon in one move (a name is
+  // always followed by its colon, so the byte at `end` is in the source).
+  if ((tree.word(node, 0) & F_ESCAPED) == 0 && load<u8>(base + <usize>end) == 0x3A) {
+    sink.bytes(base + <usize>start, end - start + 1);
+    return;
+  }
+  writeCanonicalString(sink, tree, node);
+  sink.byte(0x3A);
 }
 
 /** Appends string node `node` (a value or a member name) of `tree` in canonical form. */
