@@ -107,9 +107,7 @@ export function writeEntryHead(
   const ctLen = contentType.length;
   if (ctLen > MAX_CONTENT_TYPE_BYTES) return false;
   const units = changetype<usize>(contentType);
-  for (let i = 0; i < ctLen; i++) {
-    if (!isContentTypeChar(<u32>load<u16>(units + (<usize>i << 1)))) return false;
-  }
+  if (!validContentType(contentType)) return false;
   store<u32>(base, MAGIC);
   store<u8>(base, ENTRY_FORMAT, 4);
   store<u8>(base, <u8>kind, 5);
@@ -122,6 +120,21 @@ export function writeEntryHead(
   store<u32>(base, <u32>bodyLength, 60);
   const ct = base + <usize>ENTRY_HEADER_BYTES;
   for (let i = 0; i < ctLen; i++) store<u8>(ct + <usize>i, <u8>load<u16>(units + (<usize>i << 1)));
+  return true;
+}
+
+// The last content type found valid: a filter hands in the same string for a repeated one
+// (RepeatedValue), and it is held here, so no other string can have its address.
+let validatedContentType: string | null = null;
+
+// Every unit of `contentType` is visible ASCII, space or tab.
+function validContentType(contentType: string): bool {
+  if (changetype<usize>(contentType) == changetype<usize>(validatedContentType)) return true;
+  const units = changetype<usize>(contentType);
+  for (let i = 0, n = contentType.length; i < n; i++) {
+    if (!isContentTypeChar(<u32>load<u16>(units + (<usize>i << 1)))) return false;
+  }
+  validatedContentType = contentType;
   return true;
 }
 

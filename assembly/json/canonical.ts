@@ -14,7 +14,7 @@
 import { DIGITS, writeDecimal, writeNumber } from "./dtoa";
 import { writeEscapedCodePoint } from "./escape";
 import { analyseNumber, copyDigits, leadingExponent, numberNegative, numberToF64, significantDigits } from "./number";
-import { compareStringNodes, F_ESCAPED, JsonKind, JsonTree, JsonValue } from "./reader";
+import { compareStringNodes, F_ESCAPED, F_NON_ASCII, JsonKind, JsonTree, JsonValue } from "./reader";
 import { ByteSink } from "./sink";
 import { nextPos, readCodePoint } from "./utf8";
 
@@ -242,7 +242,7 @@ function sortKeysAt(tree: JsonTree, p: usize, n: i32, tmp: usize): void {
       let j = i - 1;
       while (j >= 0) {
         const kj = load<i32>(p + (<usize>j << 2));
-        if (compareStringNodes(tree, kj, k) <= 0) break;
+        if (compareKeys(tree, kj, k) <= 0) break;
         store<i32>(p + (<usize>(j + 1) << 2), kj);
         j--;
       }
@@ -262,7 +262,7 @@ function sortKeysAt(tree: JsonTree, p: usize, n: i32, tmp: usize): void {
       for (let k = lo; k < hi; k++) {
         const va = a < mid ? load<i32>(src + (<usize>a << 2)) : 0;
         const vb = b < hi ? load<i32>(src + (<usize>b << 2)) : 0;
-        if (a < mid && (b >= hi || compareStringNodes(tree, va, vb) <= 0)) {
+        if (a < mid && (b >= hi || compareKeys(tree, va, vb) <= 0)) {
           store<i32>(dst + (<usize>k << 2), va);
           a++;
         } else {
@@ -276,4 +276,19 @@ function sortKeysAt(tree: JsonTree, p: usize, n: i32, tmp: usize): void {
     dst = t;
   }
   if (src != p) memory.copy(p, src, <usize>n << 2);
+}
+
+// Orders two member names as compareStringNodes does (by sign). Two plain ASCII names that differ
+// in their first byte, as most do, are ordered by it without the call.
+// @ts-ignore: decorator
+@inline
+function compareKeys(tree: JsonTree, a: i32, b: i32): i32 {
+  const a0 = tree.word(a, 1) + 1;
+  const b0 = tree.word(b, 1) + 1;
+  if (((tree.word(a, 0) | tree.word(b, 0)) & (F_ESCAPED | F_NON_ASCII)) == 0 && a0 < tree.word(a, 2) - 1 && b0 < tree.word(b, 2) - 1) {
+    const base = changetype<usize>(tree.source);
+    const d = <i32>load<u8>(base + <usize>a0) - <i32>load<u8>(base + <usize>b0);
+    if (d != 0) return d;
+  }
+  return compareStringNodes(tree, a, b);
 }

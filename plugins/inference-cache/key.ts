@@ -426,6 +426,11 @@ function compareKeyToAscii(tree: JsonTree, node: i32, name: string): i32 {
   const to = tree.word(node, 2) - 1;
   const plain = (tree.word(node, 0) & (F_ESCAPED | F_NON_ASCII)) == 0;
   const m = name.length;
+  if (plain && i < to && m > 0) {
+    // Most names differ in their first character.
+    const d = <i32>load<u8>(base + <usize>i) - <i32>load<u16>(changetype<usize>(name));
+    if (d != 0) return d < 0 ? -1 : 1;
+  }
   let k = 0;
   while (i < to && k < m) {
     let cp: u32;

@@ -256,6 +256,8 @@ function deterministicFound(body: JsonValue, rules: KeyRules): bool {
   if (seedNode >= 0 && !v.bind(body.tree, seedNode).isNull()) return true;
   if (temperatureNode >= 0) {
     v.bind(body.tree, temperatureNode);
+    // A temperature spelt `0` is zero without converting it.
+    if (v.end - v.start == 1 && v.isNumber() && load<u8>(changetype<usize>(body.tree.source) + <usize>v.start) == 0x30) return true;
     return v.isNumber() && v.asNumber() == 0;
   }
   const def = rules.defaultOf("temperature");
