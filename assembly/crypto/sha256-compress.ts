@@ -5,10 +5,13 @@
 @inline function s0(x: u32): u32 { return rotr<u32>(x, 7) ^ rotr<u32>(x, 18) ^ (x >>> 3); }
 // @ts-ignore: decorator
 @inline function s1(x: u32): u32 { return rotr<u32>(x, 17) ^ rotr<u32>(x, 19) ^ (x >>> 10); }
+// Σ0 and Σ1 with the rotations nested (rotr(x ^ rotr(x ^ rotr(x, c), b), a) = rotr(x, a) ^
+// rotr(x, a + b) ^ rotr(x, a + b + c)): x86 rotates in place, so three separate rotations of x
+// cost a copy of x each, and the nested form needs one.
 // @ts-ignore: decorator
-@inline function S0(x: u32): u32 { return rotr<u32>(x, 2) ^ rotr<u32>(x, 13) ^ rotr<u32>(x, 22); }
+@inline function S0(x: u32): u32 { return rotr<u32>(x ^ rotr<u32>(x ^ rotr<u32>(x, 9), 11), 2); }
 // @ts-ignore: decorator
-@inline function S1(x: u32): u32 { return rotr<u32>(x, 6) ^ rotr<u32>(x, 11) ^ rotr<u32>(x, 25); }
+@inline function S1(x: u32): u32 { return rotr<u32>(x ^ rotr<u32>(x ^ rotr<u32>(x, 14), 5), 6); }
 // A big-endian word, swapped here: bswap<u32> is a call the optimiser leaves in a function this size.
 // @ts-ignore: decorator
 @inline function be(x: u32): u32 { return rotl<u32>(x & 0xFF00FF00, 8) | rotr<u32>(x & 0x00FF00FF, 8); }
