@@ -236,7 +236,11 @@ const SLOT_KEY_PREFIX_UTF8 = String.UTF8.encode(SLOT_KEY_PREFIX);
 /** Writes `slotKey(slot)` as UTF-8 at `ptr` (room for SLOT_KEY_ROOM bytes); returns its length. */
 export function writeSlotKey(slot: u32, ptr: usize): i32 {
   const n = SLOT_KEY_PREFIX_UTF8.byteLength;
-  memory.copy(ptr, changetype<usize>(SLOT_KEY_PREFIX_UTF8), <usize>n);
+  // The prefix in words (memory.copy is a call out of the module).
+  const src = changetype<usize>(SLOT_KEY_PREFIX_UTF8);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) store<u64>(ptr + <usize>i, load<u64>(src + <usize>i));
+  for (; i < n; i++) store<u8>(ptr + <usize>i, load<u8>(src + <usize>i));
   return n + writeDecimal(<i64>slot, ptr + <usize>n);
 }
 

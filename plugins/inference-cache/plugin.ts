@@ -104,9 +104,16 @@ export class CacheRoot extends StageRoot {
   /** Address of slot `slot`'s shared-data key as UTF-8 (`slotKeyBytesLength` bytes), until the next call. */
   slotKeyAt(slot: u32): usize {
     const p = changetype<usize>(this.slotKeyBytes);
-    this.slotKeyLength = writeSlotKey(slot, p);
+    // A miss reads its slot and later writes it: the key is still here then.
+    if (this.slotKeyLength == 0 || slot != this.slotKeySlot) {
+      this.slotKeyLength = writeSlotKey(slot, p);
+      this.slotKeySlot = slot;
+    }
     return p;
   }
+
+  // The slot whose key slotKeyBytes holds (once slotKeyLength > 0).
+  private slotKeySlot: u32 = 0;
 
   get slotKeyBytesLength(): usize {
     return <usize>this.slotKeyLength;
