@@ -322,6 +322,14 @@ describe("inference-cache key", () => {
       });
     });
 
+    it("keeps a member whose name only looks like a dropped field, a default or stream (same length, first and last character)", () => {
+      const r = keyOf({ body: '{"uber":1,"user":"u","tap_p":2,"strEam":true,"stream":true}' });
+      expect(r).toMatchObject({
+        ok: true,
+        canonical: '{"frequency_penalty":0,"n":1,"presence_penalty":0,"strEam":true,"tap_p":2,"temperature":1,"top_p":1,"uber":1}',
+      });
+    });
+
     it("keys a non-object body by its whole canonical form", () => {
       expect(keyOf({ body: ' [ {"b":1,"a":1.0}, "x" ] ' })).toMatchObject({ canonical: '[{"a":1,"b":1},"x"]' });
       expect(keyOf({ body: "1e2" })).toMatchObject({ canonical: "100" });

@@ -107,9 +107,7 @@ export function writeEntryHead(
   const ctLen = contentType.length;
   if (ctLen > MAX_CONTENT_TYPE_BYTES) return false;
   const units = changetype<usize>(contentType);
-  for (let i = 0; i < ctLen; i++) {
-    if (!isContentTypeChar(<u32>load<u16>(units + (<usize>i << 1)))) return false;
-  }
+  if (!validContentType(contentType)) return false;
   store<u32>(base, MAGIC);
   store<u8>(base, ENTRY_FORMAT, 4);
   store<u8>(base, <u8>kind, 5);
@@ -122,6 +120,21 @@ export function writeEntryHead(
   store<u32>(base, <u32>bodyLength, 60);
   const ct = base + <usize>ENTRY_HEADER_BYTES;
   for (let i = 0; i < ctLen; i++) store<u8>(ct + <usize>i, <u8>load<u16>(units + (<usize>i << 1)));
+  return true;
+}
+
+// The last content type found valid: a filter hands in the same string for a repeated one
+// (RepeatedValue), and it is held here, so no other string can have its address.
+let validatedContentType: string | null = null;
+
+// Every unit of `contentType` is visible ASCII, space or tab.
+function validContentType(contentType: string): bool {
+  if (changetype<usize>(contentType) == changetype<usize>(validatedContentType)) return true;
+  const units = changetype<usize>(contentType);
+  for (let i = 0, n = contentType.length; i < n; i++) {
+    if (!isContentTypeChar(<u32>load<u16>(units + (<usize>i << 1)))) return false;
+  }
+  validatedContentType = contentType;
   return true;
 }
 
@@ -223,7 +236,11 @@ const SLOT_KEY_PREFIX_UTF8 = String.UTF8.encode(SLOT_KEY_PREFIX);
 /** Writes `slotKey(slot)` as UTF-8 at `ptr` (room for SLOT_KEY_ROOM bytes); returns its length. */
 export function writeSlotKey(slot: u32, ptr: usize): i32 {
   const n = SLOT_KEY_PREFIX_UTF8.byteLength;
-  memory.copy(ptr, changetype<usize>(SLOT_KEY_PREFIX_UTF8), <usize>n);
+  // The prefix in words (memory.copy is a call out of the module).
+  const src = changetype<usize>(SLOT_KEY_PREFIX_UTF8);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) store<u64>(ptr + <usize>i, load<u64>(src + <usize>i));
+  for (; i < n; i++) store<u8>(ptr + <usize>i, load<u8>(src + <usize>i));
   return n + writeDecimal(<i64>slot, ptr + <usize>n);
 }
 

@@ -126,16 +126,33 @@ export class Sha256 {
     store<u8>(block + <usize>n, 0x80);
     n++;
     if (n > BLOCK - 8) {
-      memory.fill(block + <usize>n, 0, <usize>(BLOCK - n));
+      zeroTo(block, n, BLOCK);
       compressBlock(h, block);
       n = 0;
     }
-    memory.fill(block + <usize>n, 0, <usize>(BLOCK - 8 - n));
+    zeroTo(block, n, BLOCK - 8);
     store<u64>(block + BLOCK - 8, bswap<u64>(bits));
     compressBlock(h, block);
-    for (let i: usize = 0; i < 8; i++) store<u32>(out + (i << 2), bswap<u32>(load<u32>(h + (i << 2))));
+    for (let i: usize = 0; i < 8; i++) store<u32>(out + (i << 2), swapBytes32(load<u32>(h + (i << 2))));
     this.reset();
   }
+}
+
+/** `x` with its bytes reversed (big- to little-endian), inline: bswap<u32> is left a call. */
+// @ts-ignore: decorator
+@inline
+export function swapBytes32(x: u32): u32 {
+  return rotl<u32>(x & 0xFF00FF00, 8) | rotr<u32>(x & 0x00FF00FF, 8);
+}
+
+// Zeroes bytes [from, to) of the block at `block` (to a multiple of 8) inline: memory.fill is a
+// call out of the module.
+// @ts-ignore: decorator
+@inline
+function zeroTo(block: usize, from: i32, to: i32): void {
+  let i = from;
+  for (; (i & 7) != 0 && i < to; i++) store<u8>(block + <usize>i, 0);
+  for (; i < to; i += 8) store<u64>(block + <usize>i, 0);
 }
 
 // 32 bytes from `src` to `dst` inline (memory.copy is a call out of the module).

@@ -67,6 +67,9 @@ export class SharedTier {
   keyPrefix: string = DEFAULT_KEY_PREFIX;
 }
 
+const OTHER_MODELS: i32 = -1;
+const NOT_LOOKED_UP: i32 = -2;
+
 export class CacheConfig {
   slots: u32 = 1024;
   maxEntryBytes: u32 = 256 << 10;
@@ -90,13 +93,26 @@ export class CacheConfig {
 
   /** The policy of model `name` ("" when no model was resolved). */
   modelPolicy(name: string): ModelPolicy {
-    return this.byName.has(name) ? this.models[this.byName.get(name)] : this.otherModels;
+    // The stage hands in the same string for a repeated model (Exchange.routedModel reuses it):
+    // the last one is held, so no other string can have its address, and its index is kept.
+    let i = this.lastIndex;
+    if (i == NOT_LOOKED_UP || changetype<usize>(name) != changetype<usize>(this.lastModel)) {
+      i = this.byName.has(name) ? this.byName.get(name) : OTHER_MODELS;
+      this.lastModel = name;
+      this.lastIndex = i;
+    }
+    return i == OTHER_MODELS ? this.otherModels : this.models[i];
   }
 
   addModel(model: ModelPolicy): void {
     this.byName.set(model.name, this.models.length);
     this.models.push(model);
+    this.lastIndex = NOT_LOOKED_UP;
   }
+
+  // The last model looked up, and its index in `models` (or OTHER_MODELS, or NOT_LOOKED_UP).
+  private lastModel: string = "";
+  private lastIndex: i32 = NOT_LOOKED_UP;
 }
 
 /** The parsed configuration, or the message of the first problem. */

@@ -24,8 +24,8 @@
 // other, not the default. Any other top-level JSON value (array, string, number, ...) is keyed by
 // its whole RFC 8785 form, with nothing dropped or added.
 
-import { toHex, Sha256 } from "../../assembly/crypto/sha256";
-import { sortKeyNodes, writeCanonicalNode, writeCanonicalString } from "../../assembly/json/canonical";
+import { swapBytes32, toHex, Sha256 } from "../../assembly/crypto/sha256";
+import { sortKeyNodes, writeCanonicalName, writeCanonicalNode } from "../../assembly/json/canonical";
 import { JsonValue } from "../../assembly/json/index";
 import { compareStringNodes, F_ESCAPED, F_NON_ASCII, JsonTree, nodeStringEquals } from "../../assembly/json/reader";
 import { ByteSink } from "../../assembly/json/sink";
@@ -68,27 +68,29 @@ export class KeyRules {
     return i < 0 ? null : this.defaultValues[i];
   }
 
-  // Bit L set when a drop field, a default or `stream` has L characters (all ASCII): a plain
-  // member name of another length is none of them. Made again when the lists change.
-  private lengths: u64 = 0;
-  private lengthsOfDrops: string[] | null = null;
-  private lengthsOfDefaults: string[] | null = null;
-  private lengthsCount: i32 = -1;
+  // Bit `nameHash` set for every name a plain member may match: each drop field, each default and
+  // `stream`. A plain member name whose bit is clear is none of them, so it is kept without a
+  // comparison (most members of a request). Made again when the lists change.
+  private filter: StaticArray<u64> = new StaticArray<u64>(NAME_FILTER_WORDS);
+  private filterOfDrops: string[] | null = null;
+  private filterOfDefaults: string[] | null = null;
+  private filterCount: i32 = -1;
 
   // Each default as the member the canonical body gets for it: `"name":value`.
   private members: StaticArray<ArrayBuffer> = new StaticArray<ArrayBuffer>(0);
 
-  /** Bits by name length (0..63) of every name a member may match (see above). */
-  nameLengths(): u64 {
+  /** Makes the name filter and the default members for the lists as they are now, if they changed. */
+  prepare(): void {
     const drops = this.dropFields;
     const names = this.defaultNames;
-    if (drops === this.lengthsOfDrops && names === this.lengthsOfDefaults && drops.length + names.length == this.lengthsCount) return this.lengths;
-    let bits: u64 = lengthBit(STREAM_FIELD.length);
-    for (let i = 0; i < drops.length; i++) bits |= lengthBit(unchecked(drops[i]).length);
+    if (drops === this.filterOfDrops && names === this.filterOfDefaults && drops.length + names.length == this.filterCount) return;
+    const filter = new StaticArray<u64>(NAME_FILTER_WORDS);
+    addToFilter(filter, STREAM_FIELD);
+    for (let i = 0; i < drops.length; i++) addToFilter(filter, unchecked(drops[i]));
     const members = new StaticArray<ArrayBuffer>(names.length);
     for (let i = 0; i < names.length; i++) {
       const name = unchecked(names[i]);
-      bits |= lengthBit(name.length);
+      addToFilter(filter, name);
       const sink = new ByteSink(name.length + 8);
       sink.byte(0x22);
       sink.ascii(name);
@@ -98,22 +100,41 @@ export class KeyRules {
       unchecked((members[i] = sink.toArrayBuffer()));
     }
     this.members = members;
-    this.lengths = bits;
-    this.lengthsOfDrops = drops;
-    this.lengthsOfDefaults = names;
-    this.lengthsCount = drops.length + names.length;
-    return bits;
+    this.filter = filter;
+    this.filterOfDrops = drops;
+    this.filterOfDefaults = names;
+    this.filterCount = drops.length + names.length;
   }
 
-  /** Default `i`'s member, `"name":value` (valid after `nameLengths`). */
+  /** The `len` ASCII bytes at `p` may be a drop field, a default or `stream` (valid after `prepare`). */
+  // @ts-ignore: decorator
+  @inline
+  mayBeNamed(p: usize, len: i32): bool {
+    const h = len == 0 ? nameHash(0, 0, 0) : nameHash(len, <u32>load<u8>(p), <u32>load<u8>(p + <usize>(len - 1)));
+    return (load<u64>(changetype<usize>(this.filter) + (<usize>(h >> 6) << 3)) & (<u64>1 << <u64>(h & 63))) != 0;
+  }
+
+  /** Default `i`'s member, `"name":value` (valid after `prepare`). */
   defaultMember(i: i32): ArrayBuffer {
     return unchecked(this.members[i]);
   }
 }
 
-// Names of 64 characters and more set every bit: such members are always compared.
-function lengthBit(n: i32): u64 {
-  return n < 64 ? <u64>1 << <u64>n : <u64>-1;
+/** Words of the name filter (256 bits). */
+const NAME_FILTER_WORDS: i32 = 4;
+
+// A name's bit in the filter, from its length and first and last code units: equal names have
+// equal bits, and names of one request rarely share one with a configured name.
+// @ts-ignore: decorator
+@inline
+function nameHash(len: i32, first: u32, last: u32): u32 {
+  return (<u32>len * 37 + first * 7 + last) & 255;
+}
+
+function addToFilter(filter: StaticArray<u64>, name: string): void {
+  const n = name.length;
+  const h = n == 0 ? nameHash(0, 0, 0) : nameHash(n, <u32>name.charCodeAt(0), <u32>name.charCodeAt(n - 1));
+  unchecked((filter[h >> 6] |= <u64>1 << <u64>(h & 63)));
 }
 
 /** The request facts that go into the key besides the body. */
@@ -179,7 +200,7 @@ export function computeKeyInto(rules: KeyRules, req: KeyRequest, body: JsonValue
 // lp of the `len` bytes at `p`, taken as they are (UTF-8 already).
 function putBytes(m: ByteSink, p: usize, len: i32): void {
   const q = m.reserve(len + 4);
-  store<u32>(q, bswap<u32>(<u32>len));
+  store<u32>(q, swapBytes32(<u32>len));
   memory.copy(q + 4, p, <usize>len);
   m.length += len + 4;
 }
@@ -212,7 +233,7 @@ function putField(m: ByteSink, s: string): void {
     p = m.reserve(len + 4);
     String.UTF8.encodeUnsafe(src, n, p + 4);
   }
-  store<u32>(p, bswap<u32>(<u32>len));
+  store<u32>(p, swapBytes32(<u32>len));
   m.length += len + 4;
 }
 
@@ -315,7 +336,7 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
   const nd = min(names.length, MAX_DEFAULTS);
   if (count > keptNodes.length) keptNodes = new StaticArray<i32>(count);
   const kept = keptNodes;
-  const lengths = rules.nameLengths();
+  rules.prepare();
   const base = changetype<usize>(tree.source);
   let n = 0;
   let present: u64 = 0;
@@ -327,11 +348,11 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
     const len = tree.word(keyNode, 2) - 1 - from;
     if ((tree.word(keyNode, 0) & (F_ESCAPED | F_NON_ASCII)) == 0) {
       // Plain ASCII: equal to a name when the bytes are its characters.
-      if (len < 64 && (lengths & (<u64>1 << <u64>len)) == 0) {
+      const p = base + <usize>from;
+      if (!rules.mayBeNamed(p, len)) {
         unchecked((kept[n++] = keyNode));
         continue;
       }
-      const p = base + <usize>from;
       for (let d = 0; d < nd; d++) {
         if ((present & (<u64>1 << d)) == 0 && asciiEquals(p, len, nameAt(names, d))) present |= <u64>1 << d;
       }
@@ -364,8 +385,7 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
     first = false;
     if (haveMember && (!haveDefault || compareKeyToAscii(tree, unchecked(kept[i]), nameAt(names, d)) < 0)) {
       const keyNode = unchecked(kept[i++]);
-      writeCanonicalString(sink, tree, keyNode);
-      sink.byte(0x3A);
+      writeCanonicalName(sink, tree, keyNode);
       writeCanonicalNode(sink, tree, keyNode + 1);
     } else {
       const member = rules.defaultMember(d);
@@ -406,6 +426,11 @@ function compareKeyToAscii(tree: JsonTree, node: i32, name: string): i32 {
   const to = tree.word(node, 2) - 1;
   const plain = (tree.word(node, 0) & (F_ESCAPED | F_NON_ASCII)) == 0;
   const m = name.length;
+  if (plain && i < to && m > 0) {
+    // Most names differ in their first character.
+    const d = <i32>load<u8>(base + <usize>i) - <i32>load<u16>(changetype<usize>(name));
+    if (d != 0) return d < 0 ? -1 : 1;
+  }
   let k = 0;
   while (i < to && k < m) {
     let cp: u32;

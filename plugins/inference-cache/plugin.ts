@@ -104,9 +104,16 @@ export class CacheRoot extends StageRoot {
   /** Address of slot `slot`'s shared-data key as UTF-8 (`slotKeyBytesLength` bytes), until the next call. */
   slotKeyAt(slot: u32): usize {
     const p = changetype<usize>(this.slotKeyBytes);
-    this.slotKeyLength = writeSlotKey(slot, p);
+    // A miss reads its slot and later writes it: the key is still here then.
+    if (this.slotKeyLength == 0 || slot != this.slotKeySlot) {
+      this.slotKeyLength = writeSlotKey(slot, p);
+      this.slotKeySlot = slot;
+    }
     return p;
   }
+
+  // The slot whose key slotKeyBytes holds (once slotKeyLength > 0).
+  private slotKeySlot: u32 = 0;
 
   get slotKeyBytesLength(): usize {
     return <usize>this.slotKeyLength;
@@ -115,11 +122,27 @@ export class CacheRoot extends StageRoot {
   /** Digits of a hit's `age` (a u64 of seconds has at most 20). */
   readonly ageScratch: ArrayBuffer = new ArrayBuffer(24);
 
-  /** `key` as hex in hexScratch (valid until the next call). */
+  /** `key` (KEY_BYTES) as hex in hexScratch (valid until the next call). */
   hexOf(key: ArrayBuffer): ArrayBuffer {
+    // A miss writes its key's hex twice, upstream and back: the second time it is still here.
+    const p = changetype<usize>(key);
+    if (this.hexHeld && load<u64>(p) == this.hexKey0 && load<u64>(p, 8) == this.hexKey1 &&
+      load<u64>(p, 16) == this.hexKey2 && load<u64>(p, 24) == this.hexKey3) return this.hexScratch;
     hexInto(key, this.hexScratch);
+    this.hexKey0 = load<u64>(p);
+    this.hexKey1 = load<u64>(p, 8);
+    this.hexKey2 = load<u64>(p, 16);
+    this.hexKey3 = load<u64>(p, 24);
+    this.hexHeld = true;
     return this.hexScratch;
   }
+
+  // The key whose hex hexScratch holds, once `hexHeld`.
+  private hexHeld: bool = false;
+  private hexKey0: u64 = 0;
+  private hexKey1: u64 = 0;
+  private hexKey2: u64 = 0;
+  private hexKey3: u64 = 0;
 
   /** A record buffer holding at least `capacity` bytes, empty: a returned one when there is one. */
   takeSink(capacity: i32): ByteSink {

@@ -4,7 +4,7 @@
 
 import { BodyKind, MAX_CONTENT_TYPE_BYTES, entrySize } from "../../assembly/cache/entry";
 import { E_DEPTH, E_SIZE, E_VALUES, JsonResult, JsonValue, parseJsonText } from "../../assembly/json/index";
-import { nodeStringEquals } from "../../assembly/json/reader";
+import { F_ESCAPED, F_NON_ASCII, nodeStringEquals } from "../../assembly/json/reader";
 import { CacheConfig, ModelPolicy } from "./config";
 import { KeyRules } from "./key";
 
@@ -213,13 +213,24 @@ function findSampling(body: JsonValue): void {
   streamNode = -1;
   if (!body.isObject()) return;
   const tree = body.tree;
+  const base = changetype<usize>(tree.source);
   const count = body.length;
   let n = body.node + 1;
   for (let i = 0; i < count; i++) {
-    // Member names of other lengths are none of the three: no comparison (JSON escapes make a
-    // name longer in the source, never shorter).
-    const len = tree.word(n, 2) - tree.word(n, 1) - 2;
-    if (len >= 4) {
+    const from = tree.word(n, 1) + 1;
+    const len = tree.word(n, 2) - 1 - from;
+    if ((tree.word(n, 0) & (F_ESCAPED | F_NON_ASCII)) == 0) {
+      // A plain ASCII name is one of the three only at its exact length: one comparison at most.
+      const p = base + <usize>from;
+      if (len == 4) {
+        if (asciiIs(p, "seed")) seedNode = n + 1;
+      } else if (len == 11) {
+        if (asciiIs(p, "temperature")) temperatureNode = n + 1;
+      } else if (len == 6) {
+        if (asciiIs(p, "stream")) streamNode = n + 1;
+      }
+    } else if (len >= 4) {
+      // Escapes make a name longer in the source, never shorter.
       if (nodeStringEquals(tree, n, "seed")) seedNode = n + 1;
       else if (nodeStringEquals(tree, n, "temperature")) temperatureNode = n + 1;
       else if (nodeStringEquals(tree, n, "stream")) streamNode = n + 1;
@@ -228,12 +239,25 @@ function findSampling(body: JsonValue): void {
   }
 }
 
+// The s.length ASCII bytes at `p` are the characters of `s`.
+// @ts-ignore: decorator
+@inline
+function asciiIs(p: usize, s: string): bool {
+  const q = changetype<usize>(s);
+  for (let k = 0, n = s.length; k < n; k++) {
+    if (<u32>load<u8>(p + <usize>k) != <u32>load<u16>(q + (<usize>k << 1))) return false;
+  }
+  return true;
+}
+
 function deterministicFound(body: JsonValue, rules: KeyRules): bool {
   if (!body.isObject()) return false;
   const v = memberScratch(body);
   if (seedNode >= 0 && !v.bind(body.tree, seedNode).isNull()) return true;
   if (temperatureNode >= 0) {
     v.bind(body.tree, temperatureNode);
+    // A temperature spelt `0` is zero without converting it.
+    if (v.end - v.start == 1 && v.isNumber() && load<u8>(changetype<usize>(body.tree.source) + <usize>v.start) == 0x30) return true;
     return v.isNumber() && v.asNumber() == 0;
   }
   const def = rules.defaultOf("temperature");
@@ -327,10 +351,14 @@ export function bodyKindOf(contentType: string): BodyKind {
 
 /** `application/json` or `<type>/<subtype>+json`, any case, parameters ignored. */
 export function isJsonMediaType(value: string): bool {
-  // The stage hands in the same string for a repeated content type (plugin.ts, RepeatedValue);
-  // the last one is held, so no other string can have its address.
+  // The stage hands in the same string for a repeated content type (plugin.ts, RepeatedValue):
+  // one for requests and one for responses, which alternate, so the last two are remembered.
+  // Both are held, so no other string can have their addresses.
   if (changetype<usize>(value) == changetype<usize>(lastMediaType)) return lastMediaTypeIsJson;
+  if (changetype<usize>(value) == changetype<usize>(otherMediaType)) return otherMediaTypeIsJson;
   const json = jsonMediaType(value);
+  otherMediaType = lastMediaType;
+  otherMediaTypeIsJson = lastMediaTypeIsJson;
   lastMediaType = value;
   lastMediaTypeIsJson = json;
   return json;
@@ -338,6 +366,8 @@ export function isJsonMediaType(value: string): bool {
 
 let lastMediaType: string | null = null;
 let lastMediaTypeIsJson: bool = false;
+let otherMediaType: string | null = null;
+let otherMediaTypeIsJson: bool = false;
 
 function jsonMediaType(value: string): bool {
   const start = skipSpaces(value, 0);
