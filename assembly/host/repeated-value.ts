@@ -4,6 +4,7 @@
 // to every request that asks is safe.
 
 import { PairsView } from "./pairs-view";
+import { sameBytes } from "../runtime/bytes";
 
 /** Longest value kept for the next comparison (longer ones are decoded every time). */
 const MAX_REPEATED_BYTES: i32 = 256;
@@ -31,16 +32,4 @@ export class RepeatedValue {
     if (!view.find(name)) return null;
     return this.ofBytes(view.valuePtr, view.valueLength);
   }
-}
-
-// The `n` bytes at `a` and at `b` are equal (eight at a time: memory.compare goes byte by byte).
-function sameBytes(a: usize, b: usize, n: i32): bool {
-  let i = 0;
-  for (; i + 8 <= n; i += 8) {
-    if (load<u64>(a + <usize>i) != load<u64>(b + <usize>i)) return false;
-  }
-  for (; i < n; i++) {
-    if (load<u8>(a + <usize>i) != load<u8>(b + <usize>i)) return false;
-  }
-  return true;
 }

@@ -7,6 +7,7 @@
 
 import { Sha256, toHex } from "../crypto/sha256";
 import { PairsView } from "../host/pairs-view";
+import { sameBytes } from "../runtime/bytes";
 
 /** Slots in the table (a power of two, at most 64: `slotOf` takes six bits). */
 const SLOTS: i32 = 64;
@@ -70,15 +71,4 @@ function slotOf(ptr: usize, len: i32): i32 {
   for (; i < len; i++) x = (x ^ <u64>load<u8>(ptr + <usize>i)) * MIX;
   // The high bits have seen every byte; the low bits of a product only the low bits of its inputs.
   return <i32>(x >>> 58) & (SLOTS - 1);
-}
-
-function sameBytes(a: usize, b: usize, len: i32): bool {
-  let i = 0;
-  for (; i + 8 <= len; i += 8) {
-    if (load<u64>(a + <usize>i) != load<u64>(b + <usize>i)) return false;
-  }
-  for (; i < len; i++) {
-    if (load<u8>(a + <usize>i) != load<u8>(b + <usize>i)) return false;
-  }
-  return true;
 }
