@@ -54,6 +54,8 @@ describe("model-router config", () => {
       ["unknown top-level key", variant((c) => (c.modles = {})),
         "modles: expected one of the keys models, sources, model_header, version_header, path_templates, max_body_bytes, max_json_depth, cluster_header, default_model, rewrite_body_model, sticky_key, sticky_header, tenant_header, tenant_hex_chars, anonymous_tenant, absent_state_ready, health_refresh_ms, retry_after_s, list_models_path, list_models_hide_not_ready, owned_by, model_headers, got an unknown key"],
       ["duplicate key", '{"models":{"a":{"versions":{"v1":{"cluster":"c"}}}},"models":{}}', "models: expected each key once, got it twice"],
+      ["a refresh interval shorter than a tick may be", variant((c) => (c.health_refresh_ms = 50)),
+        "health_refresh_ms: expected 0 (read on every request) or an integer 100..60000, got 50"],
       ["weight not an integer", variant((c) => ((versions(c).v2 as Json).weight = "x")),
         'models.llama.versions.v2.weight: expected an integer 0..100, got "x"'],
       ["weight out of range", variant((c) => ((versions(c).v2 as Json).weight = 101)),

@@ -1,7 +1,7 @@
 // assembly/pipeline/ticks.ts (one root context's tick shared by its stage roots), through
 // build/pure/ticks.wasm (host-tests/pure/ticks-entry.ts): the armed period is the shortest one
 // wanted, the stage that wants it ticks every time, a longer period is counted out on the armed
-// one against a host timer that fires early or late, and a clock that goes back restarts it.
+// one, never late, against a host timer that fires early, and a clock that goes back restarts it.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadPure, PureModule } from "./pure/pure-module";
 
@@ -49,6 +49,16 @@ describe("TickSchedule", () => {
     const times = Array.from({ length: 20 }, (_, i) => 98 * (i + 1));
     const longer = times.filter((t) => ticking([t])[0].includes(1));
     expect(longer).toEqual([980, 1960]);
+  });
+
+  it("never lets a longer period that the armed one does not divide run late: it ticks early instead", () => {
+    // 600 and 1000: waiting for the tick at 1200 would be 200 ms late, so the one at 600 serves.
+    reset(600, 1000, 0, 0);
+    expect(ticking([600, 1200, 1800]).map((stages) => stages.includes(1))).toEqual([true, true, true]);
+    // 300 and 1000: the tick at 900 is the last before 1000 passes; then 1800 after 900.
+    reset(300, 1000, 0, 0);
+    const times = Array.from({ length: 7 }, (_, i) => 300 * (i + 1));
+    expect(times.filter((t) => ticking([t])[0].includes(1))).toEqual([900, 1800]);
   });
 
   it("restarts a longer period's wait when the clock goes back", () => {

@@ -416,6 +416,7 @@ class Parser {
   release(): ArrayBuffer {
     const nodes = this.nodes;
     this.nodes = NO_BYTES;
+    this.room = 0;
     this.source = NO_BYTES;
     this.base = 0;
     return nodes;

@@ -119,7 +119,8 @@ export class PipelineRoot extends RootContext {
     for (let i = 0; i < roots.length; i++) unchecked((periods[i] = unchecked(roots[i]).tickPeriodMs()));
     const ticks = new TickSchedule(periods, nowMillis());
     this.ticks = ticks;
-    if (ticks.armed > 0) setTickPeriod(ticks.armed);
+    // 0 disarms a tick an earlier configuration of this root context armed.
+    setTickPeriod(ticks.armed);
   }
 
   /** root_id `<filter>`: the whole configuration is that filter's. Returns "" or the error. */

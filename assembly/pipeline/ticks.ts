@@ -1,8 +1,9 @@
 // One root context has one tick period, but the stage roots it runs each want their own (the
 // prober's `tick_ms`, the router's `health_refresh_ms`). The root context ticks at the shortest
-// one; a stage whose period is that one ticks every time, a longer one when its period has
-// passed since its last tick. Pure: the caller reads the clock, and only when a longer period
-// needs it.
+// one; a stage whose period is that one ticks every time, a longer one at the last tick before
+// its period would pass, so it is never late (a lease renewed, a health cache refreshed within
+// its period) and at most one armed period early when the periods do not divide. Pure: the
+// caller reads the clock, and only when a longer period needs it.
 
 export class TickSchedule {
   /** The period to arm (ms): the shortest wanted, 0 when no stage wants ticks. */
@@ -35,8 +36,8 @@ export class TickSchedule {
 
   /**
    * At a tick of the root context (at `nowMs`, or 0 when `needsClock` is false): whether stage
-   * root `i` ticks now. A longer period is due half an armed period early, so that host timer
-   * jitter never makes it wait a whole extra armed period.
+   * root `i` ticks now. A longer period ticks when waiting for the next armed tick would take it
+   * past its period.
    */
   due(i: i32, nowMs: u64): bool {
     if (i < 0 || i >= this.periods.length) return false;
@@ -45,7 +46,7 @@ export class TickSchedule {
     if (p == this.armed) return true;
     const last = unchecked(this.last[i]);
     // A clock that went backwards restarts the wait.
-    if (nowMs < last || nowMs - last + <u64>(this.armed >> 1) >= <u64>p) {
+    if (nowMs < last || nowMs - last + <u64>this.armed > <u64>p) {
       unchecked((this.last[i] = nowMs));
       return nowMs >= last;
     }

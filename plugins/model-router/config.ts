@@ -15,6 +15,8 @@ import { PathTemplate, builtinTemplates, parseTemplate } from "./path-template";
 import { Source } from "./sources";
 
 export const MODEL_HEADER = "x-ai-model";
+/** Shortest `health_refresh_ms` besides 0: a tick that often on every worker, as warmup-health's `tick_ms`. */
+export const MIN_HEALTH_REFRESH_MS: u32 = 100;
 export const VERSION_HEADER = "x-ai-model-version";
 export const TENANT_HEADER = "x-ai-tenant";
 
@@ -139,6 +141,10 @@ export function parseRouterConfig(root: JsonValue): ConfigResult {
     "\"\" or up to 64 letters, digits, '.', '_', '-' with at least one that is not a hex digit");
   cfg.absentStateReady = c.bool(root, "absent_state_ready", "", cfg.absentStateReady);
   cfg.healthRefreshMs = <u32>c.integer(root, "health_refresh_ms", "", cfg.healthRefreshMs, 0, 60_000);
+  // A refresh interval is a tick on every worker: none shorter than warmup-health's shortest.
+  if (!c.failed && cfg.healthRefreshMs > 0 && cfg.healthRefreshMs < MIN_HEALTH_REFRESH_MS) {
+    c.fail("health_refresh_ms", "0 (read on every request) or an integer " + MIN_HEALTH_REFRESH_MS.toString() + "..60000", cfg.healthRefreshMs.toString());
+  }
   cfg.retryAfterS = <u32>c.integer(root, "retry_after_s", "", cfg.retryAfterS, 1, 86_400);
   cfg.listModelsPath = c.string(root, "list_models_path", "", cfg.listModelsPath, isListPath, "\"\" or a path starting with '/' without '?'");
   cfg.listModelsHideNotReady = c.bool(root, "list_models_hide_not_ready", "", cfg.listModelsHideNotReady);
