@@ -6,6 +6,8 @@
 // and last byte. Maps of more than MAX_INDEXED headers are scanned instead. The first header of
 // a name is the one found, as in a scan. Pure: no host calls.
 
+import { sameAscii } from "../runtime/bytes";
+
 /** Slots of the table (a power of two, at most 256: a slot holds a header's index + 1 as a byte). */
 const SLOTS: i32 = 64;
 /** Most headers indexed (half the slots, so probes stay short); larger maps are scanned. */
@@ -138,15 +140,4 @@ export class PairsIndex {
 function slotOf(length: i32, first: u32, last: u32): i32 {
   const x = (<u32>length * 0x9E3779B1) ^ (first * 0x85EBCA77) ^ (last * 0xC2B2AE3D);
   return <i32>((x * 0x27D4EB2F) >>> 26) & (SLOTS - 1);
-}
-
-/** The `s.length` bytes at `bytes` equal ASCII string `s`, code unit against byte. */
-// @ts-ignore: decorator
-@inline
-export function sameAscii(bytes: usize, s: string): bool {
-  const p = changetype<usize>(s);
-  for (let i = 0, n = s.length; i < n; i++) {
-    if (<u32>load<u8>(bytes + <usize>i) != <u32>load<u16>(p + (<usize>i << 1))) return false;
-  }
-  return true;
 }

@@ -12,7 +12,8 @@
 import { HeaderMapType, WasmResult } from "../abi/types";
 import { proxy_get_header_map_pairs } from "../abi/imports";
 import { capacityOf, clearOut, lendToHost, OUT_PTR, OUT_SIZE, takeOut } from "../runtime/memory";
-import { PairsIndex, sameAscii } from "./pairs-index";
+import { PairsIndex } from "./pairs-index";
+import { sameAscii } from "../runtime/bytes";
 import { setLastStatus } from "./status";
 
 /** Largest buffer a cleared view keeps for its next load (headers beyond it are rare). */

@@ -3,6 +3,8 @@
 // U+10FFFF. The readers below run only over string content the parser has already validated, so
 // they never check bounds or well-formedness again.
 
+import { sameAscii } from "../runtime/bytes";
+
 /**
  * Length of the well-formed UTF-8 sequence of two to four bytes starting at `i` (whose first byte
  * is >= 0x80), or 0 if it is not well-formed or runs past `len`.
@@ -130,13 +132,7 @@ export function decodeContent(base: usize, from: i32, to: i32, plain: bool): str
 export function contentEquals(base: usize, from: i32, to: i32, plainAscii: bool, s: string): bool {
   const n = s.length;
   const sp = changetype<usize>(s);
-  if (plainAscii) {
-    if (to - from != n) return false;
-    for (let k = 0; k < n; k++) {
-      if (<u32>load<u8>(base + <usize>(from + k)) != <u32>load<u16>(sp + (<usize>k << 1))) return false;
-    }
-    return true;
-  }
+  if (plainAscii) return to - from == n && sameAscii(base + <usize>from, s);
   let i = from;
   let k = 0;
   while (i < to) {

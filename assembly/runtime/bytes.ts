@@ -1,5 +1,6 @@
-// Byte comparisons eight at a time, for the per-request lookups that compare a header value in
-// place with a remembered one (AssemblyScript's memory.compare goes byte by byte). Pure.
+// Byte comparisons without a copy or a string made: eight bytes at a time for a header value
+// compared in place with a remembered one (AssemblyScript's memory.compare goes byte by byte),
+// and bytes against an ASCII string's code units for names. Pure.
 
 /** The `n` bytes at `a` and at `b` are equal. */
 export function sameBytes(a: usize, b: usize, n: i32): bool {
@@ -9,6 +10,17 @@ export function sameBytes(a: usize, b: usize, n: i32): bool {
   }
   for (; i < n; i++) {
     if (load<u8>(a + <usize>i) != load<u8>(b + <usize>i)) return false;
+  }
+  return true;
+}
+
+/** The `s.length` bytes at `bytes` are the characters of ASCII string `s`, code unit against byte. */
+// @ts-ignore: decorator
+@inline
+export function sameAscii(bytes: usize, s: string): bool {
+  const q = changetype<usize>(s);
+  for (let i = 0, n = s.length; i < n; i++) {
+    if (<u32>load<u8>(bytes + <usize>i) != <u32>load<u16>(q + (<usize>i << 1))) return false;
   }
   return true;
 }

@@ -30,6 +30,7 @@ import { JsonValue } from "../../assembly/json/index";
 import { compareStringNodes, F_ESCAPED, F_NON_ASCII, JsonTree, nodeStringEquals } from "../../assembly/json/reader";
 import { ByteSink } from "../../assembly/json/sink";
 import { nextPos, readCodePoint } from "../../assembly/json/utf8";
+import { sameAscii } from "../../assembly/runtime/bytes";
 
 export const KEY_FORMAT_VERSION: u8 = 1;
 export const KEY_BYTES: i32 = 32;
@@ -408,12 +409,7 @@ function nameAt(names: string[], i: i32): string {
 // @ts-ignore: decorator
 @inline
 function asciiEquals(p: usize, len: i32, s: string): bool {
-  if (s.length != len) return false;
-  const q = changetype<usize>(s);
-  for (let k = 0; k < len; k++) {
-    if (<u32>load<u8>(p + <usize>k) != <u32>load<u16>(q + (<usize>k << 1))) return false;
-  }
-  return true;
+  return s.length == len && sameAscii(p, s);
 }
 
 /**

@@ -7,6 +7,7 @@ import { E_DEPTH, E_SIZE, E_VALUES, JsonResult, JsonValue, parseJsonText } from 
 import { F_ESCAPED, F_NON_ASCII, nodeStringEquals } from "../../assembly/json/reader";
 import { CacheConfig, ModelPolicy } from "./config";
 import { KeyRules } from "./key";
+import { sameAscii } from "../../assembly/runtime/bytes";
 
 /** The value of `x-ai-cache`. */
 export enum CacheStatus { Hit, Miss, Bypass, Refresh }
@@ -223,11 +224,11 @@ function findSampling(body: JsonValue): void {
       // A plain ASCII name is one of the three only at its exact length: one comparison at most.
       const p = base + <usize>from;
       if (len == 4) {
-        if (asciiIs(p, "seed")) seedNode = n + 1;
+        if (sameAscii(p, "seed")) seedNode = n + 1;
       } else if (len == 11) {
-        if (asciiIs(p, "temperature")) temperatureNode = n + 1;
+        if (sameAscii(p, "temperature")) temperatureNode = n + 1;
       } else if (len == 6) {
-        if (asciiIs(p, "stream")) streamNode = n + 1;
+        if (sameAscii(p, "stream")) streamNode = n + 1;
       }
     } else if (len >= 4) {
       // Escapes make a name longer in the source, never shorter.
@@ -237,17 +238,6 @@ function findSampling(body: JsonValue): void {
     }
     n = tree.skip(n + 1);
   }
-}
-
-// The s.length ASCII bytes at `p` are the characters of `s`.
-// @ts-ignore: decorator
-@inline
-function asciiIs(p: usize, s: string): bool {
-  const q = changetype<usize>(s);
-  for (let k = 0, n = s.length; k < n; k++) {
-    if (<u32>load<u8>(p + <usize>k) != <u32>load<u16>(q + (<usize>k << 1))) return false;
-  }
-  return true;
 }
 
 function deterministicFound(body: JsonValue, rules: KeyRules): bool {

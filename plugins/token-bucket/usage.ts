@@ -13,6 +13,7 @@
 // string), so a stray quote in an SSE comment cannot hide the rest of the stream.
 
 import { JsonLimits, JsonResult, JsonValue, parseJsonReusing } from "../../assembly/json/index";
+import { sameAscii } from "../../assembly/runtime/bytes";
 
 /** Largest usage object read. */
 export const MAX_USAGE_BYTES: i32 = 4096;
@@ -403,23 +404,14 @@ function skipWs(p: usize, i: i32, n: i32): i32 {
 
 /** Which FLAT entry the key of `len` bytes at `k` is, or -1. */
 function memberOf(k: usize, len: i32): i32 {
-  if (len == 12 && sameBytes(k, "total_tokens")) return TOTAL;
-  if (len == 13 && sameBytes(k, "prompt_tokens")) return PROMPT;
-  if (len == 12 && sameBytes(k, "input_tokens")) return INPUT;
-  if (len == 17 && sameBytes(k, "completion_tokens")) return COMPLETION;
-  if (len == 13 && sameBytes(k, "output_tokens")) return OUTPUT;
+  if (len == 12 && sameAscii(k, "total_tokens")) return TOTAL;
+  if (len == 13 && sameAscii(k, "prompt_tokens")) return PROMPT;
+  if (len == 12 && sameAscii(k, "input_tokens")) return INPUT;
+  if (len == 17 && sameAscii(k, "completion_tokens")) return COMPLETION;
+  if (len == 13 && sameAscii(k, "output_tokens")) return OUTPUT;
   return -1;
 }
 
-// @ts-ignore: decorator
-@inline
-function sameBytes(bytes: usize, s: string): bool {
-  const q = changetype<usize>(s);
-  for (let i = 0, n = s.length; i < n; i++) {
-    if (<u32>load<u8>(bytes + <usize>i) != <u32>load<u16>(q + (<usize>i << 1))) return false;
-  }
-  return true;
-}
 
 /** Member `name` as a count 0..10^12, or -1 (read through `v`). */
 function count(obj: JsonValue, name: string, v: JsonValue): i64 {
