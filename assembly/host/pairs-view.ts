@@ -43,7 +43,6 @@ export class PairsView {
   private current: bool = false;
   private readOk: bool = false;
   private buf: ArrayBuffer | null = null;
-  private count: i32 = 0;
   private index: PairsIndex = new PairsIndex();
   // Where the last successful `find` found its value.
   private foundAt: usize = 0;
@@ -102,7 +101,6 @@ export class PairsView {
     const status = proxy_get_header_map_pairs(type, OUT_PTR, OUT_SIZE);
     setLastStatus(status);
     const buf = takeOut();
-    this.count = 0;
     this.foundAt = 0;
     this.foundLength = 0;
     this.editCount = 0;
@@ -113,7 +111,6 @@ export class PairsView {
     }
     if (!this.index.load(changetype<usize>(buf), <usize>buf.byteLength)) return false;
     this.buf = buf;
-    this.count = this.index.size;
     return true;
   }
 
@@ -126,7 +123,6 @@ export class PairsView {
     if (buf !== null && capacityOf(changetype<usize>(buf)) > <usize>KEEP_BYTES) this.buf = null;
     if (this.editBytes.byteLength > KEEP_EDIT_BYTES) this.editBytes = NO_EDIT_BYTES;
     this.index.clear();
-    this.count = 0;
     this.foundAt = 0;
     this.foundLength = 0;
     this.editCount = 0;
@@ -169,7 +165,7 @@ export class PairsView {
 
   /** Headers in the loaded map (edits since the load not counted). */
   get size(): i32 {
-    return this.count;
+    return this.index.size;
   }
 
   /** Address of the value the last successful `find` found. */
@@ -228,7 +224,6 @@ export class PairsView {
   }
 
   private findLoaded(name: string): bool {
-    if (this.count == 0) return false;
     const index = this.index;
     if (!index.find(name)) return false;
     this.foundAt = index.foundAt;

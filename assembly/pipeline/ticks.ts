@@ -8,6 +8,8 @@
 export class TickSchedule {
   /** The period to arm (ms): the shortest wanted, 0 when no stage wants ticks. */
   readonly armed: u32;
+  /** Whether a tick needs the clock to decide (some stage's period is longer than the armed one). */
+  readonly needsClock: bool;
   private periods: StaticArray<u32>;
   private last: StaticArray<u64>;
 
@@ -24,14 +26,9 @@ export class TickSchedule {
       if (p > 0 && (armed == 0 || p < armed)) armed = p;
     }
     this.armed = armed;
-  }
-
-  /** Whether a tick needs the clock to decide (some stage's period is longer than the armed one). */
-  get needsClock(): bool {
-    for (let i = 0, n = this.periods.length; i < n; i++) {
-      if (unchecked(this.periods[i]) > this.armed) return true;
-    }
-    return false;
+    let longer = false;
+    for (let i = 0; i < n; i++) longer = longer || unchecked(periods[i]) > armed;
+    this.needsClock = longer;
   }
 
   /**
