@@ -184,10 +184,12 @@ export class SlotRead {
 }
 
 /**
- * Reads a slot's value (null: none) for `key` at `nowMs`. The key is compared in full before the
- * expiry is trusted; `out.entry` is set only when Fresh.
+ * Reads a slot's value (null: none) for `key`, at the time `clock` gives. The key is compared in
+ * full before the expiry is trusted; `out.entry` is set only when Fresh. The clock is read only
+ * for a record of this key: the usual miss (an empty slot, another key's record) needs no time,
+ * and a clock reading is a host call.
  */
-export function readSlot(bytes: ArrayBuffer | null, key: ArrayBuffer, nowMs: u64, out: SlotRead = new SlotRead()): SlotRead {
+export function readSlot(bytes: ArrayBuffer | null, key: ArrayBuffer, clock: () => u64, out: SlotRead = new SlotRead()): SlotRead {
   out.entry = null;
   if (bytes === null || bytes.byteLength == 0) {
     out.state = SlotState.Empty;
@@ -209,7 +211,7 @@ export function readSlot(bytes: ArrayBuffer | null, key: ArrayBuffer, nowMs: u64
     out.state = SlotState.OtherKey;
     return out;
   }
-  if (nowMs >= entry.expiresAtMs) {
+  if (clock() >= entry.expiresAtMs) {
     out.state = SlotState.Expired;
     return out;
   }

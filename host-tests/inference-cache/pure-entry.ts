@@ -195,9 +195,23 @@ export function decode(data: usize): usize {
   return output(w.endObject().toArrayBuffer());
 }
 
+// The time `slotState`'s clock gives, and how often `readSlot` read it.
+let slotNow: u64 = 0;
+let slotClockReads: i32 = 0;
+function slotClock(): u64 {
+  slotClockReads++;
+  return slotNow;
+}
+
 /** SlotState of a slot's bytes for a key at a time. */
 export function slotState(data: usize, keyData: usize, nowMs: u64): i32 {
-  return readSlot(input(data), input(keyData), nowMs).state;
+  slotNow = nowMs;
+  return readSlot(input(data), input(keyData), slotClock).state;
+}
+
+/** Clock readings by `slotState` so far. */
+export function slotStateClockReads(): i32 {
+  return slotClockReads;
 }
 
 export function slot(keyData: usize, slots: u32): u32 {

@@ -293,7 +293,7 @@ export class CacheStage extends Stage {
     // the last record any more: a hit was answered from it within its own call).
     const value = getSharedDataAt(root.slotKeyAt(this.slot), root.slotKeyBytesLength, root.slotBuffer, root.slotValue);
     root.slotBuffer = keepForLoan(value.found ? value.value : null, root.slotBuffer, KEEP_SLOT_BYTES);
-    const read = readSlot(value.found ? value.value : null, key, nowMillis(), root.slotRead);
+    const read = readSlot(value.found ? value.value : null, key, nowMillis, root.slotRead);
     if (read.state == SlotState.Fresh && this.serve(read.entry as CacheEntry, Tier.Local)) return StageAction.Stop;
     this.slotTaken = read.state == SlotState.OtherKey;
     this.reason = read.state == SlotState.Fresh ? Reason.NotConvertible
