@@ -111,3 +111,32 @@ describe("PairsIndex", () => {
     expect(find("a")).toBeUndefined();
   });
 });
+
+describe("sameAscii", () => {
+  // Bytes against a string's code units, four at a time and then one by one: every length across
+  // the four-unit steps, a difference at every position, bytes >= 0x80 and code units > 0xFF
+  // (which no byte equals), against the obvious compare.
+  it("agrees with a compare unit by unit on every length and difference position", () => {
+    const rand = prng(91);
+    const same = (bytes: Uint8Array, s: string) => bytes.length === s.length && [...bytes].every((b, i) => b === s.charCodeAt(i));
+    const units = [0x61, 0x2d, 0x00, 0x7f, 0x80, 0xe9, 0xff, 0x100, 0x161, 0xff61, 0x4100];
+    let checked = 0;
+    for (let n = 0; n <= 19; n++) {
+      for (let trial = 0; trial < 40; trial++) {
+        const codes = Array.from({ length: n }, () => (rand() < 0.8 ? 0x61 + Math.floor(rand() * 26) : units[Math.floor(rand() * units.length)]));
+        const s = String.fromCharCode(...codes);
+        const bytes = Uint8Array.from(codes, (c) => c & 0xff);
+        expect(mod.call("bytesAreAscii", bytes, utf16(s)), JSON.stringify(s)).toBe(same(bytes, s) ? 1 : 0);
+        for (let at = 0; at < n; at++) {
+          const changed = bytes.slice();
+          changed[at] ^= 1 << Math.floor(rand() * 8);
+          expect(mod.call("bytesAreAscii", changed, utf16(s)), `${JSON.stringify(s)} at ${at}`).toBe(same(changed, s) ? 1 : 0);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(7000);
+    expect(mod.call("bytesAreAscii", new TextEncoder().encode("content-type"), utf16("content-type"))).toBe(1);
+    expect(mod.call("bytesAreAscii", new TextEncoder().encode("content-typf"), utf16("content-type"))).toBe(0);
+  });
+});

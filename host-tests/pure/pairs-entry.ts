@@ -1,7 +1,9 @@
-// Test entry for assembly/host/pairs.ts's writers and assembly/host/pairs-index.ts's lookups
+// Test entry for assembly/host/pairs.ts's writers, assembly/host/pairs-index.ts's lookups and the
+// byte-against-code-unit compare they use (assembly/runtime/bytes.ts)
 // (see io.ts for how bytes cross the boundary).
 import { HeaderPair, PairsWriter, serializePairs } from "../../assembly/host/pairs";
 import { PairsIndex } from "../../assembly/host/pairs-index";
+import { sameAscii } from "../../assembly/runtime/bytes";
 import { input, output } from "./io";
 
 export { alloc, byteLength, release } from "./io";
@@ -67,4 +69,11 @@ export function indexFind(name: usize): usize {
   store<u8>(changetype<usize>(out), 0x3d);
   memory.copy(changetype<usize>(out) + 1, index.foundAt, <usize>index.foundLength);
   return output(out);
+}
+
+/** sameAscii (assembly/runtime/bytes.ts): 1 when `bytes` (raw) are `text` (UTF-16LE)'s characters, code unit against byte. */
+export function bytesAreAscii(bytes: usize, text: usize): i32 {
+  const b = input(bytes);
+  const s = String.UTF16.decode(input(text));
+  return b.byteLength == s.length && sameAscii(changetype<usize>(b), s) ? 1 : 0;
 }
