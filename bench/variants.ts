@@ -276,7 +276,8 @@ function callsFloor(key: string, shadows: string, shadowsLabel: string, script: 
   };
 }
 
-const MODEL_ROUTER_COUNTERS = ["wasmcustom.model_router.requests.model=llama.version=v1", "wasmcustom.model_router.requests.model=llama.version=v2"];
+/** The bench's requests name their model in the body: the router counts them by version, source `body`. */
+const MODEL_ROUTER_COUNTERS = ["wasmcustom.model_router.requests.model=llama.version=v1.source=body", "wasmcustom.model_router.requests.model=llama.version=v2.source=body"];
 const asSent = () => ["llama"];
 const routedModels = (ctx: VariantContext) => (ctx.rewriteBody ? ["llama-v1", "llama-v2"] : ["llama"]);
 

@@ -86,10 +86,12 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
   describe("configure", () => {
     it("starts with a valid configuration and defines its stats at configure time", async () => {
       const { host } = await setup();
-      expect(host.metric("model_router.requests.model=llama.version=v1")).toBe(0);
-      expect(host.metric("model_router.requests.model=org_model.version=a")).toBe(0);
+      for (const source of ["header", "path", "body", "default"]) {
+        expect(host.metric(`model_router.requests.model=llama.version=v1.source=${source}`)).toBe(0);
+        expect(host.metric(`model_router.requests.model=org_model.version=a.source=${source}`)).toBe(0);
+      }
+      expect(host.metric("model_router.requests.model=llama.version=v1")).toBeUndefined();
       expect(host.metric("model_router.fallbacks.model=llama.version=v2")).toBe(0);
-      expect(host.metric("model_router.source.source=body")).toBe(0);
       expect(host.metric("model_router.errors.kind=model_not_found")).toBe(0);
       expect(host.metric("model_router.model_lists")).toBe(0);
       expect(host.logs({ minLevel: "warn" })).toEqual([]);
@@ -184,7 +186,7 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
         const res = await plugin.request(init);
         expect(route(res)).toMatchObject({ cluster: "iris-1", model: "iris", version: "1" });
       }
-      expect(host.metric("model_router.source.source=default")).toBe(3);
+      expect(host.metric("model_router.requests.model=iris.version=1.source=default")).toBe(3);
     });
   });
 
@@ -369,7 +371,7 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       const spoofed = { "x-ai-model": "evil", "x-ai-model-version": "v9", "x-ai-tenant": "someone-else", authorization: "Bearer sk-abc" };
       const res = await plugin.request({ headers: spoofed, body: chat("llama@v2") });
       expect(route(res)).toEqual({ cluster: "llama-v2", model: undefined, version: undefined, tenant: undefined });
-      expect(host.metric("model_router.requests.model=llama.version=v2")).toBe(1);
+      expect(host.metric("model_router.requests.model=llama.version=v2.source=body")).toBe(1);
     });
 
     it("gives each identity its own digest when many alternate (the per-worker digest table)", async () => {
@@ -389,7 +391,7 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       const res = await plugin.request({ body: chat("llama@v2") });
       expect(route(res)).toMatchObject({ cluster: "llama-v1", version: "v1" });
       expect(host.metric("model_router.fallbacks.model=llama.version=v2")).toBe(1);
-      expect(host.metric("model_router.requests.model=llama.version=v1")).toBe(1);
+      expect(host.metric("model_router.requests.model=llama.version=v1.source=body")).toBe(1);
     });
 
     it.each<[HealthStateName | "malformed"]>([["unknown"], ["loading"], ["warming"], ["failing"], ["malformed"]])("treats %s as not ready", async (state) => {
@@ -595,9 +597,9 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
     it("documents every stat the filter defines", async () => {
       const rows = [...readme.slice(readme.indexOf("## Metrics")).matchAll(/^\| `(model_router\.[^`]+)` \| counter \|/gm)].map((m) => m[1]);
       const patterns = rows.map((r) => new RegExp("^" + r.replace(/\./g, "\\.").replace(/<[a-z]+>/g, "[A-Za-z0-9_-]+").replace(/<([a-z_|\\]+)>/g, "(?:$1)").replace(/\\\|/g, "|") + "$"));
-      expect(rows).toHaveLength(5);
+      expect(rows).toHaveLength(4);
       const names = Object.keys(s.host.metrics()).map((n) => n.replace(/^wasmcustom\./, "")).filter((n) => n.startsWith("model_router."));
-      expect(names.length).toBe(2 * 3 + 4 + 8 + 1);
+      expect(names.length).toBe(5 * 3 + 8 + 1);
       for (const name of names) expect([name, patterns.some((p) => p.test(name))]).toEqual([name, true]);
     });
   });

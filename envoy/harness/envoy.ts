@@ -12,7 +12,7 @@ import { startContainer, validateContainer } from "./container-runner";
 import { freePorts } from "./ports";
 import { startProcess, validateProcess } from "./process-runner";
 
-export { parseStats, startedEnvoys, isStopped } from "./handle";
+export { parseStats, sumStats, startedEnvoys, isStopped } from "./handle";
 
 export type Runner = "container" | "process";
 

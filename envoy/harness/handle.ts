@@ -18,6 +18,17 @@ export function parseStats(text: string): Map<string, number> {
   return out;
 }
 
+/**
+ * The sum of the stats whose names start with `prefix` followed by a label segment or nothing:
+ * a counter's total over its remaining tags (`…requests.model=llama.version=v1` sums the router's
+ * counter over its `source` tag).
+ */
+export function sumStats(stats: Map<string, number>, prefix: string): number {
+  let sum = 0;
+  for (const [name, value] of stats) if (name === prefix || name.startsWith(prefix + ".")) sum += value;
+  return sum;
+}
+
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

@@ -2,7 +2,7 @@
 // upstreams, the compose stack, the cache's shared store (Redis behind Webdis), the tests'
 // rate-limit service (over that Redis) and real model servers (llama-server, MLServer), and print
 // logs when a test fails.
-export { startEnvoy, validateConfig, parseStats, startedEnvoys, type Envoy, type EnvoyOptions, type Runner, type ValidateResult } from "./envoy";
+export { startEnvoy, validateConfig, parseStats, sumStats, startedEnvoys, type Envoy, type EnvoyOptions, type Runner, type ValidateResult } from "./envoy";
 export { placeholders, renderTemplate, readTemplate, yamlString, localizeExample, EXAMPLE_WASM_DIR, type Vars } from "./config";
 export { freePort, freePorts, listenOnLoopback } from "./ports";
 export { startUpstream, type Upstream } from "./upstream";

@@ -47,7 +47,7 @@ export interface CaseRequest {
 /** The request reached the router's cluster. */
 export interface Routed {
   status: 200;
-  /** Which source named the model: the `model_router.source.source=<source>` stat grows by one. */
+  /** Which source named the model: `model_router.requests.model=<model>.version=<version>.source=<source>` grows by one. */
   source: "header" | "path" | "body" | "default";
   cluster: string;
   model: string;

@@ -22,7 +22,10 @@ export interface Observed {
 /** The stat that must grow by one with this case. */
 export function caseStat(c: RouterCase): string {
   const want = c.expect;
-  return isRefused(want) ? `model_router.errors.kind=${want.kind}` : `model_router.source.source=${want.source}`;
+  if (isRefused(want)) return `model_router.errors.kind=${want.kind}`;
+  // Label values as metrics.ts writes them (metricLabel): other characters than these become `_`.
+  const label = (v: string) => v.replace(/[^A-Za-z0-9_-]/g, "_");
+  return `model_router.requests.model=${label(want.model)}.version=${label(want.version)}.source=${want.source}`;
 }
 
 export function checkCase(c: RouterCase, got: Observed): void {

@@ -6,8 +6,9 @@ import { PathTemplate, matchTemplateUntil } from "./path-template";
 
 /** Where a request named its model. */
 export enum Source { Header, Path, Body, Default }
-/** Names of Source values (the `source` label of model_router.source), by value. */
+/** Names of Source values (the `source` label of model_router.requests), by value. */
 export const SOURCE_NAMES: string[] = ["header", "path", "body", "default"];
+export const SOURCE_COUNT: i32 = 4;
 
 /** Longest model reference a request may send (name, '@', version). */
 export const MAX_REF_CHARS: i32 = 512;
