@@ -629,10 +629,10 @@ describe("inference-cache entry", () => {
       ["this key's record long expired", record(hexKey("k"), 0n, 100n), 10n ** 15n, 3],
       ["this key's record before its expiry", record(hexKey("k"), 0n, 100n), 99n, 4],
     ])("reads %s", (_name, bytes, now, state) => {
-      const reads = mod.call("slotStateClockReads");
+      const reads = mod.call("slotStateClockReads") as number;
       expect(mod.call("slotState", bytes, key, now)).toBe(state);
       // The time is asked for only when the record is this key's: a miss makes no host call for it.
-      expect(mod.call("slotStateClockReads") - reads).toBe(state >= 3 ? 1 : 0);
+      expect((mod.call("slotStateClockReads") as number) - reads).toBe(state >= 3 ? 1 : 0);
     });
 
     it("picks the slot from the key's first four bytes, modulo slots", () => {

@@ -4,6 +4,7 @@
 // body read and one parse shared by every stage, a later stage asking for a body the router did
 // not need, a body too large for one stage passed on to the next, response hooks in reverse
 // order for the stages that ran, and a local reply that ends the chain.
+import { createHash } from "node:crypto";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Host, type RequestInit } from "./emulator";
@@ -75,6 +76,38 @@ describe("pipeline with several stages", () => {
       expect(res.status).toBe(413);
       expect(res.localResponse?.body).toBe("probe_a too large");
       expect(res.upstreamRequest).toBeUndefined();
+    });
+  });
+
+  describe("identity", () => {
+    const sha = (v: string) => createHash("sha256").update(v).digest("hex");
+    const identities = (res: { upstreamRequest?: { headers: Record<string, string> } }) => probe(res.upstreamRequest?.headers).filter((p) => p.includes(":identity "));
+
+    it("gives every stage the digest of the header it names, one the router hashed included", async () => {
+      // The router hashes `authorization` (a sticky split by tenant); the probes ask for it and
+      // for another header, which must not get the router's digest.
+      const plugin = await pipeline({
+        model_router: { ...ROUTER, sticky_key: "tenant", tenant_header: "authorization" },
+        probe_a: { identity: "authorization" },
+        probe_b: { identity: "x-api-key" },
+      });
+      for (const [auth, key] of [["Bearer sk-1", "k-1"], ["Bearer sk-2", "k-1"], ["Bearer sk-1", "k-2"]]) {
+        const res = await plugin.request({ method: "POST", headers: { ...JSON_CT, authorization: auth, "x-api-key": key }, body: chat });
+        expect(res.status).toBe(200);
+        expect(identities(res)).toEqual([`probe_a:identity authorization=${sha(auth)}`, `probe_b:identity x-api-key=${sha(key)}`]);
+      }
+      const res = await plugin.request({ method: "POST", headers: JSON_CT, body: chat });
+      expect(identities(res)).toEqual(["probe_a:identity authorization=", "probe_b:identity x-api-key="]);
+    });
+
+    it("is the digest of the header's value after a stage edited it", async () => {
+      const plugin = await pipeline({
+        model_router: { ...ROUTER, sticky_key: "tenant", tenant_header: "authorization" },
+        probe_a: { identity: "authorization", edits: [["replace", "authorization", "Bearer changed"]] },
+        probe_b: { identity: "authorization", edits: [["remove", "authorization"]] },
+      });
+      const res = await plugin.request({ method: "POST", headers: { ...JSON_CT, authorization: "Bearer sk-1" }, body: chat });
+      expect(identities(res)).toEqual([`probe_a:identity authorization=${sha("Bearer changed")}`, "probe_b:identity authorization="]);
     });
   });
 

@@ -1,7 +1,8 @@
 // What the stages of one request share: the request headers read from Envoy in one host call
 // when a stage first asks (lookups then compare bytes in place; writes go to Envoy and make the
 // next read fetch the map again), the request body read from Envoy once, when a stage first asks
-// for it, and parsed at most once, and the model, version and tenant once a stage resolved them.
+// for it, and parsed at most once, the model and version once a stage resolved them, and the
+// digest of an identity header once a stage asked for it.
 // Between separate filter entries the same facts travel as the router's x-ai-* request headers.
 
 import { BufferType, HeaderMapType, WasmResult } from "../abi/types";
@@ -14,6 +15,7 @@ import { RepeatedValue } from "../host/repeated-value";
 import { keepForLoan } from "../runtime/memory";
 import { scratchA, scratchLengthA, scratchLengthB, scratchPtrB } from "../runtime/scratch";
 import { JsonLimits, JsonResult, JsonValue, parseJsonReusing, parseJsonText } from "../json/index";
+import { TenantDigests } from "../tenant/digests";
 import { Resumable, StageAction } from "./action";
 
 /** Largest node buffer an idle exchange keeps for its next parse (a 16 KiB body's worth). */
@@ -42,8 +44,6 @@ export class Exchange {
   /** Resolved by the router (or read from its headers by a later separate entry); "" until then. */
   model: string = "";
   version: string = "";
-  /** Hashed tenant (x-ai-tenant); never the raw identity. */
-  tenant: string = "";
   /** How often this request's body was parsed (the contract: at most once, unless replaced). */
   parses: u32 = 0;
   /** The stream's context id (for http calls that answer on this stream). */
@@ -55,6 +55,9 @@ export class Exchange {
   resumer: Resumable | null = null;
 
   private pathValue: string | null = null;
+  // The identity header a stage asked `identity` for last (null: none yet) and its digest.
+  private identityOf: string | null = null;
+  private identityDigest: string = "";
   private methodValue: string | null = null;
   private headers: PairsView = new PairsView(HeaderMapType.RequestHeaders);
   private responseHeaders: PairsView = new PairsView(HeaderMapType.ResponseHeaders);
@@ -79,7 +82,8 @@ export class Exchange {
     this.localReply = false;
     this.model = "";
     this.version = "";
-    this.tenant = "";
+    this.identityOf = null;
+    this.identityDigest = "";
     this.parses = 0;
     this.responseStatus = 0;
     this.resumer = null;
@@ -102,6 +106,32 @@ export class Exchange {
     this.parsed = null;
   }
 
+  /**
+   * Lower-case hex SHA-256 (64 digits) of request header `name`'s value, "" when absent or empty:
+   * the identity stages key tenants by, never the value itself. Hashed once per request and
+   * header: the router, the cache and token-bucket key by the same header as a rule, and each
+   * would hash it again (a table lookup, or a SHA-256 for an identity the worker has not seen
+   * lately). `digests`: the asking stage's table of recent identities, used on the first ask.
+   */
+  identity(name: string, digests: TenantDigests): string {
+    const known = this.identityOf;
+    if (known !== null && known == name) return this.identityDigest;
+    return this.knowIdentity(name, digests.ofHeader(this.headerView(), name));
+  }
+
+  /** Records `digest` as `identity(name)` for the later stages (a stage that hashed it itself); returns it. */
+  knowIdentity(name: string, digest: string): string {
+    this.identityOf = name;
+    this.identityDigest = digest;
+    return digest;
+  }
+
+  /** An edit of request header `name`: a digest of its old value is no longer its identity. */
+  private edited(name: string): void {
+    const known = this.identityOf;
+    if (known !== null && known == name) this.identityOf = null;
+  }
+
   /** The first value of request header `name` (lower-case), or null when absent. */
   requestHeader(name: string): string | null {
     return this.headerView().get(name);
@@ -114,16 +144,19 @@ export class Exchange {
   /** Sets request header `name` (replacing every value) in Envoy. */
   setRequestHeader(name: string, value: string): WasmResult {
     // The value's UTF-8 is still in the scratch slot the write encoded it into.
+    this.edited(name);
     return this.headers.wrote(requestHeaders.replace(name, value), HeaderEdit.Replace, name, scratchPtrB(), <i32>scratchLengthB());
   }
 
   /** `addRequestHeader` with the value as UTF-8 bytes (no string on the way). */
   addRequestHeaderBytes(name: string, value: ArrayBuffer): WasmResult {
+    this.edited(name);
     return this.headers.wrote(requestHeaders.addBytes(name, value), HeaderEdit.Add, name, changetype<usize>(value), value.byteLength);
   }
 
   /** `addRequestHeader` with the value as UTF-8 bytes encoded once (e.g. from configuration). */
   addRequestHeaderRaw(name: string, nameBytes: ArrayBuffer, value: ArrayBuffer): WasmResult {
+    this.edited(name);
     return this.headers.wrote(requestHeaders.addRaw(nameBytes, value), HeaderEdit.Add, name, changetype<usize>(value), value.byteLength);
   }
 
@@ -132,6 +165,7 @@ export class Exchange {
    * (no search for values to replace), so for headers the stage knows are absent.
    */
   addRequestHeader(name: string, value: string): WasmResult {
+    this.edited(name);
     return this.headers.wrote(requestHeaders.add(name, value), HeaderEdit.Add, name, scratchPtrB(), <i32>scratchLengthB());
   }
 
@@ -142,6 +176,7 @@ export class Exchange {
   removeRequestHeader(name: string): WasmResult {
     const view = this.headerView();
     if (!view.has(name) && view.readable) return WasmResult.Ok;
+    this.edited(name);
     return this.headers.wrote(requestHeaders.remove(name), HeaderEdit.Remove, name, 0, 0);
   }
 

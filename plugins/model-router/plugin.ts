@@ -81,6 +81,10 @@ class RouterStage extends Stage {
   private resumeAt: i32 = 0;
   /** Lower-case hex SHA-256 of the identity header; "" when the request has none. */
   private identityDigest: string = "";
+  /** x-ai-tenant: the digest's first `tenant_hex_chars` digits, `anonymous_tenant` without an identity, "" without `tenant_header`. */
+  private tenant: string = "";
+  /** `identify` ran: the two above are this request's. */
+  private identified: bool = false;
   private routedModel: ModelEntry | null = null;
   private routedVersion: VersionEntry | null = null;
   /** Set once an error response has been sent. */
@@ -107,8 +111,6 @@ class RouterStage extends Stage {
       sendLocalResponse(200, "model_router.model_list", body, [new HeaderPair("content-type", "application/json")]);
       return StageAction.Stop;
     }
-    if (cfg.tenantHeader.length > 0) this.identifyTenant(ex);
-
     const headers = ex.headerView();
     const bodyMayCarryJson = !endOfStream && (!headers.find("content-type") || isJsonContentType(headers.valuePtr, headers.valueLength));
     const sources = cfg.sources;
@@ -334,7 +336,8 @@ class RouterStage extends Stage {
     if (cfg.modelHeaders) {
       ex.addRequestHeader(MODEL_HEADER, model.name);
       ex.addRequestHeader(VERSION_HEADER, version.name);
-      if (ex.tenant.length > 0) ex.addRequestHeader(TENANT_HEADER, ex.tenant);
+      this.identify(ex);
+      if (this.tenant.length > 0) ex.addRequestHeader(TENANT_HEADER, this.tenant);
     }
     this.metrics.routed(m, res.version, ref.source);
     ex.model = model.name;
@@ -351,7 +354,10 @@ class RouterStage extends Stage {
    */
   private bucketFor(ex: Exchange, model: ModelEntry): u32 {
     const cfg = this.cfg;
-    if (cfg.stickyKey == StickyKey.Tenant && this.identityDigest.length > 0) return stickyBucket(model.name, this.identityDigest);
+    if (cfg.stickyKey == StickyKey.Tenant) {
+      this.identify(ex);
+      if (this.identityDigest.length > 0) return stickyBucket(model.name, this.identityDigest);
+    }
     if (cfg.stickyKey == StickyKey.Header) {
       const headers = ex.headerView();
       if (headers.find(cfg.stickyHeader) && headers.valueLength > 0) return stickyBucketOfBytes(model.name, headers.valuePtr, headers.valueLength);
@@ -359,17 +365,27 @@ class RouterStage extends Stage {
     return randomBelow(BUCKETS);
   }
 
-  /** x-ai-tenant: hex SHA-256 of the identity header, truncated; never the identity itself. */
-  private identifyTenant(ex: Exchange): void {
+  /**
+   * The identity's digest and x-ai-tenant (hex SHA-256 of the identity header, truncated; never
+   * the identity itself), worked out when first needed: a sticky split by tenant or x-ai-tenant.
+   * A router that needs neither (in a pipeline, `model_headers: false`) hashes nothing; the
+   * digest it does work out is the Exchange's `identity` for the later stages.
+   */
+  private identify(ex: Exchange): void {
+    if (this.identified) return;
+    this.identified = true;
+    const name = this.cfg.tenantHeader;
+    if (name.length == 0) return;
     const headers = ex.headerView();
-    if (!headers.find(this.cfg.tenantHeader) || headers.valueLength == 0) {
-      ex.tenant = this.cfg.anonymousTenant;
+    if (!headers.find(name) || headers.valueLength == 0) {
+      this.tenant = this.cfg.anonymousTenant;
+      ex.knowIdentity(name, "");
       return;
     }
     const digests = this.digests;
     digests.find(headers.valuePtr, headers.valueLength);
-    this.identityDigest = digests.digest;
-    ex.tenant = digests.tenant;
+    this.identityDigest = ex.knowIdentity(name, digests.digest);
+    this.tenant = digests.tenant;
   }
 
   /** The model name the routed version's server expects, or "" before routing. */

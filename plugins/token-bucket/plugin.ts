@@ -490,7 +490,7 @@ export class TokenBucketStage extends Stage {
 
   /** Hex SHA-256 of the identity header, "" without one (the anonymous tenant). */
   private identify(ex: Exchange): string {
-    return this.root.digests.ofHeader(ex.headerView(), this.root.cfg.tenantHeader);
+    return ex.identity(this.root.cfg.tenantHeader, this.root.digests);
   }
 
 }
