@@ -83,21 +83,38 @@ describe("pipeline with several stages", () => {
     const sha = (v: string) => createHash("sha256").update(v).digest("hex");
     const identities = (res: { upstreamRequest?: { headers: Record<string, string> } }) => probe(res.upstreamRequest?.headers).filter((p) => p.includes(":identity "));
 
-    it("gives every stage the digest of the header it names, one the router hashed included", async () => {
-      // The router hashes `authorization` (a sticky split by tenant); the probes ask for it and
-      // for another header, which must not get the router's digest.
+    it("gives every stage the digest of the header it names, the one the router worked out included", async () => {
+      // With a sticky split by tenant and no x-ai-* headers, the router hashes `authorization`
+      // for the split alone; the probes ask for it (known) and for another header (new, and
+      // never the router's digest).
       const plugin = await pipeline({
-        model_router: { ...ROUTER, sticky_key: "tenant", tenant_header: "authorization" },
+        model_router: { ...ROUTER, model_headers: false, sticky_key: "tenant", tenant_header: "authorization" },
         probe_a: { identity: "authorization" },
         probe_b: { identity: "x-api-key" },
       });
       for (const [auth, key] of [["Bearer sk-1", "k-1"], ["Bearer sk-2", "k-1"], ["Bearer sk-1", "k-2"]]) {
         const res = await plugin.request({ method: "POST", headers: { ...JSON_CT, authorization: auth, "x-api-key": key }, body: chat });
         expect(res.status).toBe(200);
-        expect(identities(res)).toEqual([`probe_a:identity authorization=${sha(auth)}`, `probe_b:identity x-api-key=${sha(key)}`]);
+        expect(identities(res)).toEqual([`probe_a:identity authorization=${sha(auth)} known`, `probe_b:identity x-api-key=${sha(key)} new`]);
       }
       const res = await plugin.request({ method: "POST", headers: JSON_CT, body: chat });
-      expect(identities(res)).toEqual(["probe_a:identity authorization=", "probe_b:identity x-api-key="]);
+      expect(identities(res)).toEqual(["probe_a:identity authorization= known", "probe_b:identity x-api-key= new"]);
+    });
+
+    it("is worked out by the first stage that needs it: a router that needs no tenant hashes nothing", async () => {
+      // Split by a session header, no x-ai-* headers: nothing in the router needs the tenant.
+      const plugin = await pipeline({
+        model_router: { ...ROUTER, model_headers: false, sticky_key: "header", sticky_header: "x-session-id", tenant_header: "authorization" },
+        probe_a: { identity: "authorization" },
+        probe_b: { identity: "authorization" },
+      });
+      const res = await plugin.request({ method: "POST", headers: { ...JSON_CT, authorization: "Bearer sk-1", "x-session-id": "s" }, body: chat });
+      expect(identities(res)).toEqual([`probe_a:identity authorization=${sha("Bearer sk-1")} new`, `probe_b:identity authorization=${sha("Bearer sk-1")} known`]);
+      // With x-ai-tenant to write, the router works it out first.
+      const headers = await pipeline({ model_router: { ...ROUTER, tenant_header: "authorization" }, probe_a: { identity: "authorization" } });
+      const res2 = await headers.request({ method: "POST", headers: { ...JSON_CT, authorization: "Bearer sk-1" }, body: chat });
+      expect(identities(res2)).toEqual([`probe_a:identity authorization=${sha("Bearer sk-1")} known`]);
+      expect(res2.upstreamRequest?.headers["x-ai-tenant"]).toBe(sha("Bearer sk-1").slice(0, 16));
     });
 
     it("is the digest of the header's value after a stage edited it", async () => {
@@ -107,7 +124,7 @@ describe("pipeline with several stages", () => {
         probe_b: { identity: "authorization", edits: [["remove", "authorization"]] },
       });
       const res = await plugin.request({ method: "POST", headers: { ...JSON_CT, authorization: "Bearer sk-1" }, body: chat });
-      expect(identities(res)).toEqual([`probe_a:identity authorization=${sha("Bearer changed")}`, "probe_b:identity authorization="]);
+      expect(identities(res)).toEqual([`probe_a:identity authorization=${sha("Bearer changed")} new`, "probe_b:identity authorization= new"]);
     });
   });
 

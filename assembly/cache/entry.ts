@@ -177,10 +177,12 @@ export enum SlotState {
   Fresh,
 }
 
-/** The outcome of `readSlot`: the state, and the entry when Fresh. */
+/** The outcome of `readSlot`: the state, the entry when Fresh, and the time it read (0: none). */
 export class SlotRead {
   state: SlotState = SlotState.Empty;
   entry: CacheEntry | null = null;
+  /** The clock's reading when the record was this key's (Expired, Fresh), for the caller to reuse. */
+  nowMs: u64 = 0;
 }
 
 /**
@@ -191,6 +193,7 @@ export class SlotRead {
  */
 export function readSlot(bytes: ArrayBuffer | null, key: ArrayBuffer, clock: () => u64, out: SlotRead = new SlotRead()): SlotRead {
   out.entry = null;
+  out.nowMs = 0;
   if (bytes === null || bytes.byteLength == 0) {
     out.state = SlotState.Empty;
     return out;
@@ -211,7 +214,9 @@ export function readSlot(bytes: ArrayBuffer | null, key: ArrayBuffer, clock: () 
     out.state = SlotState.OtherKey;
     return out;
   }
-  if (clock() >= entry.expiresAtMs) {
+  const now = clock();
+  out.nowMs = now;
+  if (now >= entry.expiresAtMs) {
     out.state = SlotState.Expired;
     return out;
   }

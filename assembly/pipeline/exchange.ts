@@ -108,15 +108,21 @@ export class Exchange {
 
   /**
    * Lower-case hex SHA-256 (64 digits) of request header `name`'s value, "" when absent or empty:
-   * the identity stages key tenants by, never the value itself. Hashed once per request and
-   * header: the router, the cache and token-bucket key by the same header as a rule, and each
-   * would hash it again (a table lookup, or a SHA-256 for an identity the worker has not seen
-   * lately). `digests`: the asking stage's table of recent identities, used on the first ask.
+   * the identity stages key tenants by, never the value itself. The last header asked for is
+   * remembered with its digest, so stages keying by the same header (the router, the cache and
+   * token-bucket use `authorization` unless configured otherwise) hash it once per request
+   * instead of once each (a table lookup, or a SHA-256 for an identity the worker has not seen
+   * lately). `digests`: the asking stage's table of recent identities, used when it is not known.
    */
   identity(name: string, digests: TenantDigests): string {
-    const known = this.identityOf;
-    if (known !== null && known == name) return this.identityDigest;
+    if (this.knowsIdentity(name)) return this.identityDigest;
     return this.knowIdentity(name, digests.ofHeader(this.headerView(), name));
+  }
+
+  /** `identity(name)` is known: an earlier stage of this request worked it out, and no stage edited the header since. */
+  knowsIdentity(name: string): bool {
+    const known = this.identityOf;
+    return known !== null && known == name;
   }
 
   /** Records `digest` as `identity(name)` for the later stages (a stage that hashed it itself); returns it. */
@@ -128,8 +134,7 @@ export class Exchange {
 
   /** An edit of request header `name`: a digest of its old value is no longer its identity. */
   private edited(name: string): void {
-    const known = this.identityOf;
-    if (known !== null && known == name) this.identityOf = null;
+    if (this.knowsIdentity(name)) this.identityOf = null;
   }
 
   /** The first value of request header `name` (lower-case), or null when absent. */

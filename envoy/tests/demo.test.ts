@@ -111,7 +111,7 @@ describe("scripts/demo.sh --once", () => {
 
   it("prints the router's stats", () => {
     const stats = section(all, "The router's stats");
-    expect(stats).toMatch(/^ {2}wasmcustom\.model_router\.requests\.model=iris\.version=v1: 1$/m);
+    expect(stats).toMatch(/^ {2}wasmcustom\.model_router\.requests\.model=iris\.version=v1\.source=path: 1$/m);
     expect(stats).toMatch(/^ {2}wasmcustom\.model_router\.errors\.kind=model_not_found: 1$/m);
     expect(stats).toMatch(/^ {2}wasmcustom\.model_router\.model_lists: 1$/m);
   });

@@ -294,7 +294,7 @@ export class CacheStage extends Stage {
     const value = getSharedDataAt(root.slotKeyAt(this.slot), root.slotKeyBytesLength, root.slotBuffer, root.slotValue);
     root.slotBuffer = keepForLoan(value.found ? value.value : null, root.slotBuffer, KEEP_SLOT_BYTES);
     const read = readSlot(value.found ? value.value : null, key, nowMillis, root.slotRead);
-    if (read.state == SlotState.Fresh && this.serve(read.entry as CacheEntry, Tier.Local)) return StageAction.Stop;
+    if (read.state == SlotState.Fresh && this.serve(read.entry as CacheEntry, Tier.Local, read.nowMs)) return StageAction.Stop;
     this.slotTaken = read.state == SlotState.OtherKey;
     this.reason = read.state == SlotState.Fresh ? Reason.NotConvertible
       : read.state == SlotState.Expired ? Reason.Expired
@@ -317,7 +317,7 @@ export class CacheStage extends Stage {
   sharedAnswer(ex: Exchange, entry: CacheEntry | null, failure: Reason): void {
     if (entry !== null) {
       // A shared hit also fills the local slot, so this worker's next request stays local.
-      if (this.serve(entry, Tier.Shared)) {
+      if (this.serve(entry, Tier.Shared, nowMillis())) {
         this.storeLocal(changetype<usize>(entry.source), entry.source.byteLength, false);
         ex.resume(StageAction.Stop);
         return;
@@ -330,12 +330,14 @@ export class CacheStage extends Stage {
     ex.resume(StageAction.Continue);
   }
 
-  /** Answers the request from `entry`; false when its body cannot be replayed in the form asked. */
-  private serve(entry: CacheEntry, tier: Tier): bool {
+  /**
+   * Answers the request from `entry` at time `now` (the local tier's slot read has the clock's
+   * reading already); false when its body cannot be replayed in the form asked.
+   */
+  private serve(entry: CacheEntry, tier: Tier, now: u64): bool {
     const root = this.root;
     const replay = replayFor(entry, this.stream, <i32>root.cfg.maxEntryBytes << 2, root.replay);
     if (replay.reason != Reason.None) return false;
-    const now = nowMillis();
     const age = now > entry.storedAtMs ? (now - entry.storedAtMs) / 1000 : 0;
     // Headers laid out in a reused buffer and the body sent from where the replay holds it:
     // Envoy copies both before the call returns.

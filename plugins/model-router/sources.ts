@@ -8,7 +8,7 @@ import { PathTemplate, matchTemplateUntil } from "./path-template";
 export enum Source { Header, Path, Body, Default }
 /** Names of Source values (the `source` label of model_router.requests), by value. */
 export const SOURCE_NAMES: string[] = ["header", "path", "body", "default"];
-export const SOURCE_COUNT: i32 = 4;
+export const SOURCE_COUNT: i32 = SOURCE_NAMES.length;
 
 /** Longest model reference a request may send (name, '@', version). */
 export const MAX_REF_CHARS: i32 = 512;
