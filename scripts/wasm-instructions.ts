@@ -89,7 +89,9 @@ function main(): void {
   for (const f of readdirSync(OUT)) if (f.startsWith("callgrind.")) rmSync(path.join(OUT, f));
   const run = spawnSync("valgrind", [
     "--tool=callgrind", "--dump-instr=yes", `--callgrind-out-file=${path.join(OUT, "callgrind.%p")}`,
-    process.execPath, "--perf-basic-prof", "--no-liftoff", path.join(ROOT, "node_modules", "vite-node", "vite-node.mjs"),
+    // --perf-basic-prof also starts V8's log, which would land in the working directory.
+    process.execPath, "--perf-basic-prof", "--no-liftoff", "--no-logfile-per-isolate", `--logfile=${path.join(OUT, "v8.log")}`,
+    path.join(ROOT, "node_modules", "vite-node", "vite-node.mjs"),
     path.join(ROOT, "scripts", "profile-emulator.ts"), "--", ...pass, "--module", MODULE, "--requests", "3000", "--warmup", "2000",
   ], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 << 20 });
   if (run.status !== 0) throw new Error(`the profiled run failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`);
