@@ -106,9 +106,16 @@ describe("PairsIndex", () => {
     for (const [what, bytes] of cases) {
       expect(mod.call("indexLoad", bytes), what).toBe(0);
       expect(find("a"), what).toBeUndefined();
+      // wellFormedPairs (parsePairs' check) is the index's check.
+      expect(mod.call("wellFormed", bytes), what).toBe(0);
     }
     expect(mod.call("indexLoad", new Uint8Array([0, 0, 0, 0]))).toBe(1);
     expect(find("a")).toBeUndefined();
+    expect(mod.call("wellFormed", good)).toBe(1);
+    // Past the indexed size too: 40 headers are checked (and scanned), not indexed.
+    const many = layout(Array.from({ length: 40 }, (_, i): [string, string] => [`h${i}`, `v${i}`]));
+    expect(mod.call("wellFormed", many)).toBe(1);
+    expect(mod.call("wellFormed", many.subarray(0, many.length - 1))).toBe(0);
   });
 });
 
@@ -136,6 +143,15 @@ describe("sameAscii", () => {
       }
     }
     expect(checked).toBeGreaterThan(7000);
+    // equalsAscii adds the length; narrowAscii writes the code units as bytes.
+    expect(mod.call("bytesEqualAscii", new TextEncoder().encode("total_tokens"), utf16("total_tokens"))).toBe(1);
+    expect(mod.call("bytesEqualAscii", new TextEncoder().encode("total_token"), utf16("total_tokens"))).toBe(0);
+    expect(mod.call("bytesEqualAscii", new TextEncoder().encode("total_tokens_"), utf16("total_tokens"))).toBe(0);
+    expect(mod.call("bytesEqualAscii", new Uint8Array(0), utf16(""))).toBe(1);
+    for (let n = 0; n <= 19; n++) {
+      const s = Array.from({ length: n }, () => String.fromCharCode(0x20 + Math.floor(rand() * 95))).join("");
+      expect(Buffer.from(mod.bytes("narrowed", utf16(s))).toString("latin1"), JSON.stringify(s)).toBe(s);
+    }
     expect(mod.call("bytesAreAscii", new TextEncoder().encode("content-type"), utf16("content-type"))).toBe(1);
     expect(mod.call("bytesAreAscii", new TextEncoder().encode("content-typf"), utf16("content-type"))).toBe(0);
   });

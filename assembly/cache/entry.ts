@@ -20,6 +20,7 @@
 // data has no delete). Anything else that breaks a rule above decodes to null, never a trap.
 
 import { writeDecimal } from "../http/decimal";
+import { narrowAscii } from "../runtime/bytes";
 
 /** Prefix of the local tier's shared-data keys; the slot number follows in decimal. */
 export const SLOT_KEY_PREFIX = "aigw/inference-cache/";
@@ -119,7 +120,7 @@ export function writeEntryHead(
   store<u16>(base, 0, 58);
   store<u32>(base, <u32>bodyLength, 60);
   const ct = base + <usize>ENTRY_HEADER_BYTES;
-  for (let i = 0; i < ctLen; i++) store<u8>(ct + <usize>i, <u8>load<u16>(units + (<usize>i << 1)));
+  narrowAscii(ct, units, ctLen);
   return true;
 }
 

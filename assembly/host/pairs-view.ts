@@ -1,7 +1,7 @@
 // A read-only view of a header map as the host serialises it (pairs.ts's layout), for lookups
 // without a host call each: one `get_header_map_pairs` brings every header, indexed by name as
-// it is checked (pairs-index.ts), and a lookup compares bytes in place. Names are compared as Envoy keys them, lower-case ASCII, so a name
-// given as a string is matched code unit against byte without encoding it. Values become strings
+// it is checked (pairs-index.ts), and a lookup compares bytes in place. Names are compared as
+// Envoy keys them, lower-case ASCII, so a name given as a string is matched code unit against byte without encoding it. Values become strings
 // only when asked for.
 //
 // Writes made to the host's map after the load can be recorded as edits (`edit`), which `find`
@@ -13,7 +13,7 @@ import { HeaderMapType, WasmResult } from "../abi/types";
 import { proxy_get_header_map_pairs } from "../abi/imports";
 import { capacityOf, clearOut, lendToHost, OUT_PTR, OUT_SIZE, takeOut } from "../runtime/memory";
 import { PairsIndex } from "./pairs-index";
-import { sameAscii } from "../runtime/bytes";
+import { narrowAscii, sameAscii } from "../runtime/bytes";
 import { setLastStatus } from "./status";
 
 /** Largest buffer a cleared view keeps for its next load (headers beyond it are rare). */
@@ -149,7 +149,7 @@ export class PairsView {
     }
     const base = changetype<usize>(this.editBytes);
     const nameAt = this.editUsed;
-    narrowInto(base + <usize>nameAt, changetype<usize>(name), nameLength);
+    narrowAscii(base + <usize>nameAt, changetype<usize>(name), nameLength);
     const valueAt = nameAt + nameLength;
     if (valueLength > 0) memory.copy(base + <usize>valueAt, valuePtr, <usize>valueLength);
     this.editUsed = need;
@@ -230,19 +230,4 @@ export class PairsView {
     this.foundLength = index.foundLength;
     return true;
   }
-}
-
-
-/**
- * Copies `n` UTF-16 code units of ASCII at `src` to `n` bytes at `dst`, four a step: edits copy
- * header names of up to 30 characters (token-bucket's six `x-ratelimit-*`), and a unit a step
- * was the larger part of recording an edit.
- */
-function narrowInto(dst: usize, src: usize, n: i32): void {
-  let k = 0;
-  for (; k + 4 <= n; k += 4) {
-    const v = load<u64>(src + (<usize>k << 1));
-    store<u32>(dst + <usize>k, <u32>(v & 0xFF) | <u32>((v >> 8) & 0xFF00) | <u32>((v >> 16) & 0xFF0000) | <u32>((v >> 24) & 0xFF000000));
-  }
-  for (; k < n; k++) store<u8>(dst + <usize>k, <u8>load<u16>(src + (<usize>k << 1)));
 }

@@ -3,6 +3,8 @@
 // followed by a NUL byte. Parsing checks every length against the buffer and returns an empty
 // list for a malformed map instead of reading out of bounds.
 
+import { PairsIndex } from "./pairs-index";
+
 export class HeaderPair {
   constructor(public name: string, public value: string) {}
 }
@@ -130,24 +132,18 @@ export function serializePairs(pairs: HeaderPair[]): ArrayBuffer {
   return out;
 }
 
-/** True when every length in a serialised map fits the buffer, so reading it stays in bounds. */
+/** The index `wellFormedPairs` checks with (it keeps no reference to a map once cleared). */
+const LAYOUT = new PairsIndex();
+
+/**
+ * True when every length in a serialised map fits the buffer, so reading it stays in bounds: the
+ * check the header views make as they index a map (pairs-index.ts), so that one piece of code
+ * decides what is well-formed.
+ */
 export function wellFormedPairs(buf: ArrayBuffer): bool {
-  const total = <usize>buf.byteLength;
-  if (total < 4) return false;
-  const base = changetype<usize>(buf);
-  const n = <usize>load<u32>(base);
-  if (n > (total - 4) / 8) return false;
-  let lengths = base + 4;
-  let data = base + 4 + n * 8;
-  const end = base + total;
-  for (let i: usize = 0; i < n; i++) {
-    const nameLen = <usize>load<u32>(lengths);
-    const valueLen = <usize>load<u32>(lengths + 4);
-    lengths += 8;
-    if (nameLen > end - data || valueLen > end - data - nameLen || end - data - nameLen - valueLen < 2) return false;
-    data += nameLen + valueLen + 2;
-  }
-  return true;
+  const ok = LAYOUT.load(changetype<usize>(buf), <usize>buf.byteLength);
+  LAYOUT.clear();
+  return ok;
 }
 
 export function parsePairs(buf: ArrayBuffer | null): HeaderPair[] {

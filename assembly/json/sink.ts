@@ -1,6 +1,8 @@
 // A growable UTF-8 byte buffer: the writer and the canonicaliser append to it and copy out once
 // at the end, so building output never goes through string concatenation.
 
+import { narrowAscii } from "../runtime/bytes";
+
 export class ByteSink {
   private buf: ArrayBuffer;
   /** Bytes written so far. */
@@ -52,9 +54,7 @@ export class ByteSink {
   /** Appends a string known to be ASCII (literals such as `true`, digits). */
   ascii(s: string): void {
     const n = s.length;
-    const p = this.reserve(n);
-    const src = changetype<usize>(s);
-    for (let i = 0; i < n; i++) store<u8>(p + <usize>i, <u8>load<u16>(src + (<usize>i << 1)));
+    narrowAscii(this.reserve(n), changetype<usize>(s), n);
     this.length += n;
   }
 

@@ -3,7 +3,7 @@
 // U+10FFFF. The readers below run only over string content the parser has already validated, so
 // they never check bounds or well-formedness again.
 
-import { sameAscii } from "../runtime/bytes";
+import { equalsAscii } from "../runtime/bytes";
 
 /**
  * Length of the well-formed UTF-8 sequence of two to four bytes starting at `i` (whose first byte
@@ -132,7 +132,7 @@ export function decodeContent(base: usize, from: i32, to: i32, plain: bool): str
 export function contentEquals(base: usize, from: i32, to: i32, plainAscii: bool, s: string): bool {
   const n = s.length;
   const sp = changetype<usize>(s);
-  if (plainAscii) return to - from == n && sameAscii(base + <usize>from, s);
+  if (plainAscii) return equalsAscii(base + <usize>from, to - from, s);
   let i = from;
   let k = 0;
   while (i < to) {

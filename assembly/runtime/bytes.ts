@@ -1,6 +1,7 @@
-// Byte comparisons without a copy or a string made: eight bytes at a time for a header value
+// Byte comparisons and copies without a string made: eight bytes at a time for a header value
 // compared in place with a remembered one (AssemblyScript's memory.compare goes byte by byte),
-// and bytes against an ASCII string's code units for names. Pure.
+// bytes against an ASCII string's code units for names, and an ASCII string's code units
+// narrowed to bytes. Pure.
 
 /** The `n` bytes at `a` and at `b` are equal. */
 export function sameBytes(a: usize, b: usize, n: i32): bool {
@@ -32,4 +33,25 @@ export function sameAscii(bytes: usize, s: string): bool {
     if (<u32>load<u8>(bytes + <usize>i) != <u32>load<u16>(q + (<usize>i << 1))) return false;
   }
   return true;
+}
+
+/** The `len` bytes at `bytes` are exactly the characters of ASCII string `s`. */
+// @ts-ignore: decorator
+@inline
+export function equalsAscii(bytes: usize, len: i32, s: string): bool {
+  return s.length == len && sameAscii(bytes, s);
+}
+
+/**
+ * Writes the `n` code units of ASCII at `units` as `n` bytes at `dst`, four a step (the inverse of
+ * `sameAscii`'s spread): header names recorded as edits, literals and digits in JSON, a stored
+ * content type.
+ */
+export function narrowAscii(dst: usize, units: usize, n: i32): void {
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const v = load<u64>(units + (<usize>k << 1));
+    store<u32>(dst + <usize>k, <u32>(v & 0xFF) | <u32>((v >> 8) & 0xFF00) | <u32>((v >> 16) & 0xFF0000) | <u32>((v >> 24) & 0xFF000000));
+  }
+  for (; k < n; k++) store<u8>(dst + <usize>k, <u8>load<u16>(units + (<usize>k << 1)));
 }

@@ -3,7 +3,8 @@
 // (see io.ts for how bytes cross the boundary).
 import { HeaderPair, PairsWriter, serializePairs } from "../../assembly/host/pairs";
 import { PairsIndex } from "../../assembly/host/pairs-index";
-import { sameAscii } from "../../assembly/runtime/bytes";
+import { equalsAscii, narrowAscii, sameAscii } from "../../assembly/runtime/bytes";
+import { wellFormedPairs } from "../../assembly/host/pairs";
 import { input, output } from "./io";
 
 export { alloc, byteLength, release } from "./io";
@@ -76,4 +77,24 @@ export function bytesAreAscii(bytes: usize, text: usize): i32 {
   const b = input(bytes);
   const s = String.UTF16.decode(input(text));
   return b.byteLength == s.length && sameAscii(changetype<usize>(b), s) ? 1 : 0;
+}
+
+/** equalsAscii: 1 when `bytes` (raw) are exactly `text` (UTF-16LE)'s characters, lengths included. */
+export function bytesEqualAscii(bytes: usize, text: usize): i32 {
+  const b = input(bytes);
+  return equalsAscii(changetype<usize>(b), b.byteLength, String.UTF16.decode(input(text))) ? 1 : 0;
+}
+
+/** narrowAscii of `text` (UTF-16LE): its code units as bytes. */
+export function narrowed(text: usize): usize {
+  const units = input(text);
+  const n = units.byteLength >> 1;
+  const out = new ArrayBuffer(n);
+  narrowAscii(changetype<usize>(out), changetype<usize>(units), n);
+  return output(out);
+}
+
+/** wellFormedPairs of a serialised map: 1 when every length fits. */
+export function wellFormed(data: usize): i32 {
+  return wellFormedPairs(input(data)) ? 1 : 0;
 }

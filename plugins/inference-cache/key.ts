@@ -30,7 +30,7 @@ import { JsonValue } from "../../assembly/json/index";
 import { compareStringNodes, F_ESCAPED, F_NON_ASCII, JsonTree, nodeStringEquals } from "../../assembly/json/reader";
 import { ByteSink } from "../../assembly/json/sink";
 import { nextPos, readCodePoint } from "../../assembly/json/utf8";
-import { sameAscii } from "../../assembly/runtime/bytes";
+import { equalsAscii } from "../../assembly/runtime/bytes";
 
 export const KEY_FORMAT_VERSION: u8 = 1;
 export const KEY_BYTES: i32 = 32;
@@ -355,10 +355,10 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
         continue;
       }
       for (let d = 0; d < nd; d++) {
-        if ((present & (<u64>1 << d)) == 0 && asciiEquals(p, len, nameAt(names, d))) present |= <u64>1 << d;
+        if ((present & (<u64>1 << d)) == 0 && equalsAscii(p, len, nameAt(names, d))) present |= <u64>1 << d;
       }
-      let drop = asciiEquals(p, len, STREAM_FIELD);
-      for (let d = 0; d < drops.length && !drop; d++) drop = asciiEquals(p, len, nameAt(drops, d));
+      let drop = equalsAscii(p, len, STREAM_FIELD);
+      for (let d = 0; d < drops.length && !drop; d++) drop = equalsAscii(p, len, nameAt(drops, d));
       if (!drop) unchecked((kept[n++] = keyNode));
       continue;
     }
@@ -403,13 +403,6 @@ export function writeCanonicalBody(sink: ByteSink, body: JsonValue, rules: KeyRu
 @inline
 function nameAt(names: string[], i: i32): string {
   return changetype<string>(load<usize>(names.dataStart + (<usize>i << alignof<usize>())));
-}
-
-// The `len` ASCII bytes at `p` are the characters of `s`.
-// @ts-ignore: decorator
-@inline
-function asciiEquals(p: usize, len: i32, s: string): bool {
-  return s.length == len && sameAscii(p, s);
 }
 
 /**

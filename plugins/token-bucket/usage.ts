@@ -13,7 +13,7 @@
 // string), so a stray quote in an SSE comment cannot hide the rest of the stream.
 
 import { JsonLimits, JsonResult, JsonValue, parseJsonReusing } from "../../assembly/json/index";
-import { sameAscii } from "../../assembly/runtime/bytes";
+import { equalsAscii } from "../../assembly/runtime/bytes";
 
 /** Largest usage object read. */
 export const MAX_USAGE_BYTES: i32 = 4096;
@@ -404,11 +404,11 @@ function skipWs(p: usize, i: i32, n: i32): i32 {
 
 /** Which FLAT entry the key of `len` bytes at `k` is, or -1. */
 function memberOf(k: usize, len: i32): i32 {
-  if (len == 12 && sameAscii(k, "total_tokens")) return TOTAL;
-  if (len == 13 && sameAscii(k, "prompt_tokens")) return PROMPT;
-  if (len == 12 && sameAscii(k, "input_tokens")) return INPUT;
-  if (len == 17 && sameAscii(k, "completion_tokens")) return COMPLETION;
-  if (len == 13 && sameAscii(k, "output_tokens")) return OUTPUT;
+  if (equalsAscii(k, len, "total_tokens")) return TOTAL;
+  if (equalsAscii(k, len, "prompt_tokens")) return PROMPT;
+  if (equalsAscii(k, len, "input_tokens")) return INPUT;
+  if (equalsAscii(k, len, "completion_tokens")) return COMPLETION;
+  if (equalsAscii(k, len, "output_tokens")) return OUTPUT;
   return -1;
 }
 
