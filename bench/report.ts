@@ -23,6 +23,12 @@ export interface VariantResult {
   envoy_cpu_us_per_req: number;
   /** The same from /proc/<pid>/stat (10 ms ticks), a cross-check. */
   envoy_cpu_ticks_us_per_req: number;
+  /** The kernel's part of those ticks (stime / (utime + stime)). */
+  envoy_kernel_share: number;
+  /** Envoy's minor page faults per request. */
+  envoy_minor_faults_per_req: number;
+  /** Times an Envoy thread was put on a CPU, per request (schedstat): its wake-ups. */
+  envoy_runs_per_req: number;
   /** This process (client and upstream). */
   node_cpu_us_per_req: number;
   /** Envoy's CPU while the other variants ran. */

@@ -115,21 +115,30 @@ interface Cpu {
   ns: number;
   /** utime + stime of the whole process (/proc/<pid>/stat), clock ticks. */
   ticks: number;
+  /** stime alone: the part of `ticks` spent in the kernel. */
+  sysTicks: number;
+  /** Minor page faults of the whole process (/proc/<pid>/stat). */
+  minflt: number;
+  /** Sum over the threads of the times each was put on a CPU (schedstat's third field): wake-ups. */
+  runs: number;
 }
 
 function processCpu(pid: number): Cpu {
   let ns = 0;
+  let runs = 0;
   for (const t of readdirSync(`/proc/${pid}/task`)) {
     try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
+      const sched = readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ");
+      ns += Number(sched[0]);
+      runs += Number(sched[2]);
     } catch {
       // a thread that just exited
     }
   }
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // Fields 14 and 15 of stat(5) (utime, stime) are at 11 and 12 after "pid (comm) ".
-  return { ns, ticks: Number(fields[11]) + Number(fields[12]) };
+  // Fields 10, 14 and 15 of stat(5) (minflt, utime, stime) are at 7, 11 and 12 after "pid (comm) ".
+  return { ns, ticks: Number(fields[11]) + Number(fields[12]), sysTicks: Number(fields[12]), minflt: Number(fields[7]), runs };
 }
 
 
@@ -222,7 +231,7 @@ async function phase(t: Target, n: number, concurrency: number, deadline: number
   const node = process.cpuUsage(node0);
   const cpu1 = processCpu(t.pid);
   t.lastMark = { cpuNs: cpu1.ns, at: process.hrtime.bigint() };
-  return { latUs, wallNs, envoyCpu: { ns: cpu1.ns - cpu0.ns, ticks: cpu1.ticks - cpu0.ticks }, nodeCpuUs: node.user + node.system };
+  return { latUs, wallNs, envoyCpu: { ns: cpu1.ns - cpu0.ns, ticks: cpu1.ticks - cpu0.ticks, sysTicks: cpu1.sysTicks - cpu0.sysTicks, minflt: cpu1.minflt - cpu0.minflt, runs: cpu1.runs - cpu0.runs }, nodeCpuUs: node.user + node.system };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -513,6 +522,9 @@ function results(ran: Variant[], phases: Map<string, Phase[]>, targets: Target[]
     const wallNs = ps.reduce((s, p) => s + p.wallNs, 0);
     const cpuNs = ps.reduce((s, p) => s + p.envoyCpu.ns, 0);
     const ticks = ps.reduce((s, p) => s + p.envoyCpu.ticks, 0);
+    const sysTicks = ps.reduce((s, p) => s + p.envoyCpu.sysTicks, 0);
+    const minflt = ps.reduce((s, p) => s + p.envoyCpu.minflt, 0);
+    const runs = ps.reduce((s, p) => s + p.envoyCpu.runs, 0);
     const nodeUs = ps.reduce((s, p) => s + p.nodeCpuUs, 0);
     return {
       v,
@@ -524,6 +536,9 @@ function results(ran: Variant[], phases: Map<string, Phase[]>, targets: Target[]
       throughput_rps: n / (wallNs / 1e9),
       envoy_cpu_us_per_req: cpuNs / 1_000 / n,
       envoy_cpu_ticks_us_per_req: (ticks * (1e6 / CLK_TCK)) / n,
+      envoy_kernel_share: ticks > 0 ? sysTicks / ticks : NaN,
+      envoy_minor_faults_per_req: minflt / n,
+      envoy_runs_per_req: runs / n,
       node_cpu_us_per_req: nodeUs / n,
       envoy_idle_cpu_us_per_s: t.idle.wallNs > 0 ? t.idle.ns / 1_000 / (t.idle.wallNs / 1e9) : NaN,
       // Unrounded, for the per-round differences.
@@ -558,6 +573,9 @@ function results(ran: Variant[], phases: Map<string, Phase[]>, targets: Target[]
       throughput_rps: r1(s.throughput_rps),
       envoy_cpu_us_per_req: r1(s.envoy_cpu_us_per_req),
       envoy_cpu_ticks_us_per_req: r1(s.envoy_cpu_ticks_us_per_req),
+      envoy_kernel_share: Math.round(s.envoy_kernel_share * 1000) / 1000,
+      envoy_minor_faults_per_req: Math.round(s.envoy_minor_faults_per_req * 1000) / 1000,
+      envoy_runs_per_req: Math.round(s.envoy_runs_per_req * 1000) / 1000,
       node_cpu_us_per_req: r1(s.node_cpu_us_per_req),
       envoy_idle_cpu_us_per_s: r1(s.envoy_idle_cpu_us_per_s),
       rounds: s.rounds.map((r) => ({ requests: r.requests, median_us: r1(r.median_us), p90_us: r1(r.p90_us), throughput_rps: r1(r.throughput_rps), envoy_cpu_us_per_req: r1(r.envoy_cpu_us_per_req) })),
