@@ -156,3 +156,34 @@ describe("sameAscii", () => {
     expect(mod.call("bytesAreAscii", new TextEncoder().encode("content-typf"), utf16("content-type"))).toBe(0);
   });
 });
+
+describe("decodeUtf8Lossy (header values, SSE fields)", () => {
+  // The WHATWG decoder replaces each maximal ill-formed subpart with one U+FFFD: the reference.
+  const whatwg = (bytes: Uint8Array) => new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+  const lossy = (bytes: Uint8Array) => new TextDecoder("utf-16le").decode(mod.bytes("lossy", bytes));
+
+  it("never reads an overlong form or a swallowed ASCII byte as another text", () => {
+    // C1 A7 is an overlong "g"; C1 27 would take the quote as a continuation byte.
+    expect(lossy(Uint8Array.from([0xc1, 0xa7, 0x70, 0x74]))).toBe("\uFFFD\uFFFDpt");
+    expect(lossy(Uint8Array.from([0xc1, 0x27, 0x70, 0x74]))).toBe("\uFFFD'pt");
+    expect(lossy(Uint8Array.from([0xe0, 0x81, 0xa7, 0x70, 0x74]))).toBe("\uFFFD\uFFFD\uFFFDpt");
+    // Beyond U+10FFFF and encoded surrogates: no lone surrogate in the string made.
+    expect(lossy(Uint8Array.from([0xf4, 0x90, 0x80, 0x80]))).toBe("\uFFFD\uFFFD\uFFFD\uFFFD");
+    expect(lossy(Uint8Array.from([0xed, 0xa0, 0x80]))).toBe("\uFFFD\uFFFD\uFFFD");
+    // A truncated sequence is one replacement, the byte after it kept.
+    expect(lossy(Uint8Array.from([0xe2, 0x82, 0x41]))).toBe("\uFFFDA");
+    expect(lossy(new TextEncoder().encode("llama-é€😀"))).toBe("llama-é€😀");
+    expect(lossy(new Uint8Array(0))).toBe("");
+  });
+
+  it("agrees with TextDecoder on random bytes, valid UTF-8 and ASCII", () => {
+    const rand = prng(23);
+    const interesting = [0x00, 0x27, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff];
+    for (let round = 0; round < 3000; round++) {
+      const n = Math.floor(rand() * 24);
+      const bytes = Uint8Array.from({ length: n }, () => (rand() < 0.6 ? interesting[Math.floor(rand() * interesting.length)] : Math.floor(rand() * 256)));
+      expect(lossy(bytes), `bytes ${Buffer.from(bytes).toString("hex")}`).toBe(whatwg(bytes));
+    }
+    for (const s of ["", "x-session-0001", "application/json; charset=utf-8", "naïve ✓ 𝄞 end"]) expect(lossy(new TextEncoder().encode(s))).toBe(s);
+  });
+});

@@ -15,6 +15,7 @@ import { capacityOf, clearOut, lendToHost, OUT_PTR, OUT_SIZE, takeOut } from "..
 import { PairsIndex } from "./pairs-index";
 import { narrowAscii, sameAscii } from "../runtime/bytes";
 import { setLastStatus } from "./status";
+import { decodeUtf8Lossy } from "../json/utf8";
 
 /** Largest buffer a cleared view keeps for its next load (headers beyond it are rare). */
 const KEEP_BYTES: i32 = 4096;
@@ -192,7 +193,7 @@ export class PairsView {
   /** The first value of `name` ("" when empty), or null when absent. */
   get(name: string): string | null {
     if (!this.find(name)) return null;
-    return String.UTF8.decodeUnsafe(this.foundAt, <usize>this.foundLength);
+    return decodeUtf8Lossy(this.foundAt, this.foundLength);
   }
 
   /**

@@ -4,6 +4,7 @@
 // list for a malformed map instead of reading out of bounds.
 
 import { PairsIndex } from "./pairs-index";
+import { decodeUtf8Lossy } from "../json/utf8";
 
 export class HeaderPair {
   constructor(public name: string, public value: string) {}
@@ -157,9 +158,9 @@ export function parsePairs(buf: ArrayBuffer | null): HeaderPair[] {
     const nameLen = <usize>load<u32>(lengths);
     const valueLen = <usize>load<u32>(lengths + 4);
     lengths += 8;
-    const name = String.UTF8.decodeUnsafe(data, nameLen);
+    const name = decodeUtf8Lossy(data, <i32>nameLen);
     data += nameLen + 1;
-    const value = String.UTF8.decodeUnsafe(data, valueLen);
+    const value = decodeUtf8Lossy(data, <i32>valueLen);
     data += valueLen + 1;
     out.push(new HeaderPair(name, value));
   }

@@ -5,6 +5,7 @@
 
 import { PairsView } from "./pairs-view";
 import { sameBytes } from "../runtime/bytes";
+import { decodeUtf8Lossy } from "../json/utf8";
 
 /** Longest value kept for the next comparison (longer ones are decoded every time). */
 const MAX_REPEATED_BYTES: i32 = 256;
@@ -13,11 +14,11 @@ export class RepeatedValue {
   private bytes: ArrayBuffer = new ArrayBuffer(0);
   private value: string = "";
 
-  /** The `n` UTF-8 bytes at `p` as a string (as `String.UTF8.decodeUnsafe` makes it). */
+  /** The `n` bytes at `p` as a string (`decodeUtf8Lossy`: ill-formed bytes as U+FFFD). */
   ofBytes(p: usize, n: i32): string {
     const known = this.bytes;
     if (n == known.byteLength && sameBytes(p, changetype<usize>(known), n)) return this.value;
-    const value = String.UTF8.decodeUnsafe(p, <usize>n);
+    const value = decodeUtf8Lossy(p, n);
     if (n <= MAX_REPEATED_BYTES) {
       const copy = new ArrayBuffer(n);
       memory.copy(changetype<usize>(copy), p, <usize>n);

@@ -41,6 +41,78 @@ function isContinuation(b: u32): bool {
   return (b & 0xC0) == 0x80;
 }
 
+/**
+ * The `n` bytes at `p` (a header value, an SSE field: text nobody validated) as a string, with
+ * one U+FFFD for each maximal ill-formed subpart, as the WHATWG decoder (TextDecoder) does. AssemblyScript's `String.UTF8.decodeUnsafe` trusts
+ * its input: it reads an overlong `C1 A7` as "g" and takes an ASCII byte after a lead byte as
+ * that byte's continuation, so bytes that a rule in front of us (or the upstream) sees as one
+ * text would be another here. Well-formed input (ASCII, nearly always) is decoded as it is.
+ */
+export function decodeUtf8Lossy(p: usize, n: i32): string {
+  let i = 0;
+  while (i < n) {
+    if (load<u8>(p + <usize>i) < 0x80) {
+      i++;
+      continue;
+    }
+    const k = utf8SequenceLength(p, i, n);
+    if (k == 0) break;
+    i += k;
+  }
+  if (i >= n) return String.UTF8.decodeUnsafe(p, <usize>n);
+  // Never more UTF-16 units than bytes: a replaced byte is one unit, a sequence shrinks.
+  const out = __new(<usize>n << 1, idof<String>());
+  let w = out;
+  i = 0;
+  while (i < n) {
+    const c = <u32>load<u8>(p + <usize>i);
+    if (c < 0x80) {
+      store<u16>(w, <u16>c);
+      w += 2;
+      i++;
+      continue;
+    }
+    if (utf8SequenceLength(p, i, n) == 0) {
+      store<u16>(w, 0xFFFD);
+      w += 2;
+      i += maximalSubpart(p, i, n);
+      continue;
+    }
+    const cp = readCodePoint(p, i);
+    i = nextPos;
+    if (cp < 0x10000) {
+      store<u16>(w, <u16>cp);
+      w += 2;
+    } else {
+      const v = cp - 0x10000;
+      store<u16>(w, <u16>(0xD800 | (v >> 10)));
+      store<u16>(w, <u16>(0xDC00 | (v & 0x3FF)), 2);
+      w += 4;
+    }
+  }
+  return changetype<string>(__renew(out, w - out));
+}
+
+/**
+ * Bytes from `i` that a decoder replaces with one U+FFFD, where no well-formed sequence starts
+ * (Unicode 15, 3.9 "U+FFFD substitution of maximal subparts"): the lead byte and the
+ * continuation bytes after it that could still begin a well-formed sequence, at least one.
+ */
+function maximalSubpart(p: usize, i: i32, n: i32): i32 {
+  const c = <u32>load<u8>(p + <usize>i);
+  if (c < 0xC2 || c > 0xF4) return 1;
+  const need = c < 0xE0 ? 1 : c < 0xF0 ? 2 : 3;
+  const lo: u32 = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+  const hi: u32 = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+  let k = 1;
+  while (k <= need && i + k < n) {
+    const b = <u32>load<u8>(p + <usize>(i + k));
+    if (k == 1 ? b < lo || b > hi : !isContinuation(b)) break;
+    k++;
+  }
+  return k;
+}
+
 /** Value of the four hex digits at `p`, or -1 if any is not a hex digit. */
 export function hex4(p: usize): i32 {
   let v = 0;

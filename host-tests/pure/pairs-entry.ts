@@ -6,6 +6,7 @@ import { PairsIndex } from "../../assembly/host/pairs-index";
 import { equalsAscii, narrowAscii, sameAscii } from "../../assembly/runtime/bytes";
 import { wellFormedPairs } from "../../assembly/host/pairs";
 import { input, output } from "./io";
+import { decodeUtf8Lossy } from "../../assembly/json/utf8";
 
 export { alloc, byteLength, release } from "./io";
 
@@ -97,4 +98,10 @@ export function narrowed(text: usize): usize {
 /** wellFormedPairs of a serialised map: 1 when every length fits. */
 export function wellFormed(data: usize): i32 {
   return wellFormedPairs(input(data)) ? 1 : 0;
+}
+
+/** `data`'s bytes as decodeUtf8Lossy reads a header value, as UTF-16LE. */
+export function lossy(data: usize): usize {
+  const src = input(data);
+  return output(String.UTF16.encode(decodeUtf8Lossy(changetype<usize>(src), src.byteLength)));
 }

@@ -10,6 +10,7 @@ import { writeCanonical } from "../../assembly/json/canonical";
 import { writeEscapedString } from "../../assembly/json/escape";
 import { JsonLimits, JsonValue, parseJson } from "../../assembly/json/index";
 import { ByteSink } from "../../assembly/json/sink";
+import { decodeUtf8Lossy } from "../../assembly/json/utf8";
 import { Reason } from "./policy";
 
 export const SSE_CONTENT_TYPE = "text/event-stream";
@@ -151,7 +152,7 @@ export class SseReader {
       this.data.byte(0x0A);
       this.hasData = true;
     } else if (nameLen == 5 && load<u32>(name) == 0x6E657665 && load<u8>(name, 4) == 0x74) { // "event"
-      this.type = String.UTF8.decodeUnsafe(base + <usize>value, <usize>(n - value));
+      this.type = decodeUtf8Lossy(base + <usize>value, n - value);
     }
   }
 
