@@ -104,6 +104,7 @@ export class JsonValue {
   // Sequential child access stays linear: child `cursorIndex` starts at node `cursorNode`.
   private cursorIndex: i32 = 0;
   private cursorNode: i32;
+  private matches: i32 = 0;
 
   constructor(tree: JsonTree, node: i32) {
     this.tree = tree;
@@ -236,17 +237,33 @@ export class JsonValue {
     return true;
   }
 
-  // Node of the value of member `key` (the last one with duplicates), or -1.
+  /**
+   * How many members the last `get`/`getInto` found named its key: more than 1 when the key is
+   * duplicated, which a caller that acts on the value may refuse (parsers downstream differ on
+   * which duplicate counts: the first, the last, or an error).
+   */
+  get lastMatches(): i32 {
+    return this.matches;
+  }
+
+  // Node of the value of member `key` (the last one with duplicates), or -1; counts the members
+  // named `key` into `matches`.
   private memberValueNode(key: string): i32 {
+    this.matches = 0;
     if (this.kind != JsonKind.Object) return -1;
     const tree = this.tree;
     const count = this.length;
     let n = this.node + 1;
     let found = -1;
+    let matches = 0;
     for (let i = 0; i < count; i++) {
-      if (nodeStringEquals(tree, n, key)) found = n + 1;
+      if (nodeStringEquals(tree, n, key)) {
+        found = n + 1;
+        matches++;
+      }
       n = tree.skip(n + 1);
     }
+    this.matches = matches;
     return found;
   }
 
@@ -367,6 +384,23 @@ export function parseJsonReusing(bytes: ArrayBuffer, limits: JsonLimits, previou
 }
 
 /** Parses JSON held in a string (e.g. a literal in a test or a default configuration). */
+// The node buffer `isJsonAt` reuses, up to KEEP_CHECK_NODES bytes.
+let checkNodes: ArrayBuffer | null = null;
+const KEEP_CHECK_NODES: i32 = 16 << 10;
+
+/**
+ * True when the `len` bytes at `ptr` are one JSON document within `limits`, by the rules of
+ * `parseJson`; no tree is kept. For a check before a copy is trusted (a response to store).
+ */
+export function isJsonAt(ptr: usize, len: i32, limits: JsonLimits): bool {
+  if (len > limits.maxBytes) return false;
+  const parser = PARSER.beginAt(ptr, len, limits, checkNodes);
+  const ok = parser.run();
+  const nodes = parser.release();
+  checkNodes = nodes.byteLength <= KEEP_CHECK_NODES ? nodes : null;
+  return ok;
+}
+
 export function parseJsonText(text: string, limits: JsonLimits = new JsonLimits()): JsonResult {
   return parseJson(String.UTF8.encode(text), limits);
 }
@@ -392,7 +426,13 @@ class Parser {
    * when it is large enough.
    */
   begin(source: ArrayBuffer, limits: JsonLimits, reuse: ArrayBuffer | null): Parser {
-    const len = source.byteLength;
+    this.beginAt(changetype<usize>(source), source.byteLength, limits, reuse);
+    this.source = source;
+    return this;
+  }
+
+  /** `begin` over the `len` bytes at `ptr`, which the caller keeps alive and unchanged. */
+  beginAt(ptr: usize, len: i32, limits: JsonLimits, reuse: ArrayBuffer | null): Parser {
     const maxNodes = limits.maxValues > MAX_NODES ? MAX_NODES : limits.maxValues;
     let cap = (len >> 4) + 8;
     if (cap > maxNodes) cap = maxNodes;
@@ -404,8 +444,8 @@ class Parser {
     this.error = "";
     this.errorAt = 0;
     this.depth = 0;
-    this.source = source;
-    this.base = changetype<usize>(source);
+    this.source = NO_BYTES;
+    this.base = ptr;
     this.len = len;
     this.maxDepth = limits.maxDepth;
     this.maxNodes = maxNodes;

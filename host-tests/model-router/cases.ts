@@ -145,6 +145,7 @@ export const CASES: RouterCase[] = [
   { name: "rewrites name@version to the upstream name", request: { path: CHAT_PATH, body: chat("llama@v2") }, expect: { status: 200, source: "body", ...llama("v2"), upstreamBody: chat("llama-v2") } },
   { name: "leaves a body model equal to the upstream name alone", request: { path: "/", headers: { "x-model": "iris" }, body: '{"model":"iris"}' }, expect: { status: 200, source: "header", ...iris("1"), upstreamBody: '{"model":"iris"}' } },
   { name: "rewrites a body whose model came from a header", request: { path: "/", headers: { "x-model": "llama", "x-model-version": "v2" }, body: chat("whatever") }, expect: { status: 200, source: "header", ...llama("v2"), upstreamBody: chat("llama-v2") } },
+  { name: "routes a body whose other members are duplicated", request: { path: CHAT_PATH, headers: { "x-session-id": "k-v1" }, body: '{"model":"llama","messages":[],"messages":[]}' }, expect: { status: 200, source: "body", ...llama(stickyLlama("k-v1")), upstreamBody: '{"model":"meta-llama/Llama-3.1-8B","messages":[],"messages":[]}' } },
   ...["not json", '{"model": 1}', "[]"].map((body): RouterCase => ({ name: `passes ${body} through when the model came from a header`, request: { path: "/", headers: { "x-model": "llama@v2" }, body }, expect: { status: 200, source: "header", ...llama("v2"), upstreamBody: body } })),
   ...([
     ['{"prompt":"hi"}', '{"model":"llama-v2","prompt":"hi"}'],
@@ -176,6 +177,9 @@ export const CASES: RouterCase[] = [
   { name: "answers a model that is an array", request: { path: CHAT_PATH, body: '{"model":["llama"]}' }, expect: error(400, "invalid_model", "invalid_model", "model") },
   { name: "answers a model that is a number", request: { path: CHAT_PATH, headers: JSON_CT, body: '{"model": 7}' }, expect: error(400, "invalid_model", "invalid_model", "model") },
   { name: "answers an empty version", request: { path: CHAT_PATH, body: chat("llama@") }, expect: error(400, "invalid_model", "invalid_model", "model") },
+  // Parsers downstream differ on duplicate keys (first, last, error): a duplicated model is refused.
+  { name: "answers a body that names its model twice", request: { path: CHAT_PATH, body: '{"model":"iris","model":"llama","messages":[]}' }, expect: error(400, "invalid_model", "invalid_model", "model", /more than once/) },
+  { name: "answers a twice-named body model it would rewrite", request: { path: "/", headers: { "x-model": "llama@v2" }, body: '{"model":"a","messages":[],"model":"b"}' }, expect: error(400, "invalid_model", "invalid_model", "model", /more than once/) },
   { name: "answers an empty version in the header", request: { path: CHAT_PATH, headers: { "x-model": "@v1" } }, expect: error(400, "invalid_model", "invalid_model", "model") },
   { name: "answers a body without model", request: { path: CHAT_PATH, body: '{"messages":[]}' }, expect: error(400, "model_required", "model_missing", "model") },
   { name: "answers an empty body", request: { path: CHAT_PATH, body: "" }, expect: error(400, "model_required", "model_missing", "model") },

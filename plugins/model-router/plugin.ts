@@ -174,6 +174,11 @@ class RouterStage extends Stage {
           return StageAction.Stop;
         }
         modelValue = (doc as JsonValue).getInto("model", this.shared.modelValue) ? this.shared.modelValue : null;
+        if ((doc as JsonValue).lastMatches > 1) {
+          // We would route by the last and an upstream may read the first: refused, not guessed.
+          this.fail(ErrorKind.InvalidModel, "model: given more than once in the request body");
+          return StageAction.Stop;
+        }
         if (modelValue !== null) {
           ref = modelValue.isPlainAsciiString() ? this.refInPlace(modelValue) : null;
           if (ref === null) ref = modelValue.isString() ? parseModelRef(modelValue.asString(), Source.Body) : null;
@@ -196,6 +201,11 @@ class RouterStage extends Stage {
       if (parsed.ok && parsed.value !== null && (parsed.value as JsonValue).isObject()) {
         doc = parsed.value;
         modelValue = (doc as JsonValue).get("model");
+        if ((doc as JsonValue).lastMatches > 1) {
+          // Only one of them would be rewritten: the upstream might read the other.
+          this.fail(ErrorKind.InvalidModel, "model: given more than once in the request body");
+          return StageAction.Stop;
+        }
       }
     }
     if (this.cfg.rewriteBodyModel && doc !== null) {
@@ -221,8 +231,9 @@ class RouterStage extends Stage {
     if (source == Source.Header) {
       const value = ex.requestHeader(this.cfg.modelHeader);
       if (value === null || value.length == 0) return null;
-      const ref = parseModelRef(value, Source.Header);
-      if (ref === null) this.fail(ErrorKind.InvalidModel, this.cfg.modelHeader + ": expected \"name\" or \"name@version\"");
+      // Bytes that are not UTF-8 come as U+FFFD: answered, never matched to a model by a guess.
+      const ref: ModelRef | null = isReplaced(value) ? null : parseModelRef(value, Source.Header);
+      if (ref === null) this.fail(ErrorKind.InvalidModel, this.cfg.modelHeader + ": expected \"name\" or \"name@version\" in UTF-8");
       return ref;
     }
     if (source == Source.Path) return this.mayMatchTemplate(ex) ? pathRef(this.cfg.templates, ex.path()) : null;
@@ -315,6 +326,10 @@ class RouterStage extends Stage {
     let requested = ref.version;
     if (requested.length == 0 && cfg.versionHeader.length > 0) {
       const v = ex.requestHeader(cfg.versionHeader);
+      if (v !== null && isReplaced(v)) {
+        this.fail(ErrorKind.InvalidModel, cfg.versionHeader + ": expected a version or alias in UTF-8");
+        return false;
+      }
       if (v !== null) requested = v;
     }
     const bucket = requested.length == 0 ? this.bucketFor(ex, model) : 0;
@@ -439,3 +454,7 @@ export function register(): void {
   registerStage(new RouterKind(SECTION, ROOT_ID, 10, "a JSON object with \"models\""));
 }
 
+/** A header value with U+FFFD: bytes that were not UTF-8 (decodeUtf8Lossy), or that character. */
+function isReplaced(value: string): bool {
+  return value.indexOf("\uFFFD") >= 0;
+}

@@ -73,6 +73,30 @@ describe.each(FORMS)("model-router case table through Envoy (%s form)", (form) =
     });
   });
 
+  // Header bytes that are not UTF-8 (RFC 9110 lets obs-text through, and Envoy does): a rule in
+  // front of the gateway sees these bytes, so the router must not read them as a model name.
+  // Node's HTTP/1 client sends each character 0x80-0xFF of a header string as that one byte.
+  describe("header values that are not UTF-8", () => {
+    const notUtf8: Array<[string, Record<string, string>, string]> = [
+      ["an overlong 'g' in x-model", { "x-model": "\u00c1\u00a7pt" }, "x-model"],
+      ["a lead byte before an ASCII byte in x-model", { "x-model": "ll\u00c1ama" }, "x-model"],
+      ["bytes beyond U+10FFFF in x-model", { "x-model": "\u00f4\u0090\u0080\u0080" }, "x-model"],
+      ["an overlong '1' in x-model-version", { "x-model": "llama", "x-model-version": "v\u00c0\u00b1" }, "x-model-version"],
+    ];
+    it.each(notUtf8)("%s: 400 invalid_model, no upstream reached", async (_name, headers, header) => {
+      const stat = "wasmcustom.model_router.errors.kind=invalid_model";
+      const before = (await envoy.stat(stat)) ?? 0;
+      const res = await http1Request(envoy.listenerUrl, { path: "/v1/chat/completions", headers });
+      expect(res.status).toBe(400);
+      expect(res.headers["x-upstream"]).toBeUndefined();
+      const error = (JSON.parse(res.text) as { error: { code: string; message: string } }).error;
+      expect(error.code).toBe("invalid_model");
+      expect(error.message).toContain(`${header}: expected`);
+      expect(error.message).toContain("UTF-8");
+      await envoy.waitForStat(stat, (v) => v === before + 1);
+    });
+  });
+
   describe("after every case", () => {
     it("has not trapped: no Wasm runtime error in Envoy's log", () => {
       expect(envoy.logs()).not.toMatch(/RuntimeError|ai-gateway-wasm: abort|Function: proxy_on_\w+ failed/);
