@@ -8,6 +8,8 @@ export type RootFactory = (id: u32, rootId: string) => RootContext;
 
 const factories = new Map<string, RootFactory>();
 const names = new Array<string>();
+/** Aliases registered (the pipeline's `ai-gateway`): named in the error, not picked by "". */
+const aliases = new Array<string>();
 
 /**
  * Makes `factory` build the root contexts whose `root_id` is `rootId`. An `alias` (the pipeline's
@@ -15,7 +17,10 @@ const names = new Array<string>();
  * empty root id picks the module's only filter.
  */
 export function registerRootContext(rootId: string, factory: RootFactory, alias: bool = false): void {
-  if (!factories.has(rootId) && !alias) names.push(rootId);
+  if (!factories.has(rootId)) {
+    if (alias) aliases.push(rootId);
+    else names.push(rootId);
+  }
   factories.set(rootId, factory);
 }
 
@@ -32,7 +37,7 @@ export function createRootContext(id: u32, rootId: string): RootContext {
 class UnknownRootContext extends RootContext {
   onConfigure(configuration: ArrayBuffer): bool {
     logCritical(
-      "root_id: '" + this.rootId + "' names no filter in this module; expected one of: " + names.join(", "),
+      "root_id: '" + this.rootId + "' names no filter in this module; expected one of: " + names.concat(aliases).join(", "),
     );
     return false;
   }
