@@ -174,6 +174,8 @@ describe("pipeline", () => {
       ["a route section unknown", { model_router: ROUTER, routes: { r: { cache: false } } }, "ai-gateway: routes.r.cache: expected one of the keys warmup_health, model_router, inference_cache, token_bucket, got an unknown key"],
       ["a route section neither false nor object", { model_router: ROUTER, routes: { r: { model_router: true } } }, "ai-gateway: routes.r.model_router: expected false (the stage is off on this route) or an object of settings, got true"],
       ["a bad route override", { model_router: ROUTER, routes: { r: { model_router: { max_body_bytes: 0 } } } }, "ai-gateway: routes.r.model_router.max_body_bytes: expected an integer 1..67108864, got 0"],
+      ["a route's own cache table", { model_router: ROUTER, inference_cache: {}, routes: { r: { inference_cache: { slots: 5 } } } }, "ai-gateway: routes.r.inference_cache.slots: expected a setting a route may change (slots and max_entry_bytes shape the table in shared data that every route uses: set it in the inference_cache section), got 5"],
+      ["a route's own bucket table", { token_bucket: { models: {} }, routes: { r: { token_bucket: { slots: 5 } } } }, "ai-gateway: routes.r.token_bucket.slots: expected a setting a route may change (slots shapes the table in shared data that every route uses: set it in the token_bucket section), got 5"],
     ];
     it.each(CASES)("refuses %s with one critical line naming field, value and expectation", async (_, configuration, message) => {
       const { host, plugin } = await start("ai-gateway", configuration);
@@ -181,6 +183,14 @@ describe("pipeline", () => {
       const critical = host.logs({ level: "critical" }).map((l) => l.message);
       expect(critical).toHaveLength(1);
       expect(critical[0].startsWith(message), critical[0]).toBe(true);
+    });
+
+    it.each(["AI-GATEWAY", "model_router", ""])("refuses root_id '%s', naming every root id of the module, the pipeline's too", async (rootId) => {
+      const { host, plugin } = await start(rootId, { model_router: ROUTER });
+      expect(plugin.configured).toBe(false);
+      expect(host.logs({ level: "critical" }).map((l) => l.message)).toEqual([
+        `root_id: '${rootId}' names no filter in this module; expected one of: inference-cache, model-router, noop, token-bucket, warmup-health, ai-gateway`,
+      ]);
     });
 
     it("names the filter in errors of the separate entry", async () => {

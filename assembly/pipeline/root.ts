@@ -44,9 +44,19 @@ export class StageKind {
   configure(config: JsonValue): StageConfigResult {
     return new StageConfigResult(new StageRoot(), "");
   }
+
+  /**
+   * Settings a route may not override: they shape a table in shared data that every route's
+   * root reads and writes (a route with other `slots` would find a tenant's bucket, or a key's
+   * entry, in another slot, and evict the other routes' records there).
+   */
+  fixedAcrossRoutes(): string[] {
+    return [];
+  }
 }
 
 const kinds = new Array<StageKind>();
+const NO_NAMES: string[] = [];
 
 /**
  * Registers a filter's stage: root_id `kind.rootId` runs it alone, and root_id `ai-gateway` can
@@ -202,6 +212,16 @@ export class PipelineRoot extends RootContext {
         if (patch.isBool() && !patch.asBool()) continue;
         if (!patch.isObject()) {
           c.failValue(sfield, "false (the stage is off on this route) or an object of settings", patch);
+          return c.error;
+        }
+        // A route that only adds the stage has no base table to differ from.
+        const fixed = baseAt >= 0 ? kind.fixedAcrossRoutes() : NO_NAMES;
+        for (let f = 0; f < fixed.length; f++) {
+          const value = patch.get(unchecked(fixed[f]));
+          if (value === null) continue;
+          c.failValue(sfield + "." + unchecked(fixed[f]), "a setting a route may change (" + fixed.join(" and ") +
+            (fixed.length == 1 ? " shapes" : " shape") + " the table in shared data that every route uses: set it in the " +
+            kind.section + " section)", value);
           return c.error;
         }
         const merged = baseAt >= 0 ? mergeTop(top.get(kind.section) as JsonValue, patch) : patch;

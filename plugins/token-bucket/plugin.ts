@@ -55,6 +55,10 @@ const SCANNERS_KEPT: i32 = 64;
 const VALUE = new ArrayBuffer(VALUE_BYTES);
 
 class TokenBucketKind extends StageKind {
+  fixedAcrossRoutes(): string[] {
+    return ["slots"];
+  }
+
   configure(config: JsonValue): StageConfigResult {
     const result = parseTokenBucketConfig(config);
     const cfg = result.config;
