@@ -119,6 +119,18 @@ describe("inference-cache", () => {
       expect(r.host.metric("inference_cache.not_stored.reason=response-too-large")).toBe(2);
     });
 
+    it("counts a JSON response whose body is not JSON as not stored, response-not-json", async () => {
+      const r = await rig("alone", CACHE_CONFIG);
+      const broken = chat({ messages: [{ role: "user", content: "broken json" }] });
+      for (let i = 0; i < 2; i++) expect((await r.send(post(broken))).response?.headers["x-ai-cache"]).toBe("MISS");
+      expect(r.host.metric("inference_cache.not_stored.reason=response-not-json")).toBe(2);
+      expect(r.host.metric("inference_cache.stores.tier=local")).toBe(0);
+      // A good answer to the same words after it is stored and served.
+      const good = chat({ messages: [{ role: "user", content: "good json" }] });
+      expect((await r.send(post(good))).response?.headers["x-ai-cache"]).toBe("MISS");
+      expect((await r.send(post(good))).response?.headers["x-ai-cache"]).toBe("HIT");
+    });
+
     it("stores a stream whose client leaves between data: [DONE] and the end of the body", async () => {
       const r = await rig("alone", CACHE_CONFIG);
       // All events up to [DONE] at once; the end of the body only after the client gave up.
@@ -275,6 +287,15 @@ describe("inference-cache", () => {
       const slow = await r.send(post(chat({ seed: 3 })));
       expect(slow.response?.headers["x-ai-cache-reason"]).toBe("shared-tier-error");
       expect(slow.durationMs).toBeLessThan(1000);
+    });
+
+    it("says shared-tier-error when Envoy refuses the call (a cluster the config lacks)", async () => {
+      const r = await rig("alone", { ...CACHE_CONFIG, shared_tier: { cluster: "no-such-cluster", timeout_ms: 200 } }, new Host());
+      const res = await r.send(post(chat()));
+      expect(res.status).toBe(200);
+      expect(res.response?.headers["x-ai-cache"]).toBe("MISS");
+      expect(res.response?.headers["x-ai-cache-reason"]).toBe("shared-tier-error");
+      expect(r.host.metric("inference_cache.shared_errors.op=read")).toBe(1);
     });
 
     it("writes for the root context, so the end of the stream cannot cancel the write or lose its answer", async () => {

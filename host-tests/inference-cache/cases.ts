@@ -160,6 +160,15 @@ export const CASES: CacheCase[] = [
     ],
   },
   {
+    // Its reason is decided at the end of the body, after the response's headers went out: the
+    // next request's MISS, and inference_cache.not_stored.reason=response-not-json, show it.
+    name: "does not store a JSON response whose body is not JSON",
+    steps: [
+      { request: post(chat({ messages: [{ role: "user", content: "broken json" }] })), expect: miss() },
+      { request: post(chat({ messages: [{ role: "user", content: "broken json" }] })), expect: miss() },
+    ],
+  },
+  {
     name: "stores a streamed miss whole and replays it as the same events, or as one JSON response",
     steps: [
       { request: post(chat({ stream: true })), expect: miss({ contentType: "sse" }) },

@@ -1,7 +1,7 @@
 // The model server of the cache's case table: an OpenAI-style chat completion whose id and text
 // carry the number of the request (so a replayed body is told apart from a fresh one), as JSON or,
 // for `"stream": true`, as SSE in several chunks. Message text `fail 500` answers 500; `set cookie`
-// adds a set-cookie header. Used by the emulator (as an upstream handler) and by the Envoy runner
+// adds a set-cookie header; `broken json` answers 200 with a JSON body cut short. Used by the emulator (as an upstream handler) and by the Envoy runner
 // (behind a node:http server), so both see the same answers.
 
 export interface ModelServerReply {
@@ -28,6 +28,10 @@ export class ModelServer {
     const model = typeof doc.model === "string" ? doc.model : "unknown";
     if (text.includes("fail 500")) {
       return { status: 500, headers: { "content-type": "application/json" }, chunks: [JSON.stringify({ error: { message: `failed ${n}`, type: "server_error" } })] };
+    }
+    if (text.includes("broken json")) {
+      // A body labelled JSON that is cut short: what a failing upstream or proxy may send.
+      return { status: 200, headers: { "content-type": "application/json" }, chunks: [`{"id":"chatcmpl-${n}","choices":[{"message":{"content":"hel`] };
     }
     const headers: Record<string, string> = {};
     if (text.includes("set cookie")) headers["set-cookie"] = `session=${n}`;

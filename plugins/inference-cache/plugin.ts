@@ -17,7 +17,7 @@ import { parseDecimalAt, writeDecimal } from "../../assembly/http/decimal";
 import { RepeatedValue } from "../../assembly/host/repeated-value";
 import { getSharedDataAt, setSharedDataRaw } from "../../assembly/host/shared-data";
 import { keepForLoan } from "../../assembly/runtime/memory";
-import { JsonValue } from "../../assembly/json/index";
+import { JsonLimits, JsonValue, isJsonAt } from "../../assembly/json/index";
 import { ByteSink } from "../../assembly/json/sink";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { TenantDigests } from "../../assembly/tenant/digests";
@@ -41,6 +41,11 @@ export const KEY_HEADER = "x-ai-cache-key";
 const STATUS_BYTES = utf8Table(CACHE_STATUS_NAMES);
 const REASON_BYTES = utf8Table(REASONS.map<string>((info: ReasonInfo) => info.name));
 const NO_BYTES = new ArrayBuffer(0);
+/**
+ * How a JSON response is checked before it is stored: any depth a client could parse (the walk
+ * keeps its own stack), any size the entry allows (max_entry_bytes bounds it before this).
+ */
+const RESPONSE_LIMITS = responseLimits();
 // Header names as UTF-8, encoded once.
 const H_CACHE = String.UTF8.encode(CACHE_HEADER);
 const H_REASON = String.UTF8.encode(REASON_HEADER);
@@ -59,6 +64,10 @@ const KEEP_RECORD_BYTES: i32 = 16 << 10;
 const KEEP_SLOT_BYTES: i32 = 16 << 10;
 
 class CacheKind extends StageKind {
+  fixedAcrossRoutes(): string[] {
+    return ["slots", "max_entry_bytes"];
+  }
+
   configure(config: JsonValue): StageConfigResult {
     const result = parseCacheConfig(config);
     const cfg = result.config;
@@ -307,8 +316,11 @@ export class CacheStage extends Stage {
 
     // Shared tier: asked only on a local miss; its answer resumes the request.
     const shared = root.shared;
-    if (shared !== null && read.state != SlotState.Fresh &&
-      shared.read(ex, req.tenant, policy.shared, key, this.hex, new AnswerToStage(this, ex))) return StageAction.Pause;
+    if (shared !== null && read.state != SlotState.Fresh) {
+      if (shared.read(ex, req.tenant, policy.shared, key, this.hex, new AnswerToStage(this, ex))) return StageAction.Pause;
+      // Envoy refused the call (no such cluster, say): the same answer as a failed one.
+      this.reason = Reason.SharedTierError;
+    }
     root.metrics.misses.increment(1);
     return StageAction.Continue;
   }
@@ -466,6 +478,11 @@ export class CacheStage extends Stage {
     const sink = this.sink as ByteSink;
     const sse = this.sse;
     if (sse !== null && (!sse.done || sse.failed)) return this.giveUp(Reason.StreamIncomplete);
+    // A JSON body is checked before it is kept: a broken answer (cut short, an HTML error page
+    // labelled JSON) would otherwise be every client's answer until the TTL ends.
+    if (this.kind == BodyKind.Json && !isJsonAt(sink.at(this.headBytes), sink.length - this.headBytes, RESPONSE_LIMITS)) {
+      return this.giveUp(Reason.ResponseNotJson);
+    }
     this.storing = false;
     const now = nowMillis();
     const ttl = (this.policy as ModelPolicy).ttlMs;
@@ -525,4 +542,11 @@ class AnswerToStage extends SharedReadTarget {
 
 export function register(): void {
   registerStage(new CacheKind(SECTION, ROOT_ID, 20, "a JSON object"));
+}
+
+function responseLimits(): JsonLimits {
+  const limits = new JsonLimits();
+  limits.maxDepth = 1 << 16;
+  limits.maxBytes = i32.MAX_VALUE;
+  return limits;
 }

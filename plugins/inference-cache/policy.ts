@@ -50,6 +50,8 @@ export enum Reason {
   UpstreamContentEncoding,
   ResponseTooLarge,
   StreamIncomplete,
+  /** A JSON response whose body is not one JSON document (an upstream's broken answer). */
+  ResponseNotJson,
 }
 
 /** One row of the reason table. */
@@ -92,6 +94,7 @@ export const REASONS: ReasonInfo[] = [
   new ReasonInfo("upstream-content-encoding", CacheStatus.Miss),
   new ReasonInfo("response-too-large", CacheStatus.Miss),
   new ReasonInfo("stream-incomplete", CacheStatus.Miss),
+  new ReasonInfo("response-not-json", CacheStatus.Miss),
 ];
 
 export function reasonName(r: Reason): string {
