@@ -22,6 +22,7 @@ import { decodeTargetRecord, encodeTargetRecord, TargetRecord } from "../../asse
 import { HealthConfig, Target } from "./config";
 import { applyProbe, applyWarmup, dueWork, newRecord, refreshRamp, Step, versionRecord, Work } from "./machine";
 import { HealthMetrics } from "./metrics";
+import { sameAscii } from "../../assembly/runtime/bytes";
 import { Answer, judgeStep, judgeWarmup, Outcome, readsBody, stepHeaders, warmupHeaders } from "./probe";
 
 /** Tries of read-apply-write when another writer changed a record in between. */
@@ -165,6 +166,15 @@ export class Prober {
     // Envoy answers a call's own timeout with a 504 of its own, never before the timeout.
     a.timedOut = a.status == 504 && now >= c.sentMs + <u64>c.timeoutMs;
     a.bodySize = response.bodySize;
+    // A server that is down is Envoy's own 503, not the server's: its router answers a failed
+    // connection "upstream connect error or disconnect/reset before headers. reset reason: ..."
+    // and a cluster without a healthy host "no healthy upstream" (a server's own 503, loading,
+    // says something else). Told apart, they are `reset` and `refused`, as the README says.
+    if (a.status == 503 && a.bodySize <= MAX_ENVOY_REPLY_BYTES) {
+      const body = response.body();
+      if (startsWithAscii(body, ENVOY_RESET_REPLY)) a.failed = true;
+      else if (startsWithAscii(body, ENVOY_NO_HOST_REPLY)) a.refused = true;
+    }
     if (c.step >= 0) {
       const step = unchecked(t.probe.steps[c.step]);
       if (!a.failed && readsBody(step) && a.bodySize <= this.cfg.maxResponseBytes) a.body = response.body();
@@ -274,4 +284,14 @@ export class Call extends HttpCallHandler {
   onHttpCallResponse(response: HttpCallResponse): void {
     this.prober.answered(this, response);
   }
+}
+
+/** Envoy's router's local replies to a call it could not deliver (source/common/router/router.cc). */
+const ENVOY_RESET_REPLY = "upstream connect error or disconnect/reset before headers";
+const ENVOY_NO_HOST_REPLY = "no healthy upstream";
+/** Longer 503 bodies are a server's own (Envoy's replies above are under 300 bytes). */
+const MAX_ENVOY_REPLY_BYTES: u32 = 512;
+
+function startsWithAscii(body: ArrayBuffer, prefix: string): bool {
+  return body.byteLength >= prefix.length && sameAscii(changetype<usize>(body), prefix);
 }

@@ -183,3 +183,34 @@ describe("warmup-health endpoints through Envoy (separate form)", () => {
     expect(envoy.logs()).not.toMatch(/RuntimeError|ai-gateway-wasm: abort|Function: proxy_on_\w+ failed|\[critical\]\[wasm\]/);
   });
 });
+
+// A server that is down is Envoy's own 503 ("upstream connect error or disconnect/reset before
+// headers ..."): reported as the connection failure it is, not as the server's status 503.
+describe("warmup-health through Envoy, a target whose server is down", () => {
+  let envoy: Envoy;
+
+  beforeAllOrFailEach(async () => {
+    envoy = await startHealthEnvoy({
+      form: "separate",
+      health: { ...HEALTH, targets: [HEALTH.targets[0]] },
+      router: ROUTER,
+      ports: {},
+      closedPort: await freePort(),
+      name: "warmup-health-down",
+    });
+  });
+
+  afterAll(async () => {
+    closeHttp1Connections();
+    await envoy?.stop();
+  });
+
+  it("says connection failed (reason reset), not status 503", async () => {
+    const seen = await watchVersion(envoy.listenerUrl, "llama", "v1", (e) => typeof e.reason === "string" && e.reason.startsWith("GET"));
+    const entry = seen.at(-1)!.entry;
+    expect(entry.state).not.toBe("ready");
+    expect(entry.reason).toBe("GET /health: connection failed or reset");
+    await envoy.waitForStat("wasmcustom.warmup_health.probe_failures.reason=reset", (v) => v >= 1);
+    expect((await envoy.stat("wasmcustom.warmup_health.probe_failures.reason=status")) ?? 0).toBe(0);
+  });
+});
