@@ -20,7 +20,7 @@ interface Rig {
   plugins: Plugin[];
 }
 
-async function rig(form: CacheForm, cacheConfig: Config, host = new Host()): Promise<Rig> {
+async function rig(form: CacheForm, cacheConfig: Config, host = new Host(), routerConfig: Config = ROUTER_CONFIG): Promise<Rig> {
   const server = new ModelServer();
   const upstream = (req: { body: string }) => {
     const r = server.answer(req.body);
@@ -33,9 +33,9 @@ async function rig(form: CacheForm, cacheConfig: Config, host = new Host()): Pro
     return plugin;
   };
   let plugins: Plugin[];
-  if (form === "pipeline") plugins = [await start("build/ai-gateway.wasm", "ai-gateway", { model_router: ROUTER_CONFIG, inference_cache: cacheConfig })];
+  if (form === "pipeline") plugins = [await start("build/ai-gateway.wasm", "ai-gateway", { model_router: routerConfig, inference_cache: cacheConfig })];
   else if (form === "separate") {
-    plugins = [await start("build/ai-gateway.wasm", "model-router", ROUTER_CONFIG), await start("build/ai-gateway.wasm", "inference-cache", cacheConfig)];
+    plugins = [await start("build/ai-gateway.wasm", "model-router", routerConfig), await start("build/ai-gateway.wasm", "inference-cache", cacheConfig)];
   } else plugins = [await start("build/inference-cache.wasm", "inference-cache", cacheConfig)];
   const chain = host.chain(...plugins);
   return { host, server, plugins, send: (init) => chain.request(init, { upstream }) };
@@ -117,6 +117,19 @@ describe("inference-cache", () => {
       const second = await r.send(post(big));
       expect(second.response?.headers["x-ai-cache"]).toBe("MISS");
       expect(r.host.metric("inference_cache.not_stored.reason=response-too-large")).toBe(2);
+    });
+
+    // As separate entries the cache gets the body as the router's entry left it, from Envoy.
+    it.each(["pipeline"] as const)("holds max_body_bytes to the body the client sent, not the router's rewrite of it (%s form)", async (form) => {
+      // The router writes a longer upstream model name into the body before the cache sees it.
+      const router = { models: { llama: { versions: { v1: { cluster: "llama-v1", upstream_model: "meta-llama/Llama-3.1-8B-Instruct" } } } } };
+      const body = chat();
+      const size = Buffer.byteLength(body);
+      const atLimit = await rig(form, { ...CACHE_CONFIG, max_body_bytes: size }, new Host(), router);
+      expect((await atLimit.send(post(body))).response?.headers["x-ai-cache"]).toBe("MISS");
+      const overLimit = await rig(form, { ...CACHE_CONFIG, max_body_bytes: size - 1 }, new Host(), router);
+      const res = await overLimit.send(post(body));
+      expect([res.response?.headers["x-ai-cache"], res.response?.headers["x-ai-cache-reason"]]).toEqual(["BYPASS", "body-too-large"]);
     });
 
     it("counts a JSON response whose body is not JSON as not stored, response-not-json", async () => {

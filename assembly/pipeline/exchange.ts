@@ -37,8 +37,10 @@ const MODEL_VALUE = new JsonValue(EMPTY_TREE, 0);
 export class Exchange {
   /** The request headers ended the stream: there is no body. */
   headersEndStream: bool = false;
-  /** Bytes of request body received so far (cumulative while the pipeline buffers). */
+  /** Bytes of request body received so far (cumulative while the pipeline buffers); a stage's `replaceBody` sets it to the new body's. */
   bodySize: u32 = 0;
+  /** The whole body's size as the client sent it, before any stage replaced it (0 until complete). */
+  clientBodySize: u32 = 0;
   /** A stage answered the request itself (local response); the response hooks see that reply. */
   localReply: bool = false;
   /** Resolved by the router (or read from its headers by a later separate entry); "" until then. */
@@ -79,6 +81,7 @@ export class Exchange {
   reset(): void {
     this.headersEndStream = false;
     this.bodySize = 0;
+    this.clientBodySize = 0;
     this.localReply = false;
     this.model = "";
     this.version = "";
@@ -382,6 +385,7 @@ export class Exchange {
   /** The body is complete at `size` bytes (the pipeline says so once); it is read when asked for. */
   completeBody(size: u32): void {
     this.bodySize = size;
+    this.clientBodySize = size;
     this.bodyDone = true;
   }
 }

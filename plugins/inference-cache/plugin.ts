@@ -257,7 +257,9 @@ export class CacheStage extends Stage {
     const root = this.root;
     const cfg = root.cfg;
     const facts = root.facts;
-    facts.bodyBytes = <i64>ex.bodySize;
+    // The limit is on what the client sent: a router's rewrite of `model` before us must not
+    // move it by the length of an upstream model name.
+    facts.bodyBytes = <i64>ex.clientBodySize;
     const parsed = ex.json(cfg.bodyLimits);
     const doc = parsed.ok ? parsed.value : null;
     const model = ex.routedModel(doc);
