@@ -52,7 +52,7 @@ const USAGE = `usage: npm run bench [-- options]
   --rss-requests N   memory phase: requests per variant before reading Envoy's RSS (default 1000;
                      0 skips the phase; 0..100000)
   --max-seconds S    hard limit on the whole run (default 180; 10..600)
-  --rewrite-body     model-router also rewrites the body's model (rewrite_body_model: true)
+  --rewrite-body     every variant that routes also rewrites the body's model (rewrite_body_model: true)
   --update-readme    write the results section of bench/README.md and bench/results.svg from this run
   --out FILE         results JSON (default build/bench-results.json; .md and .svg beside it)`;
 
@@ -328,7 +328,7 @@ async function main(): Promise<number> {
   try {
     upstream = await startBenchUpstream(ROUTE_HEADER, CLUSTER);
     console.log(`bench: Envoy ${envoyVersion}, ${os.cpus().length} CPUs; upstream 127.0.0.1:${upstream.port}; ` +
-      `${o.requests} requests/variant in ${o.rounds} rounds, concurrency ${o.concurrency}, warm-up ${o.warmup}${o.rewriteBody ? ", model-router rewrites the body" : ""}`);
+      `${o.requests} requests/variant in ${o.rounds} rounds, concurrency ${o.concurrency}, warm-up ${o.warmup}${o.rewriteBody ? ", the router rewrites the body in every variant that routes" : ""}`);
 
     // The Envoys, one after another (so each new envoy child is the one just started).
     const unavailable: Unavailable[] = [];

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Demo on this machine's loopback, no Docker needed: the example envoy/envoy.yaml (the
-# model-router filter from build/ai-gateway.wasm; its addresses moved to 127.0.0.1) in front of
-# the three demo model servers docker-compose.yml runs: llama v1 and v2 (OpenAI-compatible; the
-# router splits llama 90/10 between them) and iris v1 (KServe V2). Envoy listens on
-# 127.0.0.1:10000 (admin 127.0.0.1:9901), the example's own ports; the demo servers take free
-# ports. It sends the example requests, checks every answer, and prints what to curl next
-# (first: curl -s localhost:10000/v1/models). Installs what is missing
-# (scripts/install-deps.sh --for demo). Stops everything on exit.
+# Demo on this machine's loopback, no Docker needed: the example envoy/envoy.yaml (the four
+# filters from build/ai-gateway.wasm: warmup-health, model-router, inference-cache, token-bucket;
+# its addresses moved to 127.0.0.1) in front of the three demo model servers docker-compose.yml
+# runs: llama v1 and v2 (OpenAI-compatible; the router splits llama 90/10 between them) and
+# iris v1 (KServe V2). Envoy listens on 127.0.0.1:10000 (admin 127.0.0.1:9901), the example's
+# own ports; the demo servers take free ports. It sends the example requests, checks every
+# answer, and prints what to curl next (first: curl -s localhost:10000/v1/models). Installs what
+# is missing (scripts/install-deps.sh --for demo). Stops everything on exit.
 #
 #   bash scripts/demo.sh           # keeps running until Ctrl-C
 #   bash scripts/demo.sh --once    # exits after the examples: 0 if every check passed, else 1
@@ -14,8 +14,9 @@
 # Variables, all optional:
 #   DEMO_PORT        Envoy's listener port (10000); the demo exits 1 when it is taken
 #   DEMO_ADMIN_PORT  Envoy's admin port (9901); the same
-#   ENVOY_CONFIG     the Envoy config to run (envoy/envoy.yaml); it must keep that file's socket
-#                    addresses (listener, admin, the three demo servers)
+#   ENVOY_CONFIG     the Envoy config to run (envoy/envoy.yaml; envoy/pipeline.yaml runs the same
+#                    filters as one entry); it must keep that file's socket addresses (listener,
+#                    admin, the three demo servers)
 #   SKIP_SETUP=1     no install and no build (build/ must be current); Envoy from ENVOY_BIN or
 #                    .venv/envoy-path. The integration test runs the demo this way.
 set -euo pipefail
@@ -105,8 +106,9 @@ done
 "$ENVOY" -c "$WORK/envoy.yaml" --concurrency 2 --use-dynamic-base-id --file-flush-interval-msec 200 >"$WORK/access.log" 2>"$WORK/envoy.log" & ENVOY_PID=$!
 PIDS+=("$ENVOY_PID")
 
-echo "ai-gateway demo: Envoy with the model-router filter ($CONFIG_FILE) in front of three demo"
-echo "model servers: llama v1 (stable, 90 %), llama v2 (canary, 10 %), iris v1 (KServe V2)."
+echo "ai-gateway demo: Envoy with the ai-gateway filters (warmup-health, model-router, inference-cache,"
+echo "token-bucket; $CONFIG_FILE) in front of three demo model servers: llama v1 (stable, 90 %),"
+echo "llama v2 (canary, 10 %), iris v1 (KServe V2)."
 echo "Envoy listens on http://$GW (admin http://127.0.0.1:$ADMIN); waiting for it and its health checks..."
 healthy=0
 for _ in $(seq 1 150); do
