@@ -47,7 +47,7 @@ function setConfig(config: unknown): Json {
 describe("inference-cache config", () => {
   describe("validate", () => {
     const CASES: Array<[string, string, string]> = [
-      ["not JSON", "{slots", "configuration: expected JSON, got expected string key at byte 1"],
+      ["not JSON", "{slots", "configuration: expected JSON, got text that is not JSON at byte 1 (expected string key)"],
       ["not an object", "[]", "configuration: expected a JSON object, got []"],
       ["unknown top-level key", '{"slot":1}',
         "slot: expected one of the keys slots, max_entry_bytes, ttl_ms, max_body_bytes, max_json_depth, key_only, vary_on_tenant, tenant_header, drop_fields, defaults, models, shared_tier, got an unknown key"],

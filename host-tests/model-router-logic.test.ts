@@ -47,7 +47,7 @@ describe("model-router config", () => {
   describe("validate", () => {
     const CASES: Array<[string, string, string]> = [
       ["empty configuration", "", 'configuration: expected a JSON object with "models", got nothing'],
-      ["not JSON", "{models", "configuration: expected JSON, got expected string key at byte 1"],
+      ["not JSON", "{models", "configuration: expected JSON, got text that is not JSON at byte 1 (expected string key)"],
       ["not an object", "[]", "configuration: expected a JSON object, got []"],
       ["no models", "{}", "models: expected an object of 1..256 models by name, got nothing"],
       ["empty models", '{"models":{}}', "models: expected an object of 1..256 models by name, got {}"],

@@ -69,7 +69,7 @@ describe("token-bucket config", () => {
   describe("validate", () => {
     const CASES: Array<[string, string, string]> = [
       ["blank", "", 'configuration: expected a JSON object with "models" or "default", got nothing'],
-      ["not JSON", "{x", "configuration: expected JSON, got expected string key at byte 1"],
+      ["not JSON", "{x", "configuration: expected JSON, got text that is not JSON at byte 1 (expected string key)"],
       ["neither models nor default", "{}", 'models: expected limits per model, or a "default" for every model, got neither "models" nor "default"'],
       ["unknown key", '{"model":{}}',
         "model: expected one of the keys tenant_header, shadow, failure_mode_deny, slots, cas_retries, max_body_bytes, max_json_depth, bytes_per_token, default_max_tokens, clamp_max_tokens, clamp_min_tokens, prompt_fields, models, default, got an unknown key"],

@@ -42,7 +42,7 @@ describe("warmup-health config", () => {
     const KINDS = "one of kserve-v2, triton, mlserver, vllm, tgi, llama-cpp, torchserve, ollama, openai, custom";
     const CASES: Array<[string, unknown, string]> = [
       ["blank", "", 'configuration: expected a JSON object with "targets", got nothing'],
-      ["not JSON", "{targets", "configuration: expected JSON, got expected string key at byte 1"],
+      ["not JSON", "{targets", "configuration: expected JSON, got text that is not JSON at byte 1 (expected string key)"],
       ["not an object", "[]", "configuration: expected a JSON object, got []"],
       ["no targets", {}, "targets: expected a list of 1 to 256 targets, got nothing"],
       ["empty targets", { targets: [] }, "targets: expected a list of 1 to 256 targets, got []"],

@@ -48,6 +48,22 @@ cleanup() {
 trap cleanup EXIT
 trap "exit 130" INT TERM
 
+# port_taken PORT: whether something listens on 127.0.0.1:PORT. A plain bind, without the
+# SO_REUSEPORT Envoy's listeners use: with it, a second Envoy would share the port with the first.
+port_taken() {
+  ! node -e 'require("net").createServer().once("error",()=>process.exit(1)).listen({port:+process.argv[1],host:"127.0.0.1",exclusive:true},function(){this.close()})' "$1"
+}
+
+# Envoy's listener and admin ports, checked before the install and the build (a minute or more
+# the first time) so a taken port is said at once. (Without Node, install-deps.sh says what to do.)
+for var in DEMO_PORT:$LISTENER DEMO_ADMIN_PORT:$ADMIN; do
+  if command -v node >/dev/null 2>&1 && port_taken "${var#*:}"; then
+    echo "demo: port ${var#*:} on 127.0.0.1 is taken (another demo or Envoy still running?)." >&2
+    echo "demo: stop that, or choose another port: ${var%%:*}=<port> bash scripts/demo.sh" >&2
+    exit 1
+  fi
+done
+
 if [[ "${SKIP_SETUP:-0}" == 1 ]]; then
   ENVOY="${ENVOY_BIN:-$(cat .venv/envoy-path 2>/dev/null || true)}"
   [[ -x "$ENVOY" ]] || { echo "demo: no Envoy binary: set ENVOY_BIN or run scripts/install-envoy.sh" >&2; exit 1; }
@@ -62,21 +78,8 @@ free_port() {
   node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
-# port_taken PORT: whether something listens on 127.0.0.1:PORT. A plain bind, without the
-# SO_REUSEPORT Envoy's listeners use: with it, a second Envoy would share the port with the first.
-port_taken() {
-  ! node -e 'require("net").createServer().once("error",()=>process.exit(1)).listen({port:+process.argv[1],host:"127.0.0.1",exclusive:true},function(){this.close()})' "$1"
-}
-
 # The example's socket addresses on loopback: Envoy's listener and admin on their fixed ports, the
 # demo servers each on a free port (as the compose test does).
-for var in DEMO_PORT:$LISTENER DEMO_ADMIN_PORT:$ADMIN; do
-  if port_taken "${var#*:}"; then
-    echo "demo: port ${var#*:} on 127.0.0.1 is taken (another demo or Envoy still running?)." >&2
-    echo "demo: stop that, or choose another port: ${var%%:*}=<port> bash scripts/demo.sh" >&2
-    exit 1
-  fi
-done
 declare -A PORT
 for addr in $(grep -oE '\{address: [A-Za-z0-9.-]+, port_value: [0-9]+\}' "$CONFIG_FILE" | sed -E 's/\{address: (.*), port_value: (.*)\}/\1:\2/' | sort -u); do
   case "$addr" in

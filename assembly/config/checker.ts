@@ -107,7 +107,7 @@ export function parseConfigDocument(bytes: ArrayBuffer, expectedWhat: string, al
   }
   const parsed = parseJson(bytes);
   if (!parsed.ok || parsed.value === null) {
-    return new ConfigDocument(null, "configuration: expected JSON, got " + parsed.error + " at byte " + parsed.offset.toString());
+    return new ConfigDocument(null, "configuration: expected JSON, got text that is not JSON at byte " + parsed.offset.toString() + " (" + parsed.error + ")");
   }
   const root = parsed.value as JsonValue;
   if (!root.isObject()) return new ConfigDocument(null, "configuration: expected a JSON object, got " + describe(root));
