@@ -80,15 +80,7 @@ export function decodeUtf8Lossy(p: usize, n: i32): string {
     }
     const cp = readCodePoint(p, i);
     i = nextPos;
-    if (cp < 0x10000) {
-      store<u16>(w, <u16>cp);
-      w += 2;
-    } else {
-      const v = cp - 0x10000;
-      store<u16>(w, <u16>(0xD800 | (v >> 10)));
-      store<u16>(w, <u16>(0xDC00 | (v & 0x3FF)), 2);
-      w += 4;
-    }
+    w = storeUtf16(w, cp);
   }
   return changetype<string>(__renew(out, w - out));
 }
@@ -174,6 +166,20 @@ export function readCodePoint(base: usize, i: i32): u32 {
   return ((c & 0x07) << 18) | ((<u32>load<u8>(p, 1) & 0x3F) << 12) | ((<u32>load<u8>(p, 2) & 0x3F) << 6) | (<u32>load<u8>(p, 3) & 0x3F);
 }
 
+/** Writes code point `cp` at `w` as UTF-16 (a surrogate pair above U+FFFF); returns the end. */
+// @ts-ignore: decorator
+@inline
+function storeUtf16(w: usize, cp: u32): usize {
+  if (cp < 0x10000) {
+    store<u16>(w, <u16>cp);
+    return w + 2;
+  }
+  const v = cp - 0x10000;
+  store<u16>(w, <u16>(0xD800 | (v >> 10)));
+  store<u16>(w, <u16>(0xDC00 | (v & 0x3FF)), 2);
+  return w + 4;
+}
+
 /**
  * Decodes validated string content [from, to) (between the quotes) into a string. `plain` means
  * no escapes, which lets the standard UTF-8 decoder do the work.
@@ -187,15 +193,7 @@ export function decodeContent(base: usize, from: i32, to: i32, plain: bool): str
   while (i < to) {
     const cp = readCodePoint(base, i);
     i = nextPos;
-    if (cp < 0x10000) {
-      store<u16>(w, <u16>cp);
-      w += 2;
-    } else {
-      const v = cp - 0x10000;
-      store<u16>(w, <u16>(0xD800 | (v >> 10)));
-      store<u16>(w, <u16>(0xDC00 | (v & 0x3FF)), 2);
-      w += 4;
-    }
+    w = storeUtf16(w, cp);
   }
   return changetype<string>(__renew(out, w - out));
 }
