@@ -302,6 +302,42 @@ describe("inference-cache", () => {
       expect(slow.durationMs).toBeLessThan(1000);
     });
 
+    it("serves and copies a shared record only when this cache would have stored it (status, size, content type, JSON)", async () => {
+      const store = new Map<string, Buffer>();
+      const a = new Host();
+      webdis(a, store);
+      const ra = await rig("alone", SHARED, a);
+      // A long answer, so that its record is larger than a smaller max_entry_bytes below.
+      const answer = ra.server.answer.bind(ra.server);
+      ra.server.answer = (body: string) => {
+        const reply = answer(body);
+        reply.chunks = [reply.chunks[0].replace("The answer", "y".repeat(6000))];
+        return reply;
+      };
+      const first = await ra.send(post(chat()));
+      expect(first.response?.headers["x-ai-cache"]).toBe("MISS");
+      const [key] = [...store.keys()];
+      const good = Buffer.from(store.get(key)!);
+      const bodyAt = good.length - Buffer.byteLength(first.response?.body ?? "");
+      // Each a record another writer could have put in Redis under this key.
+      const forged: Array<[string, Buffer, Record<string, unknown>]> = [
+        ["status 101", (() => { const b = Buffer.from(good); b.writeUInt16LE(101, 6); return b; })(), SHARED],
+        ["status 204", (() => { const b = Buffer.from(good); b.writeUInt16LE(204, 6); return b; })(), SHARED],
+        ["larger than max_entry_bytes", good, { ...SHARED, max_entry_bytes: 4096, slots: 16 }],
+        ["a JSON body that is not JSON", (() => { const b = Buffer.from(good); b[bodyAt] = 0x3c; return b; })(), SHARED],
+      ];
+      for (const [what, record, config] of forged) {
+        const b = new Host();
+        const records = new Map<string, Buffer>([[key, record]]);
+        webdis(b, records);
+        const rb = await rig("alone", config, b);
+        if (what === "larger than max_entry_bytes") expect(record.length).toBeGreaterThan(4096);
+        const res = await rb.send(post(chat()));
+        expect([what, res.response?.headers["x-ai-cache"], res.response?.headers["x-ai-cache-reason"]]).toEqual([what, "MISS", "unreadable-entry"]);
+        expect(rb.server.count, what).toBe(1);
+      }
+    });
+
     it("says shared-tier-error when Envoy refuses the call (a cluster the config lacks)", async () => {
       const r = await rig("alone", { ...CACHE_CONFIG, shared_tier: { cluster: "no-such-cluster", timeout_ms: 200 } }, new Host());
       const res = await r.send(post(chat()));

@@ -26,7 +26,7 @@ import { KEY_BYTES, KeyRequest, computeKeyInto } from "./key";
 import { CacheMetrics, Tier } from "./metrics";
 import {
   CACHE_STATUS_NAMES, CacheStatus, REASONS, Reason, ReasonInfo, RequestAction, RequestDecision, RequestFacts, ResponseFacts,
-  bodyKindOf, decideOnHeaders, decideRequest, decideResponse, maxStoredBodyBytes, reasonName, releaseMemberScratch,
+  bodyKindOf, decideOnHeaders, decideRequest, decideResponse, maxStoredBodyBytes, reasonName, releaseMemberScratch, sharedRecordUsable,
 } from "./policy";
 import { SharedReadTarget, SharedTierClient } from "./shared";
 import { Replay, SseReader, replayFor } from "./sse";
@@ -329,6 +329,10 @@ export class CacheStage extends Stage {
 
   /** The shared tier answered (or failed: `entry` null, `reason` why). Resumes the request. */
   sharedAnswer(ex: Exchange, entry: CacheEntry | null, failure: Reason): void {
+    if (entry !== null && !sharedRecordUsable(this.root.cfg, entry, RESPONSE_LIMITS)) {
+      entry = null;
+      failure = Reason.UnreadableEntry;
+    }
     if (entry !== null) {
       // A shared hit also fills the local slot, so this worker's next request stays local.
       if (this.serve(entry, Tier.Shared, nowMillis())) {

@@ -2,8 +2,8 @@
 // the key) and whether a response may be stored. Pure: the stage passes header values, the parsed
 // body and the configuration, and turns the outcome into `x-ai-cache` / `x-ai-cache-reason`.
 
-import { BodyKind, MAX_CONTENT_TYPE_BYTES, entrySize } from "../../assembly/cache/entry";
-import { E_DEPTH, E_SIZE, E_VALUES, JsonResult, JsonValue, parseJsonText } from "../../assembly/json/index";
+import { BodyKind, CacheEntry, MAX_CONTENT_TYPE_BYTES, entrySize } from "../../assembly/cache/entry";
+import { E_DEPTH, E_SIZE, E_VALUES, JsonLimits, JsonResult, JsonValue, isJsonAt, parseJsonText } from "../../assembly/json/index";
 import { F_ESCAPED, F_NON_ASCII, nodeStringEquals } from "../../assembly/json/reader";
 import { CacheConfig, ModelPolicy } from "./config";
 import { KeyRules } from "./key";
@@ -332,6 +332,18 @@ export function decideResponse(cfg: CacheConfig, facts: ResponseFacts): Reason {
 export function maxStoredBodyBytes(cfg: CacheConfig, contentType: string): i32 {
   const room = <i64>cfg.maxEntryBytes - entrySize(contentType.length, 0);
   return room > 0 ? <i32>room : 0;
+}
+
+/**
+ * Whether a record read from the shared tier is one this configuration would have stored: any
+ * writer can reach Redis (another gateway with a larger max_entry_bytes, a SETEX through
+ * Webdis), so its status, size, content type and, for JSON, its body are checked as the local
+ * tier's store checks them before it is served or copied into a slot.
+ */
+export function sharedRecordUsable(cfg: CacheConfig, entry: CacheEntry, limits: JsonLimits): bool {
+  if (entry.status != 200 || <i64>entry.source.byteLength > <i64>cfg.maxEntryBytes) return false;
+  if (bodyKindOf(entry.contentType) != entry.kind) return false;
+  return entry.kind != BodyKind.Json || isJsonAt(entry.bodyPtr, entry.bodyLength, limits);
 }
 
 /** JSON (`application/json`, `*+json`), SSE (`text/event-stream`), or None; parameters ignored. */
