@@ -223,6 +223,18 @@ describe("token-bucket", () => {
       expect(r.host.metric("token_bucket.refunds")).toBe(1);
     });
 
+    it("writes at most 10^9 to wasm.llm_tokens: Envoy's rate-limit filter charges nothing for a larger hits_addend", async () => {
+      // A fresh bucket each: the first charge's debit would refuse the next request.
+      for (const [total, written] of [[1_000_000_000, "1000000000"], [1_000_000_001, "1000000000"], [999_999_999_999, "1000000000"], [25, "25"]] as const) {
+        const r = await manual();
+        const s = open(r.chain, chat({ max_tokens: 90, stream: true }));
+        s.responseHeaders({ "content-type": "text/event-stream" });
+        s.responseBody(usageChunk(total));
+        s.finish();
+        expect(llmTokensOf(s.fm.slots.map((x) => x.ctx))).toBe(written);
+      }
+    });
+
     it("keeps the reservation of a request whose client leaves before any response", async () => {
       const r = await manual();
       const s = open(r.chain, chat({ max_tokens: 40 }));

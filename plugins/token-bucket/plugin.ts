@@ -505,10 +505,17 @@ function contentLength(ex: Exchange): i64 {
   return view.find("content-length") ? parseDecimalAt(view.valuePtr, view.valueLength) : -1;
 }
 
-/** Writes filter state `wasm.llm_tokens` (decimal). */
+/**
+ * Most tokens one request may charge through Envoy's rate-limit filter: its `hits_addend` refuses
+ * a larger value (MAX_HITS_ADDEND in source/common/router/ratelimit_config.cc, 10^9) and then
+ * charges nothing at all, so a larger count is charged as this much.
+ */
+export const MAX_FLEET_TOKENS: i64 = 1_000_000_000;
+
+/** Writes filter state `wasm.llm_tokens` (decimal), at most MAX_FLEET_TOKENS. */
 function setTokens(n: i64): void {
   const v = changetype<usize>(VALUE);
-  const len = writeDecimal(n, v);
+  const len = writeDecimal(n > MAX_FLEET_TOKENS ? MAX_FLEET_TOKENS : n, v);
   setPropertyRaw(changetype<usize>(LLM_TOKENS_PATH), <usize>LLM_TOKENS_PATH.byteLength, v, <usize>len);
 }
 
