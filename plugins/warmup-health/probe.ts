@@ -5,7 +5,7 @@
 // or 500 while loading); bodies are untrusted: parsed by the bounded reader, never trapping.
 
 import { HeaderPair } from "../../assembly/host/pairs";
-import { JsonLimits, JsonValue, parseJson } from "../../assembly/json/index";
+import { E_DEPTH, E_RANGE, E_VALUES, JsonLimits, JsonValue, parseJson } from "../../assembly/json/index";
 import { BodyCheck, Probe, ProbeStep, WarmupRequest } from "./config";
 
 /** Why a probe or warmup request passed or failed; names in REASON_NAMES (metrics, README). */
@@ -73,7 +73,10 @@ export function bodyLimits(maxBytes: u32): JsonLimits {
   const l = new JsonLimits();
   l.maxDepth = 32;
   l.maxBytes = <i32>maxBytes;
-  l.maxValues = 1 << 18;
+  // A value takes two bytes at least (`1,`): as many as the body could hold, from 2^18 up to 2^22
+  // (a model list of ~100k entries is ~300k values; the node array is 16 bytes a value).
+  const values = maxBytes >> 1;
+  l.maxValues = values < (1 << 18) ? 1 << 18 : values > (1 << 22) ? 1 << 22 : <i32>values;
   return l;
 }
 
@@ -117,7 +120,10 @@ export function judgeStep(step: ProbeStep, model: string, a: Answer, maxBodyByte
   }
   const parsed = parseJson(body, bodyLimits(maxBodyBytes));
   if (!parsed.ok || parsed.value === null) {
-    return new Outcome(Reason.BadBody, what + "body is not JSON (" + parsed.error + " at byte " + parsed.offset.toString() + ")");
+    // Valid JSON past a bound (depth, value count, a number beyond a double) is not "not JSON".
+    const beyond = parsed.error == E_DEPTH || parsed.error == E_VALUES || parsed.error == E_RANGE;
+    return new Outcome(Reason.BadBody, what + (beyond ? "body is JSON beyond the probe's limits (" : "body is not JSON (") +
+      parsed.error + " at byte " + parsed.offset.toString() + ")");
   }
   const root = parsed.value as JsonValue;
   if (step.check == BodyCheck.OllamaListed) return judgeOllama(root, model, what);
