@@ -42,8 +42,9 @@ const STATUS_BYTES = utf8Table(CACHE_STATUS_NAMES);
 const REASON_BYTES = utf8Table(REASONS.map<string>((info: ReasonInfo) => info.name));
 const NO_BYTES = new ArrayBuffer(0);
 /**
- * How a JSON response is checked before it is stored: any depth a client could parse (the walk
- * keeps its own stack), any size the entry allows (max_entry_bytes bounds it before this).
+ * How a JSON response is checked before it is stored: nesting up to 1024 (the most any stage's
+ * max_json_depth allows; the walk's stack of open containers grows to it and stays), any size the
+ * entry allows (max_entry_bytes bounds it before this).
  */
 const RESPONSE_LIMITS = responseLimits();
 // Header names as UTF-8, encoded once.
@@ -552,7 +553,7 @@ export function register(): void {
 
 function responseLimits(): JsonLimits {
   const limits = new JsonLimits();
-  limits.maxDepth = 1 << 16;
+  limits.maxDepth = 1024;
   limits.maxBytes = i32.MAX_VALUE;
   return limits;
 }
