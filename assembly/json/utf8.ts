@@ -3,7 +3,7 @@
 // U+10FFFF. The readers below run only over string content the parser has already validated, so
 // they never check bounds or well-formedness again.
 
-import { equalsAscii } from "../runtime/bytes";
+import { allAscii, equalsAscii } from "../runtime/bytes";
 
 /**
  * Length of the well-formed UTF-8 sequence of two to four bytes starting at `i` (whose first byte
@@ -49,6 +49,7 @@ function isContinuation(b: u32): bool {
  * text would be another here. Well-formed input (ASCII, nearly always) is decoded as it is.
  */
 export function decodeUtf8Lossy(p: usize, n: i32): string {
+  if (allAscii(p, n)) return String.UTF8.decodeUnsafe(p, <usize>n);
   let i = 0;
   while (i < n) {
     if (load<u8>(p + <usize>i) < 0x80) {

@@ -55,3 +55,15 @@ export function narrowAscii(dst: usize, units: usize, n: i32): void {
   }
   for (; k < n; k++) store<u8>(dst + <usize>k, <u8>load<u16>(units + (<usize>k << 1)));
 }
+
+/** The `n` bytes at `p` are all ASCII (eight at a time). */
+export function allAscii(p: usize, n: i32): bool {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if ((load<u64>(p + <usize>i) & 0x8080808080808080) != 0) return false;
+  }
+  for (; i < n; i++) {
+    if (load<u8>(p + <usize>i) >= 0x80) return false;
+  }
+  return true;
+}

@@ -17,6 +17,7 @@ import { parseDecimalAt, writeDecimal } from "../../assembly/http/decimal";
 import { RepeatedValue } from "../../assembly/host/repeated-value";
 import { getSharedDataAt, setSharedDataRaw } from "../../assembly/host/shared-data";
 import { keepForLoan } from "../../assembly/runtime/memory";
+import { allAscii } from "../../assembly/runtime/bytes";
 import { JsonLimits, JsonValue, isJsonAt } from "../../assembly/json/index";
 import { ByteSink } from "../../assembly/json/sink";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
@@ -285,7 +286,7 @@ export class CacheStage extends Stage {
     if (!headers.find(":path")) {
       req.pathPtr = 0;
       req.pathLength = 0;
-    } else if (isAscii(headers.valuePtr, headers.valueLength)) {
+    } else if (allAscii(headers.valuePtr, headers.valueLength)) {
       req.pathPtr = headers.valuePtr;
       req.pathLength = headers.valueLength;
     } else {
@@ -522,18 +523,6 @@ export class CacheStage extends Stage {
     return ex.identity(this.root.cfg.tenantHeader, this.root.digests);
   }
 
-}
-
-// The `n` bytes at `p` are all ASCII (eight at a time).
-function isAscii(p: usize, n: i32): bool {
-  let i = 0;
-  for (; i + 8 <= n; i += 8) {
-    if ((load<u64>(p + <usize>i) & 0x8080808080808080) != 0) return false;
-  }
-  for (; i < n; i++) {
-    if (load<u8>(p + <usize>i) >= 0x80) return false;
-  }
-  return true;
 }
 
 /** Hands a shared-tier answer to the stage that waits for it. */

@@ -174,11 +174,7 @@ class RouterStage extends Stage {
           return StageAction.Stop;
         }
         modelValue = (doc as JsonValue).getInto("model", this.shared.modelValue) ? this.shared.modelValue : null;
-        if ((doc as JsonValue).lastMatches > 1) {
-          // We would route by the last and an upstream may read the first: refused, not guessed.
-          this.fail(ErrorKind.InvalidModel, "model: given more than once in the request body");
-          return StageAction.Stop;
-        }
+        if (this.refusedTwiceNamed(doc as JsonValue)) return StageAction.Stop;
         if (modelValue !== null) {
           ref = modelValue.isPlainAsciiString() ? this.refInPlace(modelValue) : null;
           if (ref === null) ref = modelValue.isString() ? parseModelRef(modelValue.asString(), Source.Body) : null;
@@ -201,11 +197,7 @@ class RouterStage extends Stage {
       if (parsed.ok && parsed.value !== null && (parsed.value as JsonValue).isObject()) {
         doc = parsed.value;
         modelValue = (doc as JsonValue).get("model");
-        if ((doc as JsonValue).lastMatches > 1) {
-          // Only one of them would be rewritten: the upstream might read the other.
-          this.fail(ErrorKind.InvalidModel, "model: given more than once in the request body");
-          return StageAction.Stop;
-        }
+        if (this.refusedTwiceNamed(doc as JsonValue)) return StageAction.Stop;
       }
     }
     if (this.cfg.rewriteBodyModel && doc !== null) {
@@ -214,6 +206,16 @@ class RouterStage extends Stage {
       else if (modelValue.isString()) this.rewriteModel(ex, body, modelValue as JsonValue);
     }
     return StageAction.Continue;
+  }
+
+  /**
+   * Refuses a body whose `model` the last `get` found more than once: we would route by (or
+   * rewrite) the last, and an upstream's parser may read the first.
+   */
+  private refusedTwiceNamed(doc: JsonValue): bool {
+    if (doc.lastMatches <= 1) return false;
+    this.fail(ErrorKind.InvalidModel, "model: given more than once in the request body");
+    return true;
   }
 
   /** Answers the request with an error. */
