@@ -96,7 +96,7 @@ export function createApp(config) {
   }
 
   // Per-request fault overrides, so gateway tests can force an outcome without rates:
-  // x-demo-fault: none|error|drop|truncate|status=NNN, x-demo-latency-ms: N.
+  // x-demo-fault: none|error|drop|truncate|status=NNN, x-demo-latency-ms: N, x-demo-usage-tokens: N.
   function requestFault(req) {
     const out = {};
     const fault = req.headers["x-demo-fault"];
@@ -119,7 +119,27 @@ export function createApp(config) {
       }
       out.latencyMs = ms;
     }
+    const usage = req.headers["x-demo-usage-tokens"];
+    if (usage !== undefined) {
+      const n = Number(usage);
+      if (!/^\d+$/.test(usage) || !Number.isSafeInteger(n)) {
+        return { error: `x-demo-usage-tokens: ${JSON.stringify(usage)}: expected an integer from 0 to ${Number.MAX_SAFE_INTEGER}` };
+      }
+      out.usageTokens = n;
+    }
     return out;
+  }
+
+  // A server that misreports: every usage object of the answer claims `completionTokens`,
+  // whatever was generated (so a gateway's accounting can be tested at sizes no demo generates).
+  function overrideUsage(out, completionTokens) {
+    const fix = (o) => {
+      if (o && typeof o.usage === "object" && o.usage !== null) {
+        o.usage = { ...o.usage, completion_tokens: completionTokens, total_tokens: (o.usage.prompt_tokens ?? 0) + completionTokens };
+      }
+    };
+    if (out.json) fix(out.json);
+    for (const e of out.events ?? []) fix(e);
   }
 
   // Seeded by (seed, sequence number), so the n-th inference request always meets the same fate.
@@ -183,6 +203,7 @@ export function createApp(config) {
       return sendJson(res, status, protocolError(protocol, status, message, { code: kind === "error" ? "internal_error" : "injected_status" }), headers);
     }
     const out = plan.render({ requestId, created: Math.floor(Date.now() / 1000) });
+    if (fault.usageTokens !== undefined) overrideUsage(out, fault.usageTokens);
     if (out.events) {
       const cutAfter = kind === "truncate" ? Math.max(1, Math.floor(out.events.length / 2)) : undefined;
       if (kind === "truncate") entry.stats.truncated++;

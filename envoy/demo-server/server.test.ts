@@ -502,6 +502,25 @@ describe("demo-server warmup and latency", () => {
     });
   });
 
+  it("reports the usage x-demo-usage-tokens claims, in a body and in a stream's usage chunk", async () => {
+    await withServer({}, async (s) => {
+      const plain = await json(await post(s, "/v1/chat/completions", { ...CHAT, model: "demo" }));
+      const big = 5_000_000_000;
+      const claimed = await json(await post(s, "/v1/chat/completions", { ...CHAT, model: "demo" }, { "x-demo-usage-tokens": String(big) }));
+      expect(claimed.usage).toEqual({ prompt_tokens: plain.usage.prompt_tokens, completion_tokens: big, total_tokens: plain.usage.prompt_tokens + big });
+      // The answer itself is what it would have been.
+      expect(claimed.choices).toEqual(plain.choices);
+      const res = await post(s, "/v1/chat/completions", { ...CHAT, model: "demo", stream: true, stream_options: { include_usage: true } }, { "x-demo-usage-tokens": "7" });
+      const events = sseData(await res.text());
+      expect(JSON.parse(events.at(-2)!).usage).toEqual({ prompt_tokens: plain.usage.prompt_tokens, completion_tokens: 7, total_tokens: plain.usage.prompt_tokens + 7 });
+      for (const bad of ["-1", "1.5", "9007199254740992", "x"]) {
+        const refused = await post(s, "/v1/chat/completions", { ...CHAT, model: "demo" }, { "x-demo-usage-tokens": bad });
+        expect(refused.status, bad).toBe(400);
+        expect((await json(refused)).error.message).toContain("x-demo-usage-tokens");
+      }
+    });
+  });
+
   it("spaces SSE chunks by chunk-ms so they arrive separately", async () => {
     await withServer({ chunkMs: 5 }, async (s) => {
       const res = await post(s, "/v1/chat/completions", { ...CHAT, model: "demo", stream: true, max_tokens: 4 });

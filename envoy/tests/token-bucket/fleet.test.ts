@@ -237,6 +237,26 @@ describe("token-bucket fleet mode: two Envoys, one rate-limit service, one Redis
     expect(overshoot).toBeLessThanOrEqual(2 * clients.length * Math.max(...all));
   });
 
+  it("charges a reported usage beyond Envoy's largest hits_addend as 10^9, which Envoy accepts, instead of nothing", async () => {
+    const { identity, tenant } = newClient("huge-usage");
+    const key = keyOf(tenant);
+    // The demo server claims 5*10^9 completion tokens (x-demo-usage-tokens); Envoy's rate-limit
+    // filter refuses a hits_addend above 10^9 and would then charge this request nothing.
+    const req = chatRequest(identity, "a server that overstates its usage");
+    req.headers = { ...req.headers, "x-demo-usage-tokens": "5000000000" };
+    const res = await http1Request(b.listenerUrl, req);
+    expect(res.status).toBe(200);
+    expect(usageOf(res)).toBeGreaterThan(5_000_000_000);
+    expect(await llmTokensOf(b, req.headers[STEP_HEADER])).toBe("1000000000");
+    await counterReaches(key, 1_000_000_000);
+    // Charged: the tenant is over its budget, through either Envoy.
+    for (const envoy of [a, b]) {
+      const next = await http1Request(envoy.listenerUrl, chatRequest(identity, "after the huge one"));
+      expect(next.status).toBe(429);
+    }
+    expect(b.logs()).not.toContain("Invalid hits_addend");
+  });
+
   it("neither checks nor charges a request the stage refuses (400): the rate-limit filter comes after it", async () => {
     const { identity, tenant } = newClient("invalid");
     const res = await http1Request(a.listenerUrl, chatRequest(identity, "absurd", { max_tokens: 1e15 }));
