@@ -132,6 +132,19 @@ describe("inference-cache", () => {
       expect([res.response?.headers["x-ai-cache"], res.response?.headers["x-ai-cache-reason"]]).toEqual(["BYPASS", "body-too-large"]);
     });
 
+    it("keys a body the router rewrites as the upstream gets it, the same in both forms", async () => {
+      const router = { rewrite_body_model: true, models: { llama: { versions: { v1: { cluster: "llama-v1", upstream_model: "meta-llama/Llama-3.1-8B-Instruct" } } } } };
+      const seenBy = async (form: CacheForm) => {
+        const r = await rig(form, CACHE_CONFIG, new Host(), router);
+        const res = await r.send(post(chat()));
+        expect(JSON.parse(res.upstreamRequest?.body ?? "{}").model).toBe("meta-llama/Llama-3.1-8B-Instruct");
+        return res.response?.headers["x-ai-cache-key"];
+      };
+      const key = await seenBy("pipeline");
+      expect(key).toMatch(/^[0-9a-f]{64}$/);
+      expect(await seenBy("separate")).toBe(key);
+    });
+
     it("counts a JSON response whose body is not JSON as not stored, response-not-json", async () => {
       const r = await rig("alone", CACHE_CONFIG);
       const broken = chat({ messages: [{ role: "user", content: "broken json" }] });
