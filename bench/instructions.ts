@@ -10,6 +10,7 @@
 //
 //   npm run bench:instructions                         # all variants, 300 requests each
 //   npm run bench:instructions -- --variants model-router --requests 500
+//   npm run bench:instructions -- --cache-sim          # also simulated L1 cache misses per request
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -24,18 +25,22 @@ import { CLUSTER, ROUTE_HEADER, aboveFloor, headerMismatch, selectVariants, vari
 
 const OUT_DIR = path.join(BUILD_DIR, "bench", "callgrind");
 
-function args(argv: string[]): { requests: number; warmup: number; variants: string[] | null } {
+function args(argv: string[]): { requests: number; warmup: number; variants: string[] | null; cacheSim: boolean } {
   // 1000 unmeasured requests first: the cache's 256 slots are then nearly all taken, so a miss's
   // slot read finds another key's entry, as it does in steady state (with 100, most found none).
-  const o = { requests: 300, warmup: 1000, variants: null as string[] | null };
+  const o = { requests: 300, warmup: 1000, variants: null as string[] | null, cacheSim: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--") continue;
+    if (a === "--cache-sim") {
+      o.cacheSim = true;
+      continue;
+    }
     const v = argv[++i];
     if (a === "--requests") o.requests = Number(v);
     else if (a === "--warmup") o.warmup = Number(v);
     else if (a === "--variants") o.variants = v.split(",");
-    else throw new Error(`unknown option ${a} (use --requests N, --warmup N, --variants a,b)`);
+    else throw new Error(`unknown option ${a} (use --requests N, --warmup N, --variants a,b, --cache-sim)`);
   }
   if (!(o.requests >= 10 && o.requests <= 10_000)) throw new Error("--requests: expected 10..10000");
   return o;
@@ -68,11 +73,20 @@ function newestDump(pid: number): string {
   return path.join(OUT_DIR, files[files.length - 1]);
 }
 
-/** Total instructions (Ir) in a callgrind dump. */
-function dumpedInstructions(file: string): number {
-  const m = /^(?:totals|summary): (\d+)/m.exec(readFileSync(file, "utf8"));
-  if (!m) throw new Error(`no totals in ${file}`);
-  return Number(m[1]);
+/** The totals of a callgrind dump by event name (Ir; with --cache-sim=yes also I1mr, D1mr, D1mw, ILmr, DLmr, DLmw). */
+function dumpedTotals(file: string): Map<string, number> {
+  const text = readFileSync(file, "utf8");
+  const events = /^events: (.*)$/m.exec(text);
+  const totals = /^(?:totals|summary): (.*)$/m.exec(text);
+  if (!events || !totals) throw new Error(`no totals in ${file}`);
+  const values = totals[1].trim().split(/\s+/).map(Number);
+  return new Map(events[1].trim().split(/\s+/).map((name, i) => [name, values[i] ?? 0]));
+}
+
+/** L1 misses (instruction fetch, data read and write) and last-level misses of a dump made with --cache-sim=yes. */
+function cacheMisses(totals: Map<string, number>): { l1: number; ll: number } {
+  const sum = (names: string[]) => names.reduce((n, name) => n + (totals.get(name) ?? 0), 0);
+  return { l1: sum(["I1mr", "D1mr", "D1mw"]), ll: sum(["ILmr", "DLmr", "DLmw"]) };
 }
 
 /**
@@ -105,13 +119,14 @@ async function main(): Promise<void> {
   rmSync(OUT_DIR, { recursive: true, force: true });
   mkdirSync(OUT_DIR, { recursive: true });
   const wrapper = path.join(OUT_DIR, "envoy-callgrind.sh");
-  writeFileSync(wrapper, `#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no --smc-check=all-non-file --callgrind-out-file=${OUT_DIR}/cg.%p ${envoyBinary()} "$@"\n`);
+  writeFileSync(wrapper, `#!/bin/sh\nexec valgrind --tool=callgrind${o.cacheSim ? " --cache-sim=yes" : ""} --instr-atstart=no --smc-check=all-non-file --callgrind-out-file=${OUT_DIR}/cg.%p ${envoyBinary()} "$@"\n`);
   chmodSync(wrapper, 0o755);
   process.env.ENVOY_BIN = wrapper;
 
   const upstream = await startBenchUpstream(ROUTE_HEADER, CLUSTER);
   const perRequest = new Map<string, number>();
   const generatedPerRequest = new Map<string, number>();
+  const missesPerRequest = new Map<string, { l1: number; ll: number }>();
   let sent = 0;
   try {
     for (const v of variants) {
@@ -140,7 +155,12 @@ async function main(): Promise<void> {
         for (let i = 0; i < o.requests; i++) await send(envoy, sent++, v);
         execFileSync("callgrind_control", ["-d", String(pid)], { stdio: "ignore" });
         const dump = newestDump(pid);
-        const ir = dumpedInstructions(dump) / o.requests;
+        const totals = dumpedTotals(dump);
+        const ir = totals.get("Ir")! / o.requests;
+        if (o.cacheSim) {
+          const m = cacheMisses(totals);
+          missesPerRequest.set(v.key, { l1: m.l1 / o.requests, ll: m.ll / o.requests });
+        }
         const generated = generatedCodeInstructions(dump) / o.requests;
         perRequest.set(v.key, ir);
         generatedPerRequest.set(v.key, generated);
@@ -182,9 +202,24 @@ async function main(): Promise<void> {
       console.log(`| ${f.label} | ${k(filterOver)} | ${k(callsOver)} | ${Math.round((100 * callsOver) / filterOver)} % |`);
     }
   }
+  if (o.cacheSim) {
+    // callgrind's cache model (its L1 and last level, set from this machine's caches): where a
+    // variant touches more code and data per request than its floor, not how long that takes.
+    console.log("");
+    console.log("| Variant | floor | L1 misses per request | over plain | over floor | last-level misses per request |");
+    console.log("| --- | --- | --- | --- | --- | --- |");
+    const plainMisses = missesPerRequest.get("plain")?.l1 ?? 0;
+    for (const v of variants as Variant[]) {
+      const m = missesPerRequest.get(v.key)!;
+      const floor = v.floor !== null ? missesPerRequest.get(v.floor) : undefined;
+      const over = aboveFloor(v) && floor !== undefined ? `**${Math.round(m.l1 - floor.l1)}**` : "";
+      console.log(`| ${v.label} | ${v.floor ?? ""} | ${Math.round(m.l1)} | ${v.kind === "plain" ? "" : Math.round(m.l1 - plainMisses)} | ${over} | ${Math.round(m.ll)} |`);
+    }
+  }
   writeFileSync(path.join(OUT_DIR, "instructions.json"), JSON.stringify({
     instructionsPerRequest: Object.fromEntries(perRequest),
     generatedCodePerRequest: Object.fromEntries(generatedPerRequest),
+    ...(o.cacheSim ? { cacheMissesPerRequest: Object.fromEntries(missesPerRequest) } : {}),
   }, null, 2) + "\n");
   if (!existsSync(ROOT)) throw new Error("unreachable");
 }
