@@ -79,6 +79,42 @@ export class Checker {
     return v.asInteger();
   }
 
+  /**
+   * Member `key` of `obj` checked as `shape` says, every name and the kind and keys of every
+   * value, before any member's settings are read: the object when all passed (its `valueAt(i)`
+   * are objects), null when absent (a failure when `shape.min` > 0) or when a check failed.
+   */
+  objectsByName(obj: JsonValue, key: string, field: string, shape: ObjectsByName): JsonValue | null {
+    if (this.failed) return null;
+    const path = joinField(field, key);
+    const v = obj.get(key);
+    if (v === null) {
+      if (shape.min > 0) this.fail(path, shape.expected, "nothing");
+      return null;
+    }
+    if (!v.isObject() || v.length < shape.min || v.length > shape.max) {
+      this.failValue(path, shape.expected, v);
+      return null;
+    }
+    this.keys(v, path, null);
+    const nameOk = shape.nameOk;
+    for (let i = 0, n = v.length; i < n && !this.failed; i++) {
+      const name = v.keyAt(i);
+      const member = path + "." + name;
+      if (!nameOk(name)) {
+        this.fail(member, shape.nameExpected, quote(name));
+        return null;
+      }
+      const value = v.valueAt(i) as JsonValue;
+      if (!value.isObject()) {
+        this.failValue(member, shape.valueExpected, value);
+        return null;
+      }
+      this.keys(value, member, shape.allowed);
+    }
+    return this.failed ? null : v;
+  }
+
   /** An object member that must be an object when present; null when absent. */
   object(obj: JsonValue, key: string, field: string, expected: string): JsonValue | null {
     const v = obj.get(key);
@@ -88,6 +124,30 @@ export class Checker {
       return null;
     }
     return v;
+  }
+}
+
+/**
+ * The shape of a member whose names the user chooses, each naming an object of settings
+ * (`models`, a model's `versions`): `min`..`max` members, each name once and passing `nameOk`
+ * (`nameExpected` says what a name must be), each value an object (`valueExpected`) with keys in
+ * `allowed`. Every filter's `models` has it, so the checks and their messages are one.
+ */
+export class ObjectsByName {
+  constructor(
+    public what: string,
+    public min: i32,
+    public max: i32,
+    public nameOk: (s: string) => bool,
+    public nameExpected: string,
+    public valueExpected: string,
+    public allowed: string[],
+  ) {}
+
+  /** "an object of 1..16 versions by name", "an object of up to 256 models by name". */
+  get expected(): string {
+    const range = this.min > 0 ? this.min.toString() + ".." + this.max.toString() : "up to " + this.max.toString();
+    return "an object of " + range + " " + this.what + " by name";
   }
 }
 

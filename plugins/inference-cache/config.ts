@@ -3,7 +3,7 @@
 // level before refusing to start. Unknown keys are errors; every field has a default, so `{}` (or
 // an empty configuration) is a working cache.
 
-import { Checker, parseConfigDocument, quote } from "../../assembly/config/checker";
+import { Checker, ObjectsByName, parseConfigDocument, quote } from "../../assembly/config/checker";
 import { HEADER_NAME, isHeaderName, isModelName, isVisibleAscii255, MODEL_NAME } from "../../assembly/config/values";
 import { canonicalJson, JsonLimits, JsonValue, parseJsonText } from "../../assembly/json/index";
 import { KeyRules, MAX_DEFAULTS, STREAM_FIELD } from "./key";
@@ -43,6 +43,8 @@ const TOP_KEYS: string[] = [
   "vary_on_tenant", "tenant_header", "drop_fields", "defaults", "models", "shared_tier",
 ];
 const MODEL_KEYS: string[] = ["shared", "cache_nondeterministic", "ttl_ms"];
+const MODELS = new ObjectsByName("models", 0, MAX_MODELS, isModelName, MODEL_NAME,
+  "an object with any of " + MODEL_KEYS.join(", "), MODEL_KEYS);
 const SHARED_TIER_KEYS: string[] = ["enabled", "cluster", "timeout_ms", "key_prefix"];
 
 const FIELD_NAME = "1-64 letters, digits, '_', '-', '.'";
@@ -226,26 +228,12 @@ function parseDefaults(c: Checker, root: JsonValue, rules: KeyRules): void {
 }
 
 function parseModels(c: Checker, root: JsonValue, cfg: CacheConfig): void {
-  const models = c.object(root, "models", "", "an object of up to " + MAX_MODELS.toString() + " models by name");
-  if (models === null || c.failed) return;
-  if (models.length > MAX_MODELS) {
-    c.failValue("models", "an object of up to " + MAX_MODELS.toString() + " models by name", models);
-    return;
-  }
-  c.keys(models, "models", null);
+  const models = c.objectsByName(root, "models", "", MODELS);
+  if (models === null) return;
   for (let i = 0; i < models.length && !c.failed; i++) {
     const name = models.keyAt(i);
     const field = "models." + name;
-    if (!isModelName(name)) {
-      c.fail(field, MODEL_NAME, quote(name));
-      return;
-    }
     const spec = models.valueAt(i) as JsonValue;
-    if (!spec.isObject()) {
-      c.failValue(field, "an object with any of " + MODEL_KEYS.join(", "), spec);
-      return;
-    }
-    c.keys(spec, field, MODEL_KEYS);
     const shared = c.bool(spec, "shared", field, false);
     const nondeterministic = c.bool(spec, "cache_nondeterministic", field, false);
     const ttl = <u32>c.integer(spec, "ttl_ms", field, cfg.ttlMs, 1000, MAX_TTL_MS);

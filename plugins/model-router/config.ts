@@ -3,7 +3,7 @@
 // level before refusing to start. Unknown keys are errors. The result is a resolved routing
 // table: models and versions by index, bucket ranges, fallback indices, compiled path templates.
 
-import { Checker, describe, parseConfigDocument, quote } from "../../assembly/config/checker";
+import { Checker, describe, ObjectsByName, parseConfigDocument, quote } from "../../assembly/config/checker";
 import {
   HEADER_NAME, MODEL_NAME, VERSION_NAME, isAlnum, isHeaderName, isHeaderNameOrEmpty, isModelName, isVersionName,
   isVisibleAscii255,
@@ -36,8 +36,10 @@ const TOP_KEYS: string[] = [
   "health_refresh_ms", "retry_after_s", "list_models_path", "list_models_hide_not_ready", "owned_by",
   "model_headers",
 ];
-const MODEL_KEYS: string[] = ["versions", "aliases", "owned_by", "created"];
-const VERSION_KEYS: string[] = ["cluster", "upstream_model", "weight", "fallback"];
+const MODELS = new ObjectsByName("models", 1, MAX_MODELS, isModelName, MODEL_NAME, "an object with \"versions\"",
+  ["versions", "aliases", "owned_by", "created"]);
+const VERSIONS = new ObjectsByName("versions", 1, MAX_VERSIONS, isVersionName, "a version name: " + VERSION_NAME,
+  "an object with \"cluster\"", ["cluster", "upstream_model", "weight", "fallback"]);
 
 export class RouterConfig {
   sources: Source[] = [Source.Header, Source.Path, Source.Body];
@@ -234,30 +236,12 @@ function appendBuiltin(out: PathTemplate[], name: string): bool {
 }
 
 function parseModels(c: Checker, root: JsonValue, cfg: RouterConfig): void {
-  const models = root.get("models");
-  const expected = "an object of 1.." + MAX_MODELS.toString() + " models by name";
-  if (models === null) {
-    c.fail("models", expected, "nothing");
-    return;
-  }
-  if (!models.isObject() || models.length == 0 || models.length > MAX_MODELS) {
-    c.failValue("models", expected, models);
-    return;
-  }
-  c.keys(models, "models", null);
+  const models = c.objectsByName(root, "models", "", MODELS);
+  if (models === null) return;
   for (let i = 0; i < models.length && !c.failed; i++) {
     const name = models.keyAt(i);
     const field = "models." + name;
-    if (!isModelName(name)) {
-      c.fail(field, MODEL_NAME, quote(name));
-      return;
-    }
     const spec = models.valueAt(i) as JsonValue;
-    if (!spec.isObject()) {
-      c.failValue(field, "an object with \"versions\"", spec);
-      return;
-    }
-    c.keys(spec, field, MODEL_KEYS);
     const owner = c.string(spec, "owned_by", field, cfg.ownedBy, isOwner, OWNER);
     const created = c.integer(spec, "created", field, 0, 0, 253402300799);
     const model = new ModelEntry(name, cfg.models.length, owner, created);
@@ -269,33 +253,14 @@ function parseModels(c: Checker, root: JsonValue, cfg: RouterConfig): void {
 }
 
 function parseVersions(c: Checker, spec: JsonValue, field: string, model: ModelEntry): void {
-  if (c.failed) return;
-  const versions = spec.get("versions");
+  const versions = c.objectsByName(spec, "versions", field, VERSIONS);
+  if (versions === null) return;
   const vfield = field + ".versions";
-  const expected = "an object of 1.." + MAX_VERSIONS.toString() + " versions by name";
-  if (versions === null) {
-    c.fail(vfield, expected, "nothing");
-    return;
-  }
-  if (!versions.isObject() || versions.length == 0 || versions.length > MAX_VERSIONS) {
-    c.failValue(vfield, expected, versions);
-    return;
-  }
-  c.keys(versions, vfield, null);
   const n = versions.length;
   for (let i = 0; i < n && !c.failed; i++) {
     const name = versions.keyAt(i);
     const f = vfield + "." + name;
-    if (!isVersionName(name)) {
-      c.fail(f, "a version name: " + VERSION_NAME, quote(name));
-      return;
-    }
     const v = versions.valueAt(i) as JsonValue;
-    if (!v.isObject()) {
-      c.failValue(f, "an object with \"cluster\"", v);
-      return;
-    }
-    c.keys(v, f, VERSION_KEYS);
     if (!c.failed && !v.has("cluster")) c.fail(f + ".cluster", "a cluster name", "nothing");
     const cluster = c.string(v, "cluster", f, "", isVisibleAscii255, "a cluster name: 1-255 visible ASCII characters");
     const upstream = c.string(v, "upstream_model", f, "", isVisibleAscii255, "a model name: 1-255 visible ASCII characters");

@@ -3,7 +3,7 @@
 // level before refusing to start. Unknown keys are errors. Limits are named per model in
 // `models`, and for every other model in `default`; one of the two is required.
 
-import { Checker, joinField, parseConfigDocument, quote } from "../../assembly/config/checker";
+import { Checker, joinField, ObjectsByName, parseConfigDocument, quote } from "../../assembly/config/checker";
 import { HEADER_NAME, MODEL_NAME, isHeaderName, isModelName } from "../../assembly/config/values";
 import { JsonLimits, JsonValue } from "../../assembly/json/index";
 import { Limit, MAX_LIMIT } from "../../assembly/ratelimit/bucket";
@@ -25,6 +25,8 @@ const TOP_KEYS: string[] = [
   "bytes_per_token", "default_max_tokens", "clamp_max_tokens", "clamp_min_tokens", "prompt_fields", "models", "default",
 ];
 const MODEL_KEYS: string[] = ["per_version", "tenant", "total"];
+const MODELS = new ObjectsByName("models", 0, MAX_MODELS, isModelName, MODEL_NAME,
+  "an object with any of " + MODEL_KEYS.join(", "), MODEL_KEYS);
 const LIMIT_KEYS: string[] = ["requests_per_minute", "requests_burst", "tokens_per_minute", "tokens_burst"];
 
 /** The buckets of one model (`default`: of every model not listed). */
@@ -157,27 +159,11 @@ function parsePromptFields(c: Checker, root: JsonValue, cfg: TokenBucketConfig):
 }
 
 function parseModels(c: Checker, root: JsonValue, cfg: TokenBucketConfig): void {
-  const expected = "an object of up to " + MAX_MODELS.toString() + " models by name";
-  const models = c.object(root, "models", "", expected);
-  if (models === null || c.failed) return;
-  if (models.length > MAX_MODELS) {
-    c.failValue("models", expected, models);
-    return;
-  }
-  c.keys(models, "models", null);
+  const models = c.objectsByName(root, "models", "", MODELS);
+  if (models === null) return;
   for (let i = 0; i < models.length && !c.failed; i++) {
     const name = models.keyAt(i);
-    const field = "models." + name;
-    if (!isModelName(name)) {
-      c.fail(field, MODEL_NAME, quote(name));
-      return;
-    }
-    const spec = models.valueAt(i) as JsonValue;
-    if (!spec.isObject()) {
-      c.failValue(field, "an object with any of " + MODEL_KEYS.join(", "), spec);
-      return;
-    }
-    const model = parseModel(c, spec, field, name);
+    const model = parseModel(c, models.valueAt(i) as JsonValue, "models." + name, name);
     if (model !== null) cfg.addModel(model);
   }
 }
