@@ -115,7 +115,9 @@ function refParse(text: string): Ref {
 function jcs(v: Ref): string {
   switch (v.t) {
     case "lit": return v.v;
-    case "num": return String(Number(v.raw)); // Number::toString; String(-0) is "0"
+    // Number::toString (String(-0) is "0"); an integer literal keeps its exact digits, canonical.ts's
+    // one departure, which agrees with Number::toString within +-2^53.
+    case "num": return /^-?\d+$/.test(v.raw) ? BigInt(v.raw).toString() : String(Number(v.raw));
     case "str": return JSON.stringify(v.s);
     case "arr": return `[${v.items.map(jcs).join(",")}]`;
     case "obj": {
@@ -831,7 +833,10 @@ describe("canonicalJson", () => {
       }
     });
 
-    it("writes numbers in every textual form as Number::toString of their double", () => {
+    // Number::toString of the double, except an integer literal: its exact digits (the same within +-2^53).
+    const canonicalNumber = (text: string) => (/^-?\d+$/.test(text) ? BigInt(text).toString() : String(Number(text)));
+
+    it("writes numbers in every textual form as Number::toString of their double (integer literals exactly)", () => {
       const rand = prng(42);
       const view = new DataView(new ArrayBuffer(8));
       for (let i = 0; i < 3000; i++) {
@@ -840,18 +845,30 @@ describe("canonicalJson", () => {
         const x = view.getFloat64(0);
         if (!Number.isFinite(x)) continue;
         for (const text of [String(x), x.toExponential(), x.toPrecision(15), x.toPrecision(16), x.toPrecision(17), x.toExponential(3)]) {
-          expect({ text, got: canonical(`[${text}]`) }).toEqual({ text, got: `[${String(Number(text))}]` });
+          expect({ text, got: canonical(`[${text}]`) }).toEqual({ text, got: `[${canonicalNumber(text)}]` });
         }
       }
       for (let i = 0; i < 3000; i++) {
         const x = Math.fround((rand() * 2 - 1) * 10 ** (int(rand, 30) - 10));
         for (const text of [String(x), x.toPrecision(17), x.toExponential(18)]) {
-          expect({ text, got: canonical(`[${text}]`) }).toEqual({ text, got: `[${String(Number(text))}]` });
+          expect({ text, got: canonical(`[${text}]`) }).toEqual({ text, got: `[${canonicalNumber(text)}]` });
         }
       }
-      for (const text of ["-0", "0.0", "-0e10", "1.0", "1e2", "100e-2", "0.1e1", "1E-7", "12345678901234567890", "0.000001", "1e21", "999999999999999999999", "4.50", "1e-400"]) {
+      for (const text of ["-0", "0.0", "-0e10", "1.0", "1e2", "100e-2", "0.1e1", "1E-7", "12345678901234567890.0", "0.000001", "1e21", "999999999999999999999e0", "4.50", "1e-400", "9007199254740992", "-9007199254740992"]) {
         expect({ text, got: canonical(text) }).toEqual({ text, got: String(Number(text)) });
       }
+    });
+
+    it("keeps an integer literal's exact digits beyond 2^53, where RFC 8785 would round it", () => {
+      // Python reads these as exact ints: two different seeds must not share a cache key.
+      for (const text of ["9007199254740993", "12345678901234567", "-12345678901234567", "18446744073709551615", "999999999999999999999", "1" + "0".repeat(30)]) {
+        expect({ text, got: canonical(text) }).toEqual({ text, got: text });
+      }
+      expect(canonical("12345678901234567")).not.toBe(canonical("12345678901234568"));
+      // Written with a fraction or an exponent it is a double, as Python's float reads it.
+      expect(canonical("12345678901234567.0")).toBe("12345678901234568");
+      expect(canonical("1.2345678901234567e16")).toBe("12345678901234568");
+      expect(canonical("[-0, 0, 1, -1]")).toBe("[0,0,1,-1]");
     });
 
     it("keeps duplicate keys, sorted stably", () => {

@@ -10,6 +10,12 @@
 // Numbers with at most 15 significant digits in the normal double range take their digits from
 // the source text: every such decimal is the unique shortest representation of its double (15 <
 // DBL_DIG + 1), so no conversion is needed. Others go through f64 and the shortest formatter.
+//
+// One departure, outside RFC 8785's input (I-JSON, whose integers stay within +-(2^53 - 1)): an
+// integer written without fraction or exponent keeps its exact digits at any length, where RFC
+// 8785 would print its double. Python servers read such a literal as an exact int (a `seed` of
+// 12345678901234567 is not one of 12345678901234568), so a cache key must not merge them, and a
+// replayed response must not round its ids. Within +-2^53 the two forms agree.
 
 import { DIGITS, writeDecimal, writeNumber } from "./dtoa";
 import { writeEscapedCodePoint } from "./escape";
@@ -189,11 +195,11 @@ function writeCanonicalNumber(sink: ByteSink, tree: JsonTree, node: i32): void {
   const base = changetype<usize>(tree.source);
   const start = tree.word(node, 1);
   const end = tree.word(node, 2);
-  // An integer of at most 15 digits without a leading zero, fraction or exponent (and not -0) is
-  // already its own canonical form.
+  // An integer without a leading zero, fraction or exponent (and not -0) is its own canonical
+  // form, exact at any length (see the top of this file).
   const neg = load<u8>(base + <usize>start) == 0x2D ? 1 : 0;
   const digits = end - start - neg;
-  if (digits <= 15 && plainInteger(base + <usize>(start + neg), digits, neg != 0)) {
+  if (plainInteger(base + <usize>(start + neg), digits, neg != 0)) {
     sink.bytes(base + <usize>start, end - start);
     return;
   }

@@ -72,6 +72,9 @@ export function chat(extra: Record<string, unknown> = {}, model = "llama"): stri
   return JSON.stringify({ model, messages: [{ role: "user", content: "What is 2+2?" }], temperature: 0, ...extra });
 }
 
+/** A chat body whose `seed` is the literal `digits` (JSON.stringify cannot write one beyond 2^53). */
+const withSeed = (digits: string): string => chat({ seed: 0 }).replace('"seed":0', `"seed":${digits}`);
+
 const post = (body: string, headers: Record<string, string> = {}): StepRequest => ({ method: "POST", path: CHAT_PATH, headers: { ...JSON_CT, ...headers }, body });
 const miss = (extra: Partial<StepExpect> = {}): StepExpect => ({ status: 200, cache: "MISS", reason: "not-found", upstream: true, key: true, ...extra });
 const hit = (of: number, extra: Partial<StepExpect> = {}): StepExpect => ({ status: 200, cache: "HIT", reason: "local-hit", upstream: false, sameBodyAs: of, sameKeyAs: of, key: true, ...extra });
@@ -109,6 +112,16 @@ export const CASES: CacheCase[] = [
       { request: post(chat({ tools: [{ type: "function", function: { name: "add" } }] })), expect: miss({ otherKeyThan: 0 }) },
       { request: post(chat({}, "iris")), expect: miss({ otherKeyThan: 0 }) },
       { request: post(chat()), expect: hit(0) },
+    ],
+  },
+  {
+    // Python servers read an integer literal as an exact int: these are two different seeds,
+    // which RFC 8785's double form alone would merge.
+    name: "keeps seeds beyond 2^53 apart",
+    steps: [
+      { request: post(withSeed("12345678901234567")), expect: miss() },
+      { request: post(withSeed("12345678901234568")), expect: miss({ otherKeyThan: 0 }) },
+      { request: post(withSeed("12345678901234567")), expect: hit(0) },
     ],
   },
   {

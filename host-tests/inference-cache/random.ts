@@ -51,13 +51,21 @@ export function randomNumber(rand: Rand): string {
   return spellNumber(rand, String(x));
 }
 
-/** Another spelling of the same double (`1`, `1.0`, `1e0`, `10e-1`, `1.00E+0`, ...). */
+const INTEGER_LITERAL = /^-?\d+$/;
+
+/**
+ * Another spelling that keeps the key (`1`, `1.0`, `1e0`, `10e-1`, `1.00E+0`, ...): the same
+ * double, except beyond 2^53, where an integer literal is keyed by its exact digits (canonical.ts)
+ * and has no other spelling, and a double has none as an integer literal.
+ */
 export function spellNumber(rand: Rand, raw: string): string {
   const x = Number(raw);
+  const big = Math.abs(x) > 2 ** 53;
+  if (big && INTEGER_LITERAL.test(raw)) return raw;
   const forms = [String(x), x.toExponential(), x.toPrecision(17), x.toExponential(16).replace("e", "E")];
   if (Number.isInteger(x) && Math.abs(x) < 1e15) forms.push(`${x}.0`, `${x}e0`, `${x}0e-1`, `${x}.000E+0`);
-  const valid = forms.filter((f) => /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(f) && Number(f) === x);
-  return pick(rand, valid.length ? valid : [String(x)]);
+  const valid = forms.filter((f) => /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(f) && Number(f) === x && !(big && INTEGER_LITERAL.test(f)));
+  return pick(rand, valid.length ? valid : [x.toExponential()]);
 }
 
 /** A random JSON value (text), nested to at most `depth` more levels. */

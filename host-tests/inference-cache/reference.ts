@@ -85,7 +85,9 @@ export function jcs(v: JValue): string {
   switch (v.t) {
     case "null": return "null";
     case "bool": return v.v ? "true" : "false";
-    case "num": return String(Number(v.raw));
+    // Number::toString of the double, except an integer literal: its exact digits (canonical.ts's
+    // one departure from RFC 8785, the same within +-2^53).
+    case "num": return /^-?\d+$/.test(v.raw) ? BigInt(v.raw).toString() : String(Number(v.raw));
     case "str": return JSON.stringify(v.v);
     case "arr": return `[${v.items.map(jcs).join(",")}]`;
     case "obj": return `{${sortMembers(v.members).map(([k, x]) => `${JSON.stringify(k)}:${jcs(x)}`).join(",")}}`;
