@@ -224,6 +224,8 @@ describe("model-router resolve", () => {
     ["a ramping version keeps the start of its range", "", 9499, [R(true), R(true, 5000), R(true)], { status: OK, version: "v2", picked: "v2" }],
     ["and gives the rest to its fallback", "", 9500, [R(true), R(true, 5000), R(true)], { status: OK, version: "v1", picked: "v2" }],
     ["ramp 0 sends the whole range to the fallback", "", 9000, [R(true), R(true, 0), R(true)], { status: OK, version: "v1", picked: "v2" }],
+    ["a ramping version with no ready fallback keeps its whole range", "", 9500, [R(false), R(true, 5000), R(true)], { status: OK, version: "v2", picked: "v2" }],
+    ["even at ramp 0", "", 0, [R(true, 0), R(true), R(false)], { status: OK, version: "v1", picked: "v1" }],
     ["an explicit version ignores its ramp", "v2", 0, [R(true), R(true, 0), R(true)], { status: OK, version: "v2", picked: "v2" }],
     ["a ramping fallback target still serves", "", 0, [R(false), R(true), R(true, 1)], { status: OK, version: "v3", picked: "v1" }],
   ];

@@ -118,7 +118,8 @@ export class Resolution {
  * Picks the version for one request. `requested` is a version or alias name, or "" for the split.
  * `readiness[i]` describes `model.versions[i]`. An explicit version ignores ramps (the client asked
  * for it); in the split, a ramping version keeps the first `ramp` share of its bucket range and
- * the rest of its range goes to its fallback, so a growing ramp only moves buckets onto it.
+ * the rest of its range goes to its fallback, so a growing ramp only moves buckets onto it; with
+ * no ready fallback the version keeps its whole range.
  */
 export function resolveVersion(
   model: ModelEntry, requested: string, bucket: u32, readiness: Readiness[],
@@ -127,15 +128,18 @@ export function resolveVersion(
 ): Resolution {
   const out = into !== null ? into : new Resolution(ResolveStatus.Ok, -1, -1);
   let picked: i32;
+  let ready: bool;
   let usable: bool;
   if (requested.length > 0) {
     picked = model.find(requested);
     if (picked < 0) return out.set(ResolveStatus.UnknownVersion, -1, -1);
-    usable = isReady(readiness, picked);
+    ready = isReady(readiness, picked);
+    usable = ready;
   } else {
     picked = model.versionForBucket(bucket);
     if (picked < 0) return out.set(ResolveStatus.NoReadyVersion, -1, -1);
-    usable = isReady(readiness, picked) && withinRamp(unchecked(model.versions[picked]), bucket, rampOf(readiness, picked));
+    ready = isReady(readiness, picked);
+    usable = ready && withinRamp(unchecked(model.versions[picked]), bucket, rampOf(readiness, picked));
   }
   if (usable) return out.set(ResolveStatus.Ok, picked, picked);
   const fallback = unchecked(model.versions[picked]).fallback;
@@ -143,6 +147,9 @@ export function resolveVersion(
     const candidate = unchecked(fallback[i]);
     if (isReady(readiness, candidate)) return out.set(ResolveStatus.Ok, candidate, picked);
   }
+  // A ramp moves traffic to where it can go and never refuses it: a ready version outside its
+  // ramp with no ready fallback (a model's only version back from an outage) serves itself.
+  if (ready) return out.set(ResolveStatus.Ok, picked, picked);
   return out.set(ResolveStatus.NoReadyVersion, -1, picked);
 }
 
