@@ -565,8 +565,12 @@ describe("usage scanner", () => {
   it.each([
     ['{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}', 7, 0],
     ['{"total_tokens":3,"total_tokens":9}', 9, 0],
-    ['{"total_tokens":3,"total_tokens":-1,"prompt_tokens":2}', 2, 0],
-    ['{"total_tokens":1000000000001,"input_tokens":4,"output_tokens":1}', 5, 0],
+    // Any count out of range (the last of duplicates) makes the usage unreadable, not 0.
+    ['{"total_tokens":3,"total_tokens":-1,"prompt_tokens":2}', -1, 1],
+    ['{"total_tokens":1000000000001,"input_tokens":4,"output_tokens":1}', -1, 1],
+    ['{"prompt_tokens":-3,"completion_tokens":4}', -1, 1],
+    ['{"input_tokens":4,"output_tokens":1.5}', -1, 1],
+    ['{"prompt_tokens":5}', 5, 0],
     ['{"total_tokens":1000000000000}', 1_000_000_000_000, 0],
     ['{"total_tokens":1234567890123456789}', -1, 1],
     ['{"total_tokens":12345678901234567890123}', -1, 1],
@@ -575,7 +579,7 @@ describe("usage scanner", () => {
     ['{"total_tokens":07}', -1, 1],
     ['{"total_tokens":1.0}', 1, 0],
     ['{"total_tokens":1e2}', 100, 0],
-    ['{"total_tokens":1.5,"prompt_tokens":2}', 2, 0],
+    ['{"total_tokens":1.5,"prompt_tokens":2}', -1, 1],
     ['{"total_tokens":"5"}', -1, 1],
     ['{"total_tokens":5 6}', -1, 1],
     ['{"total_tokens":5,}', -1, 1],

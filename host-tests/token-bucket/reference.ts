@@ -161,12 +161,13 @@ export function usageRef(body: string): number {
     for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
       if (k === "usage" && child !== null && typeof child === "object" && !Array.isArray(child)) {
         const u = child as Record<string, unknown>;
-        const n = (x: unknown) => (typeof x === "number" && Number.isInteger(x) && x >= 0 && x <= 1e12 ? x : -1);
-        const total = n(u.total_tokens);
-        let p = n(u.prompt_tokens);
-        if (p < 0) p = n(u.input_tokens);
-        let c = n(u.completion_tokens);
-        if (c < 0) c = n(u.output_tokens);
+        // -1 absent (or null), -2 present but not a count: then the whole usage is not read.
+        const n = (x: unknown) => (x === undefined || x === null ? -1 : typeof x === "number" && Number.isInteger(x) && x >= 0 && x <= 1e12 ? x : -2);
+        const counts = ["total_tokens", "prompt_tokens", "input_tokens", "completion_tokens", "output_tokens"].map((k) => n(u[k]));
+        if (counts.includes(-2)) continue;
+        const [total, prompt, input, completion, output] = counts;
+        const p = prompt >= 0 ? prompt : input;
+        const c = completion >= 0 ? completion : output;
         const t = total >= 0 ? total : p >= 0 || c >= 0 ? Math.max(p, 0) + Math.max(c, 0) : -1;
         if (t >= 0) tokens = t;
       } else {

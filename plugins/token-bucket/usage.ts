@@ -8,7 +8,7 @@
 //   {"prompt_tokens", "completion_tokens", "total_tokens"}   (OpenAI chat and completions, vLLM, TGI)
 //   {"input_tokens", "output_tokens", "total_tokens"}        (OpenAI responses)
 // The tokens used are `total_tokens`, else prompt + completion (input + output); each an integer
-// 0..10^12. The last usage that reads well wins (servers that report cumulative usage in every
+// 0..10^12, and a usage with any of them out of range is not read (a negative part is not 0). The last usage that reads well wins (servers that report cumulative usage in every
 // chunk end with the final count). A raw line break ends a string (it cannot occur inside a JSON
 // string), so a stray quote in an SSE comment cannot hide the rest of the stream.
 
@@ -301,9 +301,17 @@ export class UsageScanner {
     if (readFlat(at, size)) {
       total = unchecked(FLAT[TOTAL]);
       prompt = unchecked(FLAT[PROMPT]);
-      if (prompt < 0) prompt = unchecked(FLAT[INPUT]);
+      const input = unchecked(FLAT[INPUT]);
       completion = unchecked(FLAT[COMPLETION]);
-      if (completion < 0) completion = unchecked(FLAT[OUTPUT]);
+      const output = unchecked(FLAT[OUTPUT]);
+      // A count out of range makes the whole usage unreadable (settled as the reservation), not
+      // a part taken as 0.
+      if (anyNotACount(total, prompt, input, completion, output)) {
+        this.rejected++;
+        return;
+      }
+      if (prompt < 0) prompt = input;
+      if (completion < 0) completion = output;
     } else {
       const bytes = new ArrayBuffer(size);
       memory.copy(changetype<usize>(bytes), at, <usize>size);
@@ -318,9 +326,15 @@ export class UsageScanner {
       if (m === null) member = m = new JsonValue(usage.tree, 0);
       total = count(usage, "total_tokens", m);
       prompt = count(usage, "prompt_tokens", m);
-      if (prompt < 0) prompt = count(usage, "input_tokens", m);
+      const input = count(usage, "input_tokens", m);
       completion = count(usage, "completion_tokens", m);
-      if (completion < 0) completion = count(usage, "output_tokens", m);
+      const output = count(usage, "output_tokens", m);
+      if (anyNotACount(total, prompt, input, completion, output)) {
+        this.rejected++;
+        return;
+      }
+      if (prompt < 0) prompt = input;
+      if (completion < 0) completion = output;
     }
     let tokens: i64 = total;
     if (tokens < 0 && (prompt >= 0 || completion >= 0)) tokens = max<i64>(prompt, 0) + max<i64>(completion, 0);
@@ -335,7 +349,14 @@ export class UsageScanner {
   }
 }
 
-// The counts `readFlat` finds, by member (-1: absent, or not a count).
+/** A member that is present but not a count (negative, fractional, above 10^12, not a number). */
+const NOT_A_COUNT: i64 = -2;
+
+function anyNotACount(a: i64, b: i64, c: i64, d: i64, e: i64): bool {
+  return a == NOT_A_COUNT || b == NOT_A_COUNT || c == NOT_A_COUNT || d == NOT_A_COUNT || e == NOT_A_COUNT;
+}
+
+// The counts `readFlat` finds, by member (-1: absent; NOT_A_COUNT).
 const TOTAL = 0;
 const PROMPT = 1;
 const INPUT = 2;
@@ -381,7 +402,7 @@ function readFlat(p: usize, n: i32): bool {
       i++;
     }
     if (i - digits > 18 || (first == 0 && i - digits > 1)) return false;
-    if (member >= 0) unchecked((FLAT[member] = value <= MAX_COUNT ? value : -1));
+    if (member >= 0) unchecked((FLAT[member] = value <= MAX_COUNT ? value : NOT_A_COUNT));
     // A fraction or an exponent is neither `,` nor `}`.
     i = skipWs(p, i, n);
     if (i >= n) return false;
@@ -413,9 +434,10 @@ function memberOf(k: usize, len: i32): i32 {
 }
 
 
-/** Member `name` as a count 0..10^12, or -1 (read through `v`). */
+/** Member `name` as a count 0..10^12, -1 when absent or null, or NOT_A_COUNT (read through `v`). */
 function count(obj: JsonValue, name: string, v: JsonValue): i64 {
-  if (!obj.getInto(name, v) || !v.isInteger()) return -1;
+  if (!obj.getInto(name, v) || v.isNull()) return -1;
+  if (!v.isInteger()) return NOT_A_COUNT;
   const n = v.asInteger();
-  return n >= 0 && n <= MAX_COUNT ? n : -1;
+  return n >= 0 && n <= MAX_COUNT ? n : NOT_A_COUNT;
 }
