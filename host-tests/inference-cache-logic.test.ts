@@ -504,6 +504,8 @@ describe("inference-cache policy", () => {
       ["private", { ...OK, cache_control: "max-age=60, private" }, "upstream-private"],
       ["private with fields", { ...OK, cache_control: 'private="set-cookie"' }, "upstream-private"],
       ["no-cache", { ...OK, cache_control: "no-cache" }, "upstream-no-cache"],
+      ["no-cache on an event stream (the SSE convention)", { ...OK, content_type: "text/event-stream", cache_control: "no-cache" }, ""],
+      ["no-store on an event stream", { ...OK, content_type: "text/event-stream", cache_control: "no-store" }, "upstream-no-store"],
       ["public, max-age", { ...OK, cache_control: "public, max-age=60" }, ""],
       ["gzip", { ...OK, content_encoding: "gzip" }, "upstream-content-encoding"],
       ["identity", { ...OK, content_encoding: "Identity" }, ""],

@@ -145,11 +145,16 @@ describe("inference-cache", () => {
       expect(await seenBy("separate")).toBe(key);
     });
 
-    it("counts a JSON response whose body is not JSON as not stored, response-not-json", async () => {
+    it("counts a JSON response whose body is not JSON, or a stream with such an event, as not stored, response-not-json", async () => {
       const r = await rig("alone", CACHE_CONFIG);
       const broken = chat({ messages: [{ role: "user", content: "broken json" }] });
       for (let i = 0; i < 2; i++) expect((await r.send(post(broken))).response?.headers["x-ai-cache"]).toBe("MISS");
       expect(r.host.metric("inference_cache.not_stored.reason=response-not-json")).toBe(2);
+      expect(r.host.metric("inference_cache.stores.tier=local")).toBe(0);
+      // A stream with an event cut short, though it ends with data: [DONE].
+      const brokenStream = chat({ stream: true, messages: [{ role: "user", content: "broken json" }] });
+      for (let i = 0; i < 2; i++) expect((await r.send(post(brokenStream))).response?.headers["x-ai-cache"]).toBe("MISS");
+      expect(r.host.metric("inference_cache.not_stored.reason=response-not-json")).toBe(4);
       expect(r.host.metric("inference_cache.stores.tier=local")).toBe(0);
       // A good answer to the same words after it is stored and served.
       const good = chat({ messages: [{ role: "user", content: "good json" }] });
@@ -348,6 +353,29 @@ describe("inference-cache", () => {
         const res = await rb.send(post(chat()));
         expect([what, res.response?.headers["x-ai-cache"], res.response?.headers["x-ai-cache-reason"]]).toEqual([what, "MISS", "unreadable-entry"]);
         expect(rb.server.count, what).toBe(1);
+      }
+    });
+
+    it("serves a shared stream record only when its events are JSON", async () => {
+      const store = new Map<string, Buffer>();
+      const a = new Host();
+      webdis(a, store);
+      const ra = await rig("alone", SHARED, a);
+      const streamed = post(chat({ stream: true }));
+      expect((await ra.send(streamed)).response?.headers["x-ai-cache"]).toBe("MISS");
+      const [key] = [...store.keys()];
+      const good = store.get(key)!;
+      // The good record serves another gateway; one with an event's JSON broken does not.
+      const at = good.indexOf("data: {") + "data: ".length;
+      const broken = Buffer.from(good);
+      broken[at] = 0x3c;
+      for (const [record, cache, reason, upstream] of [[good, "HIT", "shared-hit", 0], [broken, "MISS", "unreadable-entry", 1]] as const) {
+        const b = new Host();
+        webdis(b, new Map([[key, record]]));
+        const rb = await rig("alone", SHARED, b);
+        const res = await rb.send(streamed);
+        expect([res.response?.headers["x-ai-cache"], res.response?.headers["x-ai-cache-reason"]]).toEqual([cache, reason]);
+        expect(rb.server.count).toBe(upstream);
       }
     });
 

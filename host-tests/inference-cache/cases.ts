@@ -175,10 +175,12 @@ export const CASES: CacheCase[] = [
   {
     // Its reason is decided at the end of the body, after the response's headers went out: the
     // next request's MISS, and inference_cache.not_stored.reason=response-not-json, show it.
-    name: "does not store a JSON response whose body is not JSON",
+    name: "does not store a JSON response whose body is not JSON, nor a stream with an event that is not",
     steps: [
       { request: post(chat({ messages: [{ role: "user", content: "broken json" }] })), expect: miss() },
       { request: post(chat({ messages: [{ role: "user", content: "broken json" }] })), expect: miss() },
+      { request: post(chat({ stream: true, messages: [{ role: "user", content: "broken json" }] })), expect: miss({ contentType: "sse" }) },
+      { request: post(chat({ stream: true, messages: [{ role: "user", content: "broken json" }] })), expect: miss({ contentType: "sse" }) },
     ],
   },
   {

@@ -1,7 +1,7 @@
 // The model server of the cache's case table: an OpenAI-style chat completion whose id and text
 // carry the number of the request (so a replayed body is told apart from a fresh one), as JSON or,
 // for `"stream": true`, as SSE in several chunks. Message text `fail 500` answers 500; `set cookie`
-// adds a set-cookie header; `broken json` answers 200 with a JSON body cut short. Used by the emulator (as an upstream handler) and by the Envoy runner
+// adds a set-cookie header; `broken json` answers 200 with a JSON body cut short (a stream: an event cut short, then `[DONE]`). Used by the emulator (as an upstream handler) and by the Envoy runner
 // (behind a node:http server), so both see the same answers.
 
 export interface ModelServerReply {
@@ -30,7 +30,11 @@ export class ModelServer {
       return { status: 500, headers: { "content-type": "application/json" }, chunks: [JSON.stringify({ error: { message: `failed ${n}`, type: "server_error" } })] };
     }
     if (text.includes("broken json")) {
-      // A body labelled JSON that is cut short: what a failing upstream or proxy may send.
+      // A body labelled JSON that is cut short: what a failing upstream or proxy may send; as a
+      // stream, an event whose data is cut short, and the stream's end all the same.
+      if (doc.stream === true) {
+        return { status: 200, headers: { "content-type": "text/event-stream" }, chunks: [`data: {"id":"chatcmpl-${n}","choices":[{"del\n\n`, "data: [DONE]\n\n"] };
+      }
       return { status: 200, headers: { "content-type": "application/json" }, chunks: [`{"id":"chatcmpl-${n}","choices":[{"message":{"content":"hel`] };
     }
     const headers: Record<string, string> = {};
@@ -39,6 +43,8 @@ export class ModelServer {
     const content = `The answer is 4 (request ${n}).`;
     if (doc.stream === true) {
       headers["content-type"] = "text/event-stream";
+      // As SSE servers do (the demo server too): it must not keep the stream out of the cache.
+      headers["cache-control"] = "no-cache";
       const chunk = (delta: object, finish: string | null) =>
         `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: 1767225600, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
       const words = content.split(" ");

@@ -30,7 +30,7 @@ import {
   bodyKindOf, decideOnHeaders, decideRequest, decideResponse, maxStoredBodyBytes, reasonName, releaseMemberScratch, sharedRecordUsable,
 } from "./policy";
 import { SharedReadTarget, SharedTierClient } from "./shared";
-import { Replay, SseReader, replayFor } from "./sse";
+import { isJsonEventStream, Replay, SseReader, replayFor } from "./sse";
 
 export const ROOT_ID = "inference-cache";
 export const SECTION = "inference_cache";
@@ -331,7 +331,8 @@ export class CacheStage extends Stage {
 
   /** The shared tier answered (or failed: `entry` null, `reason` why). Resumes the request. */
   sharedAnswer(ex: Exchange, entry: CacheEntry | null, failure: Reason): void {
-    if (entry !== null && !sharedRecordUsable(this.root.cfg, entry, RESPONSE_LIMITS)) {
+    if (entry !== null && (!sharedRecordUsable(this.root.cfg, entry, RESPONSE_LIMITS) ||
+      (entry.kind == BodyKind.Sse && !isJsonEventStream(entry.bodyPtr, entry.bodyLength, RESPONSE_LIMITS)))) {
       entry = null;
       failure = Reason.UnreadableEntry;
     }
@@ -486,9 +487,12 @@ export class CacheStage extends Stage {
     const sink = this.sink as ByteSink;
     const sse = this.sse;
     if (sse !== null && (!sse.done || sse.failed)) return this.giveUp(Reason.StreamIncomplete);
-    // A JSON body is checked before it is kept: a broken answer (cut short, an HTML error page
-    // labelled JSON) would otherwise be every client's answer until the TTL ends.
-    if (this.kind == BodyKind.Json && !isJsonAt(sink.at(this.headBytes), sink.length - this.headBytes, RESPONSE_LIMITS)) {
+    // The body is checked before it is kept: a broken answer (cut short, an HTML error page
+    // labelled JSON, a stream event that is not JSON) would otherwise be every client's answer
+    // until the TTL ends.
+    const body = sink.at(this.headBytes);
+    const bodyLength = sink.length - this.headBytes;
+    if (this.kind == BodyKind.Json ? !isJsonAt(body, bodyLength, RESPONSE_LIMITS) : !isJsonEventStream(body, bodyLength, RESPONSE_LIMITS)) {
       return this.giveUp(Reason.ResponseNotJson);
     }
     this.storing = false;

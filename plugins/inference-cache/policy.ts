@@ -320,7 +320,10 @@ export function decideResponse(cfg: CacheConfig, facts: ResponseFacts): Reason {
   if (cc !== null) {
     if (hasDirective(cc, "no-store")) return Reason.UpstreamNoStore;
     if (hasDirective(cc, "private")) return Reason.UpstreamPrivate;
-    if (hasDirective(cc, "no-cache")) return Reason.UpstreamNoCache;
+    // On an event stream `no-cache` is the SSE convention telling proxies not to hold the live
+    // stream back, not a policy for replays (servers send it on every stream): only a whole
+    // response's `no-cache` (reuse only after revalidating, which this filter cannot) refuses.
+    if (hasDirective(cc, "no-cache") && bodyKindOf(ct) != BodyKind.Sse) return Reason.UpstreamNoCache;
   }
   const enc = facts.contentEncoding;
   if (enc !== null && !isIdentity(enc)) return Reason.UpstreamContentEncoding;

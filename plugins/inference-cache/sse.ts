@@ -8,7 +8,7 @@
 import { BodyKind, CacheEntry } from "../../assembly/cache/entry";
 import { writeCanonical } from "../../assembly/json/canonical";
 import { writeEscapedString } from "../../assembly/json/escape";
-import { JsonLimits, JsonValue, parseJson } from "../../assembly/json/index";
+import { isJsonAt, JsonLimits, JsonValue, parseJson } from "../../assembly/json/index";
 import { ByteSink } from "../../assembly/json/sink";
 import { decodeUtf8Lossy } from "../../assembly/json/utf8";
 import { Reason } from "./policy";
@@ -59,6 +59,8 @@ export class SseReader {
   done: bool = false;
   /** More than maxBytes were fed; nothing after that was read. */
   failed: bool = false;
+  /** The data of an event other than `[DONE]` was not one JSON document (only with `checkJson`). */
+  notJson: bool = false;
   /** Bytes fed. */
   total: i64 = 0;
   private line: ByteSink = new ByteSink(256);
@@ -68,7 +70,7 @@ export class SseReader {
   private afterCR: bool = false;
   private started: bool = false;
 
-  constructor(public maxBytes: i64, public keepEvents: bool = true) {}
+  constructor(public maxBytes: i64, public keepEvents: bool = true, public checkJson: JsonLimits | null = null) {}
 
   feed(chunk: ArrayBuffer): void {
     this.feedRaw(changetype<usize>(chunk), chunk.byteLength);
@@ -88,6 +90,11 @@ export class SseReader {
     const out = this.events;
     this.events = [];
     return out;
+  }
+
+  /** Feeds the `len` bytes at `p`. */
+  feedBytes(p: usize, len: i32): void {
+    this.feedRaw(p, len);
   }
 
   private feedRaw(p: usize, len: i32): void {
@@ -163,13 +170,29 @@ export class SseReader {
     }
     const data = this.data;
     const len = data.length - 1; // without the last LF
-    if (isDoneData(data.at(0), len)) this.done = true;
+    if (isDoneData(data.at(0), len)) {
+      this.done = true;
+    } else {
+      const limits = this.checkJson;
+      if (limits !== null && !this.notJson && !isJsonAt(data.at(0), len, limits)) this.notJson = true;
+    }
     if (this.keepEvents) this.events.push(new SseEvent(this.type, data.buffer.slice(0, len)));
     this.count++;
     data.length = 0;
     this.hasData = false;
     this.type = "";
   }
+}
+
+/**
+ * True for a whole OpenAI-style event stream of `len` bytes at `p`: it ends with `data: [DONE]`
+ * and every other event's data is one JSON document. A stream that is not is never stored (or
+ * taken from the shared tier): it would be every client's broken answer until its TTL.
+ */
+export function isJsonEventStream(p: usize, len: i32, limits: JsonLimits): bool {
+  const reader = new SseReader(<i64>len, false, limits);
+  reader.feedBytes(p, len);
+  return !reader.failed && reader.done && !reader.notJson;
 }
 
 function isDoneData(p: usize, len: i32): bool {
