@@ -200,7 +200,7 @@ example "The same request with another key (sk-carol) falls in the canary's 10 %
 want "status" 200 "$STATUS"
 want "answered by version" v2 "$(header x-demo-version)"
 carol_tenant="$(header x-demo-seen-ai-headers | grep -oE '"x-ai-tenant":"[^"]*"' | cut -d'"' -f4 || true)"
-want "x-ai-tenant (SHA-256 of the key, never the key)" 9ff4820fc0717820 "$carol_tenant"
+want "x-ai-tenant (SHA-256 of the authorization value, never the key)" 9ff4820fc0717820 "$carol_tenant"
 
 echo
 echo "== \"model\":\"llama\" 100 times without an API key: a random draw each; x-demo-version counted"
@@ -277,6 +277,19 @@ example "Per-route enablement: /healthz runs without the router (FilterConfig di
   "$GW/healthz"
 want "status" 200 "$STATUS"
 want "the router's counters (sum) unchanged" "$before" "$(router_counters)"
+
+example "A path that is no inference API: Envoy's catch-all route answers 404 in OpenAI's error JSON, the filters off" \
+  "$GW/no/such/api" "${CT[@]}" -H 'authorization: Bearer sk-dave' -d "$(chat llama)"
+want "status" 404 "$STATUS"
+want "content-type" application/json "$(header content-type)"
+check "error code not_found" "$(body_has '"code":"not_found"')"
+check "charged to no one (no x-ratelimit-* headers)" "$(yes_if test -z "$(header x-ratelimit-remaining-requests)")"
+
+example "A model server that drops the connection (x-demo-fault: drop): Envoy's own 503, in OpenAI's error JSON too" \
+  "$GW/v1/chat/completions" "${CT[@]}" -H 'x-demo-fault: drop' -d "$(chat llama@v1)"
+want "status" 503 "$STATUS"
+want "content-type" application/json "$(header content-type)"
+check "error type server_error (local_reply_config)" "$(body_has '"type":"server_error"')"
 
 echo
 echo "== warmup-health: llama v2's server goes away and comes back loading; the router follows"
