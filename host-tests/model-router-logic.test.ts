@@ -281,7 +281,8 @@ describe("model-router model references", () => {
   it.each([
     ["llama", { name: "llama", version: "" }],
     ["llama@v2", { name: "llama", version: "v2" }],
-    ["org/model@v1@canary", { name: "org/model@v1", version: "canary" }],
+    ["org/model@v1", { name: "org/model", version: "v1" }],
+    ["org/model@v1@canary", null], // no name has an @: malformed, not model "org/model@v1"
     ["@v2", null],
     ["llama@", null],
     ["", null],

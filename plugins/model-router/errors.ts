@@ -4,7 +4,7 @@
 // the code, the README and the tests read it.
 
 import { HeaderPair, sendLocalResponse } from "../../assembly/index";
-import { JsonWriter } from "../../assembly/json/index";
+import { E_DEPTH, E_RANGE, E_SIZE, E_SURROGATE, E_VALUES, JsonWriter } from "../../assembly/json/index";
 
 /** Everything the router can answer with an error, in ERRORS order. */
 export enum ErrorKind {
@@ -68,6 +68,19 @@ export function sendError(kind: ErrorKind, message: string, retryAfterS: u32): v
   const headers = [new HeaderPair("content-type", "application/json")];
   if (retryAfterS > 0) headers.push(new HeaderPair("retry-after", retryAfterS.toString()));
   sendLocalResponse(spec.status, "model_router." + spec.name, errorBody(kind, message), headers);
+}
+
+/**
+ * The message for a body the JSON reader refused with `error` at byte `offset`. Nesting, size and
+ * value counts over this gateway's limits, numbers beyond a double and lone surrogate escapes are
+ * grammatical JSON that the gateway does not accept: saying "not valid JSON" would send the
+ * client looking for a syntax error that is not there.
+ */
+export function bodyErrorMessage(error: string, offset: i32): string {
+  const at = " at byte " + offset.toString();
+  if (error == E_DEPTH || error == E_SIZE || error == E_VALUES) return "The request body exceeds this gateway's JSON limits: " + error + at;
+  if (error == E_RANGE || error == E_SURROGATE) return "The request body is JSON this gateway does not accept: " + error + at;
+  return "The request body is not valid JSON: " + error + at;
 }
 
 /** Client input quoted in a message, shortened (the writer escapes it). */

@@ -12,7 +12,7 @@ import { HeaderPair, randomBelow, sendLocalResponse } from "../../assembly/index
 import { JsonValue, parseJsonText, quoteJsonString } from "../../assembly/json/index";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { MODEL_HEADER, RouterConfig, StickyKey, TENANT_HEADER, VERSION_HEADER, parseRouterConfig } from "./config";
-import { ErrorKind, echo, sendError } from "./errors";
+import { ErrorKind, bodyErrorMessage, echo, sendError } from "./errors";
 import { HealthCache } from "./health";
 import { RouterMetrics } from "./metrics";
 import { modelList } from "./models-endpoint";
@@ -166,7 +166,7 @@ class RouterStage extends Stage {
         const parsed = ex.json(this.cfg.bodyLimits);
         doc = parsed.value;
         if (!parsed.ok || doc === null) {
-          this.fail(ErrorKind.InvalidBody, "The request body is not valid JSON: " + parsed.error + " at byte " + parsed.offset.toString());
+          this.fail(ErrorKind.InvalidBody, bodyErrorMessage(parsed.error, parsed.offset));
           return StageAction.Stop;
         }
         if (!(doc as JsonValue).isObject()) {
@@ -179,7 +179,7 @@ class RouterStage extends Stage {
           ref = modelValue.isPlainAsciiString() ? this.refInPlace(modelValue) : null;
           if (ref === null) ref = modelValue.isString() ? parseModelRef(modelValue.asString(), Source.Body) : null;
           if (ref === null) {
-            this.fail(ErrorKind.InvalidModel, "model: expected a string \"name\" or \"name@version\"");
+            this.fail(ErrorKind.InvalidModel, "model: expected a string \"name\" or \"name@version\" of at most " + MAX_REF_CHARS.toString() + " characters");
             return StageAction.Stop;
           }
         }
@@ -235,7 +235,7 @@ class RouterStage extends Stage {
       if (value === null || value.length == 0) return null;
       // Bytes that are not UTF-8 come as U+FFFD: answered, never matched to a model by a guess.
       const ref: ModelRef | null = isReplaced(value) ? null : parseModelRef(value, Source.Header);
-      if (ref === null) this.fail(ErrorKind.InvalidModel, this.cfg.modelHeader + ": expected \"name\" or \"name@version\" in UTF-8");
+      if (ref === null) this.fail(ErrorKind.InvalidModel, this.cfg.modelHeader + ": expected \"name\" or \"name@version\" in UTF-8, of at most " + MAX_REF_CHARS.toString() + " characters");
       return ref;
     }
     if (source == Source.Path) return this.mayMatchTemplate(ex) ? pathRef(this.cfg.templates, ex.path()) : null;

@@ -25,12 +25,15 @@ export class ModelRef {
   ) {}
 }
 
-/** Parses `name` or `name@version` (split at the last '@'); null when a part is empty or too long. */
+/**
+ * Parses `name` or `name@version`; null when a part is empty, the text is too long, or it has a
+ * second '@' (no model or version name has one: `llama@v1@v2` is malformed, not model `llama@v1`).
+ */
 export function parseModelRef(text: string, source: Source): ModelRef | null {
   if (text.length == 0 || text.length > MAX_REF_CHARS) return null;
   const at = text.lastIndexOf("@");
   if (at < 0) return new ModelRef(text, "", source);
-  if (at == 0 || at == text.length - 1) return null;
+  if (at == 0 || at == text.length - 1 || text.indexOf("@") != at) return null;
   return new ModelRef(text.substring(0, at), text.substring(at + 1), source);
 }
 
