@@ -48,6 +48,10 @@ describe("model-router config", () => {
     const CASES: Array<[string, string, string]> = [
       ["empty configuration", "", 'configuration: expected a JSON object with "models", got nothing'],
       ["not JSON", "{models", "configuration: expected JSON, got text that is not JSON at byte 1 (expected string key)"],
+      ["not JSON deep inside, naming where", '{"models":{"llama":{"versions":{"v1":{"cluster":"c"}},"aliases":[}}}',
+        "configuration: expected JSON, got text that is not JSON at byte 65 (expected value), in models.llama.aliases[0]"],
+      ["a number beyond a double, named like any bad value", '{"models":{"llama":{"versions":{"v1":{"cluster":"c","weight":1e999}}}}}',
+        "models.llama.versions.v1.weight: expected a number within a double's range, got 1e999"],
       ["not an object", "[]", "configuration: expected a JSON object, got []"],
       ["no models", "{}", "models: expected an object of 1..256 models by name, got nothing"],
       ["empty models", '{"models":{}}', "models: expected an object of 1..256 models by name, got {}"],

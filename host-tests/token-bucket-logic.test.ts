@@ -70,6 +70,8 @@ describe("token-bucket config", () => {
     const CASES: Array<[string, string, string]> = [
       ["blank", "", 'configuration: expected a JSON object with "models" or "default", got nothing'],
       ["not JSON", "{x", "configuration: expected JSON, got text that is not JSON at byte 1 (expected string key)"],
+      ["a number beyond a double", '{"default":{"tenant":{"requests_per_minute":5,"tokens_per_minute":-2e400}}}',
+        "default.tenant.tokens_per_minute: expected a number within a double's range, got -2e400"],
       ["neither models nor default", "{}", 'models: expected limits per model, or a "default" for every model, got neither "models" nor "default"'],
       ["unknown key", '{"model":{}}',
         "model: expected one of the keys tenant_header, shadow, failure_mode_deny, slots, cas_retries, max_body_bytes, max_json_depth, bytes_per_token, default_max_tokens, clamp_max_tokens, clamp_min_tokens, prompt_fields, models, default, got an unknown key"],

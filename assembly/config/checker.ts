@@ -3,7 +3,8 @@
 // filter logs at critical level before refusing to start. Later checks are skipped once one
 // problem is recorded, so the message always names the first bad field.
 
-import { JsonValue, parseJson } from "../json/index";
+import { E_RANGE, JsonValue, parseJson } from "../json/index";
+import { decodeUtf8Lossy } from "../json/utf8";
 
 /** Longest piece of a bad value quoted back in a message. */
 const GOT_MAX_CHARS = 60;
@@ -167,11 +168,85 @@ export function parseConfigDocument(bytes: ArrayBuffer, expectedWhat: string, al
   }
   const parsed = parseJson(bytes);
   if (!parsed.ok || parsed.value === null) {
-    return new ConfigDocument(null, "configuration: expected JSON, got text that is not JSON at byte " + parsed.offset.toString() + " (" + parsed.error + ")");
+    const field = fieldAt(bytes, parsed.offset);
+    // A number beyond a double is valid JSON the reader refuses: said like any bad value.
+    if (parsed.error == E_RANGE && field.length > 0) {
+      return new ConfigDocument(null, field + ": expected a number within a double's range, got " + numberAt(bytes, parsed.offset));
+    }
+    return new ConfigDocument(null, "configuration: expected JSON, got text that is not JSON at byte " + parsed.offset.toString() +
+      " (" + parsed.error + ")" + (field.length > 0 ? ", in " + field : ""));
   }
   const root = parsed.value as JsonValue;
   if (!root.isObject()) return new ConfigDocument(null, "configuration: expected a JSON object, got " + describe(root));
   return new ConfigDocument(root, "");
+}
+
+/**
+ * The field at byte `offset` of a document the reader refused there, named as the Checker names
+ * fields (`models.llama.tenant`, `sources[2]`); "" at the top level. The bytes before `offset`
+ * are JSON the reader accepted up to there, so a plain scan of its brackets, keys and commas
+ * follows them.
+ */
+export function fieldAt(bytes: ArrayBuffer, offset: i32): string {
+  const p = changetype<usize>(bytes);
+  const end = min(offset, bytes.byteLength);
+  // Per open container: its key so far (objects, "" before a key's colon) or item index (arrays).
+  const keys: string[] = [];
+  const items: i32[] = [];
+  let pendingKey = "";
+  let i = 0;
+  while (i < end) {
+    const c = <u32>load<u8>(p + <usize>i);
+    if (c == 0x7B || c == 0x5B) { // { [
+      keys.push("");
+      items.push(c == 0x5B ? 0 : -1);
+      i++;
+    } else if (c == 0x7D || c == 0x5D) { // } ]
+      if (keys.length > 0) {
+        keys.pop();
+        items.pop();
+      }
+      i++;
+    } else if (c == 0x2C) { // ,
+      const n = items.length;
+      if (n > 0) {
+        if (unchecked(items[n - 1]) >= 0) unchecked((items[n - 1] = items[n - 1] + 1));
+        else unchecked((keys[n - 1] = ""));
+      }
+      i++;
+    } else if (c == 0x3A) { // :
+      if (keys.length > 0) unchecked((keys[keys.length - 1] = pendingKey));
+      i++;
+    } else if (c == 0x22) { // a string: a key when a colon follows
+      let j = i + 1;
+      while (j < end && load<u8>(p + <usize>j) != 0x22) j += load<u8>(p + <usize>j) == 0x5C ? 2 : 1;
+      if (j >= end) break;
+      pendingKey = decodeUtf8Lossy(p + <usize>(i + 1), j - i - 1);
+      i = j + 1;
+    } else {
+      i++;
+    }
+  }
+  let path = "";
+  for (let k = 0; k < keys.length; k++) {
+    const item = unchecked(items[k]);
+    if (item >= 0) path += "[" + item.toString() + "]";
+    else if (unchecked(keys[k]).length > 0) path = joinField(path, unchecked(keys[k]));
+    else break; // in an object before its next key's colon
+  }
+  return path;
+}
+
+/** The number token at `offset` (at most GOT_MAX_CHARS bytes), for a message. */
+function numberAt(bytes: ArrayBuffer, offset: i32): string {
+  const p = changetype<usize>(bytes);
+  let j = offset;
+  while (j < bytes.byteLength && j - offset < GOT_MAX_CHARS) {
+    const c = <u32>load<u8>(p + <usize>j);
+    if (!(c - 0x30 < 10 || c == 0x2D || c == 0x2B || c == 0x2E || c == 0x65 || c == 0x45)) break;
+    j++;
+  }
+  return decodeUtf8Lossy(p + <usize>offset, j - offset);
 }
 
 /** `field.key`, or `key` at the top level. */
