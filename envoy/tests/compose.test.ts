@@ -102,14 +102,18 @@ describe("docker compose stack", () => {
     });
     // ...and warmup-health's first probes (and llama v2's warmup) found them ready: until then the
     // router knows no ready version.
-    await eventually("warmup-health reports every version ready", async () => {
+    // ...and ramped in: a version whose first probe failed (its container started after Envoy's)
+    // takes its share back over ramp_ms, meanwhile sending the rest to its fallback.
+    await eventually("warmup-health reports every version ready and ramped in", async () => {
       for (const version of ["llama/v1", "llama/v2", "iris/v1"]) {
         const res = await fetch(`${stack.listenerUrl}/ai-gateway/health/${version}`);
-        await res.text();
-        if (res.status !== 200) return undefined;
+        const body = (await res.json()) as { versions?: Array<{ ramp?: number }> };
+        if (res.status !== 200 || !body.versions?.length || !body.versions.every((v) => v.ramp === 1)) return undefined;
       }
       return true;
     });
+    // Every worker's router reads the records again within health_refresh_ms (1 s).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
   });
 
   afterAll(async () => {
