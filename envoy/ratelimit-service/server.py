@@ -66,8 +66,16 @@ RATE_LIMIT_KEYS = {"unit", "requests_per_unit", "unlimited", "name"}
 UNSUPPORTED_KEYS = {"replaces", "detailed_metric", "value_to_metric", "share_threshold", "quota_mode", "metadata"}
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def log(message: str) -> None:
-    print(f"ratelimit-service: {message}", file=sys.stderr, flush=True)
+    # One write per line under a lock: print() writes the text and its newline separately, and
+    # two gRPC worker threads once interleaved them into one line ("...OVER_LIMITratelimit-service:
+    # ..."), which a reader that counts lines (the fleet tests) read as one call too few.
+    with _LOG_LOCK:
+        sys.stderr.write(f"ratelimit-service: {message}\n")
+        sys.stderr.flush()
 
 
 class ConfigError(Exception):
