@@ -416,7 +416,8 @@ export class CacheStage extends Stage {
     const sink = root.takeSink(this.headBytes + expected);
     sink.length = this.headBytes;
     this.sink = sink;
-    if (this.kind == BodyKind.Sse) this.sse = new SseReader(this.limit, false);
+    // The reader checks each event's JSON as the stream passes, so the end needs no second scan.
+    if (this.kind == BodyKind.Sse) this.sse = new SseReader(this.limit, false, RESPONSE_LIMITS);
     if (endOfStream) this.finish();
   }
 
@@ -492,7 +493,7 @@ export class CacheStage extends Stage {
     // until the TTL ends.
     const body = sink.at(this.headBytes);
     const bodyLength = sink.length - this.headBytes;
-    if (this.kind == BodyKind.Json ? !isJsonAt(body, bodyLength, RESPONSE_LIMITS) : !isJsonEventStream(body, bodyLength, RESPONSE_LIMITS)) {
+    if (sse !== null ? sse.notJson : !isJsonAt(body, bodyLength, RESPONSE_LIMITS)) {
       return this.giveUp(Reason.ResponseNotJson);
     }
     this.storing = false;
