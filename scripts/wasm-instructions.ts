@@ -21,17 +21,19 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 const OUT = path.join(ROOT, "build", "profile");
 const MODULE = path.join(OUT, "ai-gateway.names.wasm");
 
-function options(argv: string[]): { top: number; pass: string[] } {
+function options(argv: string[]): { top: number; cacheSim: boolean; pass: string[] } {
   const pass: string[] = [];
   let top = 40;
+  let cacheSim = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--") continue;
     if (argv[i] === "--top") top = Number(argv[++i]);
+    else if (argv[i] === "--cache-sim") cacheSim = true;
     else if (argv[i] === "--requests" || argv[i] === "--warmup" || argv[i] === "--module" || argv[i] === "--cpu-prof") throw new Error(`${argv[i]}: set by this script`);
     else pass.push(argv[i]);
   }
   if (!(top > 0)) throw new Error("--top: expected a positive number");
-  return { top, pass };
+  return { top, cacheSim, pass };
 }
 
 /** A perf map: start, size and name of each piece of generated code, sorted by start. */
@@ -48,13 +50,20 @@ function readPerfMap(file: string): { start: number; end: number; name: string }
 
 /**
  * Instructions per address from a callgrind dump made with `--dump-instr=yes` (positions
- * `instr line`; a cost line after `calls=` is the call's inclusive cost, not the line's own).
+ * `instr line`; a cost line after `calls=` is the call's inclusive cost, not the line's own), and
+ * with `--cache-sim=yes` the instruction fetches that missed the simulated L1 (event I1mr).
  */
-function readCosts(file: string): Map<number, number> {
-  const costs = new Map<number, number>();
+function readCosts(file: string): { ir: Map<number, number>; i1Misses: Map<number, number> } {
+  const ir = new Map<number, number>();
+  const i1Misses = new Map<number, number>();
+  let i1At = -1;
   let pos = 0;
   let callCost = false;
   for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (line.startsWith("events: ")) {
+      i1At = line.slice("events: ".length).trim().split(/\s+/).indexOf("I1mr");
+      continue;
+    }
     if (line.startsWith("calls=")) {
       callCost = true;
       continue;
@@ -72,13 +81,14 @@ function readCosts(file: string): Map<number, number> {
       continue;
     }
     if (parts.length < 3) continue;
-    costs.set(pos, (costs.get(pos) ?? 0) + Number(parts[2]));
+    ir.set(pos, (ir.get(pos) ?? 0) + Number(parts[2]));
+    if (i1At >= 0 && parts.length > 2 + i1At) i1Misses.set(pos, (i1Misses.get(pos) ?? 0) + Number(parts[2 + i1At]));
   }
-  return costs;
+  return { ir, i1Misses };
 }
 
 function main(): void {
-  const { top, pass } = options(process.argv.slice(2));
+  const { top, cacheSim, pass } = options(process.argv.slice(2));
   try {
     execFileSync("valgrind", ["--version"], { stdio: "ignore" });
   } catch {
@@ -88,7 +98,7 @@ function main(): void {
   execFileSync("npx", ["asc", "build/entries/ai-gateway.ts", "--config", "asconfig.json", "--target", "release", "--debug", "--outFile", MODULE], { cwd: ROOT, stdio: "inherit" });
   for (const f of readdirSync(OUT)) if (f.startsWith("callgrind.")) rmSync(path.join(OUT, f));
   const run = spawnSync("valgrind", [
-    "--tool=callgrind", "--dump-instr=yes", `--callgrind-out-file=${path.join(OUT, "callgrind.%p")}`,
+    "--tool=callgrind", "--dump-instr=yes", ...(cacheSim ? ["--cache-sim=yes"] : []), `--callgrind-out-file=${path.join(OUT, "callgrind.%p")}`,
     // --perf-basic-prof also starts V8's log, which would land in the working directory.
     process.execPath, "--perf-basic-prof", "--no-liftoff", "--no-logfile-per-isolate", `--logfile=${path.join(OUT, "v8.log")}`,
     path.join(ROOT, "node_modules", "vite-node", "vite-node.mjs"),
@@ -105,10 +115,12 @@ function main(): void {
   // Kept beside the dump (build/profile/perf.map) for a closer look at one function's addresses.
   copyFileSync(mapFile, path.join(OUT, "perf.map"));
   rmSync(mapFile);
-  const costs = readCosts(path.join(OUT, dump));
+  const { ir: costs, i1Misses } = readCosts(path.join(OUT, dump));
 
-  // Per module function: instructions, and calls (the count of its first instruction).
-  const byFunction = new Map<string, { instructions: number; calls: number }>();
+  // Per module function: instructions, calls (the count of its first instruction), the 64-byte
+  // lines of its code that ran (its footprint in the instruction cache), and with --cache-sim
+  // its fetches that missed L1.
+  const byFunction = new Map<string, { instructions: number; calls: number; lines: Set<number>; i1Misses: number }>();
   const starts = map.map((m) => m.start);
   for (const [addr, n] of costs) {
     let lo = 0;
@@ -121,20 +133,26 @@ function main(): void {
     if (at < 0 || addr >= map[at].end) continue;
     const name = map[at].name.replace(/^JS:/, "").replace(/-\d+-turbofan$/, "");
     if (!/^(assembly|plugins|~lib|build)\//.test(name)) continue;
-    const f = byFunction.get(name) ?? { instructions: 0, calls: 0 };
+    const f = byFunction.get(name) ?? { instructions: 0, calls: 0, lines: new Set<number>(), i1Misses: 0 };
     f.instructions += n;
+    f.lines.add(Math.floor(addr / 64));
+    f.i1Misses += i1Misses.get(addr) ?? 0;
     if (addr === map[at].start) f.calls += n;
     byFunction.set(name, f);
   }
   // Requests: the calls of proxy_on_request_headers (warm-up, timed and listed ones alike).
   const requests = byFunction.get("assembly/abi/exports/proxy_on_request_headers")?.calls ?? 0;
   if (requests === 0) throw new Error("no request reached the module");
-  const total = [...byFunction.values()].reduce((s, f) => s + f.instructions, 0);
-  console.log(`\n${requests} requests; the module's code: ${(total / requests).toFixed(0)} instructions per request (Node ${process.versions.node}, V8 ${process.versions.v8})\n`);
-  console.log("| instructions per request | calls per request | function |");
-  console.log("| ---: | ---: | --- |");
+  const all = [...byFunction.values()];
+  const total = all.reduce((s, f) => s + f.instructions, 0);
+  const lines = all.reduce((s, f) => s + f.lines.size, 0);
+  const misses = all.reduce((s, f) => s + f.i1Misses, 0);
+  console.log(`\n${requests} requests; the module's code: ${(total / requests).toFixed(0)} instructions per request in ${lines} lines of 64 bytes (${(lines * 64 / 1024).toFixed(1)} KiB)` +
+    `${cacheSim ? `, ${(misses / requests).toFixed(0)} L1 instruction misses per request` : ""} (Node ${process.versions.node}, V8 ${process.versions.v8})\n`);
+  console.log(`| instructions per request | calls per request | code lines run |${cacheSim ? " L1i misses per request |" : ""} function |`);
+  console.log(`| ---: | ---: | ---: |${cacheSim ? " ---: |" : ""} --- |`);
   for (const [name, f] of [...byFunction].sort((a, b) => b[1].instructions - a[1].instructions).slice(0, top)) {
-    console.log(`| ${(f.instructions / requests).toFixed(0)} | ${(f.calls / requests).toFixed(1)} | ${name} |`);
+    console.log(`| ${(f.instructions / requests).toFixed(0)} | ${(f.calls / requests).toFixed(1)} | ${f.lines.size} |${cacheSim ? ` ${(f.i1Misses / requests).toFixed(1)} |` : ""} ${name} |`);
   }
 }
 
