@@ -8,7 +8,12 @@
 // from Envoy's by up to a few tens of percent (a lookup loop's register allocation, say), while
 // the total is close (the pipeline router: 14.5 k here, 13.0 k of module code in Envoy).
 //
-//   npx vite-node scripts/wasm-instructions.ts -- [profile-emulator options] [--top N]
+//   npx vite-node scripts/wasm-instructions.ts -- [profile-emulator options] [--top N] [--cache-sim]
+//
+// Per function: instructions and calls per request, and the 64-byte lines of its code that ran
+// in the whole run; `--cache-sim` adds callgrind's cache model and each function's L1
+// instruction misses per request (the module's code is cold at each callback, so these follow
+// the lines a request runs more than its instructions).
 //
 // The module is built with function names into build/profile/ (release options, as shipped);
 // the callgrind dump and V8's perf map stay there.
