@@ -122,11 +122,13 @@ describe("inference-cache", () => {
     // As separate entries the cache gets the body as the router's entry left it, from Envoy.
     it.each(["pipeline"] as const)("holds max_body_bytes to the body the client sent, not the router's rewrite of it (%s form)", async (form) => {
       // The router writes a longer upstream model name into the body before the cache sees it.
-      const router = { models: { llama: { versions: { v1: { cluster: "llama-v1", upstream_model: "meta-llama/Llama-3.1-8B-Instruct" } } } } };
+      const router = { rewrite_body_model: true, models: { llama: { versions: { v1: { cluster: "llama-v1", upstream_model: "meta-llama/Llama-3.1-8B-Instruct" } } } } };
       const body = chat();
       const size = Buffer.byteLength(body);
       const atLimit = await rig(form, { ...CACHE_CONFIG, max_body_bytes: size }, new Host(), router);
-      expect((await atLimit.send(post(body))).response?.headers["x-ai-cache"]).toBe("MISS");
+      const routed = await atLimit.send(post(body));
+      expect(Buffer.byteLength(routed.upstreamRequest?.body ?? "")).toBeGreaterThan(size);
+      expect([routed.response?.headers["x-ai-cache"], routed.response?.headers["x-ai-cache-reason"]]).toEqual(["MISS", "not-found"]);
       const overLimit = await rig(form, { ...CACHE_CONFIG, max_body_bytes: size - 1 }, new Host(), router);
       const res = await overLimit.send(post(body));
       expect([res.response?.headers["x-ai-cache"], res.response?.headers["x-ai-cache-reason"]]).toEqual(["BYPASS", "body-too-large"]);

@@ -351,9 +351,12 @@ export class JsonResult {
   }
 }
 
-/** Parses one JSON text (RFC 8259, with the choices listed at the top of this file). */
-export function parseJson(bytes: ArrayBuffer, limits: JsonLimits = new JsonLimits()): JsonResult {
-  if (bytes.byteLength > limits.maxBytes) return new JsonResult(false, null, E_SIZE, limits.maxBytes < 0 ? 0 : limits.maxBytes);
+/**
+ * Parses one JSON text (RFC 8259, with the choices listed at the top of this file). `slack`: bytes
+ * the input may exceed `limits.maxBytes` by (a body a proxy rewrote after its size was checked).
+ */
+export function parseJson(bytes: ArrayBuffer, limits: JsonLimits = new JsonLimits(), slack: i32 = 0): JsonResult {
+  if (bytes.byteLength - slack > limits.maxBytes) return new JsonResult(false, null, E_SIZE, limits.maxBytes < 0 ? 0 : limits.maxBytes);
   const parser = PARSER.begin(bytes, limits, null);
   const ok = parser.run();
   const nodes = parser.release();
@@ -367,10 +370,10 @@ export function parseJson(bytes: ArrayBuffer, limits: JsonLimits = new JsonLimit
  * result, tree and root value objects and its node buffer when large enough. A request parsed
  * this way allocates nothing once its pooled exchange has parsed one like it.
  */
-export function parseJsonReusing(bytes: ArrayBuffer, limits: JsonLimits, previous: JsonResult | null): JsonResult {
-  if (previous === null) return parseJson(bytes, limits);
+export function parseJsonReusing(bytes: ArrayBuffer, limits: JsonLimits, previous: JsonResult | null, slack: i32 = 0): JsonResult {
+  if (previous === null) return parseJson(bytes, limits, slack);
   const root = previous.value;
-  if (bytes.byteLength > limits.maxBytes) return previous.set(false, null, E_SIZE, limits.maxBytes < 0 ? 0 : limits.maxBytes);
+  if (bytes.byteLength - slack > limits.maxBytes) return previous.set(false, null, E_SIZE, limits.maxBytes < 0 ? 0 : limits.maxBytes);
   const parser = PARSER.begin(bytes, limits, root !== null ? root.tree.nodes : null);
   const ok = parser.run();
   const nodes = parser.release();

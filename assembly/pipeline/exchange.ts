@@ -14,6 +14,7 @@ import { HeaderEdit, PairsView } from "../host/pairs-view";
 import { RepeatedValue } from "../host/repeated-value";
 import { keepForLoan } from "../runtime/memory";
 import { scratchA, scratchLengthA, scratchLengthB, scratchPtrB } from "../runtime/scratch";
+import { parseDecimalAt } from "../http/decimal";
 import { JsonLimits, JsonResult, JsonValue, parseJsonReusing, parseJsonText } from "../json/index";
 import { TenantDigests } from "../tenant/digests";
 import { Resumable, StageAction } from "./action";
@@ -247,6 +248,18 @@ export class Exchange {
   }
 
   /**
+   * The request body's length as the client sent it, for a stage's `max_body_bytes`: once the
+   * body is complete, its size before any stage replaced it (a router's rewrite of `model` also
+   * rewrites content-length, and must not push a body at a later stage's limit over it); before,
+   * the client's content-length, or -1 when it sent none.
+   */
+  clientBodyLength(): i64 {
+    if (this.bodyDone) return <i64>this.clientBodySize;
+    const view = this.headerView();
+    return view.find("content-length") ? parseDecimalAt(view.valuePtr, view.valueLength) : -1;
+  }
+
+  /**
    * The whole request body, read from Envoy the first time a stage asks once it is complete;
    * empty when the request has none. Null before the body is complete, or when Envoy would not
    * hand it over.
@@ -271,7 +284,10 @@ export class Exchange {
     if (cached !== null) return cached;
     const body = this.body();
     if (body !== null) this.parses++;
-    const r = body === null ? new JsonResult(false, null, "no request body", 0) : parseJsonReusing(body, limits, this.spent);
+    // The stages' size limits hold the body the client sent: one an earlier stage made longer (the
+    // router's rewrite of `model`) is parsed by the limit's measure of the client's.
+    const grown = this.bodySize > this.clientBodySize ? <i32>(this.bodySize - this.clientBodySize) : 0;
+    const r = body === null ? new JsonResult(false, null, "no request body", 0) : parseJsonReusing(body, limits, this.spent, grown);
     this.parsed = r;
     this.spent = null;
     return r;

@@ -295,9 +295,13 @@ class StreamResumer extends Resumable {
   }
 }
 
-/** Hands the complete body to `stage`, or tells it the body is over its limit. */
+/**
+ * Hands the complete body to `stage`, or tells it the body is over its limit. The limit is on
+ * what the client sent: an earlier stage's rewrite (the router's `model`) must not push a body
+ * at a later stage's limit over it by the length of an upstream model name.
+ */
 function deliverBody(stage: Stage, ex: Exchange): StageAction {
-  if (ex.bodySize > stage.maxBodyBytes()) return stage.onBodyTooLarge(ex, <i64>ex.bodySize);
+  if (ex.clientBodySize > stage.maxBodyBytes()) return stage.onBodyTooLarge(ex, <i64>ex.clientBodySize);
   const action = stage.onRequestBody(ex);
   // NeedBody again would wait forever: the body is here.
   return action == StageAction.NeedBody ? StageAction.Continue : action;

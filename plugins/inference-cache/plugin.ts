@@ -241,7 +241,7 @@ export class CacheStage extends Stage {
     facts.contentType = this.root.requestContentType.of(headers, "content-type");
     facts.cacheControl = headers.get("cache-control");
     facts.pragma = headers.get("pragma");
-    facts.bodyBytes = endOfStream ? 0 : headers.find("content-length") ? parseDecimalAt(headers.valuePtr, headers.valueLength) : -1;
+    facts.bodyBytes = endOfStream ? 0 : ex.clientBodyLength();
     const early = decideOnHeaders(this.root.cfg, facts);
     if (early != Reason.None) return this.bypass(early);
     return StageAction.NeedBody;

@@ -16,7 +16,6 @@
 
 import { HeaderPair, nowMillis, sendLocalResponse } from "../../assembly/index";
 import { setPropertyRaw } from "../../assembly/host/properties";
-import { parseDecimalAt } from "../../assembly/http/decimal";
 import { JsonValue } from "../../assembly/json/index";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { Limit, UNIT, wholeUnits } from "../../assembly/ratelimit/bucket";
@@ -175,7 +174,7 @@ export class TokenBucketStage extends Stage {
     if (!endOfStream) {
       // A body declared larger than max_body_bytes is estimated now and never held: Envoy answers
       // 413 itself when a held body outgrows its buffer limit, before this stage could let it go.
-      const declared = contentLength(ex);
+      const declared = ex.clientBodyLength();
       if (declared <= <i64>this.root.cfg.maxBodyBytes) return StageAction.NeedBody;
       return this.admitUnread(ex, declared);
     }
@@ -189,7 +188,7 @@ export class TokenBucketStage extends Stage {
 
   onBodyTooLarge(ex: Exchange, size: i64): StageAction {
     // Not read: its length (as declared, when more than has arrived) estimates it.
-    const declared = contentLength(ex);
+    const declared = ex.clientBodyLength();
     return this.admitUnread(ex, declared > size ? declared : size);
   }
 
@@ -500,11 +499,6 @@ export class TokenBucketStage extends Stage {
 }
 
 /** The request's `content-length` (read in place), -1 when absent or not a decimal. */
-function contentLength(ex: Exchange): i64 {
-  const view = ex.headerView();
-  return view.find("content-length") ? parseDecimalAt(view.valuePtr, view.valueLength) : -1;
-}
-
 /**
  * Most tokens one request may charge through Envoy's rate-limit filter: its `hits_addend` refuses
  * a larger value (MAX_HITS_ADDEND in source/common/router/ratelimit_config.cc, 10^9) and then
