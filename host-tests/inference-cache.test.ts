@@ -427,5 +427,15 @@ describe("inference-cache", () => {
       expect(plugin.configured).toBe(false);
       expect(host.logs({ minLevel: "critical" }).map((l) => l.message).join("\n")).toContain(message);
     });
+
+    it.each(["", "  ", "{}"])("starts with every default from %j (the README: `{}` or nothing)", async (configuration) => {
+      const host = new Host();
+      const vm = await host.loadVm("build/inference-cache.wasm", { vmId: VM_ID });
+      const plugin = vm.startPlugin({ rootId: "inference-cache", configuration, allowOnHeadersStopIteration: true });
+      expect(plugin.configured).toBe(true);
+      const body = JSON.stringify({ model: "m", temperature: 0, messages: [{ role: "user", content: "hi" }] });
+      const res = await plugin.request({ method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json" }, body });
+      expect(res.upstreamRequest?.headers["x-ai-cache-key"]).toMatch(/^[0-9a-f]{64}$/);
+    });
   });
 });

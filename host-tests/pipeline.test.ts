@@ -228,6 +228,24 @@ describe("pipeline", () => {
       expect(JSON.parse(res.upstreamRequest!.body).model).toBe("meta-llama/Llama-3.1-8B");
     });
 
+    it("removes a client's x-ai-model and x-ai-model-version on a route that turns the router off, so later stages never take the model from the client", async () => {
+      const config = {
+        model_router: ROUTER,
+        token_bucket: { models: { free: { tenant: { requests_per_minute: 1000 } } }, default: { tenant: { requests_per_minute: 1 } } },
+        routes: { passthrough: { model_router: false } },
+      };
+      const { host, plugin } = await start("ai-gateway", config);
+      host.setProperty(["xds", "route_name"], "passthrough");
+      const sent = { method: "POST", headers: { ...JSON_CT, "x-ai-model": "free", "x-ai-model-version": "v9", authorization: "Bearer k" }, body: chat("llama") };
+      const first = await plugin.request(sent);
+      expect(first.status).toBe(200);
+      expect(first.upstreamRequest?.headers["x-ai-model"]).toBeUndefined();
+      expect(first.upstreamRequest?.headers["x-ai-model-version"]).toBeUndefined();
+      // Charged to the body's model (the default limits: 1 a minute), not to the client's "free".
+      const second = await plugin.request(sent);
+      expect(second.localResponse?.status).toBe(429);
+    });
+
     it("uses the configured chain on routes without settings of their own", async () => {
       const { host, plugin } = await start("ai-gateway", CONFIG);
       for (const name of ["other", null]) {

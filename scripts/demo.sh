@@ -273,10 +273,12 @@ check "no model server involved (no x-demo-server)" "$(yes_if test -z "$(header 
 check "error code model_not_found" "$(body_has '"code":"model_not_found"')"
 
 before="$(router_counters)"
-example "Per-route enablement: /healthz runs without the router (FilterConfig disabled)" \
+example "Per-route enablement: /healthz runs without the router, the cache and the token bucket (FilterConfig disabled)" \
   "$GW/healthz"
 want "status" 200 "$STATUS"
 want "the router's counters (sum) unchanged" "$before" "$(router_counters)"
+check "charged to no one (no x-ratelimit-* headers)" "$(yes_if test -z "$(header x-ratelimit-remaining-requests)")"
+check "not seen by the cache (no x-ai-cache)" "$(yes_if test -z "$(header x-ai-cache)")"
 
 example "A path that is no inference API: Envoy's catch-all route answers 404 in OpenAI's error JSON, the filters off" \
   "$GW/no/such/api" "${CT[@]}" -H 'authorization: Bearer sk-dave' -d "$(chat llama)"
@@ -284,6 +286,12 @@ want "status" 404 "$STATUS"
 want "content-type" application/json "$(header content-type)"
 check "error code not_found" "$(body_has '"code":"not_found"')"
 check "charged to no one (no x-ratelimit-* headers)" "$(yes_if test -z "$(header x-ratelimit-remaining-requests)")"
+
+example "HTTP/1.0, which Envoy refuses: 426, in OpenAI's error JSON too (local_reply_config)" \
+  "$GW/v1/chat/completions" --http1.0 "${CT[@]}" -d "$(chat llama)"
+want "status" 426 "$STATUS"
+want "content-type" application/json "$(header content-type)"
+check "error code low_version" "$(body_has '"code":"low_version"')"
 
 example "A model server that drops the connection (x-demo-fault: drop): Envoy's own 503, in OpenAI's error JSON too" \
   "$GW/v1/chat/completions" "${CT[@]}" -H 'x-demo-fault: drop' -d "$(chat llama@v1)"

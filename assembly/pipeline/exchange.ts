@@ -35,6 +35,10 @@ const VERSIONS = new RepeatedValue();
 const EMPTY_TREE = (parseJsonText("null").value as JsonValue).tree;
 const MODEL_VALUE = new JsonValue(EMPTY_TREE, 0);
 
+/** Set by the router for later separate entries (DESIGN.md's contract); read by routedModel/routedVersion. */
+export const MODEL_HEADER = "x-ai-model";
+export const VERSION_HEADER = "x-ai-model-version";
+
 export class Exchange {
   /** The request headers ended the stream: there is no body. */
   headersEndStream: bool = false;
@@ -203,7 +207,7 @@ export class Exchange {
   routedModel(doc: JsonValue | null): string {
     if (this.model.length > 0) return this.model;
     const view = this.headerView();
-    if (view.find("x-ai-model") && view.valueLength > 0) return MODELS.ofBytes(view.valuePtr, view.valueLength);
+    if (view.find(MODEL_HEADER) && view.valueLength > 0) return MODELS.ofBytes(view.valuePtr, view.valueLength);
     if (doc === null || !doc.isObject() || !doc.getInto("model", MODEL_VALUE)) return "";
     const m = MODEL_VALUE;
     // Without escapes and non-ASCII the content bytes are the string: read in place.
@@ -216,7 +220,7 @@ export class Exchange {
   /** The router's version (this exchange's, or its `x-ai-model-version` header), else "". */
   routedVersion(): string {
     if (this.version.length > 0) return this.version;
-    const header = VERSIONS.of(this.headerView(), "x-ai-model-version");
+    const header = VERSIONS.of(this.headerView(), VERSION_HEADER);
     return header !== null ? header : "";
   }
 

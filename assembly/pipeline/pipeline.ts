@@ -18,7 +18,7 @@ import { HttpContext } from "../context/http-context";
 import { bufferLength } from "../host/buffers";
 import { continueRequest } from "../host/stream";
 import { Resumable } from "./action";
-import { Exchange } from "./exchange";
+import { Exchange, MODEL_HEADER, VERSION_HEADER } from "./exchange";
 import { Stage, StageAction, StageRoot } from "./stage";
 
 // What `advance` reached.
@@ -31,7 +31,11 @@ export class Chain {
   /** By stage: whether its response hooks run. */
   readonly responseStages: bool[];
 
-  constructor(public readonly roots: StageRoot[]) {
+  /**
+   * @param resolverOff the pipeline's configuration has the router but this route turns it off:
+   *   the client's `x-ai-model` and `x-ai-model-version` are removed before the stages run.
+   */
+  constructor(public readonly roots: StageRoot[], public readonly resolverOff: bool = false) {
     let sees = false;
     const each = new Array<bool>(roots.length);
     for (let i = 0; i < roots.length; i++) {
@@ -132,6 +136,10 @@ export class PipelineStream extends HttpContext {
     for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).newStage()));
     this.ex.headersEndStream = endOfStream;
     this.ex.streamId = this.id;
+    if (chain.resolverOff) {
+      this.ex.removeRequestHeader(MODEL_HEADER);
+      this.ex.removeRequestHeader(VERSION_HEADER);
+    }
     return this.advance() == Progress.Done ? FilterHeadersStatus.Continue : FilterHeadersStatus.StopIteration;
   }
 

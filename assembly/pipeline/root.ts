@@ -53,6 +53,17 @@ export class StageKind {
   fixedAcrossRoutes(): string[] {
     return [];
   }
+
+  /**
+   * Whether the stage resolves the model and version that later stages read (the router). On a
+   * route that turns it off in a pipeline whose configuration has it, no router of ours set the
+   * request's `x-ai-model` or `x-ai-model-version`: a client's copies are removed there, or the
+   * later stages would take the model (the token bucket and cache entry it falls in) from the
+   * client.
+   */
+  resolvesModel(): bool {
+    return false;
+  }
 }
 
 const kinds = new Array<StageKind>();
@@ -177,6 +188,8 @@ export class PipelineRoot extends RootContext {
       this.roots.push(result.root as StageRoot);
     }
     if (base.length == 0) return "configuration: expected at least one stage section (" + sectionList() + "), got none";
+    let baseResolves = false;
+    for (let i = 0; i < baseKinds.length; i++) if (unchecked(baseKinds[i]).resolvesModel()) baseResolves = true;
     this.chain = new Chain(base);
 
     const routes = c.object(top, "routes", "", "an object of route names to per-route settings");
@@ -200,12 +213,16 @@ export class PipelineRoot extends RootContext {
       c.keys(settings, field, sections());
       if (c.failed) return c.error;
       const chosen = new Array<StageRoot>();
+      let resolves = false;
       for (let i = 0; i < kinds.length; i++) {
         const kind = unchecked(kinds[i]);
         const patch = settings.get(kind.section);
         const baseAt = baseKinds.indexOf(kind);
         if (patch === null) {
-          if (baseAt >= 0) chosen.push(unchecked(base[baseAt]));
+          if (baseAt >= 0) {
+            chosen.push(unchecked(base[baseAt]));
+            if (kind.resolvesModel()) resolves = true;
+          }
           continue;
         }
         const sfield = field + "." + kind.section;
@@ -230,8 +247,9 @@ export class PipelineRoot extends RootContext {
         (result.root as StageRoot).rootContextId = this.id;
         chosen.push(result.root as StageRoot);
         this.roots.push(result.root as StageRoot);
+        if (kind.resolvesModel()) resolves = true;
       }
-      byRoute.set(name, new Chain(chosen));
+      byRoute.set(name, new Chain(chosen, baseResolves && !resolves));
     }
     this.selector = new RouteSelector(byRoute);
     return "";

@@ -542,7 +542,7 @@ class AnswerToStage extends SharedReadTarget {
 }
 
 export function register(): void {
-  registerStage(new CacheKind(SECTION, ROOT_ID, 20, "a JSON object"));
+  registerStage(new CacheKind(SECTION, ROOT_ID, 20, "")); // blank is {}: every setting has a default
 }
 
 function responseLimits(): JsonLimits {

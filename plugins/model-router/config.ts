@@ -14,10 +14,11 @@ import { BUCKETS_PER_PERCENT, ModelEntry, VersionEntry } from "./resolve";
 import { PathTemplate, builtinTemplates, parseTemplate } from "./path-template";
 import { Source } from "./sources";
 
-export const MODEL_HEADER = "x-ai-model";
+// The router's model and version headers are the pipeline's contract between separate entries.
+import { MODEL_HEADER, VERSION_HEADER } from "../../assembly/pipeline/exchange";
+export { MODEL_HEADER, VERSION_HEADER };
 /** Shortest `health_refresh_ms` besides 0: a tick that often on every worker, as warmup-health's `tick_ms`. */
 export const MIN_HEALTH_REFRESH_MS: u32 = 100;
-export const VERSION_HEADER = "x-ai-model-version";
 export const TENANT_HEADER = "x-ai-tenant";
 
 /** What keeps a client on one version of a split. */

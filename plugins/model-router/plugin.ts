@@ -43,6 +43,10 @@ class RouterKind extends StageKind {
     if (cfg === null) return new StageConfigResult(null, result.error);
     return new StageConfigResult(new RouterRoot(cfg), "");
   }
+
+  resolvesModel(): bool {
+    return true;
+  }
 }
 
 class RouterRoot extends StageRoot {
