@@ -175,6 +175,10 @@ describe("pipeline", () => {
       ["a route section neither false nor object", { model_router: ROUTER, routes: { r: { model_router: true } } }, "ai-gateway: routes.r.model_router: expected false (the stage is off on this route) or an object of settings, got true"],
       ["a bad route override", { model_router: ROUTER, routes: { r: { model_router: { max_body_bytes: 0 } } } }, "ai-gateway: routes.r.model_router.max_body_bytes: expected an integer 1..67108864, got 0"],
       ["a route's own cache table", { model_router: ROUTER, inference_cache: {}, routes: { r: { inference_cache: { slots: 5 } } } }, "ai-gateway: routes.r.inference_cache.slots: expected a setting a route may change (slots and max_entry_bytes shape the table in shared data that every route uses: set it in the inference_cache section), got 5"],
+      ["two routes adding the cache with other tables", { model_router: ROUTER, routes: { a: { inference_cache: { slots: 64 } }, b: { inference_cache: {} } } },
+        "ai-gateway: routes.b.inference_cache.slots: expected the value of route \"a\", which adds inference_cache too (64): routes share the stage's table in shared data, got the default"],
+      ["two routes adding token-bucket with other tables", { model_router: ROUTER, routes: { a: { token_bucket: { slots: 64, default: { tenant: { requests_per_minute: 60 } } } }, b: { token_bucket: { slots: 128, default: { tenant: { requests_per_minute: 60 } } } } } },
+        "ai-gateway: routes.b.token_bucket.slots: expected the value of route \"a\", which adds token_bucket too (64): routes share the stage's table in shared data, got 128"],
       ["a route's own bucket table", { token_bucket: { models: {} }, routes: { r: { token_bucket: { slots: 5 } } } }, "ai-gateway: routes.r.token_bucket.slots: expected a setting a route may change (slots shapes the table in shared data that every route uses: set it in the token_bucket section), got 5"],
     ];
     it.each(CASES)("refuses %s with one critical line naming field, value and expectation", async (_, configuration, message) => {
@@ -244,6 +248,11 @@ describe("pipeline", () => {
       // Charged to the body's model (the default limits: 1 a minute), not to the client's "free".
       const second = await plugin.request(sent);
       expect(second.localResponse?.status).toBe(429);
+    });
+
+    it("lets several routes add a stage the base lacks when they agree on its table", async () => {
+      const { plugin } = await start("ai-gateway", { model_router: ROUTER, routes: { a: { inference_cache: { slots: 64, ttl_ms: 1000 } }, b: { inference_cache: { slots: 64 } }, c: { inference_cache: false } } });
+      expect(plugin.configured).toBe(true);
     });
 
     it("uses the configured chain on routes without settings of their own", async () => {

@@ -17,7 +17,7 @@ import { registerRootContext } from "../context/registry";
 import { logCritical } from "../host/log";
 import { nowMillis, setTickPeriod } from "../host/time";
 import { getPropertyString } from "../host/properties";
-import { Checker, parseConfigDocument, quote } from "../config/checker";
+import { Checker, describe, parseConfigDocument, quote } from "../config/checker";
 import { JsonValue, parseJsonText, quoteJsonString } from "../json/index";
 import { Chain, ChainSelector, StreamPool } from "./pipeline";
 import { StageConfigResult, StageRoot } from "./stage";
@@ -202,6 +202,10 @@ export class PipelineRoot extends RootContext {
     c.keys(routes, "routes", null);
     if (c.failed) return c.error;
     const byRoute = new Map<string, Chain>();
+    // Stages the base chain lacks and a route adds: the first route that adds each, and the
+    // source text of its settings that shape the stage's shared table ("" when left default).
+    const addedBy = new Map<string, string>();
+    const addedFixed = new Map<string, string>();
     for (let r = 0; r < routes.length; r++) {
       const name = routes.keyAt(r);
       const field = "routes." + name;
@@ -231,7 +235,9 @@ export class PipelineRoot extends RootContext {
           c.failValue(sfield, "false (the stage is off on this route) or an object of settings", patch);
           return c.error;
         }
-        // A route that only adds the stage has no base table to differ from.
+        if (baseAt < 0 && !this.agreesWithOtherAdders(c, kind, patch, name, sfield, addedBy, addedFixed)) return c.error;
+        // A route that only adds the stage has no base table to differ from (the routes that add
+        // it agree among themselves: above).
         const fixed = baseAt >= 0 ? kind.fixedAcrossRoutes() : NO_NAMES;
         for (let f = 0; f < fixed.length; f++) {
           const value = patch.get(unchecked(fixed[f]));
@@ -253,6 +259,35 @@ export class PipelineRoot extends RootContext {
     }
     this.selector = new RouteSelector(byRoute);
     return "";
+  }
+
+  /**
+   * A route that adds a stage the base chain lacks: its settings that shape the stage's table in
+   * shared data (`fixedAcrossRoutes`) must equal those of every other route that adds it, since
+   * they all share that one table. False (with the error set) when they differ.
+   */
+  private agreesWithOtherAdders(c: Checker, kind: StageKind, patch: JsonValue, route: string, sfield: string,
+    addedBy: Map<string, string>, addedFixed: Map<string, string>): bool {
+    const fixed = kind.fixedAcrossRoutes();
+    const first = addedBy.has(kind.section) ? addedBy.get(kind.section) : null;
+    for (let f = 0; f < fixed.length; f++) {
+      const field = unchecked(fixed[f]);
+      const value = patch.get(field);
+      const text = value === null ? "" : value.raw();
+      const key = kind.section + "." + field;
+      if (first === null) {
+        addedFixed.set(key, text);
+        continue;
+      }
+      const theirs = addedFixed.get(key);
+      if (theirs == text) continue;
+      c.fail(sfield + "." + field, "the value of route " + quote(first as string) + ", which adds " + kind.section +
+        " too (" + (theirs.length == 0 ? "the default" : theirs) + "): routes share the stage's table in shared data",
+        text.length == 0 ? "the default" : describe(value as JsonValue));
+      return false;
+    }
+    if (first === null) addedBy.set(kind.section, route);
+    return true;
   }
 }
 
