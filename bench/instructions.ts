@@ -21,9 +21,19 @@ import { FLOORS, buildFloors } from "./build-floors";
 import { childPids } from "./processes";
 import { requestBody, requestHeaders } from "./request";
 import { startBenchUpstream } from "./upstream";
-import { CLUSTER, ROUTE_HEADER, aboveFloor, headerMismatch, selectVariants, variantConfig, type Variant, type VariantContext } from "./variants";
+import { CLUSTER, ROUTE_HEADER, VARIANTS, aboveFloor, headerMismatch, selectVariants, variantConfig, type Variant, type VariantContext } from "./variants";
 
 const OUT_DIR = path.join(BUILD_DIR, "bench", "callgrind");
+
+class UsageError extends Error {}
+
+/** A whole number in min..max, as bench/run.ts takes them: "12.5", "abc", "-1" and a missing value are refused. */
+function int(flag: string, v: string | undefined, min: number, max: number): number {
+  if (v === undefined || !/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new UsageError(`${flag}: expected an integer ${min}..${max}, got ${v === undefined ? "nothing" : JSON.stringify(v)}`);
+  }
+  return Number(v);
+}
 
 function args(argv: string[]): { requests: number; warmup: number; variants: string[] | null; cacheSim: boolean } {
   // 1000 unmeasured requests first: the cache's 256 slots are then nearly all taken, so a miss's
@@ -37,12 +47,14 @@ function args(argv: string[]): { requests: number; warmup: number; variants: str
       continue;
     }
     const v = argv[++i];
-    if (a === "--requests") o.requests = Number(v);
-    else if (a === "--warmup") o.warmup = Number(v);
-    else if (a === "--variants") o.variants = v.split(",");
-    else throw new Error(`unknown option ${a} (use --requests N, --warmup N, --variants a,b, --cache-sim)`);
+    if (a === "--requests") o.requests = int(a, v, 10, 10_000);
+    // At least one: the check of what reached the upstream reads the last warm-up request's headers.
+    else if (a === "--warmup") o.warmup = int(a, v, 1, 100_000);
+    else if (a === "--variants") {
+      o.variants = (v ?? "").split(",").map((x) => x.trim()).filter((x) => x !== "");
+      if (o.variants.length === 0) throw new UsageError(`--variants: expected a comma-separated list of ${VARIANTS.map((x) => x.key).join(", ")}`);
+    } else throw new UsageError(`unknown option ${a} (use --requests N, --warmup N, --variants a,b, --cache-sim)`);
   }
-  if (!(o.requests >= 10 && o.requests <= 10_000)) throw new Error("--requests: expected 10..10000");
   return o;
 }
 
@@ -109,12 +121,17 @@ function generatedCodeInstructions(file: string): number {
 
 async function main(): Promise<void> {
   const o = args(process.argv.slice(2));
+  let variants: Variant[];
+  try {
+    variants = selectVariants(o.variants).variants;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   try {
     execFileSync("valgrind", ["--version"], { stdio: "ignore" });
   } catch {
     throw new Error("valgrind is missing: apt-get install -y valgrind");
   }
-  const { variants } = selectVariants(o.variants);
   const ctx: VariantContext = { rewriteBody: false, floors: await buildFloors(Object.keys(FLOORS)) };
   rmSync(OUT_DIR, { recursive: true, force: true });
   mkdirSync(OUT_DIR, { recursive: true });
@@ -226,5 +243,5 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   console.error(`bench: ${(err as Error).message}`);
-  process.exitCode = 1;
+  process.exitCode = err instanceof UsageError ? 2 : 1;
 });

@@ -59,6 +59,8 @@ export interface Unavailable {
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "–");
 const sp = (s: Spread) => `${f1(s.median)} [${f1(s.min)}..${f1(s.max)}]`;
+/** A difference with its sign: "+3.2", "-3.2" (a cache hit costs less than its floor). */
+const signed = (x: number) => (f1(x).startsWith("-") ? f1(x) : `+${f1(x)}`);
 
 export function printTable(rows: VariantResult[]): void {
   const head = ["variant", "median µs", "p90 µs", "req/s", "median ×", "req/s ×", "+median µs", "per round", "CPU µs/req", "CPU ×", "+CPU µs/req", "per round", "floor", "+CPU over floor, per round"];
@@ -106,6 +108,8 @@ function printAligned(head: string[], body: string[][]): void {
 
 /** The results as a markdown table (what --update-readme puts into bench/README.md). */
 export function markdownTable(rows: VariantResult[], unavailable: Unavailable[]): string {
+  // Its differences are the per-round median [min..max] (the numbers to quote), where the
+  // console's same-named columns are over all rounds: bench/README.md, "Reading the table".
   const out = [
     "| Variant | floor | median µs | req/s | +median µs | Envoy CPU µs/req | +CPU µs/req over plain | +CPU µs/req over floor | RSS MB (c=2) | +RSS MB |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -150,7 +154,7 @@ export function chartSvg(rows: VariantResult[], unavailable: Unavailable[], capt
     const floorRow = (r.kind === "filter" || r.kind === "calls") && r.floor !== null ? byKey.get(r.floor) : undefined;
     const base = floorRow ? Math.max(0, floorRow.vs_plain.added_envoy_cpu_us_per_req_rounds.median) : 0;
     const own = r.vs_floor ? r.vs_floor.added_envoy_cpu_us_per_req_rounds.median : total;
-    const label = r.kind === "floor" ? `+${f1(total)} µs (floor)` : r.vs_floor ? `+${f1(own)} over ${r.floor} (+${f1(total)} over plain)` : `+${f1(total)} over plain`;
+    const label = r.kind === "floor" ? `${signed(total)} µs (floor)` : r.vs_floor ? `${signed(own)} over ${r.floor} (${signed(total)} over plain)` : `${signed(total)} over plain`;
     return { r, base, own, label };
   });
   const maxX = Math.max(10, ...bars.map((b) => b.base + Math.max(0, b.own)));

@@ -13,7 +13,7 @@
 //
 //   npm run bench [-- --requests 3000 --rounds 10 --variants noop,model-router --update-readme]
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -43,7 +43,8 @@ interface Options {
 }
 
 const USAGE = `usage: npm run bench [-- options]
-  --requests N       measured requests per variant, split over the rounds (default 3000; 100..200000)
+  --requests N       measured requests per variant, split over the rounds (default 3000; 100..200000,
+                     and at least 20 per round)
   --concurrency C    requests in flight = client sockets per Envoy (default 4; 1..64)
   --rounds R         interleaved rounds (default 10; 1..50)
   --warmup W         unmeasured requests per variant before the rounds (default 1000; 0..100000)
@@ -52,7 +53,8 @@ const USAGE = `usage: npm run bench [-- options]
   --rss-requests N   memory phase: requests per variant before reading Envoy's RSS (default 1000;
                      0 skips the phase; 0..100000)
   --max-seconds S    hard limit on the whole run (default 180; 10..600)
-  --rewrite-body     every variant that routes also rewrites the body's model (rewrite_body_model: true)
+  --rewrite-body     every variant that runs the router (model-router, pipeline, chain, pipeline-chain,
+                     full-chain, pipeline-full) also rewrites the body's model (rewrite_body_model: true)
   --update-readme    write the results section of bench/README.md and bench/results.svg from this run
   --out FILE         results JSON (default build/bench-results.json; .md and .svg beside it)`;
 
@@ -82,7 +84,15 @@ function parseArgs(argv: string[]): Options {
       case "--max-seconds": o.maxSeconds = int(flag, value(), 10, 600); break;
       case "--rewrite-body": o.rewriteBody = true; break;
       case "--update-readme": o.updateReadme = true; break;
-      case "--out": o.out = path.resolve(value() ?? ""); break;
+      case "--out": {
+        // Checked now, not when the results are written at the end of a run of minutes. A value
+        // that starts with "--" is the next flag: the file name is missing.
+        const v = value();
+        if (v === undefined || v === "" || v.startsWith("--")) throw new UsageError(`--out: expected a file name, got ${v === undefined || v === "" ? "nothing" : JSON.stringify(v)}`);
+        o.out = path.resolve(v);
+        if (existsSync(o.out) && statSync(o.out).isDirectory()) throw new UsageError(`--out: ${JSON.stringify(v)} is a directory; expected a file name`);
+        break;
+      }
       case "-h": case "--help": console.log(USAGE); process.exit(0);
       default: throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
     }
@@ -294,7 +304,8 @@ async function main(): Promise<number> {
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => {
       console.error(`bench: ${sig}; stopping the Envoys`);
-      void cleanup().finally(() => process.exit(130));
+      // 128 + the signal's number, as a shell reports a process the signal ended.
+      void cleanup().finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
     });
   }
 
@@ -328,7 +339,7 @@ async function main(): Promise<number> {
   try {
     upstream = await startBenchUpstream(ROUTE_HEADER, CLUSTER);
     console.log(`bench: Envoy ${envoyVersion}, ${os.cpus().length} CPUs; upstream 127.0.0.1:${upstream.port}; ` +
-      `${o.requests} requests/variant in ${o.rounds} rounds, concurrency ${o.concurrency}, warm-up ${o.warmup}${o.rewriteBody ? ", the router rewrites the body in every variant that routes" : ""}`);
+      `${o.requests} requests/variant in ${o.rounds} rounds, concurrency ${o.concurrency}, warm-up ${o.warmup}${o.rewriteBody ? ", the router rewrites the body in every variant that runs it" : ""}`);
 
     // The Envoys, one after another (so each new envoy child is the one just started).
     const unavailable: Unavailable[] = [];

@@ -14,7 +14,9 @@
 //     --config JSON          plugin configuration (overrides the preset's)
 //     --kind chat|get        chat: the bench's POST /v1/chat/completions with a 300-byte body,
 //                            authorization and x-session-id; get: GET / without a body (default chat)
-//     --requests N           timed requests (default 50000), after --warmup W (default 5000)
+//     --requests N           timed requests (default 50000; 1..1000000), rounded up to whole
+//                            batches of 1000, after --warmup W (default 5000; 0..1000000); then
+//                            as many again (at most 20000, batches of 100) for the guest's time
 //     --list                 print every host call of one request with its arguments
 //     --cpu-prof FILE        write a V8 CPU profile (.cpuprofile) of the timed requests; wasm
 //                            functions have names only in a module built with names (build:debug)
@@ -47,13 +49,21 @@ const PRESETS: Record<string, { module: string; rootId: string; config: string; 
   "token-bucket": { module: "build/ai-gateway.wasm", rootId: "token-bucket", config: JSON.stringify(TOKEN_BUCKET_CONFIG), bodies: "plain" },
 };
 
+class UsageError extends Error {}
+
+/** A whole number in min..max: "abc", "12.5" and "-1" are refused, not read as NaN or a fraction. */
+function int(flag: string, v: string, min: number, max: number): number {
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`${flag}: expected an integer ${min}..${max}, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
 function parseArgs(argv: string[]) {
   const o = { preset: "router", module: "", rootId: "", config: "", kind: "chat", requests: 50_000, warmup: 5_000, list: false, cpuProf: "" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
       const v = argv[++i];
-      if (v === undefined) throw new Error(`${a}: missing value`);
+      if (v === undefined) throw new UsageError(`${a}: missing value`);
       return v;
     };
     switch (a) {
@@ -63,16 +73,16 @@ function parseArgs(argv: string[]) {
       case "--root-id": o.rootId = next(); break;
       case "--config": o.config = next(); break;
       case "--kind": o.kind = next(); break;
-      case "--requests": o.requests = Number(next()); break;
-      case "--warmup": o.warmup = Number(next()); break;
+      case "--requests": o.requests = int(a, next(), 1, 1_000_000); break;
+      case "--warmup": o.warmup = int(a, next(), 0, 1_000_000); break;
       case "--list": o.list = true; break;
       case "--cpu-prof": o.cpuProf = next(); break;
-      default: throw new Error(`unknown argument ${JSON.stringify(a)}`);
+      default: throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
     }
   }
   const preset = PRESETS[o.preset];
-  if (preset === undefined) throw new Error(`--preset: expected ${Object.keys(PRESETS).join(" or ")}`);
-  if (o.kind !== "chat" && o.kind !== "get") throw new Error("--kind: expected chat or get");
+  if (preset === undefined) throw new UsageError(`--preset: expected ${Object.keys(PRESETS).join(" or ")}`);
+  if (o.kind !== "chat" && o.kind !== "get") throw new UsageError("--kind: expected chat or get");
   return { ...o, module: path.resolve(ROOT, o.module || preset.module), rootId: o.rootId || preset.rootId, config: o.config || preset.config };
 }
 
@@ -202,7 +212,16 @@ function chatBody(): Uint8Array {
 
 // ---- main
 
-const o = parseArgs(process.argv.slice(2));
+const o = (() => {
+  try {
+    return parseArgs(process.argv.slice(2));
+  } catch (err) {
+    // One line and exit 2 for a bad option: a stack trace would say nothing more.
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`profile-emulator: ${err.message}`);
+    process.exit(2);
+  }
+})();
 const host = new Host({ logLevel: "info" });
 log.on = false;
 const vm = await host.loadVm(o.module, { vmId: "ai-gateway" });
@@ -267,9 +286,11 @@ if (session) {
 // Batches of 1000 requests; the machine may be busy, so the minimum, lower decile and median over
 // batches are reported (a batch that was preempted only moves the upper end).
 const batch = 1000;
+// --requests rounded up to whole batches: what is timed, and what the output says.
+const timed = Math.ceil(o.requests / batch) * batch;
 const wall: number[] = [];
 const cpu: number[] = [];
-for (let done = 0; done < o.requests; done += batch) {
+for (let done = 0; done < timed; done += batch) {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < batch; i++) oneRequest();
@@ -304,7 +325,7 @@ const stats = (xs: number[]) => {
   return `min ${at(0)}, p10 ${at(0.1)}, median ${at(0.5)}`;
 };
 
-console.log(`${path.relative(ROOT, o.module)} root ${o.rootId}, ${o.kind} requests: ${o.requests} timed in batches of ${batch}`);
+console.log(`${path.relative(ROOT, o.module)} root ${o.rootId}, ${o.kind} requests: ${timed} timed in batches of ${batch}${timed !== o.requests ? ` (--requests ${o.requests}, rounded up)` : ""}`);
 console.log(`  µs/request, wall: ${stats(wall)}; process CPU: ${stats(cpu)}`);
 console.log(`  µs/request in the guest (exports minus host calls): ${stats(guest)}; in the emulator's host calls: ${stats(inHost)}`);
 console.log(`  host calls per request: ${perRequest.length} (${[...counts].map(([n, c]) => `${n} ${c}`).join(", ")})`);

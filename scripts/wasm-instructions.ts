@@ -6,9 +6,18 @@
 // is not; use it to find where the module's own instructions go, and measure a change in Envoy
 // with `npm run bench:instructions`: Node's V8 is not Envoy's, so per-function counts here differ
 // from Envoy's by up to a few tens of percent (a lookup loop's register allocation, say), while
-// the total is close (the pipeline router: 14.5 k here, 13.0 k of module code in Envoy).
+// the total is close (the pipeline router: about 14.5 k here, about 13.0 k of module code in
+// Envoy).
 //
 //   npx vite-node scripts/wasm-instructions.ts -- [profile-emulator options] [--top N] [--cache-sim]
+//
+// The presets are profile-emulator's (default router: model-router as its own entry). No preset
+// runs the router as a pipeline stage (the bench's `pipeline`); its root id and configuration do:
+//
+//   npx vite-node scripts/wasm-instructions.ts -- --root-id ai-gateway --config '{"model_router":
+//     {"sticky_key": "header", "sticky_header": "x-session-id", "model_headers": false, "models": {"llama":
+//     {"versions": {"v1": {"cluster": "upstream", "upstream_model": "llama-v1", "weight": 90},
+//     "v2": {"cluster": "upstream", "upstream_model": "llama-v2", "weight": 10}}}}}}'
 //
 // Per function: instructions and calls per request, and the 64-byte lines of its code that ran
 // in the whole run; `--cache-sim` adds callgrind's cache model and each function's L1
@@ -17,7 +26,9 @@
 //
 // The module is built with function names into build/profile/ (release options, as shipped);
 // the callgrind dump and V8's perf map stay there.
-// Needs valgrind (`apt-get install valgrind`); takes about a minute for 5,000 requests.
+// Needs valgrind (`apt-get install valgrind`). A run makes about 8,000 requests (profile-emulator's
+// 2,000 warm-up and 3,000 timed, then the same 3,000 again for the guest's time) and takes about
+// two to three minutes.
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
@@ -26,18 +37,22 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 const OUT = path.join(ROOT, "build", "profile");
 const MODULE = path.join(OUT, "ai-gateway.names.wasm");
 
+class UsageError extends Error {}
+
 function options(argv: string[]): { top: number; cacheSim: boolean; pass: string[] } {
   const pass: string[] = [];
   let top = 40;
   let cacheSim = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--") continue;
-    if (argv[i] === "--top") top = Number(argv[++i]);
-    else if (argv[i] === "--cache-sim") cacheSim = true;
-    else if (argv[i] === "--requests" || argv[i] === "--warmup" || argv[i] === "--module" || argv[i] === "--cpu-prof") throw new Error(`${argv[i]}: set by this script`);
+    if (argv[i] === "--top") {
+      const v = argv[++i];
+      if (v === undefined || !/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 10_000) throw new UsageError(`--top: expected an integer 1..10000, got ${v === undefined ? "nothing" : JSON.stringify(v)}`);
+      top = Number(v);
+    } else if (argv[i] === "--cache-sim") cacheSim = true;
+    else if (argv[i] === "--requests" || argv[i] === "--warmup" || argv[i] === "--module" || argv[i] === "--cpu-prof") throw new UsageError(`${argv[i]}: set by this script`);
     else pass.push(argv[i]);
   }
-  if (!(top > 0)) throw new Error("--top: expected a positive number");
   return { top, cacheSim, pass };
 }
 
@@ -93,7 +108,16 @@ function readCosts(file: string): { ir: Map<number, number>; i1Misses: Map<numbe
 }
 
 function main(): void {
-  const { top, cacheSim, pass } = options(process.argv.slice(2));
+  let parsed: ReturnType<typeof options>;
+  try {
+    parsed = options(process.argv.slice(2));
+  } catch (err) {
+    // One line and exit 2 for a bad option: a stack trace would say nothing more.
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`wasm-instructions: ${err.message}`);
+    process.exit(2);
+  }
+  const { top, cacheSim, pass } = parsed;
   try {
     execFileSync("valgrind", ["--version"], { stdio: "ignore" });
   } catch {
