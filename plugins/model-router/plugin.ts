@@ -170,7 +170,7 @@ class RouterStage extends Stage {
         const parsed = ex.json(this.cfg.bodyLimits);
         doc = parsed.value;
         if (!parsed.ok || doc === null) {
-          this.fail(ErrorKind.InvalidBody, bodyErrorMessage(parsed.error, parsed.offset));
+          this.fail(ErrorKind.InvalidBody, bodyErrorMessage(parsed.error, parsed.offset) + encodedBodyHint(ex));
           return StageAction.Stop;
         }
         if (!(doc as JsonValue).isObject()) {
@@ -458,6 +458,17 @@ class RouterStage extends Stage {
 
 export function register(): void {
   registerStage(new RouterKind(SECTION, ROOT_ID, 10, "a JSON object with \"models\""));
+}
+
+/**
+ * For a body that did not parse: when the client compressed it (`content-encoding` other than
+ * identity), the reason, which the JSON error alone hides. Envoy's decompressor filter, placed
+ * before the gateway's filters, hands them the decoded body.
+ */
+function encodedBodyHint(ex: Exchange): string {
+  const encoding = ex.requestHeader("content-encoding");
+  if (encoding === null || encoding.length == 0 || encoding.toLowerCase() == "identity") return "";
+  return ". It was sent with content-encoding " + echo(encoding) + ", which this gateway does not decode: send it uncompressed, or decompress it in Envoy first";
 }
 
 /** A header value with U+FFFD: bytes that were not UTF-8 (decodeUtf8Lossy), or that character. */
