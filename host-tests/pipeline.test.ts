@@ -197,6 +197,24 @@ describe("pipeline", () => {
       ]);
     });
 
+    it("warns at start of each model another stage names that the router never routes to (a typo, most likely), and starts", async () => {
+      const { host, plugin } = await start("ai-gateway", {
+        model_router: ROUTER,
+        inference_cache: { models: { lama: { shared: true }, llama: { shared: true } } },
+        token_bucket: { models: { lama: { tenant: { requests_per_minute: 10 } }, iris: { tenant: { requests_per_minute: 10 } } } },
+        warmup_health: { targets: [
+          { model: "llama", version: "v1", cluster: "llama-v1", probe: { kind: "vllm" } },
+          { model: "llama", version: "v9", cluster: "llama-v9", probe: { kind: "vllm" } },
+        ] },
+      });
+      expect(plugin.configured).toBe(true);
+      expect(host.logs({ level: "warn" }).map((l) => l.message)).toEqual([
+        'ai-gateway: warmup_health.targets[1]: model_router has no version "v9" of a model "llama", so these settings apply only on routes that turn model_router off',
+        'ai-gateway: inference_cache.models.lama: model_router has no model "lama", so these settings apply only on routes that turn model_router off',
+        'ai-gateway: token_bucket.models.lama: model_router has no model "lama", so these settings apply only on routes that turn model_router off',
+      ]);
+    });
+
     it("names the filter in errors of the separate entry", async () => {
       const { host, plugin } = await start("model-router", { ...ROUTER, sticky_key: "moon" });
       expect(plugin.configured).toBe(false);

@@ -14,7 +14,7 @@
 import { RootContext } from "../context/root-context";
 import { HttpContext } from "../context/http-context";
 import { registerRootContext } from "../context/registry";
-import { logCritical } from "../host/log";
+import { logCritical, logWarn } from "../host/log";
 import { nowMillis, setTickPeriod } from "../host/time";
 import { getPropertyString } from "../host/properties";
 import { Checker, describe, parseConfigDocument, quote } from "../config/checker";
@@ -189,7 +189,11 @@ export class PipelineRoot extends RootContext {
     }
     if (base.length == 0) return "configuration: expected at least one stage section (" + sectionList() + "), got none";
     let baseResolves = false;
-    for (let i = 0; i < baseKinds.length; i++) if (unchecked(baseKinds[i]).resolvesModel()) baseResolves = true;
+    for (let i = 0; i < baseKinds.length; i++) {
+      if (!unchecked(baseKinds[i]).resolvesModel()) continue;
+      baseResolves = true;
+      warnOfUnroutedModels(unchecked(baseKinds[i]), unchecked(base[i]), baseKinds, base);
+    }
     this.chain = new Chain(base);
 
     const routes = c.object(top, "routes", "", "an object of route names to per-route settings");
@@ -288,6 +292,25 @@ export class PipelineRoot extends RootContext {
     }
     if (first === null) addedBy.set(kind.section, route);
     return true;
+  }
+}
+
+/**
+ * Warns of each model another stage's section names that `router` never routes to: in this one
+ * entry the router resolves every request's model, so such settings (a token bucket's limits, a
+ * cache policy, a warmup target) apply only on routes that turn the router off. Most likely a
+ * typo, so a warning at start, not a refusal.
+ */
+function warnOfUnroutedModels(routerKind: StageKind, router: StageRoot, kinds: StageKind[], roots: StageRoot[]): void {
+  for (let i = 0; i < roots.length; i++) {
+    const named = unchecked(roots[i]).namedModels();
+    for (let n = 0; n < named.length; n++) {
+      const m = unchecked(named[n]);
+      if (router.routesTo(m.model, m.version)) continue;
+      const what = m.version.length == 0 ? "no model " + quote(m.model) : "no version " + quote(m.version) + " of a model " + quote(m.model);
+      logWarn(PIPELINE_ROOT_ID + ": " + unchecked(kinds[i]).section + "." + m.field + ": " + routerKind.section + " has " + what +
+        ", so these settings apply only on routes that turn " + routerKind.section + " off");
+    }
   }
 }
 

@@ -80,6 +80,24 @@ export class StageRoot {
   }
 
   onTick(): void {}
+
+  /**
+   * The models (and versions) this stage's configuration names, to be checked against the
+   * router's when both are in one pipeline: a name the router lacks never comes from it.
+   */
+  namedModels(): NamedModel[] {
+    return [];
+  }
+
+  /** Whether the stage routes to `model` (and `version`, when not ""): the router's. True for stages that route nothing. */
+  routesTo(model: string, version: string): bool {
+    return true;
+  }
+}
+
+/** A model (and version) a stage's configuration names, at `field` (relative to its section). */
+export class NamedModel {
+  constructor(public field: string, public model: string, public version: string) {}
 }
 
 /** The outcome of configuring a stage: a StageRoot, or one message naming field, value and expectation. */

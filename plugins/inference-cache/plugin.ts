@@ -20,7 +20,7 @@ import { keepForLoan } from "../../assembly/runtime/memory";
 import { allAscii } from "../../assembly/runtime/bytes";
 import { JsonLimits, JsonValue, isJsonAt } from "../../assembly/json/index";
 import { ByteSink } from "../../assembly/json/sink";
-import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
+import { Exchange, NamedModel, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { TenantDigests } from "../../assembly/tenant/digests";
 import { CacheConfig, ModelPolicy, parseCacheConfig } from "./config";
 import { KEY_BYTES, KeyRequest, computeKeyInto } from "./key";
@@ -110,6 +110,16 @@ export class CacheRoot extends StageRoot {
     super();
     const tier = cfg.sharedTier;
     this.shared = tier !== null ? new SharedTierClient(tier, this.metrics, this) : null;
+  }
+
+  namedModels(): NamedModel[] {
+    const out = new Array<NamedModel>();
+    const models = this.cfg.models;
+    for (let i = 0; i < models.length; i++) {
+      const name = unchecked(models[i]).name;
+      out.push(new NamedModel("models." + name, name, ""));
+    }
+    return out;
   }
 
   /** Address of slot `slot`'s shared-data key as UTF-8 (`slotKeyBytesLength` bytes), until the next call. */

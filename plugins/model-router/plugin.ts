@@ -66,6 +66,11 @@ class RouterRoot extends StageRoot {
     this.digests = new TenantDigests(cfg.tenantHexChars);
   }
 
+  routesTo(model: string, version: string): bool {
+    const m = this.cfg.findModel(model);
+    return m >= 0 && (version.length == 0 || unchecked(this.cfg.models[m]).find(version) >= 0);
+  }
+
   newStage(): Stage {
     return new RouterStage(this.cfg, this.metrics, this.health, this.digests, this);
   }

@@ -17,7 +17,7 @@
 import { HeaderPair, nowMillis, sendLocalResponse } from "../../assembly/index";
 import { setPropertyRaw } from "../../assembly/host/properties";
 import { JsonValue } from "../../assembly/json/index";
-import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
+import { Exchange, NamedModel, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { Limit, UNIT, wholeUnits } from "../../assembly/ratelimit/bucket";
 import { BucketId, BucketIds, BucketScope } from "../../assembly/ratelimit/record";
 import { BucketLimits, BucketTable, Give, Take, TakeResult, Want } from "../../assembly/ratelimit/table";
@@ -91,6 +91,16 @@ export class TokenBucketRoot extends StageRoot {
 
   newStage(): Stage {
     return new TokenBucketStage(this);
+  }
+
+  namedModels(): NamedModel[] {
+    const out = new Array<NamedModel>();
+    const models = this.cfg.models;
+    for (let i = 0; i < models.length; i++) {
+      const name = unchecked(models[i]).name;
+      if (name.length > 0) out.push(new NamedModel("models." + name, name, ""));
+    }
+    return out;
   }
 
   /** A usage scanner for a response, reused from a settled one when there is one. */

@@ -9,7 +9,7 @@ import { HeaderPair, getSharedData, sendLocalResponse } from "../../assembly/ind
 import { decodeHealthRecord, HealthRecord } from "../../assembly/health/record";
 import { decodeTargetRecord, TargetRecord } from "../../assembly/health/target";
 import { JsonValue } from "../../assembly/json/index";
-import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
+import { Exchange, NamedModel, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { BLANK_EXPECTATION, HealthConfig, parseHealthConfig } from "./config";
 import { matchPath, methodNotAllowed, reply, Reply, Scope } from "./endpoints";
 import { HealthMetrics } from "./metrics";
@@ -42,6 +42,16 @@ export class HealthRoot extends StageRoot {
 
   newStage(): Stage {
     return new HealthStage(this);
+  }
+
+  namedModels(): NamedModel[] {
+    const out = new Array<NamedModel>();
+    const targets = this.cfg.targets;
+    for (let i = 0; i < targets.length; i++) {
+      const t = unchecked(targets[i]);
+      out.push(new NamedModel("targets[" + i.toString() + "]", t.model, t.versionName));
+    }
+    return out;
   }
 
   onConfigured(): void {
