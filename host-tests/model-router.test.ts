@@ -496,6 +496,15 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
   });
 
   describe("GET /v1/models", () => {
+    it("answers another method on the list 405 with allow: GET, HEAD, and passes OPTIONS on", async () => {
+      const { plugin } = await setup(withConfig({}));
+      const post = await plugin.request({ method: "POST", path: "/v1/models", headers: { "content-type": "application/json" }, body: "{}" });
+      expect([post.localResponse?.status, post.localResponse?.headers["allow"]]).toEqual([405, "GET, HEAD"]);
+      const options = await plugin.request({ method: "OPTIONS", path: "/v1/models", headers: { "x-model": "iris" } });
+      expect(options.localResponse).toBeUndefined();
+      expect(options.upstreamRequest).toBeDefined();
+    });
+
     it("lists models, versions with readiness and aliases in OpenAI's list format", async () => {
       const { host, plugin } = await setup(withConfig({ health_refresh_ms: 0 }));
       setHealth(host, "llama", "v2", "ready", 2500);
@@ -537,11 +546,12 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       expect(list.data[0].aliases).toEqual({ stable: "v1", canary: "v2" });
     });
 
-    it("answers only GET and HEAD on the configured path, and can be turned off", async () => {
+    it("answers GET and HEAD on the configured path, refuses other methods there, and can be turned off", async () => {
       const { plugin } = await setup(withConfig({ default_model: "iris", list_models_path: "/models" }));
       expect((await plugin.request({ path: "/models", method: "HEAD" })).localResponse?.status).toBe(200);
       expect(route(await plugin.request({ path: "/v1/models" })).model).toBe("iris");
-      expect(route(await plugin.request({ path: "/models", method: "POST", body: "{}" })).model).toBe("iris");
+      expect((await plugin.request({ path: "/models", method: "POST", body: "{}" })).localResponse?.status).toBe(405);
+      expect(route(await plugin.request({ path: "/v1/models", method: "POST", body: "{}" })).model).toBe("iris");
       const off = await setup(withConfig({ default_model: "iris", list_models_path: "" }));
       expect(route(await off.plugin.request({ path: "/v1/models" })).model).toBe("iris");
     });
@@ -599,7 +609,7 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       const patterns = rows.map((r) => new RegExp("^" + r.replace(/\./g, "\\.").replace(/<[a-z]+>/g, "[A-Za-z0-9_-]+").replace(/<([a-z_|\\]+)>/g, "(?:$1)").replace(/\\\|/g, "|") + "$"));
       expect(rows).toHaveLength(4);
       const names = Object.keys(s.host.metrics()).map((n) => n.replace(/^wasmcustom\./, "")).filter((n) => n.startsWith("model_router."));
-      expect(names.length).toBe(5 * 3 + 8 + 1);
+      expect(names.length).toBe(5 * 3 + 9 + 1);
       for (const name of names) expect([name, patterns.some((p) => p.test(name))]).toEqual([name, true]);
     });
   });

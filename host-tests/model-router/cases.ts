@@ -64,7 +64,7 @@ export interface Routed {
 
 /** The router answered with an OpenAI-shaped error. */
 export interface Refused {
-  status: 400 | 404 | 413;
+  status: 400 | 404 | 405 | 413;
   code: string;
   type: string;
   param: string | null;
@@ -187,6 +187,9 @@ export const CASES: RouterCase[] = [
   { name: "answers an empty version in the header", request: { path: CHAT_PATH, headers: { "x-model": "@v1" } }, expect: error(400, "invalid_model", "invalid_model", "model") },
   { name: "answers a body without model", request: { path: CHAT_PATH, body: '{"messages":[]}' }, expect: error(400, "model_required", "model_missing", "model") },
   { name: "answers an empty body", request: { path: CHAT_PATH, body: "" }, expect: error(400, "model_required", "model_missing", "model") },
+  { name: "refuses a POST to the model list (405)", request: { method: "POST", path: "/v1/models", headers: JSON_CT, body: chat("llama") }, expect: error(405, "method_not_allowed", "method_not_allowed", null, "The model list (/v1/models) answers GET and HEAD only") },
+  { name: "refuses a DELETE of the model list (405)", request: { method: "DELETE", path: "/v1/models?x=1" }, expect: error(405, "method_not_allowed", "method_not_allowed", null) },
+  { name: "routes a DELETE of one model like any request, not as the list", request: { method: "DELETE", path: "/v1/models/llama", headers: { "x-model": "llama", "x-session-id": "k-v1" } }, expect: { status: 200, source: "header", ...llama(stickyLlama("k-v1")) } },
   { name: "answers a GET without model", request: { method: "GET", path: "/v1/anything" }, expect: error(400, "model_required", "model_missing", "model") },
   { name: "answers a declared body over the limit", request: { path: CHAT_PATH, body: chat("llama", { pad: "x".repeat(5000) }) }, expect: error(413, "request_too_large", "body_too_large", null) },
   { name: "answers a chunked body over the limit", request: { path: CHAT_PATH, chunks: ["{".repeat(3000), "}".repeat(3000)] }, expect: error(413, "request_too_large", "body_too_large", null) },

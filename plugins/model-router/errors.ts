@@ -9,6 +9,7 @@ import { E_DEPTH, E_RANGE, E_SIZE, E_SURROGATE, E_VALUES, JsonWriter } from "../
 /** Everything the router can answer with an error, in ERRORS order. */
 export enum ErrorKind {
   ModelNotFound, VersionNotFound, ModelMissing, InvalidModel, InvalidBody, BodyTooLarge, NoReadyVersion, Internal,
+  MethodNotAllowed,
 }
 
 export class ErrorSpec {
@@ -36,6 +37,7 @@ export const ERRORS: ErrorSpec[] = [
   new ErrorSpec("body_too_large", 413, INVALID, "request_too_large", false),
   new ErrorSpec("no_ready_version", 503, SERVER, "model_not_ready", true),
   new ErrorSpec("internal", 500, SERVER, "internal_error", false),
+  new ErrorSpec("method_not_allowed", 405, INVALID, "method_not_allowed", false),
 ];
 
 /** Longest piece of client input quoted back in a message. */
@@ -67,6 +69,8 @@ export function sendError(kind: ErrorKind, message: string, retryAfterS: u32): v
   const spec = errorSpec(kind);
   const headers = [new HeaderPair("content-type", "application/json")];
   if (retryAfterS > 0) headers.push(new HeaderPair("retry-after", retryAfterS.toString()));
+  // RFC 9110: a 405 names the methods the resource answers (the model list's).
+  if (kind == ErrorKind.MethodNotAllowed) headers.push(new HeaderPair("allow", "GET, HEAD"));
   sendLocalResponse(spec.status, "model_router." + spec.name, errorBody(kind, message), headers);
 }
 

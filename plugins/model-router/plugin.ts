@@ -114,11 +114,18 @@ class RouterStage extends Stage {
     ex.removeRequestHeader(VERSION_HEADER);
     ex.removeRequestHeader(TENANT_HEADER);
 
-    if (cfg.listModelsPath.length > 0 && this.isListRequest(ex)) {
-      this.metrics.modelLists.increment(1);
-      const body = modelList(cfg, this.health);
-      sendLocalResponse(200, "model_router.model_list", body, [new HeaderPair("content-type", "application/json")]);
-      return StageAction.Stop;
+    if (cfg.listModelsPath.length > 0) {
+      const list = this.listRequest(ex);
+      if (list == ListRequest.Read) {
+        this.metrics.modelLists.increment(1);
+        const body = modelList(cfg, this.health);
+        sendLocalResponse(200, "model_router.model_list", body, [new HeaderPair("content-type", "application/json")]);
+        return StageAction.Stop;
+      }
+      if (list == ListRequest.OtherMethod) {
+        this.fail(ErrorKind.MethodNotAllowed, "The model list (" + cfg.listModelsPath + ") answers GET and HEAD only");
+        return StageAction.Stop;
+      }
     }
     const headers = ex.headerView();
     const bodyMayCarryJson = !endOfStream && (!headers.find("content-type") || isJsonContentType(headers.valuePtr, headers.valueLength));
@@ -451,15 +458,26 @@ class RouterStage extends Stage {
     if (ex.requestHeader("content-length") !== null) ex.setRequestHeader("content-length", out.byteLength.toString());
   }
 
-  private isListRequest(ex: Exchange): bool {
-    // Most requests are POSTs: the method's bytes decide that before a string is made.
+  /**
+   * Whether the request is for the model list: read it (GET, HEAD), or another method, which the
+   * router refuses 405 rather than route a POST or DELETE of the list path to a model server as
+   * if it were an inference (OPTIONS passes: a CORS filter or the server answers it).
+   */
+  private listRequest(ex: Exchange): ListRequest {
     const headers = ex.headerView();
-    if (!headers.find(":method")) return false;
+    // The path's bytes decide most requests (inference paths) before a string is made.
+    if (!headers.find(":path") || !headers.valueStartsWith(this.cfg.listModelsPath)) return ListRequest.No;
+    if (pathOnly(ex.path()) != this.cfg.listModelsPath) return ListRequest.No;
+    if (!headers.find(":method")) return ListRequest.No;
     const n = headers.valueLength;
-    if (!(n == 3 && headers.valueStartsWith("GET")) && !(n == 4 && headers.valueStartsWith("HEAD"))) return false;
-    return pathOnly(ex.path()) == this.cfg.listModelsPath;
+    if ((n == 3 && headers.valueStartsWith("GET")) || (n == 4 && headers.valueStartsWith("HEAD"))) return ListRequest.Read;
+    if (n == 7 && headers.valueStartsWith("OPTIONS")) return ListRequest.No;
+    return ListRequest.OtherMethod;
   }
 }
+
+/** What a request is to the model list path (`listRequest`). */
+enum ListRequest { No, Read, OtherMethod }
 
 export function register(): void {
   registerStage(new RouterKind(SECTION, ROOT_ID, 10, "a JSON object with \"models\""));
