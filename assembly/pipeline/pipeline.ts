@@ -32,7 +32,7 @@ export class Chain {
   readonly responseStages: bool[];
 
   /**
-   * @param resolverOff the pipeline's configuration has the router but this route turns it off:
+   * @param resolverOff the pipeline's configuration has the router, and this route turns it off but runs other stages:
    *   the client's `x-ai-model` and `x-ai-model-version` are removed before the stages run.
    */
   constructor(public readonly roots: StageRoot[], public readonly resolverOff: bool = false) {

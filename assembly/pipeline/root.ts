@@ -259,7 +259,9 @@ export class PipelineRoot extends RootContext {
         this.roots.push(result.root as StageRoot);
         if (kind.resolvesModel()) resolves = true;
       }
-      byRoute.set(name, new Chain(chosen, baseResolves && !resolves));
+      // A route with no stage at all lets the request through untouched; one whose stages read
+      // the model (without the router before them) must not read the client's.
+      byRoute.set(name, new Chain(chosen, baseResolves && !resolves && chosen.length > 0));
     }
     this.selector = new RouteSelector(byRoute);
     return "";
