@@ -490,8 +490,19 @@ export function register(): void {
  */
 function encodedBodyHint(ex: Exchange): string {
   const encoding = ex.requestHeader("content-encoding");
-  if (encoding === null || encoding.length == 0 || encoding.toLowerCase() == "identity") return "";
+  if (encoding === null || encoding.length == 0 || isIdentity(encoding)) return "";
   return ". It was sent with content-encoding " + echo(encoding) + ", which this gateway does not decode: send it uncompressed, or decompress it in Envoy first";
+}
+
+/**
+ * `value` is the coding `identity` in any letter case (coding names are case-insensitive). By code
+ * units: String#toLowerCase would bring Unicode's case tables into the module for one word.
+ */
+function isIdentity(value: string): bool {
+  const want = "identity";
+  if (value.length != want.length) return false;
+  for (let i = 0; i < want.length; i++) if ((value.charCodeAt(i) | 0x20) != want.charCodeAt(i)) return false;
+  return true;
 }
 
 /** A header value with U+FFFD: bytes that were not UTF-8 (decodeUtf8Lossy), or that character. */
