@@ -19,7 +19,6 @@ import { modelList } from "./models-endpoint";
 import { BUCKETS, ModelEntry, Resolution, ResolveStatus, VersionEntry, resolveVersion, stickyBucket, stickyBucketOfBytes } from "./resolve";
 import { TenantDigests } from "../../assembly/tenant/digests";
 import { MAX_REF_CHARS, ModelRef, Source, isJsonContentType, parseModelRef, pathOnly, pathRef } from "./sources";
-import { parseDecimalAt } from "../../assembly/http/decimal";
 
 export const ROOT_ID = "model-router";
 
@@ -318,8 +317,7 @@ class RouterStage extends Stage {
 
   /** Answers 413 at the headers when content-length already exceeds the limit. */
   private declaredTooLarge(ex: Exchange): bool {
-    const headers = ex.headerView();
-    const declared = headers.find("content-length") ? parseDecimalAt(headers.valuePtr, headers.valueLength) : -1;
+    const declared = ex.clientBodyLength();
     if (declared <= <i64>this.cfg.maxBodyBytes) return false;
     this.tooLarge(declared);
     return true;
