@@ -30,6 +30,10 @@ const ORPHAN_STREAM = new HttpContext(0);
 let lastStreamId: u32 = 0;
 let lastStream: HttpContext = ORPHAN_STREAM;
 
+// The parent of the last stream created, for the next.
+let lastRootId: u32 = 0;
+let lastRoot: RootContext = ORPHAN_ROOT;
+
 /** Streams between two re-reads of the host's log level (also re-read at roots, ticks, queues). */
 const LOG_LEVEL_EVERY: u32 = 64;
 let streamsSinceLevel: u32 = 0;
@@ -78,6 +82,11 @@ export function proxy_on_context_create(contextId: u32, parentContextId: u32): v
     refreshLogLevel();
     const rootId = getPropertyString(["plugin_root_id"]);
     roots.set(contextId, createRootContext(contextId, rootId === null ? "" : rootId));
+    // A stream that came before its root (Envoy never sends one) kept the orphan for this id.
+    if (contextId == lastRootId) {
+      lastRootId = 0;
+      lastRoot = ORPHAN_ROOT;
+    }
     return;
   }
   // One host call per stream would be most of what an idle filter costs; a level change made in
@@ -86,7 +95,13 @@ export function proxy_on_context_create(contextId: u32, parentContextId: u32): v
     streamsSinceLevel = 0;
     refreshLogLevel();
   }
-  const parent = roots.has(parentContextId) ? roots.get(parentContextId) : ORPHAN_ROOT;
+  // A worker's streams nearly all have one parent: its root is kept rather than looked up twice.
+  let parent = lastRoot;
+  if (parentContextId != lastRootId) {
+    parent = roots.has(parentContextId) ? roots.get(parentContextId) : ORPHAN_ROOT;
+    lastRootId = parentContextId;
+    lastRoot = parent;
+  }
   const s = parent.newHttpContext(contextId);
   streams.set(contextId, s);
   lastStreamId = contextId;
@@ -197,6 +212,10 @@ export function proxy_on_delete(contextId: u32): void {
   } else if (roots.has(contextId)) {
     roots.get(contextId).onDelete();
     roots.delete(contextId);
+    if (contextId == lastRootId) {
+      lastRootId = 0;
+      lastRoot = ORPHAN_ROOT;
+    }
   }
   collectAfterDelete();
 }

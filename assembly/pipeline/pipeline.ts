@@ -60,8 +60,8 @@ const POOL_MAX: i32 = 256;
 
 /**
  * Ended streams of one root context, reused for later streams so that a request allocates no
- * stream, Exchange or stage list. The stages themselves are new for every request: their state
- * is the filters' own and starts fresh, with no reset a filter could forget.
+ * stream, Exchange or stage list. Each stage starts in its constructor's state: a new object, or
+ * the last request's, renewed by its root (StageRoot.renewStage).
  */
 export class StreamPool {
   private free: PipelineStream[] = [];
@@ -124,16 +124,19 @@ export class PipelineStream extends HttpContext {
       const picked = selector.select();
       if (picked !== null) this.chain = picked;
     }
-    // This request's stages: new objects (their state is the filters' own), in an array kept
-    // from the stream's previous request when it ran the same chain.
+    // This request's stages, in an array kept from the stream's previous request when it ran the
+    // same chain; each root then renews its stage of that request (StageRoot.renewStage).
     const chain = this.chain;
     const roots = chain.roots;
     if (this.stagesOf !== chain) {
-      this.stages = new Array<Stage>(roots.length);
+      const stages = new Array<Stage>(roots.length);
+      for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).newStage()));
+      this.stages = stages;
       this.stagesOf = chain;
+    } else {
+      const stages = this.stages;
+      for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).renewStage(unchecked(stages[i]))));
     }
-    const stages = this.stages;
-    for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).newStage()));
     this.ex.headersEndStream = endOfStream;
     this.ex.streamId = this.id;
     if (chain.resolverOff) {

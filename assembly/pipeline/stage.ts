@@ -59,6 +59,16 @@ export class StageRoot {
     return new Stage();
   }
 
+  /**
+   * The stage for the next request of a pooled stream whose last request ran `previous`, a stage
+   * this root made, whose request is over. A new one unless the stage kind says otherwise: a root
+   * whose stages nothing outlives (no http_call, no pause) may hand `previous` back in its
+   * constructor's state, so that a request allocates nothing.
+   */
+  renewStage(previous: Stage): Stage {
+    return this.newStage();
+  }
+
   /** Whether its stages' response hooks do anything; the pipeline skips them for those that don't. */
   seesResponse(): bool {
     return false;

@@ -42,6 +42,9 @@ const MODELS = new ObjectsByName("models", 1, MAX_MODELS, isModelName, MODEL_NAM
 const VERSIONS = new ObjectsByName("versions", 1, MAX_VERSIONS, isVersionName, "a version name: " + VERSION_NAME,
   "an object with \"cluster\"", ["cluster", "upstream_model", "weight", "fallback"]);
 
+/** Most models `findModelAt` compares one by one rather than hash. */
+const LINEAR_MODELS: i32 = 8;
+
 export class RouterConfig {
   sources: Source[] = [Source.Header, Source.Path, Source.Body];
   modelHeader: string = "x-model";
@@ -85,9 +88,20 @@ export class RouterConfig {
 
   /**
    * Index of the model whose UTF-8 name is the `len` bytes at `ptr` (read in place from a
-   * request), or -1: a hash of the bytes, then a comparison with the one candidate.
+   * request), or -1. Up to LINEAR_MODELS models, a comparison with each (lengths first: most
+   * differ); beyond, a hash of the bytes, then a comparison with the one candidate. The hash map's
+   * two lookups cost more than a few comparisons, and most gateways route a handful of models.
    */
   findModelAt(ptr: usize, len: i32): i32 {
+    const models = this.models;
+    const n = models.length;
+    if (n <= LINEAR_MODELS) {
+      for (let i = 0; i < n; i++) {
+        const name = unchecked(models[i]).nameBytes;
+        if (name.byteLength == len && memory.compare(changetype<usize>(name), ptr, <usize>len) == 0) return i;
+      }
+      return -1;
+    }
     const h = fnv1a64Update(FNV64_OFFSET, ptr, <usize>len);
     if (!this.byHash.has(h)) return -1;
     const m = this.byHash.get(h);

@@ -57,6 +57,8 @@ class RouterRoot extends StageRoot {
   readonly modelValue: JsonValue = new JsonValue(EMPTY_TREE, 0);
   /** The body's model reference when read in place (`refInPlace`): filled and read within one call. */
   readonly bodyRef: ModelRef = new ModelRef("", "", Source.Body);
+  /** A stage as `newStage` makes it, the state `renewStage` copies (made at the first renewal). */
+  private pristine: RouterStage | null = null;
 
   constructor(readonly cfg: RouterConfig) {
     super();
@@ -72,6 +74,21 @@ class RouterRoot extends StageRoot {
 
   newStage(): Stage {
     return new RouterStage(this.cfg, this.metrics, this.health, this.digests, this);
+  }
+
+  /**
+   * `previous` back in its constructor's state, copied field for field from a stage that never
+   * ran: nothing outlives a router stage's request (no http_call, no pause), and a copy forgets
+   * no field a reset could. The copied references are this root's own (configuration, metrics,
+   * tables), as in any new stage. A plain copy is right for `--runtime minimal` (asconfig.json),
+   * whose collector has no write barrier to tell.
+   */
+  renewStage(previous: Stage): Stage {
+    let pristine = this.pristine;
+    if (pristine === null) this.pristine = pristine = changetype<RouterStage>(this.newStage());
+    // `previous` is a RouterStage: this root made it (StageRoot.renewStage).
+    memory.copy(changetype<usize>(previous), changetype<usize>(pristine), offsetof<RouterStage>());
+    return previous;
   }
 
   tickPeriodMs(): u32 {
