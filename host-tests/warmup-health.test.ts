@@ -296,6 +296,17 @@ for (const form of FORMS) {
         expect(host.metric("warmup_health.probe_failures.reason=timeout")).toBe(1);
       });
 
+      it("counts Envoy's own 504 as a timeout when it comes a little before the timeout by the module's clock", async () => {
+        const host = new Host();
+        // Envoy's timers fire against its event loop's cached time: its timeout reply can come early.
+        host.addCluster("llama-v1", () => ({ status: 504, body: "upstream request timeout", delayMs: 497 }));
+        const s = await setup(form, { ...TIMING, targets: [{ model: "llama", version: "v1", cluster: "llama-v1", probe: { kind: "tgi" } }] }, 1, host);
+        at(s, 600);
+        expect(target(host, "llama", "v1", "llama-v1")).toMatchObject({ state: "loading", reason: "GET /health: no answer within 500 ms" });
+        expect(host.metric("warmup_health.probe_failures.reason=timeout")).toBe(1);
+        expect(host.metric("warmup_health.probe_failures.reason=status")).toBe(0);
+      });
+
       it("fails a probe on a reset and on a cluster Envoy does not know", async () => {
         const host = new Host();
         const server = new FakeServer(host, "llama-v1");

@@ -163,9 +163,12 @@ export class Prober {
     a.failed = response.failed;
     a.status = a.failed ? 0 : response.status();
     a.latencyMs = now > c.startedMs ? <u32>min<u64>(now - c.startedMs, 0xffffffff) : 0;
-    // Envoy answers a call's own timeout with a 504 of its own, never before the timeout.
-    a.timedOut = a.status == 504 && now >= c.sentMs + <u64>c.timeoutMs;
     a.bodySize = response.bodySize;
+    // Envoy answers a call's own timeout with a 504 of its own, "upstream request timeout". Told
+    // by its body too: the reply can come a few ms before `timeoutMs` by this clock (Envoy's
+    // timers fire against its event loop's cached time).
+    a.timedOut = a.status == 504 && (now >= c.sentMs + <u64>c.timeoutMs ||
+      (a.bodySize <= MAX_ENVOY_REPLY_BYTES && startsWithAscii(response.body(), ENVOY_TIMEOUT_REPLY)));
     // A server that is down is Envoy's own 503, not the server's: its router answers a failed
     // connection "upstream connect error or disconnect/reset before headers. reset reason: ..."
     // and a cluster without a healthy host "no healthy upstream" (a server's own 503, loading,
@@ -289,6 +292,7 @@ export class Call extends HttpCallHandler {
 /** Envoy's router's local replies to a call it could not deliver (source/common/router/router.cc). */
 const ENVOY_RESET_REPLY = "upstream connect error or disconnect/reset before headers";
 const ENVOY_NO_HOST_REPLY = "no healthy upstream";
+const ENVOY_TIMEOUT_REPLY = "upstream request timeout";
 /** Longer 503 bodies are a server's own (Envoy's replies above are under 300 bytes). */
 const MAX_ENVOY_REPLY_BYTES: u32 = 512;
 
