@@ -8,7 +8,7 @@ import { Host, type Plugin, type RequestInit, type RequestResult } from "./emula
 import { CACHE_CONFIG, CACHE_FORMS, CASES, ROUTER_CONFIG, chat, CHAT_PATH, type CacheForm } from "./inference-cache/cases";
 import { checkStep, type SeenResponse } from "./inference-cache/check-step";
 import { keyRef } from "./inference-cache/reference";
-import { ModelServer } from "./inference-cache/upstream";
+import { ModelServer, bodyFrames } from "./inference-cache/upstream";
 
 const VM_ID = "ai-gateway";
 type Config = Record<string, unknown>;
@@ -22,9 +22,9 @@ interface Rig {
 
 async function rig(form: CacheForm, cacheConfig: Config, host = new Host(), routerConfig: Config = ROUTER_CONFIG): Promise<Rig> {
   const server = new ModelServer();
-  const upstream = (req: { body: string }) => {
-    const r = server.answer(req.body);
-    return { status: r.status, headers: r.headers, bodyChunks: r.chunks };
+  const upstream = (req: { body: string; headers: Record<string, string> }) => {
+    const r = server.answer(req.body, req.headers["accept-encoding"]);
+    return { status: r.status, headers: r.headers, bodyChunks: bodyFrames(r) };
   };
   const start = async (wasm: string, rootId: string, configuration: unknown) => {
     const vm = await host.loadVm(wasm, { vmId: VM_ID });

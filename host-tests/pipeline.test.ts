@@ -268,6 +268,21 @@ describe("pipeline", () => {
       expect(second.localResponse?.status).toBe(429);
     });
 
+    it("removes a client's x-ai-model and x-ai-model-version in a configuration without the router, and warns of bodies without a model when token_bucket has no default", async () => {
+      const config = { token_bucket: { models: { free: { tenant: { requests_per_minute: 1000 } }, llama: { tenant: { requests_per_minute: 1 } } } } };
+      const { host, plugin } = await start("ai-gateway", config);
+      expect(host.logs({ minLevel: "warn" }).map((l) => l.message)).toContainEqual(expect.stringMatching(/^ai-gateway: token_bucket: without model_router, a request whose model the stage cannot read .* has no limits; set "default"/));
+      const sent = { method: "POST", headers: { ...JSON_CT, "x-ai-model": "free", "x-ai-model-version": "v9", authorization: "Bearer k" }, body: chat("llama") };
+      const first = await plugin.request(sent);
+      expect(first.status).toBe(200);
+      expect(first.upstreamRequest?.headers["x-ai-model"]).toBeUndefined();
+      expect(first.upstreamRequest?.headers["x-ai-model-version"]).toBeUndefined();
+      // Charged to the body's model (1 a minute), not to the client's "free".
+      expect((await plugin.request(sent)).localResponse?.status).toBe(429);
+      const withDefault = await start("ai-gateway", { token_bucket: { ...config.token_bucket, default: { tenant: { requests_per_minute: 10 } } } });
+      expect(withDefault.host.logs({ minLevel: "warn" }).map((l) => l.message).filter((m) => m.includes("without model_router"))).toEqual([]);
+    });
+
     it("lets several routes add a stage the base lacks when they agree on its table", async () => {
       const { plugin } = await start("ai-gateway", { model_router: ROUTER, routes: { a: { inference_cache: { slots: 64, ttl_ms: 1000 } }, b: { inference_cache: { slots: 64 } }, c: { inference_cache: false } } });
       expect(plugin.configured).toBe(true);

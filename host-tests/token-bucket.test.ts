@@ -37,7 +37,7 @@ async function start(host: Host, wasm: string, rootId: string, configuration: un
 
 function upstreamOf(server: ModelServer): UpstreamHandler {
   return (req) => {
-    const r = server.answer(req.body);
+    const r = server.answer(req.body, req.headers["accept-encoding"]);
     return { status: r.status, headers: r.headers, bodyChunks: r.chunks };
   };
 }

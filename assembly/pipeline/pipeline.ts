@@ -32,10 +32,11 @@ export class Chain {
   readonly responseStages: bool[];
 
   /**
-   * @param resolverOff the pipeline's configuration has the router, and this route turns it off but runs other stages:
-   *   the client's `x-ai-model` and `x-ai-model-version` are removed before the stages run.
+   * @param dropsClientModel an `ai-gateway` chain of stages none of which resolves the model (no
+   *   router in the configuration, or a route that turns it off): the client's `x-ai-model` and
+   *   `x-ai-model-version` are removed before the stages run, since no router of ours set them.
    */
-  constructor(public readonly roots: StageRoot[], public readonly resolverOff: bool = false) {
+  constructor(public readonly roots: StageRoot[], public readonly dropsClientModel: bool = false) {
     let sees = false;
     const each = new Array<bool>(roots.length);
     for (let i = 0; i < roots.length; i++) {
@@ -139,7 +140,7 @@ export class PipelineStream extends HttpContext {
     }
     this.ex.headersEndStream = endOfStream;
     this.ex.streamId = this.id;
-    if (chain.resolverOff) {
+    if (chain.dropsClientModel) {
       this.ex.removeRequestHeader(MODEL_HEADER);
       this.ex.removeRequestHeader(VERSION_HEADER);
     }

@@ -194,7 +194,14 @@ export class PipelineRoot extends RootContext {
       baseResolves = true;
       warnOfUnroutedModels(unchecked(baseKinds[i]), unchecked(base[i]), baseKinds, base);
     }
-    this.chain = new Chain(base);
+    // Without the router, the stages would take the model from a client's x-ai-model.
+    this.chain = new Chain(base, !baseResolves);
+    if (!baseResolves) {
+      for (let i = 0; i < base.length; i++) {
+        const warning = unchecked(base[i]).withoutRouterWarning();
+        if (warning.length > 0) logWarn(PIPELINE_ROOT_ID + ": " + unchecked(baseKinds[i]).section + ": " + warning);
+      }
+    }
 
     const routes = c.object(top, "routes", "", "an object of route names to per-route settings");
     if (c.failed) return c.error;
@@ -261,7 +268,7 @@ export class PipelineRoot extends RootContext {
       }
       // A route with no stage at all lets the request through untouched; one whose stages read
       // the model (without the router before them) must not read the client's.
-      byRoute.set(name, new Chain(chosen, baseResolves && !resolves && chosen.length > 0));
+      byRoute.set(name, new Chain(chosen, !resolves && chosen.length > 0));
     }
     this.selector = new RouteSelector(byRoute);
     return "";

@@ -99,6 +99,15 @@ export class StageRoot {
     return [];
   }
 
+  /**
+   * A warning for a pipeline without the router, which refuses what no stage can tell the model
+   * of (a body over its limit, too deep, not JSON): what such requests do in this stage, when the
+   * operator would want to know; "" when nothing.
+   */
+  withoutRouterWarning(): string {
+    return "";
+  }
+
   /** Whether the stage routes to `model` (and `version`, when not ""): the router's. True for stages that route nothing. */
   routesTo(model: string, version: string): bool {
     return true;

@@ -199,6 +199,14 @@ export const CASES: CacheCase[] = [
     ],
   },
   {
+    // The upstream gzips its JSON when asked (upstream.ts): a compressed answer is not stored.
+    name: "asks the upstream for an uncompressed answer, so that a client's accept-encoding never keeps a response out",
+    steps: [
+      { request: post(chat({ seed: 77 }), { "accept-encoding": "gzip, deflate, br" }), expect: miss() },
+      { request: post(chat({ seed: 77 }), { "accept-encoding": "gzip" }), expect: hit(0) },
+    ],
+  },
+  {
     name: "turns a hit into a miss once the entry expired",
     config: { ttl_ms: 1000 },
     steps: [

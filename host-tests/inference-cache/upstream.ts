@@ -2,20 +2,31 @@
 // carry the number of the request (so a replayed body is told apart from a fresh one), as JSON or,
 // for `"stream": true`, as SSE in several chunks. Message text `fail 500` answers 500; `set cookie`
 // adds a set-cookie header; `broken json` answers 200 with a JSON body cut short (a stream: an event cut short, then `[DONE]`). Used by the emulator (as an upstream handler) and by the Envoy runner
-// (behind a node:http server), so both see the same answers.
+// (behind a node:http server), so both see the same answers. Asked with an `accept-encoding`
+// that names gzip, a JSON answer is sent gzipped (`encoded`, with `content-encoding: gzip`), as
+// hosted APIs answer most HTTP clients.
+
+import { gzipSync } from "node:zlib";
 
 export interface ModelServerReply {
   status: number;
   headers: Record<string, string>;
   /** The body in the frames the server sends (one for JSON, several for SSE). */
   chunks: string[];
+  /** The JSON body gzipped, when the request asked for gzip: sent instead of `chunks`. */
+  encoded?: Uint8Array;
+}
+
+/** What the server writes: the gzipped body when there is one, else the chunks. */
+export function bodyFrames(reply: ModelServerReply): Array<string | Uint8Array> {
+  return reply.encoded !== undefined ? [reply.encoded] : reply.chunks;
 }
 
 export class ModelServer {
   /** Requests answered so far. */
   count = 0;
 
-  answer(body: string): ModelServerReply {
+  answer(body: string, acceptEncoding = ""): ModelServerReply {
     const n = ++this.count;
     let doc: Record<string, unknown> = {};
     try {
@@ -60,15 +71,16 @@ export class ModelServer {
       };
     }
     headers["content-type"] = "application/json";
-    return {
-      status: 200,
-      headers,
-      chunks: [JSON.stringify({
-        id, object: "chat.completion", created: 1767225600, model,
-        choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-        usage: { prompt_tokens: 9, completion_tokens: 7, total_tokens: 16 },
-      })],
-    };
+    const json = JSON.stringify({
+      id, object: "chat.completion", created: 1767225600, model,
+      choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+      usage: { prompt_tokens: 9, completion_tokens: 7, total_tokens: 16 },
+    });
+    if (/\bgzip\b/i.test(acceptEncoding)) {
+      headers["content-encoding"] = "gzip";
+      return { status: 200, headers, chunks: [json], encoded: new Uint8Array(gzipSync(json)) };
+    }
+    return { status: 200, headers, chunks: [json] };
   }
 }
 

@@ -172,6 +172,14 @@ export const CASES: TokenBucketCase[] = [
     ],
   },
   {
+    // The upstream gzips its JSON when asked (upstream.ts), which would hide the usage.
+    name: "asks the upstream for an uncompressed answer, so that a client's accept-encoding never hides the usage",
+    steps: [
+      { request: post("z", chat({ max_tokens: 50 }), { "accept-encoding": "gzip, deflate, br" }), expect: ok({ remaining: { tokens: 940 }, llmTokens: 42, contentType: "json" }) },
+      { request: post("z", chat({ max_tokens: 50 }), { "accept-encoding": "gzip" }), expect: ok({ remaining: { tokens: 898 }, llmTokens: 42 }) },
+    ],
+  },
+  {
     name: "charges nothing for an upstream error, and the reservation for an answer without usage",
     steps: [
       { request: post("e", chat({ max_tokens: 50 }, "llama", say("fail 500"))), expect: { status: 500, upstream: true, remaining: { tokens: 940 }, llmTokens: 0 } },

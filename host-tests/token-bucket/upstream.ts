@@ -8,22 +8,26 @@
 // (max_tokens absent: 30 / 200). A streamed request (`"stream": true`) gets SSE in several chunks,
 // with a usage chunk only if it asked with `stream_options.include_usage`, as OpenAI's API does.
 // Message text `fail 500` answers 500 (no usage), `no usage` a 200 without usage. Every answer
-// says which max_tokens the server saw: `x-upstream-max-tokens` (absent: "none").
+// says which max_tokens the server saw: `x-upstream-max-tokens` (absent: "none"). Asked with an
+// `accept-encoding` that names gzip, a JSON answer comes gzipped (`content-encoding: gzip`), as
+// hosted APIs answer most HTTP clients.
+
+import { gzipSync } from "node:zlib";
 
 export const PROMPT_TOKENS = 12;
 
 export interface ModelServerReply {
   status: number;
   headers: Record<string, string>;
-  /** The body in the frames the server sends (one for JSON, several for SSE). */
-  chunks: string[];
+  /** The body in the frames the server sends (one for JSON, several for SSE; bytes when gzipped). */
+  chunks: Array<string | Uint8Array>;
 }
 
 export class ModelServer {
   /** Requests answered so far. */
   count = 0;
 
-  answer(body: string): ModelServerReply {
+  answer(body: string, acceptEncoding = ""): ModelServerReply {
     const n = ++this.count;
     let doc: Record<string, unknown> = {};
     try {
@@ -63,6 +67,10 @@ export class ModelServer {
       choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
     };
     if (!text.includes("no usage")) reply.usage = usage;
+    if (/\bgzip\b/i.test(acceptEncoding)) {
+      headers["content-encoding"] = "gzip";
+      return { status: 200, headers, chunks: [new Uint8Array(gzipSync(JSON.stringify(reply)))] };
+    }
     return { status: 200, headers, chunks: [JSON.stringify(reply)] };
   }
 }

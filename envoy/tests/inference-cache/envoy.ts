@@ -8,7 +8,7 @@ import { freePort, listenOnLoopback, readTemplate, renderTemplate, startEnvoy, y
 import { CHAT_PATH, ROUTER_CONFIG, chat, type CacheForm } from "../../../host-tests/inference-cache/cases";
 import type { SeenResponse } from "../../../host-tests/inference-cache/check-step";
 import { stageEntries, type FilterEntry } from "../stage-forms";
-import { ModelServer } from "../../../host-tests/inference-cache/upstream";
+import { ModelServer, bodyFrames } from "../../../host-tests/inference-cache/upstream";
 
 export const TEMPLATE = readTemplate("envoy/tests/inference-cache/envoy.template.yaml");
 const ENTRY = readTemplate("envoy/tests/inference-cache/wasm-filter.template.yaml");
@@ -126,16 +126,18 @@ export async function startModelServer(chunkGapMs = 5): Promise<ModelServerHandl
     req.on("end", async () => {
       const key = req.headers["x-ai-cache-key"];
       keys.push(typeof key === "string" ? key : "");
-      const reply = model.answer(Buffer.concat(parts).toString("utf8"));
+      const encoding = req.headers["accept-encoding"];
+      const reply = model.answer(Buffer.concat(parts).toString("utf8"), Array.isArray(encoding) ? encoding.join(",") : encoding);
+      const frames = bodyFrames(reply);
       res.on("error", () => {}); // the client may go away mid-stream
       res.writeHead(reply.status, reply.headers);
       res.flushHeaders();
       progress.written = 0;
       progress.lastSent = false;
-      for (const [i, chunk] of reply.chunks.entries()) {
-        const last = i === reply.chunks.length - 1;
+      for (const [i, chunk] of frames.entries()) {
+        const last = i === frames.length - 1;
         if (i > 0) await sleep(chunkGapMs);
-        if (last && reply.chunks.length > 1 && handle.holdLastChunk !== null) await handle.holdLastChunk;
+        if (last && frames.length > 1 && handle.holdLastChunk !== null) await handle.holdLastChunk;
         if (res.destroyed) return;
         res.write(chunk);
         progress.written++;

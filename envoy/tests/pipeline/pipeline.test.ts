@@ -16,9 +16,18 @@ const chat = (model: string) => JSON.stringify({ model, messages: [{ role: "user
 
 printEnvoyLogsOnFailure();
 
+// The configured chain routes; `passthrough` turns the router off, `rewrite` overrides a setting.
+const ROUTED = {
+  model_router: { models: { llama: { versions: { v1: { cluster: "llama_v1", upstream_model: "llama-v1", weight: 100 }, v2: { cluster: "llama_v2", upstream_model: "llama-v2", weight: 0 } } } } },
+  routes: { passthrough: { model_router: false }, rewrite: { model_router: { rewrite_body_model: true } } },
+};
+// No router: token-bucket alone, one request a minute for llama and many for "free".
+const UNROUTED = { token_bucket: { models: { llama: { tenant: { requests_per_minute: 1 } }, free: { tenant: { requests_per_minute: 1000 } } } } };
+
 let demoA: DemoServer;
 let demoB: DemoServer;
 let envoy: Envoy;
+let unrouted: Envoy;
 
 beforeAllOrFailEach(async () => {
   demoA = await startDemoServer({ name: "demo-a", models: "llama:v1" });
@@ -28,11 +37,19 @@ beforeAllOrFailEach(async () => {
     name: "pipeline",
     config: TEMPLATE,
     wasm: ["build/ai-gateway.wasm"],
-    vars: { DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port },
+    vars: { DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port, PIPELINE_CONFIG: JSON.stringify(ROUTED) },
+  });
+  unrouted = await startEnvoy({
+    runner: "process",
+    name: "pipeline-unrouted",
+    config: TEMPLATE,
+    wasm: ["build/ai-gateway.wasm"],
+    vars: { DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port, PIPELINE_CONFIG: JSON.stringify(UNROUTED) },
   });
 });
 
 afterAll(async () => {
+  await unrouted?.stop();
   await envoy?.stop();
   await demoA?.close();
   await demoB?.close();
@@ -80,8 +97,29 @@ describe("pipeline in Envoy", () => {
     });
   });
 
+  describe("without the router", () => {
+    it("removes a client's x-ai-model and x-ai-model-version, so token-bucket charges the body's model", async () => {
+      const headers = { "x-ai-model": "free", "x-ai-model-version": "v9", authorization: "Bearer pipeline-unrouted" };
+      const send = () => fetch(unrouted.listenerUrl + "/plain/v1/chat/completions", { method: "POST", headers: { ...JSON_CT, ...headers }, body: chat("llama") });
+      const first = await send();
+      expect(first.status).toBe(200);
+      const seen = JSON.parse(first.headers.get("x-demo-seen-ai-headers") ?? "{}");
+      expect(seen["x-ai-model"]).toBeUndefined();
+      expect(seen["x-ai-model-version"]).toBeUndefined();
+      await first.arrayBuffer();
+      const second = await send();
+      expect(second.status).toBe(429);
+      expect((await second.json()).error.code).toBe("rate_limit_exceeded");
+    });
+
+    it("warns at start that bodies without a readable model have no limits without a default", () => {
+      expect(unrouted.logs()).toMatch(/ai-gateway: token_bucket: without model_router, a request whose model the stage cannot read/);
+    });
+  });
+
   it("counts into the model_router stats and logs no trap", async () => {
     expect(sumStats(await envoy.stats("^wasmcustom\\.model_router\\.requests\\."), "wasmcustom.model_router.requests.model=llama.version=v2")).toBeGreaterThanOrEqual(1);
     expect(envoy.logs()).not.toMatch(/RuntimeError|unreachable/);
+    expect(unrouted.logs()).not.toMatch(/RuntimeError|unreachable/);
   });
 });

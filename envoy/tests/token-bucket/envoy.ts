@@ -104,7 +104,8 @@ export async function startModelServer(chunkGapMs = 2): Promise<ModelServerHandl
     const parts: Buffer[] = [];
     req.on("data", (c: Buffer) => parts.push(c));
     req.on("end", async () => {
-      const reply = model.answer(Buffer.concat(parts).toString("utf8"));
+      const encoding = req.headers["accept-encoding"];
+      const reply = model.answer(Buffer.concat(parts).toString("utf8"), Array.isArray(encoding) ? encoding.join(",") : encoding);
       res.on("error", () => {}); // the client may go away mid-stream
       res.writeHead(reply.status, reply.headers);
       res.flushHeaders();
