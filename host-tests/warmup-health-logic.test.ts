@@ -462,6 +462,7 @@ describe("warmup-health endpoints", () => {
     ["/ai-gateway/health/llama", "model"], ["/ai-gateway/health/llama?verbose", "model"], ["/ai-gateway/health/llama/v2", "version"],
     ["/ai-gateway/health/org/m", "model"], ["/ai-gateway/health/org/m/v1", "version"],
     ["/ai-gateway/health/llama/v9", "unknown-version"], ["/ai-gateway/health/gpt", "unknown-model"], ["/ai-gateway/health/a/b/c", "unknown-model"],
+    ["/ai-gateway/health/llama/", "model"], ["/ai-gateway/health/llama/v2/", "version"], ["/ai-gateway/health/org/m/?x=1", "model"], ["/ai-gateway/health/llama//", "unknown-version"],
     ["/ai-gateway/healthz", "none"], ["/v1/models", "none"], ["/ai-gateway", "none"],
   ])("matches %s as %s", (p, scope) => {
     expect(ep(p).scope).toBe(scope);

@@ -491,8 +491,10 @@ export class TokenBucketStage extends Stage {
     if (scanner !== null && scanner.found) {
       used = scanner.tokens;
     } else {
-      used = status != 0 && (status < 200 || status >= 300) ? 0 : charged ? this.reserved : this.wanted;
-      if (charged) m.add(Stat.Unsettled);
+      const failed = status != 0 && (status < 200 || status >= 300);
+      used = failed ? 0 : charged ? this.reserved : this.wanted;
+      // `unsettled` counts reservations that stand, not failures settled to 0.
+      if (charged && !failed) m.add(Stat.Unsettled);
     }
     // The response is read: its scanner can serve another one.
     if (scanner !== null) {

@@ -25,9 +25,9 @@ export class Match {
 }
 
 /**
- * Matches `path` (query ignored) against the endpoints under `cfg.pathPrefix`. A model name may
- * contain '/', so the whole rest is tried as a model first, then split at its last '/' into model
- * and version (version names never contain '/').
+ * Matches `path` (query ignored, one trailing '/' too) against the endpoints under
+ * `cfg.pathPrefix`. A model name may contain '/', so the whole rest is tried as a model first,
+ * then split at its last '/' into model and version (version names never contain '/').
  */
 export function matchPath(cfg: HealthConfig, path: string): Match {
   const m = new Match();
@@ -40,7 +40,9 @@ export function matchPath(cfg: HealthConfig, path: string): Match {
     return m;
   }
   if (path.charCodeAt(prefix.length) != 0x2f) return m;
-  const rest = path.substring(prefix.length + 1, end);
+  let rest = path.substring(prefix.length + 1, end);
+  // One trailing '/' is the same endpoint (`/llama/` is `/llama`), as for the prefix itself.
+  if (rest.length > 1 && rest.charCodeAt(rest.length - 1) == 0x2f && !cfg.hasModel(rest)) rest = rest.substring(0, rest.length - 1);
   if (cfg.hasModel(rest)) {
     m.scope = Scope.Model;
     m.model = rest;
