@@ -180,6 +180,20 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       expect(errorOf(noPath).error.code).toBe("model_required");
     });
 
+    it("finds a body's model among many (compared one by one up to 8, hashed beyond)", async () => {
+      for (const count of [3, 12]) {
+        const models: Record<string, unknown> = {};
+        for (let i = 0; i < count; i++) models[`m${i}`] = { versions: { v1: { cluster: `m${i}-v1` } } };
+        const { plugin } = await setup({ models });
+        for (const i of [0, count - 1]) {
+          const res = await plugin.request({ path: "/v1/chat/completions", body: chat(`m${i}`) });
+          expect(route(res)).toMatchObject({ cluster: `m${i}-v1`, model: `m${i}` });
+        }
+        const unknown = await plugin.request({ path: "/v1/chat/completions", body: chat(`m${count}`) });
+        expect(errorOf(unknown).error.code).toBe("model_not_found");
+      }
+    });
+
     it("uses the default model when no source names one", async () => {
       const { host, plugin } = await setup(withConfig({ default_model: "iris" }));
       for (const init of [{ path: "/anything" }, { path: "/v1/chat/completions", body: '{"messages":[]}' }, { path: "/v1/chat/completions", body: "" }]) {

@@ -50,6 +50,11 @@ export class RouterConfig {
   modelHeader: string = "x-model";
   versionHeader: string = "x-model-version";
   templates: PathTemplate[] = [];
+  /**
+   * The templates' literal prefixes, none of them starting with another (the shorter one decides
+   * for both): what `:path` is checked against before any template is matched.
+   */
+  templatePrefixes: string[] = [];
   maxBodyBytes: u32 = 1 << 20;
   maxJsonDepth: i32 = 64;
   clusterHeader: string = "x-ai-cluster";
@@ -144,6 +149,7 @@ export function parseRouterConfig(root: JsonValue): ConfigResult {
   cfg.modelHeader = c.string(root, "model_header", "", cfg.modelHeader, isHeaderName, HEADER_NAME);
   cfg.versionHeader = c.string(root, "version_header", "", cfg.versionHeader, isHeaderNameOrEmpty, HEADER_NAME + " or \"\"");
   cfg.templates = parseTemplates(c, root);
+  cfg.templatePrefixes = distinctPrefixes(cfg.templates);
   cfg.maxBodyBytes = <u32>c.integer(root, "max_body_bytes", "", cfg.maxBodyBytes, 1, MAX_BODY_BYTES_LIMIT);
   cfg.maxJsonDepth = <i32>c.integer(root, "max_json_depth", "", cfg.maxJsonDepth, 1, 1024);
   cfg.clusterHeader = c.string(root, "cluster_header", "", cfg.clusterHeader, isHeaderName, HEADER_NAME);
@@ -205,6 +211,24 @@ function parseSources(c: Checker, root: JsonValue): Source[] {
     list.push(src);
   }
   return list;
+}
+
+/**
+ * The literal prefixes of `templates`, each kept unless another is a shorter prefix of it or the
+ * same and earlier: a path that starts with none of those kept starts with no template.
+ */
+function distinctPrefixes(templates: PathTemplate[]): string[] {
+  const kept = new Array<string>();
+  for (let i = 0; i < templates.length; i++) {
+    const p = unchecked(templates[i]).literalPrefix;
+    let covered = false;
+    for (let j = 0; j < templates.length && !covered; j++) {
+      const q = unchecked(templates[j]).literalPrefix;
+      covered = j != i && p.startsWith(q) && (q.length < p.length || j < i);
+    }
+    if (!covered) kept.push(p);
+  }
+  return kept;
 }
 
 function parseTemplates(c: Checker, root: JsonValue): PathTemplate[] {

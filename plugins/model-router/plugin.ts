@@ -276,11 +276,11 @@ class RouterStage extends Stage {
 
   /** Whether `:path` starts as some template does (checked in place, before decoding the path). */
   private mayMatchTemplate(ex: Exchange): bool {
-    const templates = this.cfg.templates;
+    const prefixes = this.cfg.templatePrefixes;
     const headers = ex.headerView();
     if (!headers.find(":path")) return false;
-    for (let i = 0; i < templates.length; i++) {
-      if (headers.valueStartsWith(unchecked(templates[i]).literalPrefix)) return true;
+    for (let i = 0; i < prefixes.length; i++) {
+      if (headers.valueStartsWith(unchecked(prefixes[i]))) return true;
     }
     return false;
   }
