@@ -5,11 +5,6 @@
 // is indexed once as it is checked: an open-addressing table keyed by a name's length, first
 // and last byte. Maps of more than MAX_INDEXED headers are scanned instead. The first header of
 // a name is the one found, as in a scan. Pure: no host calls.
-//
-// Most names a stage asks for and finds absent are the gateway's own `x-ai-*`: each stage
-// removes the client-sent copies of its output headers, and a client rarely sends any. So the
-// load notes whether any name starts with `x-ai-`, and such a name is then known absent
-// without a lookup.
 
 import { sameAscii } from "../runtime/bytes";
 
@@ -27,8 +22,6 @@ export class PairsIndex {
   private base: usize = 0;
   private count: i32 = 0;
   private indexed: bool = false;
-  /** Some name in the map starts with `x-ai-`. */
-  private gatewayNames: bool = false;
   /** Where the last successful `find` found its value. */
   foundAt: usize = 0;
   foundLength: i32 = 0;
@@ -41,7 +34,6 @@ export class PairsIndex {
     this.base = base;
     this.count = 0;
     this.indexed = false;
-    this.gatewayNames = false;
     if (total < 4) return false;
     const n = <usize>load<u32>(base);
     if (n > (total - 4) / 8) return false;
@@ -56,7 +48,6 @@ export class PairsIndex {
       lengths += 8;
       if (nameLen > end - data || valueLen > end - data - nameLen || end - data - nameLen - valueLen < 2) return false;
       if (index) this.insert(i, <i32>(data - base), <i32>nameLen, <i32>valueLen);
-      if (nameLen >= 5 && load<u32>(data) == X_AI_BYTES && load<u8>(data, 4) == 0x2D) this.gatewayNames = true;
       data += nameLen + valueLen + 2;
     }
     this.count = <i32>n;
@@ -69,7 +60,6 @@ export class PairsIndex {
     this.base = 0;
     this.count = 0;
     this.indexed = false;
-    this.gatewayNames = false;
   }
 
   /** Headers in the map. */
@@ -103,9 +93,8 @@ export class PairsIndex {
    */
   find(name: string): bool {
     const n = name.length;
-    const p = changetype<usize>(name);
-    if (!this.gatewayNames && n >= 5 && load<u64>(p) == X_AI_UNITS && load<u16>(p, 8) == 0x2D) return false;
     if (!this.indexed || n == 0) return this.scan(name);
+    const p = changetype<usize>(name);
     let h = slotOf(n, <u32>load<u16>(p), <u32>load<u16>(p + (<usize>(n - 1) << 1)));
     while (true) {
       const s = <i32>unchecked(this.slots[h]);
@@ -144,10 +133,6 @@ export class PairsIndex {
     return false;
   }
 }
-
-/** `x-ai` as four bytes (little-endian), and as four UTF-16 code units. */
-const X_AI_BYTES: u32 = 0x69612D78;
-const X_AI_UNITS: u64 = 0x0069_0061_002D_0078;
 
 /** The slot of a name from its length and end bytes (a byte and a code unit of ASCII agree). */
 // @ts-ignore: decorator
