@@ -164,6 +164,16 @@ describe("inference-cache", () => {
       expect((await r.send(post(good))).response?.headers["x-ai-cache"]).toBe("HIT");
     });
 
+    it("counts an answer that is an error in a 200 (a JSON body, a stream's event) as not stored, upstream-error-body", async () => {
+      const r = await rig("alone", CACHE_CONFIG);
+      for (const stream of [false, true]) {
+        const body = chat({ stream, messages: [{ role: "user", content: "error answer" }] });
+        for (let i = 0; i < 2; i++) expect((await r.send(post(body))).response?.headers["x-ai-cache"]).toBe("MISS");
+      }
+      expect(r.host.metric("inference_cache.not_stored.reason=upstream-error-body")).toBe(4);
+      expect(r.host.metric("inference_cache.stores.tier=local")).toBe(0);
+    });
+
     it("stores a stream whose client leaves between data: [DONE] and the end of the body", async () => {
       const r = await rig("alone", CACHE_CONFIG);
       // All events up to [DONE] at once; the end of the body only after the client gave up.

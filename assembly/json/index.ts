@@ -2,7 +2,7 @@
 // builds valid output by construction (writer.ts), and RFC 8785 canonical serialisation
 // (canonical.ts). Nothing here throws or traps on any input.
 
-export { JsonKind, JsonLimits, JsonResult, JsonTree, JsonValue, isJsonAt, parseJson, parseJsonReusing, parseJsonText } from "./reader";
+export { JsonKind, JsonLimits, JsonResult, JsonTree, JsonValue, isJsonAt, checkJsonAt, JsonCheck, parseJson, parseJsonReusing, parseJsonText } from "./reader";
 export { JsonWriter } from "./writer";
 export { escapeJsonString, quoteJsonString } from "./escape";
 export { canonicalJson } from "./canonical";

@@ -396,12 +396,47 @@ const KEEP_CHECK_NODES: i32 = 16 << 10;
  * `parseJson`; no tree is kept. For a check before a copy is trusted (a response to store).
  */
 export function isJsonAt(ptr: usize, len: i32, limits: JsonLimits): bool {
-  if (len > limits.maxBytes) return false;
+  return checkJsonAt(ptr, len, limits, "") != JsonCheck.NotJson;
+}
+
+/** What `checkJsonAt` found. */
+export enum JsonCheck {
+  NotJson,
+  Json,
+  /** One JSON document: an object with the member asked for, not null. */
+  JsonWithMember,
+}
+
+/**
+ * `isJsonAt`, and for a document that is an object, whether it has a top-level member `member`
+ * whose value is not null (e.g. an answer that is an `error`; "" asks for none).
+ */
+export function checkJsonAt(ptr: usize, len: i32, limits: JsonLimits, member: string): JsonCheck {
+  if (len > limits.maxBytes) return JsonCheck.NotJson;
   const parser = PARSER.beginAt(ptr, len, limits, checkNodes);
   const ok = parser.run();
+  const count = parser.count;
   const nodes = parser.release();
   checkNodes = nodes.byteLength <= KEEP_CHECK_NODES ? nodes : null;
-  return ok;
+  if (!ok) return JsonCheck.NotJson;
+  return member.length > 0 && hasTopMember(ptr, changetype<usize>(nodes), count, member) ? JsonCheck.JsonWithMember : JsonCheck.Json;
+}
+
+/** Whether the document whose `count` nodes are at `nodes` (source at `ptr`) is an object with a member `key` that is not null. */
+function hasTopMember(ptr: usize, nodes: usize, count: i32, key: string): bool {
+  const w0 = load<i32>(nodes);
+  if ((w0 & 7) != JsonKind.Object) return false;
+  const members = w0 >>> 8;
+  let n = 1;
+  for (let i = 0; i < members && n < count; i++) {
+    const k = nodes + (<usize>n << NODE_SHIFT);
+    const kw = load<i32>(k);
+    const v = nodes + (<usize>(n + 1) << NODE_SHIFT);
+    const kind = load<i32>(v) & 7;
+    if (kind != JsonKind.Null && contentEquals(ptr, load<i32>(k, 4) + 1, load<i32>(k, 8) - 1, (kw & (F_ESCAPED | F_NON_ASCII)) == 0, key)) return true;
+    n = kind >= JsonKind.Array ? load<i32>(v, 12) : n + 2;
+  }
+  return false;
 }
 
 export function parseJsonText(text: string, limits: JsonLimits = new JsonLimits()): JsonResult {

@@ -131,6 +131,10 @@ export const CASES: CacheCase[] = [
       { request: post(chat({ temperature: 0.7 })), expect: bypass("nondeterministic") },
       { request: post(chat({ temperature: 0.7, seed: 1 })), expect: miss() },
       { request: post(chat({ temperature: 0.7, seed: 1 })), expect: hit(2) },
+      // A seed that is not an integer is none to a server (llama.cpp draws one at random then).
+      { request: post(chat({ temperature: 0.7, seed: "7" })), expect: bypass("nondeterministic") },
+      { request: post(chat({ temperature: 0.7, seed: 1.5 })), expect: bypass("nondeterministic") },
+      { request: post(chat({ temperature: 0.7, seed: true })), expect: bypass("nondeterministic") },
     ],
   },
   {
@@ -181,6 +185,25 @@ export const CASES: CacheCase[] = [
       { request: post(chat({ messages: [{ role: "user", content: "broken json" }] })), expect: miss() },
       { request: post(chat({ stream: true, messages: [{ role: "user", content: "broken json" }] })), expect: miss({ contentType: "sse" }) },
       { request: post(chat({ stream: true, messages: [{ role: "user", content: "broken json" }] })), expect: miss({ contentType: "sse" }) },
+    ],
+  },
+  {
+    // As above, the next request's MISS (and not_stored.reason=upstream-error-body) shows it.
+    name: "does not store an answer that is an error in a 200: a JSON body or a stream's event with a top-level error",
+    steps: [
+      { request: post(chat({ messages: [{ role: "user", content: "error answer" }] })), expect: miss() },
+      { request: post(chat({ messages: [{ role: "user", content: "error answer" }] })), expect: miss() },
+      { request: post(chat({ stream: true, messages: [{ role: "user", content: "error answer" }] })), expect: miss({ contentType: "sse" }) },
+      { request: post(chat({ stream: true, messages: [{ role: "user", content: "error answer" }] })), expect: miss({ contentType: "sse" }) },
+    ],
+  },
+  {
+    name: "does not store a response stale at once (max-age=0), unless s-maxage, which a shared cache obeys, allows it",
+    steps: [
+      { request: post(chat({ messages: [{ role: "user", content: "max-age 0" }] })), expect: miss({ reason: "upstream-no-cache" }) },
+      { request: post(chat({ messages: [{ role: "user", content: "max-age 0" }] })), expect: miss({ reason: "upstream-no-cache" }) },
+      { request: post(chat({ messages: [{ role: "user", content: "s-maxage 60" }] })), expect: miss() },
+      { request: post(chat({ messages: [{ role: "user", content: "s-maxage 60" }] })), expect: hit(2) },
     ],
   },
   {

@@ -1,7 +1,8 @@
 // The model server of the cache's case table: an OpenAI-style chat completion whose id and text
 // carry the number of the request (so a replayed body is told apart from a fresh one), as JSON or,
 // for `"stream": true`, as SSE in several chunks. Message text `fail 500` answers 500; `set cookie`
-// adds a set-cookie header; `broken json` answers 200 with a JSON body cut short (a stream: an event cut short, then `[DONE]`). Used by the emulator (as an upstream handler) and by the Envoy runner
+// adds a set-cookie header; `max-age 0` adds `cache-control: public, max-age=0`, `s-maxage 60`
+// `max-age=0, s-maxage=60`; `error answer` answers 200 with an error (the body, or a stream's event); `broken json` answers 200 with a JSON body cut short (a stream: an event cut short, then `[DONE]`). Used by the emulator (as an upstream handler) and by the Envoy runner
 // (behind a node:http server), so both see the same answers. Asked with an `accept-encoding`
 // that names gzip, a JSON answer is sent gzipped (`encoded`, with `content-encoding: gzip`), as
 // hosted APIs answer most HTTP clients.
@@ -48,8 +49,22 @@ export class ModelServer {
       }
       return { status: 200, headers: { "content-type": "application/json" }, chunks: [`{"id":"chatcmpl-${n}","choices":[{"message":{"content":"hel`] };
     }
+    if (text.includes("error answer")) {
+      // An error in a 200, as servers send one in band: a JSON body, or (vLLM, when generation
+      // fails mid-stream) an event with `error` before the stream's end.
+      const error = JSON.stringify({ error: { message: `CUDA out of memory ${n}`, type: "InternalServerError", code: 500 } });
+      if (doc.stream === true) {
+        return { status: 200, headers: { "content-type": "text/event-stream" }, chunks: [
+          `data: ${JSON.stringify({ id: `chatcmpl-${n}`, object: "chat.completion.chunk", created: 1767225600, model, choices: [{ index: 0, delta: { role: "assistant", content: "Hel" }, finish_reason: null }] })}\n\n`,
+          `data: ${error}\n\n`, "data: [DONE]\n\n",
+        ] };
+      }
+      return { status: 200, headers: { "content-type": "application/json" }, chunks: [error] };
+    }
     const headers: Record<string, string> = {};
     if (text.includes("set cookie")) headers["set-cookie"] = `session=${n}`;
+    if (text.includes("max-age 0")) headers["cache-control"] = "public, max-age=0";
+    if (text.includes("s-maxage 60")) headers["cache-control"] = "max-age=0, s-maxage=60";
     const id = `chatcmpl-${n}`;
     const content = `The answer is 4 (request ${n}).`;
     if (doc.stream === true) {

@@ -18,7 +18,7 @@ import { RepeatedValue } from "../../assembly/host/repeated-value";
 import { getSharedDataAt, setSharedDataRaw } from "../../assembly/host/shared-data";
 import { keepForLoan } from "../../assembly/runtime/memory";
 import { allAscii } from "../../assembly/runtime/bytes";
-import { JsonLimits, JsonValue, isJsonAt } from "../../assembly/json/index";
+import { JsonCheck, JsonLimits, JsonValue, checkJsonAt } from "../../assembly/json/index";
 import { ByteSink } from "../../assembly/json/sink";
 import { Exchange, NamedModel, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { TenantDigests } from "../../assembly/tenant/digests";
@@ -26,7 +26,7 @@ import { CacheConfig, ModelPolicy, parseCacheConfig } from "./config";
 import { KEY_BYTES, KeyRequest, computeKeyInto } from "./key";
 import { CacheMetrics, Tier } from "./metrics";
 import {
-  CACHE_STATUS_NAMES, CacheStatus, REASONS, Reason, ReasonInfo, RequestAction, RequestDecision, RequestFacts, ResponseFacts,
+  CACHE_STATUS_NAMES, CacheStatus, ERROR_MEMBER, REASONS, Reason, ReasonInfo, RequestAction, RequestDecision, RequestFacts, ResponseFacts,
   bodyKindOf, decideOnHeaders, decideRequest, decideResponse, maxStoredBodyBytes, reasonName, releaseMemberScratch, sharedRecordUsable,
 } from "./policy";
 import { SharedReadTarget, SharedTierClient } from "./shared";
@@ -399,6 +399,8 @@ export class CacheStage extends Stage {
     if (action == RequestAction.Bypass || action == RequestAction.KeyOnly) {
       this.label(ex, CacheStatus.Bypass, this.reason);
       if (action == RequestAction.KeyOnly) this.setKeyHeader(ex);
+      // Only a response to a request with a key carries one: an upstream's own copy goes.
+      else ex.removeResponseHeader(KEY_HEADER);
       return;
     }
     const cfg = root.cfg;
@@ -508,9 +510,11 @@ export class CacheStage extends Stage {
     // until the TTL ends.
     const body = sink.at(this.headBytes);
     const bodyLength = sink.length - this.headBytes;
-    if (sse !== null ? sse.notJson : !isJsonAt(body, bodyLength, RESPONSE_LIMITS)) {
-      return this.giveUp(Reason.ResponseNotJson);
-    }
+    const check = sse !== null ? (sse.notJson ? JsonCheck.NotJson : sse.errorEvent ? JsonCheck.JsonWithMember : JsonCheck.Json)
+      : checkJsonAt(body, bodyLength, RESPONSE_LIMITS, ERROR_MEMBER);
+    if (check == JsonCheck.NotJson) return this.giveUp(Reason.ResponseNotJson);
+    // An answer that is an error (an in-band error event, a 200 with `error`) is nobody's answer.
+    if (check == JsonCheck.JsonWithMember) return this.giveUp(Reason.UpstreamErrorBody);
     this.storing = false;
     const now = nowMillis();
     const ttl = (this.policy as ModelPolicy).ttlMs;

@@ -3,7 +3,13 @@
 // body and the configuration, and turns the outcome into `x-ai-cache` / `x-ai-cache-reason`.
 
 import { BodyKind, CacheEntry, MAX_CONTENT_TYPE_BYTES, entrySize } from "../../assembly/cache/entry";
-import { E_DEPTH, E_SIZE, E_VALUES, JsonLimits, JsonResult, JsonValue, isJsonAt, parseJsonText } from "../../assembly/json/index";
+import { E_DEPTH, E_SIZE, E_VALUES, JsonCheck, JsonLimits, JsonResult, JsonValue, checkJsonAt, parseJsonText } from "../../assembly/json/index";
+
+/**
+ * The member of an answer that says it is an error: `{"error": {...}}`, as servers send it in a
+ * 200 body or in a stream's event (vLLM when generation fails mid-stream). Never stored.
+ */
+export const ERROR_MEMBER = "error";
 import { F_ESCAPED, F_NON_ASCII, nodeStringEquals } from "../../assembly/json/reader";
 import { CacheConfig, ModelPolicy } from "./config";
 import { KeyRules } from "./key";
@@ -52,6 +58,8 @@ export enum Reason {
   StreamIncomplete,
   /** A JSON response whose body is not one JSON document (an upstream's broken answer). */
   ResponseNotJson,
+  /** An answer that is an error: a JSON body or a stream event with a top-level `error`. */
+  UpstreamErrorBody,
 }
 
 /** One row of the reason table. */
@@ -95,6 +103,7 @@ export const REASONS: ReasonInfo[] = [
   new ReasonInfo("response-too-large", CacheStatus.Miss),
   new ReasonInfo("stream-incomplete", CacheStatus.Miss),
   new ReasonInfo("response-not-json", CacheStatus.Miss),
+  new ReasonInfo("upstream-error-body", CacheStatus.Miss),
 ];
 
 export function reasonName(r: Reason): string {
@@ -246,7 +255,8 @@ function findSampling(body: JsonValue): void {
 function deterministicFound(body: JsonValue, rules: KeyRules): bool {
   if (!body.isObject()) return false;
   const v = memberScratch(body);
-  if (seedNode >= 0 && !v.bind(body.tree, seedNode).isNull()) return true;
+  // An integer seed: servers take another type as no seed (llama.cpp then draws one at random).
+  if (seedNode >= 0 && v.bind(body.tree, seedNode).isNumber() && v.isInteger()) return true;
   if (temperatureNode >= 0) {
     v.bind(body.tree, temperatureNode);
     // A temperature spelt `0` is zero without converting it.
@@ -324,6 +334,9 @@ export function decideResponse(cfg: CacheConfig, facts: ResponseFacts): Reason {
     // stream back, not a policy for replays (servers send it on every stream): only a whole
     // response's `no-cache` (reuse only after revalidating, which this filter cannot) refuses.
     if (hasDirective(cc, "no-cache") && bodyKindOf(ct) != BodyKind.Sse) return Reason.UpstreamNoCache;
+    // max-age=0 is stale at once: no-cache, for any body. A shared cache (this one) obeys
+    // s-maxage instead when there is one.
+    if (hasDirective(cc, "s-maxage") ? directiveIsZero(cc, "s-maxage") : directiveIsZero(cc, "max-age")) return Reason.UpstreamNoCache;
   }
   const enc = facts.contentEncoding;
   if (enc !== null && !isIdentity(enc)) return Reason.UpstreamContentEncoding;
@@ -346,7 +359,7 @@ export function maxStoredBodyBytes(cfg: CacheConfig, contentType: string): i32 {
 export function sharedRecordUsable(cfg: CacheConfig, entry: CacheEntry, limits: JsonLimits): bool {
   if (entry.status != 200 || <i64>entry.source.byteLength > <i64>cfg.maxEntryBytes) return false;
   if (bodyKindOf(entry.contentType) != entry.kind) return false;
-  return entry.kind != BodyKind.Json || isJsonAt(entry.bodyPtr, entry.bodyLength, limits);
+  return entry.kind != BodyKind.Json || checkJsonAt(entry.bodyPtr, entry.bodyLength, limits, ERROR_MEMBER) == JsonCheck.Json;
 }
 
 /** JSON (`application/json`, `*+json`), SSE (`text/event-stream`), or None; parameters ignored. */
@@ -423,6 +436,27 @@ function isIdentity(value: string): bool {
  * values may hold commas.
  */
 export function hasDirective(value: string, name: string): bool {
+  return directiveAt(value, name) >= 0;
+}
+
+/**
+ * Whether directive `name` (`max-age`, `s-maxage`) is there with the argument 0: for a cache
+ * that cannot revalidate, the same as `no-cache` (the response is stale at once).
+ */
+export function directiveIsZero(value: string, name: string): bool {
+  let i = directiveAt(value, name);
+  if (i < 0) return false;
+  const n = value.length;
+  const from = i;
+  while (i < n && value.charCodeAt(i) == 0x30) i++;
+  return i > from && (i == n || value.charCodeAt(i) == 0x2c || value.charCodeAt(i) == 0x22 || isSpace(value.charCodeAt(i)));
+}
+
+/**
+ * Where directive `name`'s argument starts in `value` (after `=` and an opening quote; where the
+ * directive ends when it has none), or -1 when `value` lacks the directive.
+ */
+function directiveAt(value: string, name: string): i32 {
   const n = value.length;
   let i = 0;
   while (i < n) {
@@ -435,18 +469,21 @@ export function hasDirective(value: string, name: string): bool {
     }
     const match = i - start == name.length && i > start && regionEqualsIgnoreCase(value, start, name);
     i = skipSpaces(value, i);
+    let argument = i;
     if (i < n && value.charCodeAt(i) == 0x3d) {
       i = skipSpaces(value, i + 1);
+      argument = i;
       if (i < n && value.charCodeAt(i) == 0x22) {
         i++;
+        argument = i;
         while (i < n && value.charCodeAt(i) != 0x22) i += value.charCodeAt(i) == 0x5c ? 2 : 1;
         i++;
       }
     }
-    if (match) return true;
+    if (match) return argument;
     while (i < n && value.charCodeAt(i) != 0x2c) i++;
   }
-  return false;
+  return -1;
 }
 
 function skipSpaces(s: string, i: i32): i32 {

@@ -22,7 +22,7 @@ import { HeaderPair, HttpCallHandler, HttpCallResponse, httpCall, nowMillis } fr
 import { CacheEntry, ENTRY_KEY_BYTES, decodeEntry, redisKey } from "../../assembly/cache/entry";
 import { Exchange } from "../../assembly/pipeline/index";
 import { StageRoot } from "../../assembly/pipeline/stage";
-import { SharedTier } from "./config";
+import { MAX_TTL_MS, SharedTier } from "./config";
 import { CacheMetrics, SharedOp, Tier } from "./metrics";
 import { Reason } from "./policy";
 
@@ -94,6 +94,12 @@ class SharedRead extends HttpCallHandler {
     }
     if (now >= entry.expiresAtMs) {
       this.target.answer(null, Reason.Expired);
+      return;
+    }
+    // No writer of ours sets a lifetime beyond MAX_TTL_MS: a record that claims one would be
+    // served, and copied into the local slot, for as long as it says.
+    if (entry.expiresAtMs - now > <u64>MAX_TTL_MS) {
+      this.target.answer(null, Reason.UnreadableEntry);
       return;
     }
     this.target.answer(entry, Reason.None);

@@ -8,10 +8,10 @@
 import { BodyKind, CacheEntry } from "../../assembly/cache/entry";
 import { writeCanonical } from "../../assembly/json/canonical";
 import { writeEscapedString } from "../../assembly/json/escape";
-import { isJsonAt, JsonLimits, JsonValue, parseJson } from "../../assembly/json/index";
+import { checkJsonAt, JsonCheck, JsonLimits, JsonValue, parseJson } from "../../assembly/json/index";
 import { ByteSink } from "../../assembly/json/sink";
 import { decodeUtf8Lossy } from "../../assembly/json/utf8";
-import { Reason } from "./policy";
+import { ERROR_MEMBER, Reason } from "./policy";
 
 export const SSE_CONTENT_TYPE = "text/event-stream";
 export const JSON_CONTENT_TYPE = "application/json";
@@ -61,6 +61,8 @@ export class SseReader {
   failed: bool = false;
   /** The data of an event other than `[DONE]` was not one JSON document (only with `checkJson`). */
   notJson: bool = false;
+  /** The data of an event was a JSON object with a top-level `error` (only with `checkJson`). */
+  errorEvent: bool = false;
   /** Bytes fed. */
   total: i64 = 0;
   private line: ByteSink = new ByteSink(256);
@@ -174,7 +176,11 @@ export class SseReader {
       this.done = true;
     } else {
       const limits = this.checkJson;
-      if (limits !== null && !this.notJson && !isJsonAt(data.at(0), len, limits)) this.notJson = true;
+      if (limits !== null && !this.notJson) {
+        const check = checkJsonAt(data.at(0), len, limits, ERROR_MEMBER);
+        if (check == JsonCheck.NotJson) this.notJson = true;
+        else if (check == JsonCheck.JsonWithMember) this.errorEvent = true;
+      }
     }
     if (this.keepEvents) this.events.push(new SseEvent(this.type, data.buffer.slice(0, len)));
     this.count++;
@@ -192,7 +198,7 @@ export class SseReader {
 export function isJsonEventStream(p: usize, len: i32, limits: JsonLimits): bool {
   const reader = new SseReader(<i64>len, false, limits);
   reader.feedBytes(p, len);
-  return !reader.failed && reader.done && !reader.notJson;
+  return !reader.failed && reader.done && !reader.notJson && !reader.errorEvent;
 }
 
 function isDoneData(p: usize, len: i32): bool {
