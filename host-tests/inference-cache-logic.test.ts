@@ -175,11 +175,11 @@ describe("inference-cache config", () => {
 interface KeyCall extends Partial<KeyRequestRef> {
   body: string;
 }
-const REQ: KeyRequestRef = { method: "POST", path: "/v1/chat/completions", model: "llama", version: "v1", tenant: "c3e9a1c985d603e4", shared: false };
+const REQ: KeyRequestRef = { method: "POST", authority: "gateway.example", path: "/v1/chat/completions", model: "llama", version: "v1", tenant: "c3e9a1c985d603e4", shared: false };
 type KeyResult = { ok: true; hex: string; canonical: string | null } | { ok: false; error: string };
 function keyOf(c: KeyCall): KeyResult {
   const r = { ...REQ, ...c };
-  return mod.json<KeyResult>("key", r.body, r.method, r.path, r.model, r.version, r.tenant, r.shared ? 1 : 0);
+  return mod.json<KeyResult>("key", r.body, r.method, r.path, r.model, r.version, r.tenant, r.shared ? 1 : 0, r.authority);
 }
 function hexOf(c: KeyCall): string {
   const r = keyOf(c);
@@ -197,6 +197,8 @@ describe("inference-cache key", () => {
   describe("acceptance", () => {
     // Each group: requests that must share one key.
     const SAME: Array<[string, KeyCall[]]> = [
+      ["a host's ports and letter case", [{ body: BASE, authority: "gateway.example" }, { body: BASE, authority: "Gateway.Example:8080" }, { body: BASE, authority: "GATEWAY.EXAMPLE:443" }]],
+      ["an IPv6 literal's ports", [{ body: BASE, authority: "[::1]" }, { body: BASE, authority: "[::1]:80" }, { body: BASE, authority: "[::1]:10000" }]],
       ["key order and whitespace", [
         { body: BASE },
         { body: '{"max_tokens":100,"temperature":0,"messages":[{"content":"Hi","role":"user"}],"model":"llama"}' },
@@ -272,6 +274,8 @@ describe("inference-cache key", () => {
       ["string and number", { body: '"1"' }, { body: "1" }],
       ["field boundaries (model and version)", { body: BASE, model: "ab", version: "c" }, { body: BASE, model: "a", version: "bc" }],
       ["field boundaries (tenant and method)", { body: BASE, tenant: "tP", method: "OST" }, { body: BASE, tenant: "t", method: "POST" }],
+      ["hosts", { body: BASE, authority: "a.test" }, { body: BASE, authority: "b.test" }],
+      ["an IPv6 literal and a name", { body: BASE, authority: "[::1]:80" }, { body: BASE, authority: "::1" }],
     ];
     it.each(DIFFERENT)("separates: %s", (_name, a, b) => {
       expect(hexOf(a)).not.toBe(hexOf(b));
@@ -283,6 +287,8 @@ describe("inference-cache key", () => {
       const cases: KeyCall[] = [
         { body: BASE }, { body: "" }, { body: BASE, shared: true }, { body: "[1, 2.50]" },
         { body: '{"é":"😀","stream":true}', method: "PÖST", path: "/ü?x=ÿ", model: "m/ö", version: "v€", tenant: "ténant" },
+        { body: BASE, authority: "Mixed.Case:8443" }, { body: BASE, authority: "[FE80::1]:80" }, { body: BASE, authority: "" }, { body: BASE, authority: ":80" },
+        { body: BASE, authority: "bücher.example:1" }, { body: BASE, authority: "h:" }, { body: BASE, authority: "1234" },
       ];
       for (const c of cases) {
         const r = { ...REQ, ...c };
@@ -347,6 +353,7 @@ describe("inference-cache key", () => {
         const body = randomBody(rand);
         const req: KeyRequestRef = {
           method: pick(rand, ["POST", "POST", "GET", "PÖST"]),
+          authority: pick(rand, ["localhost", "Gateway.Example:8080", "[::1]:10000", `${randomString(rand, 5)}:${Math.floor(rand() * 65536)}`]),
           path: pick(rand, ["/v1/chat/completions", "/v1/completions", `/x/${randomString(rand, 4)}`]),
           model: rand() < 0.1 ? "" : pick(rand, ["llama", "mistral", randomString(rand, 6)]),
           version: rand() < 0.2 ? "" : pick(rand, ["v1", "v2", randomString(rand, 3)]),

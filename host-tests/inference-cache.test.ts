@@ -230,7 +230,7 @@ describe("inference-cache", () => {
             const headers: Record<string, string> = { "content-type": "application/json", ...(tenant ? { authorization: tenant } : {}) };
             const res = await r.send({ method: "POST", path: p, headers, body });
             const model = modelJson.startsWith('"') ? (JSON.parse(modelJson) as string) : "";
-            const want = keyRef({ method: "POST", path: p, model, version: "", tenant: tenant ? sha256hex(tenant) : "", shared: false }, body, { drop: [], defaults: {} });
+            const want = keyRef({ method: "POST", authority: "localhost", path: p, model, version: "", tenant: tenant ? sha256hex(tenant) : "", shared: false }, body, { drop: [], defaults: {} });
             expect(res.response?.headers["x-ai-cache-key"], `${p} ${tenant}`).toBe(want);
           }
         }
@@ -242,9 +242,20 @@ describe("inference-cache", () => {
       const body = chat();
       for (let i = 0; i < 2; i++) {
         const res = await r.send(post(body, { authorization: "Bearer sk-2" }));
-        const want = keyRef({ method: "POST", path: CHAT_PATH, model: "llama", version: "v1", tenant: sha256hex("Bearer sk-2"), shared: false }, body, { drop: [], defaults: {} });
+        const want = keyRef({ method: "POST", authority: "localhost", path: CHAT_PATH, model: "llama", version: "v1", tenant: sha256hex("Bearer sk-2"), shared: false }, body, { drop: [], defaults: {} });
         expect(res.response?.headers["x-ai-cache-key"]).toBe(want);
       }
+    });
+
+    it("keys the host without its port: virtual hosts never share an entry, a fleet's Envoys on other ports do", async () => {
+      const r = await rig("alone", { ...CACHE_CONFIG, ...NO_RULES });
+      const body = chat();
+      const send = (authority: string) => r.send({ ...post(body), authority });
+      const a = await send("a.test");
+      expect(a.response?.headers["x-ai-cache"]).toBe("MISS");
+      expect(a.response?.headers["x-ai-cache-key"]).toBe(keyRef({ method: "POST", authority: "a.test", path: CHAT_PATH, model: "llama", version: "", tenant: "", shared: false }, body, { drop: [], defaults: {} }));
+      expect((await send("b.test")).response?.headers["x-ai-cache"]).toBe("MISS");
+      expect((await send("A.Test:8080")).response?.headers["x-ai-cache"]).toBe("HIT");
     });
   });
 

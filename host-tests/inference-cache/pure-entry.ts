@@ -81,9 +81,10 @@ export function setConfig(data: usize): usize {
  * The key of a request under the current configuration: `{"ok":true,"hex":..,"canonical":..}`, or
  * `{"ok":false,"error":..}` when the body does not parse. An empty body is no body.
  */
-export function key(body: usize, method: usize, path: usize, model: usize, version: usize, tenant: usize, shared: i32): usize {
+export function key(body: usize, method: usize, path: usize, model: usize, version: usize, tenant: usize, shared: i32, authority: usize): usize {
   const req = new KeyRequest();
   req.method = text(method);
+  req.authority = text(authority);
   req.path = text(path);
   req.model = text(model);
   req.version = text(version);

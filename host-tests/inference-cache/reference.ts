@@ -108,6 +108,8 @@ export interface KeyRulesRef {
 
 export interface KeyRequestRef {
   method: string;
+  /** `:authority`; the key takes its host (`hostOfRef`). */
+  authority: string;
   path: string;
   model: string;
   version: string;
@@ -134,12 +136,20 @@ function lp(s: string): Buffer {
   return Buffer.concat([len, bytes]);
 }
 
+/** The host of an authority: without a port (after a bracketed IPv6 literal's `]`), ASCII letters lower-cased. */
+export function hostOfRef(authority: string): string {
+  const m = /^(.*):[0-9]+$/s.exec(authority);
+  // A bracketed IPv6 literal's port follows its ']'.
+  const host = m !== null && (!authority.startsWith("[") || m[1].endsWith("]")) ? m[1] : authority;
+  return host.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
 /** The bytes hashed into a key (`bodyText` null: no body). */
 export function keyPreimage(req: KeyRequestRef, bodyText: string | null, rules: KeyRulesRef): Buffer {
   const parts = [
-    utf8("aigw-inference-cache-key"), Buffer.from([1]),
+    utf8("aigw-inference-cache-key"), Buffer.from([2]),
     Buffer.from([req.shared ? 0 : 1]), lp(req.shared ? "" : req.tenant),
-    lp(req.method), lp(req.path), lp(req.model), lp(req.version),
+    lp(req.method), lp(hostOfRef(req.authority)), lp(req.path), lp(req.model), lp(req.version),
   ];
   if (bodyText === null) parts.push(Buffer.from([0]));
   else parts.push(Buffer.from([1]), utf8(canonicalBodyRef(parseRef(bodyText), rules)));

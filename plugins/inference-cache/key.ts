@@ -1,11 +1,14 @@
 // The inference-cache key: SHA-256 over an unambiguous encoding of what decides a response.
 //
 //   "aigw-inference-cache-key"   24 ASCII bytes (domain tag)
-//   u8   KEY_FORMAT_VERSION      1
+//   u8   KEY_FORMAT_VERSION      2
 //   u8   partition               0 shared (the model is `shared`, or `vary_on_tenant` is off),
 //                                1 tenant
 //   lp   tenant                  the router's x-ai-tenant ("" when shared, or no tenant)
 //   lp   method                  as sent (`POST`)
+//   lp   host                    `:authority` without its port, ASCII letters in lower case
+//                                (virtual hosts on different backends never share an entry; the
+//                                Envoys of one fleet, reached on other ports, do)
 //   lp   path                    `:path` as sent, query included
 //   lp   model                   resolved model ("" when none was resolved)
 //   lp   version                 resolved version ("" when none)
@@ -32,7 +35,7 @@ import { ByteSink } from "../../assembly/json/sink";
 import { nextPos, readCodePoint } from "../../assembly/json/utf8";
 import { equalsAscii } from "../../assembly/runtime/bytes";
 
-export const KEY_FORMAT_VERSION: u8 = 1;
+export const KEY_FORMAT_VERSION: u8 = 2;
 export const KEY_BYTES: i32 = 32;
 /** Always left out of the key: `stream: true` and `false` share an entry. */
 export const STREAM_FIELD = "stream";
@@ -155,6 +158,11 @@ export class KeyRequest {
    */
   pathPtr: usize = 0;
   pathLength: i32 = -1;
+  /** `:authority` as sent (the key takes its host: `hostLength`). */
+  authority: string = "";
+  /** When 0 or more: the authority is the `authorityLength` bytes at `authorityPtr` instead. */
+  authorityPtr: usize = 0;
+  authorityLength: i32 = -1;
 }
 
 // One request at a time per VM: the hasher, the preimage buffer and the member scratch are
@@ -184,6 +192,11 @@ export function computeKeyInto(rules: KeyRules, req: KeyRequest, body: JsonValue
   m.byte2(KEY_FORMAT_VERSION, req.shared ? 0 : 1);
   putField(m, req.shared ? "" : req.tenant);
   putField(m, req.method);
+  if (req.authorityLength >= 0) putHost(m, req.authorityPtr, req.authorityLength);
+  else {
+    const authority = String.UTF8.encode(req.authority);
+    putHost(m, changetype<usize>(authority), authority.byteLength);
+  }
   if (req.pathLength >= 0) putBytes(m, req.pathPtr, req.pathLength);
   else putField(m, req.path);
   putField(m, req.model);
@@ -196,6 +209,30 @@ export function computeKeyInto(rules: KeyRules, req: KeyRequest, body: JsonValue
   }
   REPEATS.digest(HASHER, m.at(0), m.length, out);
   if (m.buffer.byteLength > KEEP_SINK_BYTES) preimage = new ByteSink(4096);
+}
+
+// lp of the host of the authority in the `len` bytes at `p`: without a port (`:` and digits at
+// the end, after a bracketed IPv6 literal's `]`), ASCII letters in lower case.
+function putHost(m: ByteSink, p: usize, len: i32): void {
+  const n = hostLength(p, len);
+  const q = m.reserve(n + 4);
+  store<u32>(q, swapBytes32(<u32>n));
+  for (let i = 0; i < n; i++) {
+    const c = <u32>load<u8>(p + <usize>i);
+    store<u8>(q + 4 + <usize>i, <u8>(c - 0x41 < 26 ? c | 0x20 : c));
+  }
+  m.length += n + 4;
+}
+
+/** Bytes of the authority at `p` before its port (all of them when it has none). */
+export function hostLength(p: usize, len: i32): i32 {
+  let i = len;
+  while (i > 0 && <u32>load<u8>(p + <usize>(i - 1)) - 0x30 < 10) i--;
+  if (i == 0 || i == len || load<u8>(p + <usize>(i - 1)) != 0x3A) return len; // no ':' and digits at the end
+  const colon = i - 1;
+  // A bracketed IPv6 literal's port follows its ']'; any other ':' before the digits is one.
+  if (load<u8>(p) == 0x5B) return colon > 0 && load<u8>(p + <usize>(colon - 1)) == 0x5D ? colon : len;
+  return colon;
 }
 
 // lp of the `len` bytes at `p`, taken as they are (UTF-8 already).

@@ -296,8 +296,16 @@ export class CacheStage extends Stage {
     req.shared = policy.shared;
     req.tenant = policy.shared ? "" : this.identify(ex);
     this.tenant = req.tenant;
-    // The path is read in place, after every other read of the headers (a read may reload them).
+    // The authority and path are read in place, after every other read of the headers (a read
+    // may reload them).
     const headers = ex.headerView();
+    if (headers.find(":authority")) {
+      req.authorityPtr = headers.valuePtr;
+      req.authorityLength = headers.valueLength;
+    } else {
+      req.authorityPtr = 0;
+      req.authorityLength = 0;
+    }
     if (!headers.find(":path")) {
       req.pathPtr = 0;
       req.pathLength = 0;
@@ -311,6 +319,7 @@ export class CacheStage extends Stage {
     const key = root.keyScratch;
     computeKeyInto(cfg.rules, req, doc, changetype<usize>(key));
     req.pathLength = -1;
+    req.authorityLength = -1;
     this.keepKey(key);
     ex.addRequestHeaderRaw(KEY_HEADER, H_KEY, root.hexOf(key));
     this.slot = slotOf(key, cfg.slots);

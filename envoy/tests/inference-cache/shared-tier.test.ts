@@ -173,12 +173,14 @@ describe("inference-cache shared tier through two Envoys and one Redis", () => {
     store.freezeRedis();
     try {
       for (let i = 0; i < 3; i++) {
-        const res = await send(a, chatRequest(`shared: redis hung ${i}`));
+        // Words whose keys fall in three different slots of the 4096 (as the test's local HIT
+        // below needs: a slot holds one entry, and two of "redis hung 0..2" share one).
+        const res = await send(a, chatRequest(`shared: redis frozen ${i}`));
         expect([res.status, res.cache, res.reason, res.reachedUpstream]).toEqual([200, "MISS", "shared-tier-error", true]);
         expect(res.ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 20);
         expect(res.ms).toBeLessThan(TIMEOUT_MS + 800);
       }
-      const again = await send(a, chatRequest("shared: redis hung 0"));
+      const again = await send(a, chatRequest("shared: redis frozen 0"));
       expect([again.status, again.cache, again.reason]).toEqual([200, "HIT", "local-hit"]);
     } finally {
       store.thawRedis();
