@@ -32,20 +32,16 @@ let unrouted: Envoy;
 beforeAllOrFailEach(async () => {
   demoA = await startDemoServer({ name: "demo-a", models: "llama:v1" });
   demoB = await startDemoServer({ name: "demo-b", models: "llama:v2" });
-  envoy = await startEnvoy({
+  // One Envoy per configuration, the same template and demo servers.
+  const start = (name: string, config: object) => startEnvoy({
     runner: "process",
-    name: "pipeline",
+    name,
     config: TEMPLATE,
     wasm: ["build/ai-gateway.wasm"],
-    vars: { DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port, PIPELINE_CONFIG: JSON.stringify(ROUTED) },
+    vars: { DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port, PIPELINE_CONFIG: JSON.stringify(config) },
   });
-  unrouted = await startEnvoy({
-    runner: "process",
-    name: "pipeline-unrouted",
-    config: TEMPLATE,
-    wasm: ["build/ai-gateway.wasm"],
-    vars: { DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port, PIPELINE_CONFIG: JSON.stringify(UNROUTED) },
-  });
+  envoy = await start("pipeline", ROUTED);
+  unrouted = await start("pipeline-unrouted", UNROUTED);
 });
 
 afterAll(async () => {
