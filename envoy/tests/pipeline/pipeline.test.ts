@@ -16,12 +16,9 @@ const chat = (model: string) => JSON.stringify({ model, messages: [{ role: "user
 
 printEnvoyLogsOnFailure();
 
-// The configured chain routes; `passthrough` turns the router off, `rewrite` overrides a setting.
-const ROUTED = {
-  model_router: { models: { llama: { versions: { v1: { cluster: "llama_v1", upstream_model: "llama-v1", weight: 100 }, v2: { cluster: "llama_v2", upstream_model: "llama-v2", weight: 0 } } } } },
-  routes: { passthrough: { model_router: false }, rewrite: { model_router: { rewrite_body_model: true } } },
-};
-// No router: token-bucket alone, one request a minute for llama and many for "free".
+// The template's configuration routes (`passthrough` turns the router off, `rewrite` overrides a
+// setting). A second Envoy runs this one instead, with no router: token-bucket alone, one request
+// a minute for llama and many for "free".
 const UNROUTED = { token_bucket: { models: { llama: { tenant: { requests_per_minute: 1 } }, free: { tenant: { requests_per_minute: 1000 } } } } };
 
 let demoA: DemoServer;
@@ -32,15 +29,15 @@ let unrouted: Envoy;
 beforeAllOrFailEach(async () => {
   demoA = await startDemoServer({ name: "demo-a", models: "llama:v1" });
   demoB = await startDemoServer({ name: "demo-b", models: "llama:v2" });
-  // One Envoy per configuration, the same template and demo servers.
-  const start = (name: string, config: object) => startEnvoy({
+  // One Envoy per configuration (the template's, and UNROUTED), the same demo servers.
+  const start = (name: string, config?: object) => startEnvoy({
     runner: "process",
     name,
     config: TEMPLATE,
     wasm: ["build/ai-gateway.wasm"],
-    vars: { DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port, PIPELINE_CONFIG: JSON.stringify(config) },
+    vars: { DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port, ...(config !== undefined ? { PIPELINE_CONFIG: JSON.stringify(config) } : {}) },
   });
-  envoy = await start("pipeline", ROUTED);
+  envoy = await start("pipeline");
   unrouted = await start("pipeline-unrouted", UNROUTED);
 });
 
