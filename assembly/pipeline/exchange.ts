@@ -38,6 +38,7 @@ const MODEL_VALUE = new JsonValue(EMPTY_TREE, 0);
 /** Set by the router for later separate entries (DESIGN.md's contract); read by routedModel/routedVersion. */
 export const MODEL_HEADER = "x-ai-model";
 export const VERSION_HEADER = "x-ai-model-version";
+const ACCEPT_ENCODING = "accept-encoding";
 
 export class Exchange {
   /** The request headers ended the stream: there is no body. */
@@ -193,6 +194,16 @@ export class Exchange {
     return this.headers.wrote(requestHeaders.remove(name), HeaderEdit.Remove, name, 0, 0);
   }
 
+
+  /**
+   * Asks the upstream for an uncompressed response body: removes the client's `accept-encoding`.
+   * For a stage that reads the response body (token-bucket's usage, the cache's record), which a
+   * compressed body would hide. Envoy's compressor filter, placed before the gateway's filters,
+   * still compresses the response for the client.
+   */
+  askForIdentityBody(): void {
+    this.removeRequestHeader(ACCEPT_ENCODING);
+  }
 
   /** The request headers as Envoy holds them now, for byte-level lookups (`find`, `valuePtr`). */
   headerView(): PairsView {

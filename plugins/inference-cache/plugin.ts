@@ -38,7 +38,6 @@ export const SECTION = "inference_cache";
 export const CACHE_HEADER = "x-ai-cache";
 export const REASON_HEADER = "x-ai-cache-reason";
 export const KEY_HEADER = "x-ai-cache-key";
-const ACCEPT_ENCODING = "accept-encoding";
 /** `x-ai-cache` and `x-ai-cache-reason` values as UTF-8, by CacheStatus and by Reason. */
 const STATUS_BYTES = utf8Table(CACHE_STATUS_NAMES);
 const REASON_BYTES = utf8Table(REASONS.map<string>((info: ReasonInfo) => info.name));
@@ -284,10 +283,8 @@ export class CacheStage extends Stage {
     if (d.action == RequestAction.Bypass) return this.bypass(d.reason);
     this.action = d.action;
     this.reason = d.reason;
-    // A compressed response is not stored (its body is not the record's JSON or SSE): the
-    // upstream is asked for an identity body of a response the cache may store. Envoy's
-    // compressor filter, placed before the gateway's filters, still compresses for the client.
-    if (d.action != RequestAction.KeyOnly) ex.removeRequestHeader(ACCEPT_ENCODING);
+    // A compressed response is not stored (its body is not the record's JSON or SSE).
+    if (d.action != RequestAction.KeyOnly) ex.askForIdentityBody();
 
     const req = root.keyRequest;
     req.method = ex.method();

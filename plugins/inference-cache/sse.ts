@@ -176,7 +176,7 @@ export class SseReader {
       this.done = true;
     } else {
       const limits = this.checkJson;
-      if (limits !== null && !this.notJson) {
+      if (limits !== null && !this.notJson && !this.errorEvent) {
         const check = checkJsonAt(data.at(0), len, limits, ERROR_MEMBER);
         if (check == JsonCheck.NotJson) this.notJson = true;
         else if (check == JsonCheck.JsonWithMember) this.errorEvent = true;

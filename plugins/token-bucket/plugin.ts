@@ -50,7 +50,6 @@ const H_RESET_REQUESTS = String.UTF8.encode(RESET_REQUESTS);
 const H_RESET_TOKENS = String.UTF8.encode(RESET_TOKENS);
 /** Most settled responses' usage scanners a root keeps for reuse. */
 const SCANNERS_KEPT: i32 = 64;
-const ACCEPT_ENCODING = "accept-encoding";
 /** One value being written (the ABI is single-threaded: one buffer serves every stream). */
 const VALUE = new ArrayBuffer(VALUE_BYTES);
 
@@ -305,10 +304,9 @@ export class TokenBucketStage extends Stage {
     this.reserved = granted;
     m.add(Stat.Admitted);
     m.add(Stat.TokensReserved, granted);
-    // Settlement reads the response's usage as it passes: a compressed body hides it, and the
-    // whole reservation would stand. So the upstream is asked for an identity body (Envoy's
-    // compressor filter, placed before the gateway's filters, still compresses for the client).
-    ex.removeRequestHeader(ACCEPT_ENCODING);
+    // Settlement reads the response's usage as it passes: in a compressed body the whole
+    // reservation would stand.
+    ex.askForIdentityBody();
     if (granted < reservation && body !== null) this.clamp(ex, body, req, granted);
     setTokens(granted);
     return StageAction.Continue;
