@@ -493,6 +493,34 @@ describe("inference-cache policy", () => {
     });
   });
 
+  describe("freshness from the upstream's cache-control", () => {
+    const CASES: Array<[string, number]> = [
+      ["max-age=60", 60_000],
+      ["public, max-age=1", 1_000],
+      ["MAX-AGE = 30 , public", 30_000],
+      ['max-age="45"', 45_000],
+      ["max-age=120, s-maxage=10", 10_000],
+      ["s-maxage=10, max-age=120", 10_000],
+      ["max-age=0, s-maxage=60", 60_000],
+      ["max-age=0007", 7_000],
+      ["no-cache", -1],
+      ["", -1],
+      ["max-age", -1],
+      ["max-age=", -1],
+      ["max-age=abc", -1],
+      ["max-age=5s", -1],
+      ["max-age=-5", -1],
+      ["x-max-age=5", -1],
+      ['private="max-age=5"', -1],
+      ["max-age=99999999999999999999", -1],
+      ["max-age=1000000000", 1_000_000_000_000],
+      ["max-age=1000000001", -1],
+    ];
+    it.each(CASES)("%j keeps an entry at most %d ms (-1: the model's ttl_ms)", (value, want) => {
+      expect(mod.call("freshness", value)).toBe(want);
+    });
+  });
+
   describe("response", () => {
     const OK = { status: 200, content_type: "application/json" };
     const CASES: Array<[string, Json, string]> = [

@@ -239,6 +239,15 @@ export const CASES: CacheCase[] = [
     ],
   },
   {
+    // The model's ttl_ms is 60 s; the upstream says its answer is good for 1 s.
+    name: "keeps an entry no longer than the upstream's max-age",
+    steps: [
+      { request: post(chat({ messages: [{ role: "user", content: "max-age 1" }] })), expect: miss() },
+      { request: post(chat({ messages: [{ role: "user", content: "max-age 1" }] })), expect: hit(0) },
+      { request: post(chat({ messages: [{ role: "user", content: "max-age 1" }] })), expect: miss({ reason: "expired", sameKeyAs: 0 }), waitMs: 1200 },
+    ],
+  },
+  {
     name: "only emits the key in key_only mode",
     config: { key_only: true },
     steps: [

@@ -10,7 +10,7 @@ import { JsonResult, JsonValue, JsonWriter, parseJson, parseJsonText } from "../
 import { CacheConfig, ModelPolicy, parseConfig } from "../../plugins/inference-cache/config";
 import { canonicalBody, computeKey, KeyRequest } from "../../plugins/inference-cache/key";
 import {
-  bodyKindOf, cacheStatusName, decideRequest, decideResponse, hasDirective, REASONS, reasonName, RequestDecision,
+  bodyKindOf, cacheStatusName, decideRequest, decideResponse, freshnessLimitMs, hasDirective, REASONS, reasonName, RequestDecision,
   RequestFacts, ResponseFacts,
 } from "../../plugins/inference-cache/policy";
 import { jsonToSse, replayFor, SseReader, sseToJson } from "../../plugins/inference-cache/sse";
@@ -171,6 +171,11 @@ export function bodyKind(contentType: usize): i32 {
 
 export function directive(value: usize, name: usize): i32 {
   return hasDirective(text(value), text(name)) ? 1 : 0;
+}
+
+/** freshnessLimitMs of a cache-control value, as a double (-1: no limit). */
+export function freshness(value: usize): f64 {
+  return <f64>freshnessLimitMs(text(value));
 }
 
 /** The record, or an empty buffer when encodeEntry refuses the fields. */

@@ -27,7 +27,7 @@ import { KEY_BYTES, KeyRequest, computeKeyInto } from "./key";
 import { CacheMetrics, Tier } from "./metrics";
 import {
   CACHE_STATUS_NAMES, CacheStatus, ERROR_MEMBER, REASONS, Reason, ReasonInfo, RequestAction, RequestDecision, RequestFacts, ResponseFacts,
-  bodyKindOf, decideOnHeaders, decideRequest, decideResponse, maxStoredBodyBytes, reasonName, releaseMemberScratch, sharedRecordUsable,
+  bodyKindOf, decideOnHeaders, decideRequest, decideResponse, freshnessLimitMs, maxStoredBodyBytes, reasonName, releaseMemberScratch, sharedRecordUsable,
 } from "./policy";
 import { SharedReadTarget, SharedTierClient } from "./shared";
 import { isJsonEventStream, Replay, SseReader, replayFor } from "./sse";
@@ -213,6 +213,9 @@ export class CacheStage extends Stage {
   private sink: ByteSink | null = null;
   private sse: SseReader | null = null;
   private limit: i32 = 0;
+  // How long the entry being gathered lives: the model's ttl_ms, or less when the upstream's
+  // cache-control says so.
+  private ttlMs: u32 = 0;
   private kind: BodyKind = BodyKind.None;
   private contentType: string = "";
   private status: i32 = 0;
@@ -429,6 +432,9 @@ export class CacheStage extends Stage {
     if (action == RequestAction.Refresh) this.root.metrics.refreshes.increment(1);
     const ct = facts.contentType as string;
     this.storing = true;
+    const modelTtl = (this.policy as ModelPolicy).ttlMs;
+    const fresh = freshnessLimitMs(facts.cacheControl);
+    this.ttlMs = fresh >= 0 && fresh < <i64>modelTtl ? <u32>fresh : modelTtl;
     this.status = facts.status;
     this.contentType = ct;
     this.kind = bodyKindOf(ct);
@@ -523,7 +529,7 @@ export class CacheStage extends Stage {
     if (check == JsonCheck.JsonWithMember) return this.giveUp(Reason.UpstreamErrorBody);
     this.storing = false;
     const now = nowMillis();
-    const ttl = (this.policy as ModelPolicy).ttlMs;
+    const ttl = this.ttlMs;
     this.sink = null;
     this.sse = null;
     const base = changetype<usize>(sink.buffer);

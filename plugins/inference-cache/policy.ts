@@ -453,6 +453,36 @@ export function directiveIsZero(value: string, name: string): bool {
 }
 
 /**
+ * How long the response's own `cache-control` lets a shared cache keep it, in ms: `s-maxage`
+ * when there is one (a shared cache obeys it over `max-age`), else `max-age`, in whole seconds;
+ * -1 when neither is there with a number. The entry lives for the shorter of this and the
+ * model's `ttl_ms`: an upstream that says its answer is good for a minute is not replayed for
+ * ten. (0 never gets here: `decideResponse` refuses it as `upstream-no-cache`.) A number too
+ * large to matter (over MAX_FRESH_SECONDS) is no limit.
+ */
+export function freshnessLimitMs(value: string | null): i64 {
+  if (value === null) return -1;
+  const name = hasDirective(value, "s-maxage") ? "s-maxage" : "max-age";
+  let i = directiveAt(value, name);
+  if (i < 0) return -1;
+  const n = value.length;
+  let seconds: i64 = 0;
+  const from = i;
+  while (i < n) {
+    const ch = value.charCodeAt(i);
+    if (ch < 0x30 || ch > 0x39) break;
+    if (seconds <= MAX_FRESH_SECONDS) seconds = seconds * 10 + <i64>(ch - 0x30);
+    i++;
+  }
+  // `max-age=abc`, `max-age=5s`: no number this filter trusts, so the model's TTL stands.
+  if (i == from || (i < n && value.charCodeAt(i) != 0x2c && value.charCodeAt(i) != 0x22 && !isSpace(value.charCodeAt(i)))) return -1;
+  return seconds > MAX_FRESH_SECONDS ? -1 : seconds * 1000;
+}
+
+/** Seconds past which a max-age cannot shorten any `ttl_ms` (7 days, MAX_TTL_MS, and then some). */
+const MAX_FRESH_SECONDS: i64 = 1_000_000_000;
+
+/**
  * Where directive `name`'s argument starts in `value` (after `=` and an opening quote; where the
  * directive ends when it has none), or -1 when `value` lacks the directive.
  */
