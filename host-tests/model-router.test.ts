@@ -97,6 +97,17 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       expect(host.logs({ minLevel: "warn" })).toEqual([]);
     });
 
+    it("warns once when two names become one metric tag, and routes both", async () => {
+      const host = new Host();
+      const config = { models: { "org/llama": { versions: { v1: { cluster: "a" } } }, org_llama: { versions: { "v.1": { cluster: "b", weight: 100 }, v_1: { cluster: "c", weight: 0 } } } } };
+      const entry = filterEntry(form, config);
+      const vm = await host.loadVm(entry.wasm, { vmId: VM_ID });
+      const plugin = vm.startPlugin({ rootId: entry.rootId, configuration: entry.configuration });
+      const lines = host.logs({ minLevel: "warn" }).filter((l) => l.source !== "emulator").map((l) => l.message);
+      expect(plugin.configured, JSON.stringify(lines)).toBe(true);
+      expect(lines).toEqual(['model_router: models "org/llama" and "org_llama" share the metric tag model=org_llama: their counters add up; rename one to tell them apart']);
+    });
+
     it.each([
       // [configuration, message as its own entry, message in the pipeline]
       [{ ...CONFIG, models: { llama: { versions: { v1: { cluster: "a", weight: "x" } } } } }, 'model-router: models.llama.versions.v1.weight: expected an integer 0..100, got "x"', 'ai-gateway: model_router.models.llama.versions.v1.weight: expected an integer 0..100, got "x"'],

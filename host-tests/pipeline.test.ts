@@ -176,9 +176,13 @@ describe("pipeline", () => {
       ["a bad route override", { model_router: ROUTER, routes: { r: { model_router: { max_body_bytes: 0 } } } }, "ai-gateway: routes.r.model_router.max_body_bytes: expected an integer 1..67108864, got 0"],
       ["a route's own cache table", { model_router: ROUTER, inference_cache: {}, routes: { r: { inference_cache: { slots: 5 } } } }, "ai-gateway: routes.r.inference_cache.slots: expected a setting a route may change (slots and max_entry_bytes shape the table in shared data that every route uses: set it in the inference_cache section), got 5"],
       ["two routes adding the cache with other tables", { model_router: ROUTER, routes: { a: { inference_cache: { slots: 64 } }, b: { inference_cache: {} } } },
-        "ai-gateway: routes.b.inference_cache.slots: expected the value of route \"a\", which adds inference_cache too (64): routes share the stage's table in shared data, got the default"],
+        "ai-gateway: routes.b.inference_cache.slots: expected the value of route \"a\", which adds inference_cache too (64): routes share the table in shared data, got the default"],
       ["two routes adding token-bucket with other tables", { model_router: ROUTER, routes: { a: { token_bucket: { slots: 64, default: { tenant: { requests_per_minute: 60 } } } }, b: { token_bucket: { slots: 128, default: { tenant: { requests_per_minute: 60 } } } } } },
-        "ai-gateway: routes.b.token_bucket.slots: expected the value of route \"a\", which adds token_bucket too (64): routes share the stage's table in shared data, got 128"],
+        "ai-gateway: routes.b.token_bucket.slots: expected the value of route \"a\", which adds token_bucket too (64): routes share the table in shared data, got 128"],
+      ["a route's own probing", { warmup_health: { targets: [{ model: "m", version: "v1", cluster: "c", probe: { kind: "tgi" } }] }, routes: { r: { warmup_health: { ramp_ms: 60000 } } } },
+        "ai-gateway: routes.r.warmup_health.ramp_ms: expected a setting a route may change (targets and tick_ms and lease_ms and interval_ms and timeout_ms and unhealthy_threshold and healthy_threshold and ramp_ms and max_response_bytes shape the one prober per Envoy and its records that every route uses: set it in the warmup_health section), got 60000"],
+      ["two routes adding warmup-health with other targets", { model_router: ROUTER, routes: { a: { warmup_health: { targets: [{ model: "m", version: "v1", cluster: "c", probe: { kind: "tgi" } }] } }, b: { warmup_health: { targets: [{ model: "m", version: "v1", cluster: "d", probe: { kind: "tgi" } }] } } } },
+        "ai-gateway: routes.b.warmup_health.targets: expected the value of route \"a\", which adds warmup_health too ([{\"model\":\"m\",\"version\":\"v1\",\"cluster\":\"c\",\"probe\":{\"kind\":\"tgi\"}}]): routes share the one prober per Envoy and its records, got"],
       ["a route's own bucket table", { token_bucket: { models: {} }, routes: { r: { token_bucket: { slots: 5 } } } }, "ai-gateway: routes.r.token_bucket.slots: expected a setting a route may change (slots shapes the table in shared data that every route uses: set it in the token_bucket section), got 5"],
     ];
     it.each(CASES)("refuses %s with one critical line naming field, value and expectation", async (_, configuration, message) => {
@@ -250,7 +254,7 @@ describe("pipeline", () => {
       expect(JSON.parse(res.upstreamRequest!.body).model).toBe("meta-llama/Llama-3.1-8B");
     });
 
-    it("removes a client's x-ai-model and x-ai-model-version on a route that turns the router off, so later stages never take the model from the client", async () => {
+    it("removes a client's x-ai-model, x-ai-model-version and x-ai-tenant on a route that turns the router off, so later stages never take the model from the client", async () => {
       const config = {
         model_router: ROUTER,
         token_bucket: { models: { free: { tenant: { requests_per_minute: 1000 } } }, default: { tenant: { requests_per_minute: 1 } } },
@@ -258,25 +262,27 @@ describe("pipeline", () => {
       };
       const { host, plugin } = await start("ai-gateway", config);
       host.setProperty(["xds", "route_name"], "passthrough");
-      const sent = { method: "POST", headers: { ...JSON_CT, "x-ai-model": "free", "x-ai-model-version": "v9", authorization: "Bearer k" }, body: chat("llama") };
+      const sent = { method: "POST", headers: { ...JSON_CT, "x-ai-model": "free", "x-ai-model-version": "v9", "x-ai-tenant": "someone-else", authorization: "Bearer k" }, body: chat("llama") };
       const first = await plugin.request(sent);
       expect(first.status).toBe(200);
       expect(first.upstreamRequest?.headers["x-ai-model"]).toBeUndefined();
       expect(first.upstreamRequest?.headers["x-ai-model-version"]).toBeUndefined();
+      expect(first.upstreamRequest?.headers["x-ai-tenant"]).toBeUndefined();
       // Charged to the body's model (the default limits: 1 a minute), not to the client's "free".
       const second = await plugin.request(sent);
       expect(second.localResponse?.status).toBe(429);
     });
 
-    it("removes a client's x-ai-model and x-ai-model-version in a configuration without the router, and warns of bodies without a model when token_bucket has no default", async () => {
+    it("removes a client's x-ai-model, x-ai-model-version and x-ai-tenant in a configuration without the router, and warns of bodies without a model when token_bucket has no default", async () => {
       const config = { token_bucket: { models: { free: { tenant: { requests_per_minute: 1000 } }, llama: { tenant: { requests_per_minute: 1 } } } } };
       const { host, plugin } = await start("ai-gateway", config);
       expect(host.logs({ minLevel: "warn" }).map((l) => l.message)).toContainEqual(expect.stringMatching(/^ai-gateway: token_bucket: without model_router, a request whose model the stage cannot read .* has no limits; set "default"/));
-      const sent = { method: "POST", headers: { ...JSON_CT, "x-ai-model": "free", "x-ai-model-version": "v9", authorization: "Bearer k" }, body: chat("llama") };
+      const sent = { method: "POST", headers: { ...JSON_CT, "x-ai-model": "free", "x-ai-model-version": "v9", "x-ai-tenant": "someone-else", authorization: "Bearer k" }, body: chat("llama") };
       const first = await plugin.request(sent);
       expect(first.status).toBe(200);
       expect(first.upstreamRequest?.headers["x-ai-model"]).toBeUndefined();
       expect(first.upstreamRequest?.headers["x-ai-model-version"]).toBeUndefined();
+      expect(first.upstreamRequest?.headers["x-ai-tenant"]).toBeUndefined();
       // Charged to the body's model (1 a minute), not to the client's "free".
       expect((await plugin.request(sent)).localResponse?.status).toBe(429);
       const withDefault = await start("ai-gateway", { token_bucket: { ...config.token_bucket, default: { tenant: { requests_per_minute: 10 } } } });

@@ -112,6 +112,23 @@ export class PairsIndex {
     }
   }
 
+  /** How many headers of `name` (lower-case ASCII) the map has: one scan of every name. */
+  countOf(name: string): i32 {
+    const n = this.count;
+    const want = name.length;
+    let lengths = this.base + 4;
+    let data = this.base + 4 + (<usize>n << 3);
+    let found = 0;
+    for (let i = 0; i < n; i++) {
+      const nameLen = <i32>load<u32>(lengths);
+      const valueLen = <i32>load<u32>(lengths + 4);
+      lengths += 8;
+      if (nameLen == want && sameAscii(data, name)) found++;
+      data += <usize>(nameLen + valueLen + 2);
+    }
+    return found;
+  }
+
   /** `find` by reading every name, for maps too large to index (and the empty name). */
   private scan(name: string): bool {
     const n = this.count;

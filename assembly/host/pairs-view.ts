@@ -190,6 +190,14 @@ export class PairsView {
     return this.find(name);
   }
 
+  /**
+   * Whether the map, as loaded, has more than one header `name` (edits since not counted: ask
+   * only of names no stage writes, a client's inputs).
+   */
+  repeats(name: string): bool {
+    return this.readOk && this.index.countOf(name) > 1;
+  }
+
   /** The first value of `name` ("" when empty), or null when absent. */
   get(name: string): string | null {
     if (!this.find(name)) return null;

@@ -38,6 +38,8 @@ const MODEL_VALUE = new JsonValue(EMPTY_TREE, 0);
 /** Set by the router for later separate entries (DESIGN.md's contract); read by routedModel/routedVersion. */
 export const MODEL_HEADER = "x-ai-model";
 export const VERSION_HEADER = "x-ai-model-version";
+/** The router's tenant header: a hash of the identity, for later entries and access logs. */
+export const TENANT_HEADER = "x-ai-tenant";
 const ACCEPT_ENCODING = "accept-encoding";
 
 export class Exchange {
@@ -149,6 +151,11 @@ export class Exchange {
   /** The first value of request header `name` (lower-case), or null when absent. */
   requestHeader(name: string): string | null {
     return this.headerView().get(name);
+  }
+
+  /** Whether the client sent request header `name` more than once (a name no stage writes). */
+  requestHeaderRepeats(name: string): bool {
+    return this.headerView().repeats(name);
   }
 
   hasRequestHeader(name: string): bool {

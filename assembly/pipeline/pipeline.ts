@@ -18,7 +18,7 @@ import { HttpContext } from "../context/http-context";
 import { bufferLength } from "../host/buffers";
 import { continueRequest } from "../host/stream";
 import { Resumable } from "./action";
-import { Exchange, MODEL_HEADER, VERSION_HEADER } from "./exchange";
+import { Exchange, MODEL_HEADER, TENANT_HEADER, VERSION_HEADER } from "./exchange";
 import { Stage, StageAction, StageRoot } from "./stage";
 
 // What `advance` reached.
@@ -33,8 +33,9 @@ export class Chain {
 
   /**
    * @param dropsClientModel an `ai-gateway` chain of stages none of which resolves the model (no
-   *   router in the configuration, or a route that turns it off): the client's `x-ai-model` and
-   *   `x-ai-model-version` are removed before the stages run, since no router of ours set them.
+   *   router in the configuration, or a route that turns it off): the client's `x-ai-model`,
+   *   `x-ai-model-version` and `x-ai-tenant` are removed before the stages run, since no router
+   *   of ours set them.
    */
   constructor(public readonly roots: StageRoot[], public readonly dropsClientModel: bool = false) {
     let sees = false;
@@ -143,6 +144,7 @@ export class PipelineStream extends HttpContext {
     if (chain.dropsClientModel) {
       this.ex.removeRequestHeader(MODEL_HEADER);
       this.ex.removeRequestHeader(VERSION_HEADER);
+      this.ex.removeRequestHeader(TENANT_HEADER);
     }
     return this.advance() == Progress.Done ? FilterHeadersStatus.Continue : FilterHeadersStatus.StopIteration;
   }

@@ -54,6 +54,11 @@ export class StageKind {
     return [];
   }
 
+  /** What the `fixedAcrossRoutes` settings are, for the refusal: the thing every route shares. */
+  sharedAcrossRoutes(): string {
+    return "the table in shared data";
+  }
+
   /**
    * Whether the stage resolves the model and version that later stages read (the router). On a
    * route that turns it off in a pipeline whose configuration has it, no router of ours set the
@@ -254,7 +259,7 @@ export class PipelineRoot extends RootContext {
           const value = patch.get(unchecked(fixed[f]));
           if (value === null) continue;
           c.failValue(sfield + "." + unchecked(fixed[f]), "a setting a route may change (" + fixed.join(" and ") +
-            (fixed.length == 1 ? " shapes" : " shape") + " the table in shared data that every route uses: set it in the " +
+            (fixed.length == 1 ? " shapes " : " shape ") + kind.sharedAcrossRoutes() + " that every route uses: set it in the " +
             kind.section + " section)", value);
           return c.error;
         }
@@ -295,7 +300,7 @@ export class PipelineRoot extends RootContext {
       const theirs = addedFixed.get(key);
       if (theirs == text) continue;
       c.fail(sfield + "." + field, "the value of route " + quote(first as string) + ", which adds " + kind.section +
-        " too (" + (theirs.length == 0 ? "the default" : theirs) + "): routes share the stage's table in shared data",
+        " too (" + (theirs.length == 0 ? "the default" : theirs) + "): routes share " + kind.sharedAcrossRoutes(),
         text.length == 0 ? "the default" : describe(value as JsonValue));
       return false;
     }

@@ -8,8 +8,8 @@ export interface HttpRequest {
   /** Default POST with a body, GET without. */
   method?: string;
   path: string;
-  /** Lowercase names; connection-specific headers (connection, transfer-encoding, ...) are not allowed in HTTP/2. content-length is added for `body`, as curl does. */
-  headers?: Record<string, string>;
+  /** Lowercase names; connection-specific headers (connection, transfer-encoding, ...) are not allowed in HTTP/2. content-length is added for `body`, as curl does. An array sends one header line (HTTP/2: field) per value. */
+  headers?: Record<string, string | string[]>;
   /** Sent whole (one DATA frame; HTTP/1.1 with content-length). */
   body?: string | Uint8Array;
   /** Sent as separate DATA frames (HTTP/1.1: chunked), in order, `chunkGapMs` apart, so they reach Envoy as separate reads. */
@@ -110,7 +110,7 @@ export function http1Request(baseUrl: string, req: HttpRequest): Promise<HttpRes
   const url = new URL(req.path, baseUrl);
   const timeoutMs = req.timeoutMs ?? 10_000;
   return new Promise<HttpResponse>((resolve, reject) => {
-    const headers: Record<string, string> = { ...req.headers };
+    const headers: Record<string, string | string[]> = { ...req.headers };
     if (req.body !== undefined) headers["content-length"] = String(Buffer.byteLength(req.body));
     if (req.trailers) headers.trailer = Object.keys(req.trailers).join(", ");
     if (req.authority !== undefined) headers.host = req.authority;

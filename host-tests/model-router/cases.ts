@@ -36,7 +36,8 @@ export interface CaseRequest {
   /** Default POST with a body, GET without. */
   method?: string;
   path: string;
-  headers?: Record<string, string>;
+  /** An array sends the header once per value. */
+  headers?: Record<string, string | string[]>;
   /** Sent whole, with content-length. */
   body?: Body;
   /** Sent as separate frames without content-length (HTTP/1.1 chunked, HTTP/2 DATA frames). */
@@ -114,6 +115,13 @@ export const CASES: RouterCase[] = [
   { name: "routes a KServe V2 infer path by the split", request: { method: "POST", path: "/v2/models/iris/infer", body: "{}" }, expect: { status: 200, source: "path", ...iris("1") } },
   { name: "routes a KServe V2 versioned infer path", request: { method: "POST", path: "/v2/models/iris/versions/2/infer", body: "{}" }, expect: { status: 200, source: "path", ...iris("2") } },
   { name: "routes a KServe V2 ready path", request: { path: "/v2/models/iris/versions/2/ready" }, expect: { status: 200, source: "path", ...iris("2") } },
+  { name: "routes a KServe V2 metadata path", request: { path: "/v2/models/iris/versions/2" }, expect: { status: 200, source: "path", ...iris("2") } },
+  { name: "routes a KServe V2 infer path with a trailing slash", request: { method: "POST", path: "/v2/models/iris/infer/", body: "{}" }, expect: { status: 200, source: "path", ...iris("1") } },
+  { name: "routes a KServe V2 path naming a model with a slash", request: { method: "POST", path: "/v2/models/org/model/infer", body: "{}" }, expect: { status: 200, source: "path", cluster: "org-a", model: "org/model", version: "a" } },
+  { name: "routes a KServe V2 versioned path naming a model with a slash", request: { method: "POST", path: "/v2/models/org/model/versions/a/infer?x=1", body: "{}" }, expect: { status: 200, source: "path", cluster: "org-a", model: "org/model", version: "a" } },
+  { name: "routes a TorchServe path naming a model with a slash", request: { method: "POST", path: "/predictions/org/model", body: "x" }, expect: { status: 200, source: "path", cluster: "org-a", model: "org/model", version: "a" } },
+  // rewrite_body_model is on: a path-routed JSON body still passes as sent.
+  { name: "leaves a path-routed JSON body as sent", request: { method: "POST", path: "/v2/models/iris/infer", headers: JSON_CT, body: '{"inputs": []}' }, expect: { status: 200, source: "path", ...iris("1"), upstreamBody: '{"inputs": []}' } },
   { name: "routes a TorchServe path", request: { method: "POST", path: "/predictions/iris/2", body: "\u0000\u0001" }, expect: { status: 200, source: "path", ...iris("2"), upstreamBody: "\u0000\u0001" } },
   { name: "routes a TorchServe path without version", request: { method: "POST", path: "/predictions/iris?x=1", body: "x" }, expect: { status: 200, source: "path", ...iris("1") } },
   { name: "routes by a custom template", request: { method: "POST", path: "/v1/models/llama:predict", headers: { "x-session-id": "k-v1" }, body: "{}" }, expect: { status: 200, source: "path", ...llama(stickyLlama("k-v1")) } },
@@ -183,6 +191,8 @@ export const CASES: RouterCase[] = [
   { name: "answers a model name too long, saying how long it may be", request: { path: CHAT_PATH, body: chat("m".repeat(600)) }, expect: error(400, "invalid_model", "invalid_model", "model", 'model: expected a string "name" or "name@version" of at most 512 characters') },
   // Parsers downstream differ on duplicate keys (first, last, error): a duplicated model is refused.
   { name: "answers a body that names its model twice", request: { path: CHAT_PATH, body: '{"model":"iris","model":"llama","messages":[]}' }, expect: error(400, "invalid_model", "invalid_model", "model", /more than once/) },
+  { name: "answers a model header sent twice", request: { path: CHAT_PATH, headers: { "x-model": ["iris", "llama"] } }, expect: error(400, "invalid_model", "invalid_model", "model", /x-model: given more than once/) },
+  { name: "answers a version header sent twice", request: { path: CHAT_PATH, headers: { "x-model": "llama", "x-model-version": ["canary", "v1"] } }, expect: error(400, "invalid_model", "invalid_model", "model", /x-model-version: given more than once/) },
   { name: "answers a twice-named body model it would rewrite", request: { path: "/", headers: { "x-model": "llama@v2" }, body: '{"model":"a","messages":[],"model":"b"}' }, expect: error(400, "invalid_model", "invalid_model", "model", /more than once/) },
   { name: "answers an empty version in the header", request: { path: CHAT_PATH, headers: { "x-model": "@v1" } }, expect: error(400, "invalid_model", "invalid_model", "model") },
   { name: "answers a body without model", request: { path: CHAT_PATH, body: '{"messages":[]}' }, expect: error(400, "model_required", "model_missing", "model") },

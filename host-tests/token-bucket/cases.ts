@@ -200,6 +200,8 @@ export const CASES: TokenBucketCase[] = [
     name: "passes a model without buckets, without headers",
     steps: [
       { request: post("g", chat({ max_tokens: 5000 }, "embed")), expect: ok({ noHeaders: true, llmTokens: 42 }) },
+      // Fleet mode charges wasm.llm_tokens: the usage, not the estimate, even when compression was asked for.
+      { request: post("g", chat({ max_tokens: 5000 }, "embed"), { "accept-encoding": "gzip" }), expect: ok({ noHeaders: true, llmTokens: 42, contentType: "json" }) },
     ],
   },
   {

@@ -15,11 +15,10 @@ import { PathTemplate, builtinTemplates, parseTemplate } from "./path-template";
 import { Source } from "./sources";
 
 // The router's model and version headers are the pipeline's contract between separate entries.
-import { MODEL_HEADER, VERSION_HEADER } from "../../assembly/pipeline/exchange";
-export { MODEL_HEADER, VERSION_HEADER };
+import { MODEL_HEADER, TENANT_HEADER, VERSION_HEADER } from "../../assembly/pipeline/exchange";
+export { MODEL_HEADER, TENANT_HEADER, VERSION_HEADER };
 /** Shortest `health_refresh_ms` besides 0: a tick that often on every worker, as warmup-health's `tick_ms`. */
 export const MIN_HEALTH_REFRESH_MS: u32 = 100;
-export const TENANT_HEADER = "x-ai-tenant";
 
 /** What keeps a client on one version of a split. */
 export enum StickyKey { None, Tenant, Header }
@@ -85,6 +84,11 @@ export class RouterConfig {
   models: ModelEntry[] = [];
   private byName: Map<string, i32> = new Map<string, i32>();
   private byHash: Map<u64, i32> = new Map<u64, i32>();
+
+  /** The configured models' names, each with its index. */
+  get names(): Map<string, i32> {
+    return this.byName;
+  }
 
   /** Index of the model called `name`, or -1. */
   findModel(name: string): i32 {
@@ -182,7 +186,7 @@ export function parseRouterConfig(root: JsonValue): ConfigResult {
     cfg.defaultModel = def.isString() ? cfg.findModel(def.asString()) : -1;
     if (cfg.defaultModel < 0) c.failValue("default_model", "the name of a model in \"models\"", def);
   }
-  crossCheck(c, cfg);
+  crossCheck(c, cfg, root.has("cluster_header"));
   if (c.failed) return new ConfigResult(null, c.error);
   cfg.clusterHeaderBytes = String.UTF8.encode(cfg.clusterHeader);
   cfg.bodyLimits.maxDepth = cfg.maxJsonDepth;
@@ -383,7 +387,7 @@ function parseAliases(c: Checker, spec: JsonValue, field: string, model: ModelEn
 }
 
 /** Checks between fields, once each field is valid on its own. */
-function crossCheck(c: Checker, cfg: RouterConfig): void {
+function crossCheck(c: Checker, cfg: RouterConfig, clusterHeaderSet: bool): void {
   if (c.failed) return;
   if (cfg.clusterHeader == MODEL_HEADER || cfg.clusterHeader == VERSION_HEADER || cfg.clusterHeader == TENANT_HEADER) {
     c.fail("cluster_header", "a header other than x-ai-model, x-ai-model-version, x-ai-tenant", quote(cfg.clusterHeader));
@@ -394,6 +398,11 @@ function crossCheck(c: Checker, cfg: RouterConfig): void {
   const inputs = ["model_header", "version_header", "sticky_header", "tenant_header"];
   const values = [cfg.modelHeader, cfg.versionHeader, cfg.stickyHeader, cfg.tenantHeader];
   for (let i = 0; i < inputs.length; i++) {
+    // A cluster_header the configuration sets is the field at fault when it takes an input's name.
+    if (clusterHeaderSet && unchecked(values[i]) == cfg.clusterHeader) {
+      c.fail("cluster_header", "a header that is not also " + unchecked(inputs[i]) + " (" + cfg.clusterHeader + ")", quote(cfg.clusterHeader));
+      return;
+    }
     if (outputs.includes(unchecked(values[i]))) {
       c.fail(unchecked(inputs[i]), "a header the filter does not set (" + outputs.join(", ") + ")", quote(unchecked(values[i])));
       return;

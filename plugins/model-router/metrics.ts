@@ -3,7 +3,7 @@
 // turn into tags; label values come only from the configuration and fixed lists, never from a
 // request, so the number of stats is bounded by the configuration.
 
-import { Metric, defineCounter, metricLabel } from "../../assembly/index";
+import { Metric, defineCounter, logWarn, metricLabel } from "../../assembly/index";
 import { ModelEntry } from "./resolve";
 import { ERRORS, ErrorKind } from "./errors";
 import { SOURCE_COUNT, SOURCE_NAMES, Source } from "./sources";
@@ -28,6 +28,8 @@ export class RouterMetrics {
 
   constructor(models: ModelEntry[]) {
     this.modelLists = defineCounter(PREFIX + "model_lists");
+    const clash = labelClash(models);
+    if (clash.length > 0) logWarn("model_router: " + clash);
     for (let m = 0; m < models.length; m++) {
       const model = unchecked(models[m]);
       const requests = new Array<Metric>();
@@ -62,6 +64,35 @@ export class RouterMetrics {
     const k = <i32>kind;
     if (k >= 0 && k < this.errors.length) unchecked(this.errors[k]).increment(1);
   }
+}
+
+/**
+ * The first two models (or two versions of one model) whose names become the same metric label
+ * (`org/llama` and `org_llama` are both `org_llama`), as a warning; "" when every label is its
+ * own. Their counters would add up under one tag without anything saying so. A warning, not a
+ * refusal: routing is right either way.
+ */
+export function labelClash(models: ModelEntry[]): string {
+  const seen = new Map<string, string>();
+  for (let m = 0; m < models.length; m++) {
+    const name = unchecked(models[m]).name;
+    const label = metricLabel(name);
+    if (seen.has(label)) return clashMessage("models", seen.get(label), name, "model=" + label);
+    seen.set(label, name);
+    const versions = unchecked(models[m]).versions;
+    const seenVersions = new Map<string, string>();
+    for (let v = 0; v < versions.length; v++) {
+      const vname = unchecked(versions[v]).name;
+      const vlabel = metricLabel(vname);
+      if (seenVersions.has(vlabel)) return clashMessage("models." + name + " versions", seenVersions.get(vlabel), vname, "version=" + vlabel);
+      seenVersions.set(vlabel, vname);
+    }
+  }
+  return "";
+}
+
+function clashMessage(what: string, a: string, b: string, tag: string): string {
+  return what + " \"" + a + "\" and \"" + b + "\" share the metric tag " + tag + ": their counters add up; rename one to tell them apart";
 }
 
 function count2(table: Metric[][], a: i32, b: i32): void {

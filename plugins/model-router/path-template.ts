@@ -47,6 +47,10 @@ export function builtinTemplates(name: string): string[] | null {
       "/v2/models/{model}/infer",
       "/v2/models/{model}/versions/{version}/ready",
       "/v2/models/{model}/ready",
+      // The model's metadata (KServe V2's `GET /v2/models/{name}[/versions/{version}]`): served
+      // by the model's own server, not the default model's.
+      "/v2/models/{model}/versions/{version}",
+      "/v2/models/{model}",
     ];
   }
   if (name == "torchserve") {
@@ -100,8 +104,12 @@ export function matchTemplate(template: PathTemplate, path: string): PathMatch |
   return matchTemplateUntil(template, path, q < 0 ? path.length : q);
 }
 
-/** `matchTemplate` with the query string's start (or the path's length) already found. */
-export function matchTemplateUntil(template: PathTemplate, path: string, end: i32): PathMatch | null {
+/**
+ * `matchTemplate` with the query string's start (or the path's length) already found. The
+ * `{model}` segment takes `span` more path segments than one with their '/' (a model name may
+ * hold '/': `/v2/models/org/llama/infer` is model `org/llama` with `span` 1).
+ */
+export function matchTemplateUntil(template: PathTemplate, path: string, end: i32, span: i32 = 0): PathMatch | null {
   if (end == 0 || path.charCodeAt(0) != 0x2f) return null;
   // Most paths fail on the template's first characters: reject those without splitting segments.
   const prefix = template.literalPrefix;
@@ -112,9 +120,10 @@ export function matchTemplateUntil(template: PathTemplate, path: string, end: i3
   let pos = 1;
   for (let i = 0; i < segments.length; i++) {
     if (pos > end) return null;
-    let next = path.indexOf("/", pos);
-    if (next < 0 || next > end) next = end;
     const seg = unchecked(segments[i]);
+    let next = path.indexOf("/", pos);
+    for (let k = 0; seg.placeholder == Placeholder.Model && k < span && next >= 0 && next < end; k++) next = path.indexOf("/", next + 1);
+    if (next < 0 || next > end) next = end;
     const len = next - pos;
     if (seg.placeholder == Placeholder.None) {
       if (len != seg.prefix.length || !regionEquals(path, pos, seg.prefix)) return null;

@@ -266,11 +266,18 @@ class RouterStage extends Stage {
       const value = ex.requestHeader(this.cfg.modelHeader);
       if (value === null || value.length == 0) return null;
       // Bytes that are not UTF-8 come as U+FFFD: answered, never matched to a model by a guess.
+      // Two values: we would route by the first, and whatever reads the request after us (the
+      // upstream, a header matcher) may take the other or both; refused, as a body naming
+      // `model` twice is.
+      if (ex.requestHeaderRepeats(this.cfg.modelHeader)) {
+        this.fail(ErrorKind.InvalidModel, this.cfg.modelHeader + ": given more than once");
+        return null;
+      }
       const ref: ModelRef | null = isReplaced(value) ? null : parseModelRef(value, Source.Header);
       if (ref === null) this.fail(ErrorKind.InvalidModel, this.cfg.modelHeader + ": expected \"name\" or \"name@version\" in UTF-8, of at most " + MAX_REF_CHARS.toString() + " characters");
       return ref;
     }
-    if (source == Source.Path) return this.mayMatchTemplate(ex) ? pathRef(this.cfg.templates, ex.path()) : null;
+    if (source == Source.Path) return this.mayMatchTemplate(ex) ? pathRef(this.cfg.templates, ex.path(), this.cfg.names) : null;
     return null;
   }
 
@@ -325,8 +332,12 @@ class RouterStage extends Stage {
   }
 
   private routeAtHeaders(ex: Exchange, ref: ModelRef, bodyMayCarryJson: bool): StageAction {
+    // A path that names the model (KServe V2, TorchServe, `{model}:predict`) is an API whose
+    // bodies do not: its body is left alone, so a large tensor is never held (nor refused with
+    // 413) for a rewrite, and no `model` member is slipped into it.
+    const byPath = ref.source == Source.Path;
     if (!this.route(ex, ref)) return StageAction.Stop;
-    if (!this.cfg.rewriteBodyModel || !bodyMayCarryJson) return StageAction.Continue;
+    if (!this.cfg.rewriteBodyModel || !bodyMayCarryJson || byPath) return StageAction.Continue;
     if (this.declaredTooLarge(ex)) return StageAction.Stop;
     this.bodyUse = BodyUse.Rewrite;
     return StageAction.NeedBody;
@@ -361,6 +372,10 @@ class RouterStage extends Stage {
       const v = ex.requestHeader(cfg.versionHeader);
       if (v !== null && isReplaced(v)) {
         this.fail(ErrorKind.InvalidModel, cfg.versionHeader + ": expected a version or alias in UTF-8");
+        return false;
+      }
+      if (v !== null && ex.requestHeaderRepeats(cfg.versionHeader)) {
+        this.fail(ErrorKind.InvalidModel, cfg.versionHeader + ": given more than once");
         return false;
       }
       if (v !== null) requested = v;

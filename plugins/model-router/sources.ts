@@ -2,7 +2,7 @@
 // gives a ModelRef (name, optional version) or nothing. Pure: the stream passes header values in.
 
 export { parseDecimal } from "../../assembly/http/decimal";
-import { PathTemplate, matchTemplateUntil } from "./path-template";
+import { PathMatch, PathTemplate, matchTemplateUntil } from "./path-template";
 
 /** Where a request named its model. */
 export enum Source { Header, Path, Body, Default }
@@ -38,15 +38,47 @@ export function parseModelRef(text: string, source: Source): ModelRef | null {
 }
 
 /** The path source: the first template that matches, or null. */
-export function pathRef(templates: PathTemplate[], path: string): ModelRef | null {
+export function pathRef(templates: PathTemplate[], path: string, names: Map<string, i32> | null = null): ModelRef | null {
   if (templates.length == 0) return null;
   let end = path.indexOf("?");
   if (end < 0) end = path.length;
+  let ref = pathRefUntil(templates, path, end, names);
+  // One trailing '/' (`/v2/models/iris/infer/`) names the same model: without this the path
+  // matched no template and the request went to another source, the default model at worst.
+  if (ref === null && end > 1 && path.charCodeAt(end - 1) == 0x2f) ref = pathRefUntil(templates, path, end - 1, names);
+  return ref;
+}
+
+/** Most path segments a `{model}` capture spans (a name such as `org/team/llama` has three). */
+const MAX_MODEL_SEGMENTS: i32 = 8;
+
+/**
+ * The first template's capture in order, each `{model}` taken as one path segment; with `names`
+ * (the configured models), a capture naming one of them comes first, tried over up to
+ * MAX_MODEL_SEGMENTS segments, so a model called `org/llama` is found at
+ * `/v2/models/org/llama/infer` instead of the request going on to another source.
+ */
+function pathRefUntil(templates: PathTemplate[], path: string, end: i32, names: Map<string, i32> | null): ModelRef | null {
+  let first: PathMatch | null = null;
+  // A capture can span only the segments the path has beyond the template's.
+  let segments = 0;
+  for (let i = 0; i < end; i++) if (path.charCodeAt(i) == 0x2f) segments++;
   for (let i = 0; i < templates.length; i++) {
-    const match = matchTemplateUntil(unchecked(templates[i]), path, end);
-    if (match !== null) return new ModelRef(match.model, match.version, Source.Path);
+    const t = unchecked(templates[i]);
+    const match = matchTemplateUntil(t, path, end);
+    if (match !== null) {
+      if (names === null || names.has(match.model)) return new ModelRef(match.model, match.version, Source.Path);
+      if (first === null) first = match;
+    }
+    if (names === null) continue;
+    const spans = min(segments - t.segments.length, MAX_MODEL_SEGMENTS - 1);
+    for (let span = 1; span <= spans; span++) {
+      const longer = matchTemplateUntil(t, path, end, span);
+      if (longer !== null && names.has(longer.model)) return new ModelRef(longer.model, longer.version, Source.Path);
+    }
   }
-  return null;
+  // None names a configured model: the first capture, which the router answers with a 404.
+  return first !== null ? new ModelRef(first.model, first.version, Source.Path) : null;
 }
 
 /**

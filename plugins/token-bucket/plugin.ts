@@ -247,6 +247,9 @@ export class TokenBucketStage extends Stage {
     if (limits === null || !limits.limited) {
       m.add(Stat.Unlimited);
       setTokens(reservation);
+      // No local bucket, but the usage still settles `wasm.llm_tokens` (fleet mode charges it):
+      // a compressed answer would leave the estimate standing.
+      ex.askForIdentityBody();
       return StageAction.Continue;
     }
     this.limits = limits;

@@ -28,6 +28,8 @@ const TOP_KEYS: string[] = [
 ];
 /** Keys that only change how the endpoints answer, left out of the lease digest. */
 const ENDPOINT_KEYS: string[] = ["path_prefix"];
+/** Keys of the probing (every top-level key but the endpoints'): the lease digest's. */
+export const PROBING_KEYS: string[] = TOP_KEYS.filter((k: string): bool => !ENDPOINT_KEYS.includes(k));
 const TARGET_KEYS: string[] = [
   "model", "version", "cluster", "probe", "upstream_model", "warmup", "interval_ms", "timeout_ms",
   "unhealthy_threshold", "healthy_threshold", "ramp_ms",

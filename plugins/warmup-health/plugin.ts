@@ -10,7 +10,7 @@ import { decodeHealthRecord, HealthRecord } from "../../assembly/health/record";
 import { decodeTargetRecord, TargetRecord } from "../../assembly/health/target";
 import { JsonValue } from "../../assembly/json/index";
 import { Exchange, NamedModel, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
-import { BLANK_EXPECTATION, HealthConfig, parseHealthConfig } from "./config";
+import { BLANK_EXPECTATION, HealthConfig, PROBING_KEYS, parseHealthConfig } from "./config";
 import { matchPath, methodNotAllowed, reply, Reply, Scope } from "./endpoints";
 import { HealthMetrics } from "./metrics";
 import { Prober } from "./prober";
@@ -21,6 +21,20 @@ export const SECTION = "warmup_health";
 export const ORDER: i32 = 5;
 
 class HealthKind extends StageKind {
+  /**
+   * Every probing setting: one prober per Envoy writes the target records that every route's
+   * router reads, so a route with other targets or timing would run a second prober over the
+   * same records, each with its own schedule and ramp (twice the probes, a ramp that jumps
+   * between the two). A route may turn the endpoints off or move them (`path_prefix`).
+   */
+  fixedAcrossRoutes(): string[] {
+    return PROBING_KEYS;
+  }
+
+  sharedAcrossRoutes(): string {
+    return "the one prober per Envoy and its records";
+  }
+
   configure(config: JsonValue): StageConfigResult {
     const result = parseHealthConfig(config);
     const cfg = result.config;
