@@ -561,6 +561,29 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       expect(host.metric("model_router.model_lists")).toBe(1);
     });
 
+    it("answers GET and HEAD of one model (OpenAI's retrieve) with the list's object, a name with '/' too, and 404 for others", async () => {
+      const { host, plugin } = await setup(withConfig({ health_refresh_ms: 0, list_models_hide_not_ready: true }));
+      setHealth(host, "llama", "v2", "ready", 2500);
+      setHealth(host, "llama", "v3", "loading");
+      const list = JSON.parse((await plugin.request({ path: "/v1/models" })).localResponse!.body);
+      for (const [i, id] of [[0, "llama"], [1, "iris"], [2, "org/model"]] as const) {
+        const res = await plugin.request({ path: `/v1/models/${id}?x=1` });
+        expect(res.upstreamRequest).toBeUndefined();
+        expect([res.status, res.localResponse?.headers["content-type"]]).toEqual([200, "application/json"]);
+        expect(JSON.parse(res.localResponse!.body)).toEqual(list.data[i]);
+      }
+      expect((await plugin.request({ path: "/v1/models/iris", method: "HEAD" })).localResponse?.status).toBe(200);
+      expect(host.metric("model_router.model_lists")).toBe(5);
+      setHealth(host, "iris", "1", "failing");
+      setHealth(host, "iris", "2", "failing");
+      for (const path of ["/v1/models/iris", "/v1/models/gpt-9"]) {
+        const res = await plugin.request({ path });
+        expect([res.localResponse?.status, JSON.parse(res.localResponse!.body).error.code]).toEqual([404, "model_not_found"]);
+      }
+      // Other methods on one model are requests like any other (OpenAI's DELETE of a fine-tune).
+      expect(route(await plugin.request({ path: "/v1/models/iris", method: "DELETE", headers: { "x-model": "llama" } })).model).toBe("llama");
+    });
+
     it("hides versions that are not ready (and their aliases, and models left empty) when configured", async () => {
       const { host, plugin } = await setup(withConfig({ health_refresh_ms: 0, list_models_hide_not_ready: true }));
       setHealth(host, "llama", "v3", "failing");

@@ -199,6 +199,8 @@ export const CASES: RouterCase[] = [
   { name: "answers an empty body", request: { path: CHAT_PATH, body: "" }, expect: error(400, "model_required", "model_missing", "model") },
   { name: "refuses a POST to the model list (405)", request: { method: "POST", path: "/v1/models", headers: JSON_CT, body: chat("llama") }, expect: error(405, "method_not_allowed", "method_not_allowed", null, "The model list (/v1/models) answers GET and HEAD only") },
   { name: "refuses a DELETE of the model list (405)", request: { method: "DELETE", path: "/v1/models?x=1" }, expect: error(405, "method_not_allowed", "method_not_allowed", null) },
+  { name: "answers an unknown model's retrieve with 404", request: { path: "/v1/models/gpt-9" }, expect: error(404, "model_not_found", "model_not_found", "model", "The model 'gpt-9' does not exist") },
+  { name: "routes a GET of a path a template routes, not as one model", request: { path: "/v1/models/iris:predict" }, expect: { status: 200, source: "path", ...iris("1") } },
   { name: "routes a DELETE of one model like any request, not as the list", request: { method: "DELETE", path: "/v1/models/llama", headers: { "x-model": "llama", "x-session-id": "k-v1" } }, expect: { status: 200, source: "header", ...llama(stickyLlama("k-v1")) } },
   { name: "answers a GET without model", request: { method: "GET", path: "/v1/anything" }, expect: error(400, "model_required", "model_missing", "model") },
   { name: "answers a declared body over the limit", request: { path: CHAT_PATH, body: chat("llama", { pad: "x".repeat(5000) }) }, expect: error(413, "request_too_large", "body_too_large", null) },

@@ -15,7 +15,7 @@ import { MODEL_HEADER, RouterConfig, StickyKey, TENANT_HEADER, VERSION_HEADER, p
 import { ErrorKind, bodyErrorMessage, echo, sendError } from "./errors";
 import { HealthCache } from "./health";
 import { RouterMetrics } from "./metrics";
-import { modelList } from "./models-endpoint";
+import { modelList, modelObject } from "./models-endpoint";
 import { BUCKETS, ModelEntry, Resolution, ResolveStatus, VersionEntry, resolveVersion, stickyBucket, stickyBucketOfBytes } from "./resolve";
 import { TenantDigests } from "../../assembly/tenant/digests";
 import { MAX_REF_CHARS, ModelRef, Source, isJsonContentType, parseModelRef, pathOnly, pathRef } from "./sources";
@@ -138,6 +138,7 @@ class RouterStage extends Stage {
         sendLocalResponse(200, "model_router.model_list", body, [new HeaderPair("content-type", "application/json")]);
         return StageAction.Stop;
       }
+      if (list == ListRequest.ReadOne) return this.answerModel(ex);
       if (list == ListRequest.OtherMethod) {
         this.fail(ErrorKind.MethodNotAllowed, "The model list (" + cfg.listModelsPath + ") answers GET and HEAD only");
         return StageAction.Stop;
@@ -496,18 +497,48 @@ class RouterStage extends Stage {
   private listRequest(ex: Exchange): ListRequest {
     const headers = ex.headerView();
     // The path's bytes decide most requests (inference paths) before a string is made.
-    if (!headers.find(":path") || !headers.valueStartsWith(this.cfg.listModelsPath)) return ListRequest.No;
-    if (pathOnly(ex.path()) != this.cfg.listModelsPath) return ListRequest.No;
+    const list = this.cfg.listModelsPath;
+    if (!headers.find(":path") || !headers.valueStartsWith(list)) return ListRequest.No;
+    const path = pathOnly(ex.path());
+    let read = ListRequest.Read;
+    if (path != list) {
+      // `{list}/{id}`: one model (OpenAI's retrieve); the id is the rest, '/' and all.
+      if (path.length <= list.length + 1 || path.charCodeAt(list.length) != 0x2f) return ListRequest.No;
+      read = ListRequest.ReadOne;
+    }
     if (!headers.find(":method")) return ListRequest.No;
     const n = headers.valueLength;
-    if ((n == 3 && headers.valueStartsWith("GET")) || (n == 4 && headers.valueStartsWith("HEAD"))) return ListRequest.Read;
+    const get = (n == 3 && headers.valueStartsWith("GET")) || (n == 4 && headers.valueStartsWith("HEAD"));
+    if (read == ListRequest.ReadOne) {
+      // Only a read is ours: other methods on one model (OpenAI's DELETE of a fine-tune, KServe
+      // V1's `:predict`) are requests like any other, and so is a path a template routes (KServe
+      // V1's `GET /v1/models/{model}` status, with that template configured).
+      if (!get || (this.cfg.sources.includes(Source.Path) && pathRef(this.cfg.templates, path, this.cfg.names) !== null)) return ListRequest.No;
+      return read;
+    }
+    if (get) return read;
     if (n == 7 && headers.valueStartsWith("OPTIONS")) return ListRequest.No;
     return ListRequest.OtherMethod;
   }
+
+  /** `GET {list_models_path}/{id}`: the model's object as the list has it, or 404. */
+  private answerModel(ex: Exchange): StageAction {
+    const cfg = this.cfg;
+    const id = pathOnly(ex.path()).substring(cfg.listModelsPath.length + 1);
+    const m = cfg.findModel(id);
+    const body = m >= 0 ? modelObject(cfg, this.health, m) : null;
+    if (body === null) {
+      this.fail(ErrorKind.ModelNotFound, "The model " + echo(id) + " does not exist");
+      return StageAction.Stop;
+    }
+    this.metrics.modelLists.increment(1);
+    sendLocalResponse(200, "model_router.model", body, [new HeaderPair("content-type", "application/json")]);
+    return StageAction.Stop;
+  }
 }
 
-/** What a request is to the model list path (`listRequest`). */
-enum ListRequest { No, Read, OtherMethod }
+/** What a request is to the model list path (`listRequest`): the list, one model, another method, or neither. */
+enum ListRequest { No, Read, ReadOne, OtherMethod }
 
 export function register(): void {
   registerStage(new RouterKind(SECTION, ROOT_ID, 10, "a JSON object with \"models\""));

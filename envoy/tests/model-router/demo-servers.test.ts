@@ -198,6 +198,15 @@ describe.each(CASES)("model-router through Envoy ($runner, $module)", ({ runner,
         aliases: { stable: "v1", canary: "v2" },
       });
     });
+
+    it("answers one model (OpenAI's retrieve) with the list's object, and 404 for a model it does not route", async () => {
+      const list = (await send(url, "/v1/models")).json();
+      const one = await send(url, "/v1/models/iris");
+      expect([one.status, one.headers["content-type"], one.headers["x-demo-server"]]).toEqual([200, "application/json", undefined]);
+      expect(one.json()).toEqual(list.data[1]);
+      const missing = await send(url, "/v1/models/gpt-9");
+      expect([missing.status, missing.json().error.code]).toEqual([404, "model_not_found"]);
+    });
   });
 
   describe("sticky split", () => {
