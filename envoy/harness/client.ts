@@ -8,8 +8,8 @@ export interface HttpRequest {
   /** Default POST with a body, GET without. */
   method?: string;
   path: string;
-  /** Lowercase names; connection-specific headers (connection, transfer-encoding, ...) are not allowed in HTTP/2. content-length is added for `body`, as curl does. An array sends one header line (HTTP/2: field) per value. */
-  headers?: Record<string, string | string[]>;
+  /** Lowercase names; connection-specific headers (connection, transfer-encoding, ...) are not allowed in HTTP/2. content-length is added for `body`, as curl does. */
+  headers?: Record<string, string>;
   /** Sent whole (one DATA frame; HTTP/1.1 with content-length). */
   body?: string | Uint8Array;
   /** Sent as separate DATA frames (HTTP/1.1: chunked), in order, `chunkGapMs` apart, so they reach Envoy as separate reads. */
@@ -43,7 +43,10 @@ function flatten(h: http2.IncomingHttpHeaders | http.IncomingHttpHeaders): Recor
 }
 
 /** One request on its own h2c connection to `baseUrl` (http://host:port). */
-export function h2cRequest(baseUrl: string, req: HttpRequest): Promise<HttpResponse> {
+/** An HttpRequest whose headers may repeat: an array sends one header line (HTTP/2: field) per value. */
+export type RepeatedHeadersRequest = Omit<HttpRequest, "headers"> & { headers?: Record<string, string | string[]> };
+
+export function h2cRequest(baseUrl: string, req: RepeatedHeadersRequest): Promise<HttpResponse> {
   const url = new URL(baseUrl);
   const timeoutMs = req.timeoutMs ?? 10_000;
   return new Promise<HttpResponse>((resolve, reject) => {
@@ -106,7 +109,7 @@ export function h2cRequest(baseUrl: string, req: HttpRequest): Promise<HttpRespo
 const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 
 /** One HTTP/1.1 request to `baseUrl` on a shared keep-alive agent. */
-export function http1Request(baseUrl: string, req: HttpRequest): Promise<HttpResponse> {
+export function http1Request(baseUrl: string, req: RepeatedHeadersRequest): Promise<HttpResponse> {
   const url = new URL(req.path, baseUrl);
   const timeoutMs = req.timeoutMs ?? 10_000;
   return new Promise<HttpResponse>((resolve, reject) => {

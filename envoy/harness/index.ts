@@ -6,7 +6,7 @@ export { startEnvoy, validateConfig, parseStats, sumStats, startedEnvoys, type E
 export { placeholders, renderTemplate, readTemplate, yamlString, localizeExample, EXAMPLE_WASM_DIR, type Vars } from "./config";
 export { freePort, freePorts, listenOnLoopback } from "./ports";
 export { startUpstream, type Upstream } from "./upstream";
-export { http1Request, h2cRequest, closeHttp1Connections, type HttpRequest, type HttpResponse } from "./client";
+export { http1Request, h2cRequest, closeHttp1Connections, type HttpRequest, type HttpResponse, type RepeatedHeadersRequest } from "./client";
 export { printEnvoyLogsOnFailure, addLogSource } from "./logs";
 export { ROOT, BUILD_DIR, MissingToolError, envoyBinary, envoyImage, nodeImage } from "./paths";
 export { startComposeStack, composeCommand, hostModeConfig, socketAddresses, portVariable, type ComposeStack } from "./compose";

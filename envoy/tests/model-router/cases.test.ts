@@ -13,7 +13,7 @@ import {
   printEnvoyLogsOnFailure,
   startUpstream,
   type Envoy,
-  type HttpRequest,
+  type RepeatedHeadersRequest,
   type HttpResponse,
   type Upstream,
 } from "../../harness";
@@ -23,7 +23,7 @@ import { caseStat, checkCase, type Observed } from "../../../host-tests/model-ro
 import { FORMS } from "../../../host-tests/model-router/forms";
 import { startRouterEnvoy } from "./envoy";
 
-const CLIENTS: Array<{ protocol: string; send: (base: string, req: HttpRequest) => Promise<HttpResponse> }> = [
+const CLIENTS: Array<{ protocol: string; send: (base: string, req: RepeatedHeadersRequest) => Promise<HttpResponse> }> = [
   { protocol: "HTTP/1.1", send: http1Request },
   { protocol: "HTTP/2 (h2c)", send: h2cRequest },
 ];
