@@ -309,12 +309,14 @@ describe("warmup-health record", () => {
     { state: "failing", sinceMs: 2n ** 63n + 5n, rampPermyriad: 0, reason: "readiness 503 ✗ «Loading model»" },
     { state: "loading", sinceMs: 1n, rampPermyriad: 1, reason: "r".repeat(1024) },
     { state: "unknown", sinceMs: 42n, rampPermyriad: 9999, reason: "" },
+    { state: "ready", sinceMs: 7n, rampPermyriad: 5000, reason: "renewed", freshUntilMs: 1_767_225_610_500n },
+    { state: "failing", sinceMs: 7n, rampPermyriad: 0, reason: "", freshUntilMs: 2n ** 64n - 1n },
   ];
 
   it("encodes the documented layout, byte for byte", () => {
     for (const r of RECORDS) {
       const states = ["unknown", "loading", "warming", "ready", "failing"];
-      const bytes = mod.bytes("encodeHealth", states.indexOf(r.state), r.sinceMs, r.rampPermyriad, r.reason);
+      const bytes = mod.bytes("encodeHealthUntil", states.indexOf(r.state), r.sinceMs, r.rampPermyriad, r.reason, r.freshUntilMs ?? 0n);
       expect(Buffer.from(bytes).toString("hex")).toBe(Buffer.from(encodeHealthRecord(r)).toString("hex"));
     }
   });
@@ -329,8 +331,9 @@ describe("warmup-health record", () => {
         ramp_permyriad: r.rampPermyriad,
         ramp: r.rampPermyriad / 10_000,
         reason: r.reason,
+        fresh_until_ms: (r.freshUntilMs ?? 0n).toString(),
       });
-      expect(decodeHealthRecord(mod.bytes("encodeHealth", got.state as number, r.sinceMs, r.rampPermyriad, r.reason))).toEqual(r);
+      expect(decodeHealthRecord(mod.bytes("encodeHealthUntil", got.state as number, r.sinceMs, r.rampPermyriad, r.reason, r.freshUntilMs ?? 0n))).toEqual(r);
     }
   });
 
@@ -353,15 +356,25 @@ describe("warmup-health record", () => {
     ["state 5", patch(1, [5])],
     ["ramp 10001", patch(2, [0x11, 0x27])],
     ["reason past the end", patch(12, [3, 0])],
-    ["format 1 with trailing bytes", new Uint8Array([...good, 0])],
+    ["format 2 with trailing bytes", new Uint8Array([...good, 0])],
+    ["format 2 without its deadline", good.subarray(0, good.length - 1)],
+    ["format 1 with trailing bytes", patch(0, [1])],
+    ["format 3 without a deadline", patch(0, [3]).subarray(0, good.length - 8)],
   ])("decodes a malformed record (%s) as null, like the reference", (_name, bytes) => {
     expect(mod.json("decodeHealth", bytes)).toBeNull();
     expect(decodeHealthRecord(bytes)).toBeNull();
   });
 
   it("accepts a later format with appended fields", () => {
-    const later = new Uint8Array([...patch(0, [2]), 9, 9, 9]);
-    expect(mod.json<Json>("decodeHealth", later)).toMatchObject({ state_name: "ready", reason: "ok" });
+    const later = new Uint8Array([...patch(0, [3]), 9, 9, 9]);
+    expect(mod.json<Json>("decodeHealth", later)).toMatchObject({ state_name: "ready", reason: "ok", fresh_until_ms: "0" });
+    expect(decodeHealthRecord(later)).toEqual({ state: "ready", sinceMs: 5n, rampPermyriad: 10_000, reason: "ok" });
+  });
+
+  it("reads format 1 (no deadline) as standing for ever", () => {
+    const one = patch(0, [1]).subarray(0, good.length - 8);
+    expect(mod.json<Json>("decodeHealth", one)).toMatchObject({ state_name: "ready", reason: "ok", fresh_until_ms: "0" });
+    expect(decodeHealthRecord(one)).toEqual({ state: "ready", sinceMs: 5n, rampPermyriad: 10_000, reason: "ok" });
   });
 
   it("keys records by model and version", () => {

@@ -97,7 +97,8 @@ for (const form of FORMS) {
         expect(s.plugins[0].canaryConfigured).toBe(true);
         expect(host.httpCallLog).toEqual([]);
         expect(target(host, "llama", "v1", "llama-v1")).toMatchObject({ state: "unknown", ramp: 0, since: 0n, reason: "not probed yet" });
-        expect(version(host, "llama", "v1")).toEqual({ state: "unknown", sinceMs: 0n, rampPermyriad: 0, reason: "not probed yet" });
+        // The record stands three leases and ticks from now unless its prober renews it.
+        expect(version(host, "llama", "v1")).toEqual({ state: "unknown", sinceMs: 0n, rampPermyriad: 0, reason: "not probed yet", freshUntilMs: BigInt(host.now + 3 * (TIMING.lease_ms + TIMING.tick_ms)) });
         expect(host.metric("warmup_health.target_state.model=llama.version=v1.cluster=llama-v1.state=unknown")).toBe(1);
         at(s, 99);
         expect(server.calls).toEqual([]);
@@ -582,6 +583,35 @@ describe("model-router with warmup-health", () => {
     expect(await solo()).toBe(200);
     host.advanceTo(start + 1000);
     expect(await solo()).toBe(503);
+    expect(host.traps).toEqual([]);
+  });
+
+  it("renews each version record before its deadline, and the router stops obeying a record nobody renews once its deadline passes", async () => {
+    const host = new Host();
+    new FakeServer(host, "llama-v1").mode = "ready";
+    new FakeServer(host, "llama-v2").mode = "ready";
+    const vm = await host.loadVm("build/ai-gateway.wasm", { vmId: VM_ID });
+    const router = { ...ROUTER, health_refresh_ms: 1000, models: { ...ROUTER.models, solo: { versions: { a: { cluster: "solo-a" } } } } };
+    const p = vm.startPlugin({ rootId: "ai-gateway", configuration: JSON.stringify({ model_router: router, warmup_health: HEALTH }), allowOnHeadersStopIteration: true, canary: true });
+    expect(p.configured).toBe(true);
+    const start = host.now;
+    const window = 3 * (TIMING.lease_ms + TIMING.tick_ms);
+    // The prober renews: long after the first deadline the record still stands, ahead of now.
+    host.advanceTo(start + 5 * window);
+    const renewed = version(host, "llama", "v1")!;
+    expect(renewed.state).toBe("ready");
+    expect(renewed.freshUntilMs! > BigInt(host.now)).toBe(true);
+    expect(renewed.freshUntilMs! <= BigInt(host.now + window)).toBe(true);
+    // A record of a target no configuration probes any more (removed by a reload): failing, and
+    // standing 1.5 s.
+    const solo = async () => (await p.request({ headers: { "x-model": "solo" } }, { upstream: () => ({ status: 200, body: "{}" }) })).status;
+    const written = host.now;
+    host.sharedData.set(healthKey("solo", "a"), encodeHealthRecord({ state: "failing", sinceMs: BigInt(written), rampPermyriad: 0, reason: "test", freshUntilMs: BigInt(written + 1500) }), { vmId: VM_ID });
+    host.advanceTo(written + 1000);
+    expect(await solo()).toBe(503);
+    // Past its deadline, at the router's next refresh: as if there were no record (absent_state_ready).
+    host.advanceTo(written + 2000);
+    expect(await solo()).toBe(200);
     expect(host.traps).toEqual([]);
   });
 

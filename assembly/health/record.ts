@@ -2,19 +2,27 @@
 // reads. One record per model version under `aigw/warmup-health/state/<model>/<version>` (a
 // version name never contains '/', so the last segment is always the version).
 //
-// Binary layout, little-endian, 14 bytes plus the reason:
-//   offset 0   u8   format       1 (readers accept any format >= 1; later formats only append)
+// Binary layout, little-endian, 14 bytes plus the reason, plus 8 from format 2:
+//   offset 0   u8   format       2 (readers accept any format >= 1; later formats only append)
 //   offset 1   u8   state        0 unknown, 1 loading, 2 warming, 3 ready, 4 failing
 //   offset 2   u16  ramp         ramp fraction in 1/10,000 (0..10,000; 10,000 = fully ramped)
 //   offset 4   u64  since_ms     wall-clock ms since the epoch when the state was entered
 //   offset 12  u16  reason_len   bytes of reason (<= MAX_REASON_BYTES)
 //   offset 14  reason_len bytes  UTF-8 reason, free text
+//   then       u64  fresh_until_ms  (format >= 2) wall-clock ms after which the record no longer
+//                                   stands: its prober renews it well before, so a record nobody
+//                                   renews (its target gone from the configuration, its prober
+//                                   gone) stops steering the router. 0: stands for ever (format 1,
+//                                   records written by hand or by tests).
+// Format 1 records (14 bytes plus the reason) are still read, as standing for ever.
 // An empty value means "no record" (shared data has no delete, so a publisher frees a key by
 // writing ""). Anything shorter, with format 0, an unknown state, a ramp over 10,000 or a reason
 // running past the end is malformed and decodes to null.
 
 export const HEALTH_KEY_PREFIX = "aigw/warmup-health/state/";
-export const HEALTH_FORMAT: u8 = 1;
+export const HEALTH_FORMAT: u8 = 2;
+/** Bytes format 2 appends after the reason (fresh_until_ms). */
+export const HEALTH_TRAILER_BYTES: i32 = 8;
 export const HEALTH_HEADER_BYTES: i32 = 14;
 export const RAMP_SCALE: u32 = 10_000;
 export const MAX_REASON_BYTES: i32 = 1024;
@@ -34,7 +42,14 @@ export class HealthRecord {
     /** Ramp in 1/10,000 (RAMP_SCALE is fully ramped). */
     public rampPermyriad: u32 = RAMP_SCALE,
     public reason: string = "",
+    /** Wall-clock ms after which the record no longer stands; 0: for ever. */
+    public freshUntilMs: u64 = 0,
   ) {}
+
+  /** Whether the record still stands at `nowMs` (its prober renewed it in time). */
+  standsAt(nowMs: u64): bool {
+    return this.freshUntilMs == 0 || nowMs <= this.freshUntilMs;
+  }
 
   /** Ramp as a fraction 0..1. */
   get ramp(): f64 {
@@ -79,9 +94,10 @@ export function rampToPermyriad(fraction: f64): u32 {
 export function encodeHealthRecord(record: HealthRecord): ArrayBuffer {
   let reason = String.UTF8.encode(record.reason);
   if (reason.byteLength > MAX_REASON_BYTES) reason = truncateUtf8(reason, MAX_REASON_BYTES);
-  const out = new ArrayBuffer(HEALTH_HEADER_BYTES + reason.byteLength);
+  const out = new ArrayBuffer(HEALTH_HEADER_BYTES + reason.byteLength + HEALTH_TRAILER_BYTES);
   const base = changetype<usize>(out);
   store<u8>(base, HEALTH_FORMAT);
+  store<u64>(base + <usize>(HEALTH_HEADER_BYTES + reason.byteLength), record.freshUntilMs);
   store<u8>(base, <u8>(<u32>record.state <= 4 ? <u32>record.state : 0), 1);
   store<u16>(base, <u16>min<u32>(record.rampPermyriad, RAMP_SCALE), 2);
   store<u64>(base, record.sinceMs, 4);
@@ -102,9 +118,13 @@ export function decodeHealthRecord(bytes: ArrayBuffer): HealthRecord | null {
   const reasonLen = <i32>load<u16>(base, 12);
   if (format == 0 || state > 4 || ramp > RAMP_SCALE) return null;
   if (reasonLen > MAX_REASON_BYTES || HEALTH_HEADER_BYTES + reasonLen > size) return null;
-  if (format == HEALTH_FORMAT && HEALTH_HEADER_BYTES + reasonLen != size) return null;
+  const end = HEALTH_HEADER_BYTES + reasonLen;
+  if (format == 1 && end != size) return null;
+  if (format == HEALTH_FORMAT && end + HEALTH_TRAILER_BYTES != size) return null;
+  if (format > HEALTH_FORMAT && end + HEALTH_TRAILER_BYTES > size) return null;
+  const freshUntil = format >= 2 ? load<u64>(base + <usize>end) : 0;
   const reason = String.UTF8.decodeUnsafe(base + <usize>HEALTH_HEADER_BYTES, <usize>reasonLen);
-  return new HealthRecord(<HealthState>state, since, ramp, reason);
+  return new HealthRecord(<HealthState>state, since, ramp, reason, freshUntil);
 }
 
 /** The first `max` bytes of UTF-8 text or fewer, never splitting a character. */

@@ -12,6 +12,8 @@ export interface HealthRecord {
   /** 0..10,000 (1/10,000 of full ramp). */
   rampPermyriad: number;
   reason: string;
+  /** Format 2's fresh_until_ms; 0 (or absent when encoding): stands for ever. */
+  freshUntilMs?: bigint;
 }
 
 export function healthKey(model: string, version: string): string {
@@ -20,9 +22,10 @@ export function healthKey(model: string, version: string): string {
 
 export function encodeHealthRecord(r: HealthRecord): Uint8Array {
   const reason = new TextEncoder().encode(r.reason);
-  const out = new Uint8Array(14 + reason.length);
+  const out = new Uint8Array(14 + reason.length + 8);
   const view = new DataView(out.buffer);
-  view.setUint8(0, 1);
+  view.setUint8(0, 2);
+  view.setBigUint64(14 + reason.length, r.freshUntilMs ?? 0n, true);
   view.setUint8(1, STATES.indexOf(r.state));
   view.setUint16(2, r.rampPermyriad, true);
   view.setBigUint64(4, r.sinceMs, true);
@@ -40,11 +43,16 @@ export function decodeHealthRecord(bytes: Uint8Array): HealthRecord | null {
   const ramp = view.getUint16(2, true);
   const reasonLen = view.getUint16(12, true);
   if (format === 0 || state > 4 || ramp > 10_000 || reasonLen > 1024 || 14 + reasonLen > bytes.length) return null;
-  if (format === 1 && 14 + reasonLen !== bytes.length) return null;
+  const end = 14 + reasonLen;
+  if (format === 1 && end !== bytes.length) return null;
+  if (format === 2 && end + 8 !== bytes.length) return null;
+  if (format > 2 && end + 8 > bytes.length) return null;
   return {
     state: STATES[state],
     sinceMs: view.getBigUint64(4, true),
     rampPermyriad: ramp,
-    reason: new TextDecoder().decode(bytes.subarray(14, 14 + reasonLen)),
+    reason: new TextDecoder().decode(bytes.subarray(14, end)),
+    // Left out when 0 (format 1, or a record that stands for ever), so such records compare as before.
+    ...(format >= 2 && view.getBigUint64(end, true) !== 0n ? { freshUntilMs: view.getBigUint64(end, true) } : {}),
   };
 }

@@ -108,10 +108,14 @@ export function modelRef(ref: usize): usize {
 }
 
 export function encodeHealth(state: i32, sinceMs: u64, rampPermyriad: u32, reason: usize): usize {
-  return output(encodeHealthRecord(new HealthRecord(state, sinceMs, rampPermyriad, text(reason))));
+  return encodeHealthUntil(state, sinceMs, rampPermyriad, reason, 0);
 }
 
-/** `{"state","state_name","since_ms","ramp_permyriad","ramp","reason"}` or null for a malformed record. */
+export function encodeHealthUntil(state: i32, sinceMs: u64, rampPermyriad: u32, reason: usize, freshUntilMs: u64): usize {
+  return output(encodeHealthRecord(new HealthRecord(state, sinceMs, rampPermyriad, text(reason), freshUntilMs)));
+}
+
+/** `{"state","state_name","since_ms","ramp_permyriad","ramp","reason","fresh_until_ms"}` or null for a malformed record. */
 export function decodeHealth(data: usize): usize {
   const r = decodeHealthRecord(input(data));
   const w = new JsonWriter();
@@ -123,7 +127,8 @@ export function decodeHealth(data: usize): usize {
     .stringField("since_ms", r.sinceMs.toString())
     .integerField("ramp_permyriad", r.rampPermyriad)
     .numberField("ramp", r.ramp)
-    .stringField("reason", r.reason);
+    .stringField("reason", r.reason)
+    .stringField("fresh_until_ms", r.freshUntilMs.toString());
   return output(w.endObject().toArrayBuffer());
 }
 

@@ -4,7 +4,7 @@
 // is 0. So the usual request costs neither a shared-data read nor a clock read, and a state
 // change reaches every worker's next request at most one refresh interval after it is written.
 
-import { getSharedData, WasmResult } from "../../assembly/index";
+import { getSharedData, nowMillis, WasmResult } from "../../assembly/index";
 import { decodeHealthRecord, healthKey, HealthState, RAMP_SCALE } from "../../assembly/health/record";
 import { ModelEntry, Readiness } from "./resolve";
 
@@ -71,14 +71,17 @@ export class HealthCache {
   private load(entry: VersionHealth): void {
     const shared = getSharedData(entry.key);
     const r = entry.readiness;
-    if (shared.status == WasmResult.NotFound || (shared.found && shared.value.byteLength == 0)) {
+    // A record past its deadline is one nobody renews any more (its target was removed, its
+    // prober is gone): the version reads as if it had none.
+    const record = shared.found && shared.value.byteLength > 0 ? decodeHealthRecord(shared.value) : null;
+    const lapsed = record !== null && record.freshUntilMs != 0 && !record.standsAt(nowMillis());
+    if (shared.status == WasmResult.NotFound || (shared.found && shared.value.byteLength == 0) || lapsed) {
       entry.state = this.absentReady ? HealthState.Ready : HealthState.Unknown;
       r.ready = this.absentReady;
       r.rampPermyriad = RAMP_SCALE;
       return;
     }
     // A malformed record, or a host error, reads as unknown: not ready.
-    const record = shared.found ? decodeHealthRecord(shared.value) : null;
     if (record === null) {
       entry.state = HealthState.Unknown;
       r.ready = false;

@@ -16,7 +16,7 @@ import {
   HttpCallHandler, HttpCallResponse, getSharedData, httpCall, logEnabled, logInfo, nowMillis, randomU64, setSharedData,
   LogLevel, WasmResult,
 } from "../../assembly/index";
-import { encodeHealthRecord, healthStateName } from "../../assembly/health/record";
+import { encodeHealthRecord, HEALTH_FORMAT, HEALTH_TRAILER_BYTES, healthStateName } from "../../assembly/health/record";
 import { decodeLease, encodeLease, Lease, leaseKey, mayHold } from "../../assembly/health/lease";
 import { decodeTargetRecord, encodeTargetRecord, TargetRecord } from "../../assembly/health/target";
 import { HealthConfig, Target } from "./config";
@@ -67,7 +67,7 @@ export class Prober {
     for (let g = 0; g < cfg.versions.length; g++) {
       const group = unchecked(cfg.versions[g]);
       const sv = getSharedData(group.key);
-      if (!sv.found || sv.value.byteLength == 0) this.publishVersion(g);
+      if (!sv.found || sv.value.byteLength == 0) this.publishVersion(g, nowMillis());
     }
   }
 
@@ -83,11 +83,14 @@ export class Prober {
       if (refreshRamp(r, t, now)) {
         if (setSharedData(t.key, encodeTargetRecord(r), sv.found ? sv.cas : 0) == WasmResult.Ok) {
           this.metrics.show(i, r.state, r.rampPermyriad, r.latencyMs);
-          this.publishVersion(t.version);
+          this.publishVersion(t.version, now);
         }
       }
       if (!unchecked(this.inFlight[i])) this.start(i, r, now);
     }
+    // Each version record is renewed before its deadline, changed or not: a record that nobody
+    // renews (its target gone after a reload, every prober gone) stops steering the router.
+    for (let g = 0; g < cfg.versions.length; g++) this.publishVersion(g, now);
   }
 
   /** Takes or renews the lease at `nowMs`; true while this root holds it. */
@@ -241,13 +244,16 @@ export class Prober {
       }
     }
     this.metrics.show(i, rec.state, rec.rampPermyriad, rec.latencyMs);
-    this.publishVersion(t.version);
+    this.publishVersion(t.version, nowMs);
     // Warmup requests follow one another at once.
     if (!unchecked(this.inFlight[i])) this.start(i, rec, nowMs);
   }
 
-  /** Writes version group `g`'s record from its targets' records, when it changed. */
-  publishVersion(g: i32): void {
+  /**
+   * Writes version group `g`'s record from its targets' records, standing until `nowMs` plus
+   * `freshWindowMs`: when it changed, or when less than half its window is left.
+   */
+  publishVersion(g: i32, nowMs: u64): void {
     const cfg = this.cfg;
     const group = unchecked(cfg.versions[g]);
     const records = new Array<TargetRecord | null>();
@@ -258,12 +264,35 @@ export class Prober {
       records.push(sv.found ? decodeTargetRecord(sv.value) : null);
       clusters.push(t.cluster);
     }
-    const bytes = encodeHealthRecord(versionRecord(records, clusters));
+    const record = versionRecord(records, clusters);
+    const window = this.freshWindowMs;
+    record.freshUntilMs = nowMs + window;
+    const bytes = encodeHealthRecord(record);
     const current = getSharedData(group.key);
-    if (current.found && current.value.byteLength == bytes.byteLength &&
-      memory.compare(changetype<usize>(current.value), changetype<usize>(bytes), <usize>bytes.byteLength) == 0) return;
+    if (current.found && sameButDeadline(current.value, bytes) && deadlineOf(current.value) > nowMs + window / 2) return;
     setSharedData(group.key, bytes);
   }
+
+  /**
+   * How long a version record stands without renewal: three times a lease and a tick, so a
+   * holder that stops is taken over (after `lease_ms`) and the new one renews with time to
+   * spare, while a record nobody renews stops steering the router within seconds.
+   */
+  get freshWindowMs(): u64 {
+    return 3 * (<u64>this.cfg.leaseMs + <u64>this.cfg.tickMs);
+  }
+}
+
+/** Whether two encoded version records (format 2) are the same but for their deadlines. */
+function sameButDeadline(a: ArrayBuffer, b: ArrayBuffer): bool {
+  const n = a.byteLength;
+  if (n != b.byteLength || n < HEALTH_TRAILER_BYTES || load<u8>(changetype<usize>(a)) != HEALTH_FORMAT) return false;
+  return memory.compare(changetype<usize>(a), changetype<usize>(b), <usize>(n - HEALTH_TRAILER_BYTES)) == 0;
+}
+
+/** An encoded format 2 record's deadline (its last 8 bytes). */
+function deadlineOf(a: ArrayBuffer): u64 {
+  return load<u64>(changetype<usize>(a) + <usize>(a.byteLength - HEALTH_TRAILER_BYTES));
 }
 
 /** One probe step or warmup request in flight. */
