@@ -46,6 +46,16 @@ export const PROBE_KINDS: string[] = [
 
 const COMMON_PROBE_KEYS: string[] = ["kind", "headers", "authority"];
 
+/** The probe kinds that accept `key`, as "a, b" ("" for none). */
+function kindsWithKey(key: string): string {
+  let out = "";
+  for (let k = 0; k < PROBE_KINDS.length; k++) {
+    if (!probeKeys(<ProbeKind>k).includes(key)) continue;
+    out += (out.length > 0 ? ", " : "") + unchecked(PROBE_KINDS[k]);
+  }
+  return out;
+}
+
 /** The keys a probe of `kind` accepts. */
 function probeKeys(kind: ProbeKind): string[] {
   const keys = COMMON_PROBE_KEYS.slice(0);
@@ -307,7 +317,19 @@ function parseProbe(c: Checker, v: JsonValue, field: string, t: Target): void {
     c.failValue(field + ".kind", kinds, kindValue);
     return;
   }
-  c.keys(v, field, probeKeys(<ProbeKind>kind));
+  const allowed = probeKeys(<ProbeKind>kind);
+  // A key of another kind's probe (`router_mode` on a tgi probe): say whose it is, not only that
+  // it is unknown here.
+  for (let i = 0; i < v.length; i++) {
+    const key = v.keyAt(i);
+    if (allowed.includes(key)) continue;
+    const owners = kindsWithKey(key);
+    if (owners.length == 0) break;
+    c.fail(field + "." + key, "one of the keys " + allowed.join(", ") + " (a " + PROBE_KINDS[kind] + " probe's)",
+      key + ", a key of " + owners + " probes");
+    return;
+  }
+  c.keys(v, field, allowed);
   if (c.failed) return;
   const p = t.probe;
   p.kind = <ProbeKind>kind;
