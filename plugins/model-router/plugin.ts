@@ -551,8 +551,48 @@ export function register(): void {
  */
 function encodedBodyHint(ex: Exchange): string {
   const encoding = ex.requestHeader("content-encoding");
-  if (encoding === null || encoding.length == 0 || isIdentity(encoding)) return "";
-  return ". It was sent with content-encoding " + echo(encoding) + ", which this gateway does not decode: send it uncompressed, or decompress it in Envoy first";
+  if (encoding !== null && encoding.length > 0 && !isIdentity(encoding)) {
+    return ". It was sent with content-encoding " + echo(encoding) + ", which this gateway does not decode: send it uncompressed, or decompress it in Envoy first";
+  }
+  // JSON is UTF-8 (RFC 8259): a body declared in another charset fails on its first byte.
+  const type = ex.requestHeader("content-type");
+  const charset = type !== null ? charsetOf(type) : "";
+  if (charset.length == 0 || isUtf8Name(charset)) return "";
+  return ". It was declared charset=" + echo(charset) + ": JSON bodies must be UTF-8";
+}
+
+/** The `charset` parameter of a media type, unquoted ("" when none). By code units, ASCII case ignored. */
+function charsetOf(type: string): string {
+  const n = type.length;
+  for (let i = type.indexOf(";"); i >= 0 && i < n; i = type.indexOf(";", i + 1)) {
+    let j = i + 1;
+    while (j < n && (type.charCodeAt(j) == 0x20 || type.charCodeAt(j) == 0x09)) j++;
+    if (j + 8 > n || !asciiLowerEquals(type, j, "charset=")) continue;
+    let start = j + 8;
+    let end = type.indexOf(";", start);
+    if (end < 0) end = n;
+    while (end > start && (type.charCodeAt(end - 1) == 0x20 || type.charCodeAt(end - 1) == 0x09)) end--;
+    if (end - start >= 2 && type.charCodeAt(start) == 0x22 && type.charCodeAt(end - 1) == 0x22) {
+      start++;
+      end--;
+    }
+    return type.substring(start, end);
+  }
+  return "";
+}
+
+function isUtf8Name(charset: string): bool {
+  return (charset.length == 5 && asciiLowerEquals(charset, 0, "utf-8")) || (charset.length == 4 && asciiLowerEquals(charset, 0, "utf8"));
+}
+
+/** `s` at `at` is lower-case ASCII `lower`, ignoring the case of ASCII letters. */
+function asciiLowerEquals(s: string, at: i32, lower: string): bool {
+  for (let k = 0; k < lower.length; k++) {
+    let c = s.charCodeAt(at + k);
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c != lower.charCodeAt(k)) return false;
+  }
+  return true;
 }
 
 /**
