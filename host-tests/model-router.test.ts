@@ -573,7 +573,8 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
         expect(JSON.parse(res.localResponse!.body)).toEqual(list.data[i]);
       }
       expect((await plugin.request({ path: "/v1/models/iris", method: "HEAD" })).localResponse?.status).toBe(200);
-      expect(host.metric("model_router.model_lists")).toBe(5);
+      expect(JSON.parse((await plugin.request({ path: "/v1/models/iris/" })).localResponse!.body)).toEqual(list.data[1]);
+      expect(host.metric("model_router.model_lists")).toBe(6);
       setHealth(host, "iris", "1", "failing");
       setHealth(host, "iris", "2", "failing");
       for (const path of ["/v1/models/iris", "/v1/models/gpt-9"]) {

@@ -11,7 +11,7 @@ import {
 import { FNV64_OFFSET, fnv1a64Update } from "../../assembly/hash/fnv";
 import { JsonLimits, JsonValue } from "../../assembly/json/index";
 import { BUCKETS_PER_PERCENT, ModelEntry, VersionEntry } from "./resolve";
-import { PathTemplate, builtinTemplates, parseTemplate } from "./path-template";
+import { KNOWN_ONLY, PathTemplate, builtinTemplates, parseTemplate } from "./path-template";
 import { Source } from "./sources";
 
 // The router's model and version headers are the pipeline's contract between separate entries.
@@ -273,7 +273,11 @@ function appendBuiltin(out: PathTemplate[], name: string): bool {
   if (texts === null) return false;
   for (let i = 0; i < texts.length; i++) {
     const parsed = parseTemplate(unchecked(texts[i]));
-    if (parsed.template !== null) out.push(parsed.template as PathTemplate);
+    if (parsed.template === null) continue;
+    const t = parsed.template as PathTemplate;
+    t.builtin = true;
+    t.knownOnly = KNOWN_ONLY.includes(t.text);
+    out.push(t);
   }
   return true;
 }

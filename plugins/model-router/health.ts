@@ -1,8 +1,9 @@
 // Per-worker cache of the warmup-health records (assembly/health/record.ts) of every configured
 // version. A request reads its model's entry; the entry is re-read from shared data when a tick
 // (every `health_refresh_ms`, on each worker) has marked it stale, or on every request when that
-// is 0. So the usual request costs neither a shared-data read nor a clock read, and a state
-// change reaches every worker's next request at most one refresh interval after it is written.
+// is 0. So the usual request costs neither a shared-data read nor a clock read (with 0, a read
+// of each version's record and of the clock for its deadline), and a state change reaches every
+// worker's next request at most one refresh interval after it is written.
 
 import { getSharedData, nowMillis, WasmResult } from "../../assembly/index";
 import { decodeHealthRecord, healthKey, HealthState, RAMP_SCALE } from "../../assembly/health/record";

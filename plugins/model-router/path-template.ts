@@ -21,6 +21,17 @@ export class PathTemplate {
    * can be compared with a path's bytes in place): a path that does not start with it cannot match.
    */
   readonly literalPrefix: string;
+  /**
+   * A built-in template (`kserve_v2`, `torchserve`): its API names the model in the path, not in
+   * the body, so `rewrite_body_model` leaves such a request's body alone.
+   */
+  builtin: bool = false;
+  /**
+   * A capture counts only when it names a configured model: KServe's metadata path
+   * `/v2/models/{model}` also has server-wide siblings (Triton's `/v2/models/stats`), which must
+   * not be answered 404 as a model named `stats`.
+   */
+  knownOnly: bool = false;
 
   constructor(public text: string, public segments: TemplateSegment[]) {
     let end = 0;
@@ -39,6 +50,9 @@ export class PathMatch {
   constructor(public model: string, public version: string) {}
 }
 
+/** Built-in templates that match only a configured model's name (`PathTemplate.knownOnly`). */
+export const KNOWN_ONLY: string[] = ["/v2/models/{model}/versions/{version}", "/v2/models/{model}"];
+
 /** Built-in template sets by name. */
 export function builtinTemplates(name: string): string[] | null {
   if (name == "kserve_v2") {
@@ -48,7 +62,7 @@ export function builtinTemplates(name: string): string[] | null {
       "/v2/models/{model}/versions/{version}/ready",
       "/v2/models/{model}/ready",
       // The model's metadata (KServe V2's `GET /v2/models/{name}[/versions/{version}]`): served
-      // by the model's own server, not the default model's.
+      // by the model's own server, not the default model's. Known names only (KNOWN_ONLY).
       "/v2/models/{model}/versions/{version}",
       "/v2/models/{model}",
     ];

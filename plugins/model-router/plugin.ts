@@ -192,6 +192,7 @@ class RouterStage extends Stage {
     }
     let modelValue: JsonValue | null = null;
     let doc: JsonValue | null = null;
+    let keepBody = false;
     if (use == BodyUse.Model) {
       // An empty body counts as no body: the model comes from a later source or the default.
       let ref: ModelRef | null = null;
@@ -223,7 +224,10 @@ class RouterStage extends Stage {
         if (this.failed) return StageAction.Stop;
       }
       if (ref === null) ref = this.defaultRef();
-      if (ref === null || !this.route(ex, ref as ModelRef)) return StageAction.Stop;
+      if (ref === null) return StageAction.Stop;
+      // The body source came first but found no model, and a built-in template's path named it.
+      keepBody = (ref as ModelRef).source == Source.Path && (ref as ModelRef).keepsBody;
+      if (!this.route(ex, ref as ModelRef)) return StageAction.Stop;
     } else if (use == BodyUse.Rewrite && body.byteLength > 0) {
       // Routed by a header or the path: rewrite only a body that parses as a JSON object.
       const parsed = ex.json(this.cfg.bodyLimits);
@@ -233,7 +237,7 @@ class RouterStage extends Stage {
         if (this.refusedTwiceNamed(doc as JsonValue)) return StageAction.Stop;
       }
     }
-    if (this.cfg.rewriteBodyModel && doc !== null) {
+    if (this.cfg.rewriteBodyModel && doc !== null && !keepBody) {
       // A body without `model` gets one: OpenAI-compatible servers require it.
       if (modelValue === null) this.insertModel(ex, body, doc as JsonValue);
       else if (modelValue.isString()) this.rewriteModel(ex, body, modelValue as JsonValue);
@@ -265,15 +269,16 @@ class RouterStage extends Stage {
   private fromHeaders(ex: Exchange, source: Source): ModelRef | null {
     if (source == Source.Header) {
       const value = ex.requestHeader(this.cfg.modelHeader);
-      if (value === null || value.length == 0) return null;
-      // Bytes that are not UTF-8 come as U+FFFD: answered, never matched to a model by a guess.
+      if (value === null) return null;
       // Two values: we would route by the first, and whatever reads the request after us (the
       // upstream, a header matcher) may take the other or both; refused, as a body naming
-      // `model` twice is.
+      // `model` twice is (an empty first value too).
       if (ex.requestHeaderRepeats(this.cfg.modelHeader)) {
         this.fail(ErrorKind.InvalidModel, this.cfg.modelHeader + ": given more than once");
         return null;
       }
+      if (value.length == 0) return null;
+      // Bytes that are not UTF-8 come as U+FFFD: answered, never matched to a model by a guess.
       const ref: ModelRef | null = isReplaced(value) ? null : parseModelRef(value, Source.Header);
       if (ref === null) this.fail(ErrorKind.InvalidModel, this.cfg.modelHeader + ": expected \"name\" or \"name@version\" in UTF-8, of at most " + MAX_REF_CHARS.toString() + " characters");
       return ref;
@@ -333,12 +338,13 @@ class RouterStage extends Stage {
   }
 
   private routeAtHeaders(ex: Exchange, ref: ModelRef, bodyMayCarryJson: bool): StageAction {
-    // A path that names the model (KServe V2, TorchServe, `{model}:predict`) is an API whose
-    // bodies do not: its body is left alone, so a large tensor is never held (nor refused with
-    // 413) for a rewrite, and no `model` member is slipped into it.
-    const byPath = ref.source == Source.Path;
+    // A built-in template's path (KServe V2, TorchServe) names the model for an API whose bodies
+    // do not: its body is left alone, so a large tensor is never held (nor refused with 413) for
+    // a rewrite, and no `model` member is slipped into it. A custom template may be an
+    // OpenAI-style path whose server wants `model` in the body: rewritten as configured.
+    const keepsBody = ref.source == Source.Path && ref.keepsBody;
     if (!this.route(ex, ref)) return StageAction.Stop;
-    if (!this.cfg.rewriteBodyModel || !bodyMayCarryJson || byPath) return StageAction.Continue;
+    if (!this.cfg.rewriteBodyModel || !bodyMayCarryJson || keepsBody) return StageAction.Continue;
     if (this.declaredTooLarge(ex)) return StageAction.Stop;
     this.bodyUse = BodyUse.Rewrite;
     return StageAction.NeedBody;
@@ -502,7 +508,8 @@ class RouterStage extends Stage {
     const path = pathOnly(ex.path());
     let read = ListRequest.Read;
     if (path != list) {
-      // `{list}/{id}`: one model (OpenAI's retrieve); the id is the rest, '/' and all.
+      // `{list}/{id}`: one model (OpenAI's retrieve); the id is the rest, '/' and all (one
+      // trailing '/' aside, as for templates).
       if (path.length <= list.length + 1 || path.charCodeAt(list.length) != 0x2f) return ListRequest.No;
       read = ListRequest.ReadOne;
     }
@@ -514,6 +521,8 @@ class RouterStage extends Stage {
       // V1's `:predict`) are requests like any other, and so is a path a template routes (KServe
       // V1's `GET /v1/models/{model}` status, with that template configured).
       if (!get || (this.cfg.sources.includes(Source.Path) && pathRef(this.cfg.templates, path, this.cfg.names) !== null)) return ListRequest.No;
+      // A model header routes it (KServe V1's status of one model, asked of its server).
+      if (this.cfg.sources.includes(Source.Header) && headers.find(this.cfg.modelHeader)) return ListRequest.No;
       return read;
     }
     if (get) return read;
@@ -524,7 +533,8 @@ class RouterStage extends Stage {
   /** `GET {list_models_path}/{id}`: the model's object as the list has it, or 404. */
   private answerModel(ex: Exchange): StageAction {
     const cfg = this.cfg;
-    const id = pathOnly(ex.path()).substring(cfg.listModelsPath.length + 1);
+    let id = pathOnly(ex.path()).substring(cfg.listModelsPath.length + 1);
+    if (id.length > 1 && id.charCodeAt(id.length - 1) == 0x2f) id = id.substring(0, id.length - 1);
     const m = cfg.findModel(id);
     const body = m >= 0 ? modelObject(cfg, this.health, m) : null;
     if (body === null) {

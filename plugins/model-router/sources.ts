@@ -17,6 +17,8 @@ export const MAX_REF_CHARS: i32 = 512;
 export class ModelRef {
   /** Index of the configured model `name` names when known already (read in place), else -1. */
   model: i32 = -1;
+  /** Named by a built-in template's path (KServe V2, TorchServe), whose bodies do not carry the model. */
+  keepsBody: bool = false;
 
   constructor(
     public name: string,
@@ -60,6 +62,7 @@ const MAX_MODEL_SEGMENTS: i32 = 8;
  */
 function pathRefUntil(templates: PathTemplate[], path: string, end: i32, names: Map<string, i32> | null): ModelRef | null {
   let first: PathMatch | null = null;
+  let firstTemplate: PathTemplate | null = null;
   // A capture can span only the segments the path has beyond the template's.
   let segments = 0;
   for (let i = 0; i < end; i++) if (path.charCodeAt(i) == 0x2f) segments++;
@@ -67,18 +70,27 @@ function pathRefUntil(templates: PathTemplate[], path: string, end: i32, names: 
     const t = unchecked(templates[i]);
     const match = matchTemplateUntil(t, path, end);
     if (match !== null) {
-      if (names === null || names.has(match.model)) return new ModelRef(match.model, match.version, Source.Path);
-      if (first === null) first = match;
+      if (names === null || names.has(match.model)) return refOf(match, t);
+      if (first === null && !t.knownOnly) {
+        first = match;
+        firstTemplate = t;
+      }
     }
     if (names === null) continue;
     const spans = min(segments - t.segments.length, MAX_MODEL_SEGMENTS - 1);
     for (let span = 1; span <= spans; span++) {
       const longer = matchTemplateUntil(t, path, end, span);
-      if (longer !== null && names.has(longer.model)) return new ModelRef(longer.model, longer.version, Source.Path);
+      if (longer !== null && names.has(longer.model)) return refOf(longer, t);
     }
   }
   // None names a configured model: the first capture, which the router answers with a 404.
-  return first !== null ? new ModelRef(first.model, first.version, Source.Path) : null;
+  return first !== null ? refOf(first as PathMatch, firstTemplate as PathTemplate) : null;
+}
+
+function refOf(match: PathMatch, template: PathTemplate): ModelRef {
+  const ref = new ModelRef(match.model, match.version, Source.Path);
+  ref.keepsBody = template.builtin;
+  return ref;
 }
 
 /**

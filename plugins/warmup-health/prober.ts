@@ -16,7 +16,7 @@ import {
   HttpCallHandler, HttpCallResponse, getSharedData, httpCall, logEnabled, logInfo, nowMillis, randomU64, setSharedData,
   LogLevel, WasmResult,
 } from "../../assembly/index";
-import { encodeHealthRecord, HEALTH_FORMAT, HEALTH_TRAILER_BYTES, healthStateName } from "../../assembly/health/record";
+import { decodeHealthRecord, encodeHealthRecord, HEALTH_FORMAT, HEALTH_TRAILER_BYTES, healthStateName } from "../../assembly/health/record";
 import { decodeLease, encodeLease, Lease, leaseKey, mayHold } from "../../assembly/health/lease";
 import { decodeTargetRecord, encodeTargetRecord, TargetRecord } from "../../assembly/health/target";
 import { HealthConfig, Target } from "./config";
@@ -64,10 +64,14 @@ export class Prober {
       }
       if (r !== null) this.metrics.show(i, r.state, r.rampPermyriad, r.latencyMs);
     }
+    const now = nowMillis();
     for (let g = 0; g < cfg.versions.length; g++) {
       const group = unchecked(cfg.versions[g]);
       const sv = getSharedData(group.key);
-      if (!sv.found || sv.value.byteLength == 0) this.publishVersion(g, nowMillis());
+      // A lapsed record (its target removed by an earlier update, now back) is as good as none:
+      // the router would read it so until the first tick, and `unknown` is what stands now.
+      const kept = sv.found && sv.value.byteLength > 0 ? decodeHealthRecord(sv.value) : null;
+      if (kept === null || !kept.standsAt(now)) this.publishVersion(g, now);
     }
   }
 
