@@ -563,18 +563,27 @@ describe("model-router with warmup-health", () => {
   };
   const KEYS = Array.from({ length: 2000 }, (_, i) => `session-${i}`);
 
-  it("arms one tick in one entry: warmup-health's tick_ms, the router's health refresh counted out on it", async () => {
+  /**
+   * One ai-gateway entry, both servers ready, the router refreshing every 1000 ms; `solo` is a
+   * model of the router's own that no warmup-health target writes (the test writes its record),
+   * and `soloStatus` sends it a request.
+   */
+  async function startWithSolo(): Promise<{ host: Host; p: Plugin; soloStatus: () => Promise<number | undefined> }> {
     const host = new Host();
     new FakeServer(host, "llama-v1").mode = "ready";
     new FakeServer(host, "llama-v2").mode = "ready";
     const vm = await host.loadVm("build/ai-gateway.wasm", { vmId: VM_ID });
-    // A model of the router's own that no warmup-health target writes: the test writes its record.
     const router = { ...ROUTER, health_refresh_ms: 1000, models: { ...ROUTER.models, solo: { versions: { a: { cluster: "solo-a" } } } } };
     const p = vm.startPlugin({ rootId: "ai-gateway", configuration: JSON.stringify({ model_router: router, warmup_health: HEALTH }), allowOnHeadersStopIteration: true, canary: true });
     expect(p.configured).toBe(true);
+    const soloStatus = async () => (await p.request({ headers: { "x-model": "solo" } }, { upstream: () => ({ status: 200, body: "{}" }) })).status;
+    return { host, p, soloStatus };
+  }
+
+  it("arms one tick in one entry: warmup-health's tick_ms, the router's health refresh counted out on it", async () => {
+    const { host, p, soloStatus: solo } = await startWithSolo();
     expect(p.root!.tickPeriod).toBe(TIMING.tick_ms);
     const start = host.now;
-    const solo = async () => (await p.request({ headers: { "x-model": "solo" } }, { upstream: () => ({ status: 200, body: "{}" }) })).status;
     expect(await solo()).toBe(200);
     host.sharedData.set(healthKey("solo", "a"), encodeHealthRecord({ state: "failing", sinceMs: BigInt(host.now), rampPermyriad: 0, reason: "test" }), { vmId: VM_ID });
     // warmup-health keeps probing every tick_ms meanwhile; the router's cache waits its 1000 ms.
@@ -587,13 +596,7 @@ describe("model-router with warmup-health", () => {
   });
 
   it("renews each version record before its deadline, and the router stops obeying a record nobody renews once its deadline passes", async () => {
-    const host = new Host();
-    new FakeServer(host, "llama-v1").mode = "ready";
-    new FakeServer(host, "llama-v2").mode = "ready";
-    const vm = await host.loadVm("build/ai-gateway.wasm", { vmId: VM_ID });
-    const router = { ...ROUTER, health_refresh_ms: 1000, models: { ...ROUTER.models, solo: { versions: { a: { cluster: "solo-a" } } } } };
-    const p = vm.startPlugin({ rootId: "ai-gateway", configuration: JSON.stringify({ model_router: router, warmup_health: HEALTH }), allowOnHeadersStopIteration: true, canary: true });
-    expect(p.configured).toBe(true);
+    const { host, soloStatus: solo } = await startWithSolo();
     const start = host.now;
     const window = 3 * (TIMING.lease_ms + TIMING.tick_ms);
     // The prober renews: long after the first deadline the record still stands, ahead of now.
@@ -604,7 +607,6 @@ describe("model-router with warmup-health", () => {
     expect(renewed.freshUntilMs! <= BigInt(host.now + window)).toBe(true);
     // A record of a target no configuration probes any more (removed by a reload): failing, and
     // standing 1.5 s.
-    const solo = async () => (await p.request({ headers: { "x-model": "solo" } }, { upstream: () => ({ status: 200, body: "{}" }) })).status;
     const written = host.now;
     host.sharedData.set(healthKey("solo", "a"), encodeHealthRecord({ state: "failing", sinceMs: BigInt(written), rampPermyriad: 0, reason: "test", freshUntilMs: BigInt(written + 1500) }), { vmId: VM_ID });
     host.advanceTo(written + 1000);
