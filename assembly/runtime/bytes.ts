@@ -67,3 +67,17 @@ export function allAscii(p: usize, n: i32): bool {
   }
   return true;
 }
+
+/** `s` at `at` starts with `lower` (lower-case ASCII), ignoring ASCII case. */
+export function regionEqualsIgnoreCase(s: string, at: i32, lower: string): bool {
+  const n = lower.length;
+  if (at < 0 || at + n > s.length) return false;
+  const p = changetype<usize>(s) + (<usize>at << 1);
+  const q = changetype<usize>(lower);
+  for (let k = 0; k < n; k++) {
+    let ch = <u32>load<u16>(p + (<usize>k << 1));
+    if (ch - 0x41 < 26) ch |= 0x20;
+    if (ch != <u32>load<u16>(q + (<usize>k << 1))) return false;
+  }
+  return true;
+}

@@ -13,7 +13,7 @@ export const ERROR_MEMBER = "error";
 import { F_ESCAPED, F_NON_ASCII, nodeStringEquals } from "../../assembly/json/reader";
 import { CacheConfig, ModelPolicy } from "./config";
 import { KeyRules } from "./key";
-import { sameAscii } from "../../assembly/runtime/bytes";
+import { regionEqualsIgnoreCase, sameAscii } from "../../assembly/runtime/bytes";
 
 /** The value of `x-ai-cache`. */
 export enum CacheStatus { Hit, Miss, Bypass, Refresh }
@@ -525,19 +525,6 @@ function isSpace(ch: i32): bool {
   return ch == 0x20 || ch == 0x09;
 }
 
-/** `s` at `at` starts with `lower` (lower-case ASCII), ignoring ASCII case. */
-function regionEqualsIgnoreCase(s: string, at: i32, lower: string): bool {
-  const n = lower.length;
-  if (at < 0 || at + n > s.length) return false;
-  const p = changetype<usize>(s) + (<usize>at << 1);
-  const q = changetype<usize>(lower);
-  for (let k = 0; k < n; k++) {
-    let ch = <u32>load<u16>(p + (<usize>k << 1));
-    if (ch - 0x41 < 26) ch |= 0x20;
-    if (ch != <u32>load<u16>(q + (<usize>k << 1))) return false;
-  }
-  return true;
-}
 
 function endsWithIgnoreCase(s: string, end: i32, lower: string): bool {
   return regionEqualsIgnoreCase(s, end - lower.length, lower);

@@ -8,6 +8,7 @@
 // stage asks for it (NeedBody) and routes once it is complete, while Envoy still holds the
 // headers, so the route headers it writes take effect.
 
+import { regionEqualsIgnoreCase } from "../../assembly/runtime/bytes";
 import { HeaderPair, randomBelow, sendLocalResponse } from "../../assembly/index";
 import { JsonValue, parseJsonText, quoteJsonString } from "../../assembly/json/index";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
@@ -226,7 +227,7 @@ class RouterStage extends Stage {
       if (ref === null) ref = this.defaultRef();
       if (ref === null) return StageAction.Stop;
       // The body source came first but found no model, and a built-in template's path named it.
-      keepBody = (ref as ModelRef).source == Source.Path && (ref as ModelRef).keepsBody;
+      keepBody = (ref as ModelRef).keepsBody;
       if (!this.route(ex, ref as ModelRef)) return StageAction.Stop;
     } else if (use == BodyUse.Rewrite && body.byteLength > 0) {
       // Routed by a header or the path: rewrite only a body that parses as a JSON object.
@@ -342,7 +343,7 @@ class RouterStage extends Stage {
     // do not: its body is left alone, so a large tensor is never held (nor refused with 413) for
     // a rewrite, and no `model` member is slipped into it. A custom template may be an
     // OpenAI-style path whose server wants `model` in the body: rewritten as configured.
-    const keepsBody = ref.source == Source.Path && ref.keepsBody;
+    const keepsBody = ref.keepsBody;
     if (!this.route(ex, ref)) return StageAction.Stop;
     if (!this.cfg.rewriteBodyModel || !bodyMayCarryJson || keepsBody) return StageAction.Continue;
     if (this.declaredTooLarge(ex)) return StageAction.Stop;
@@ -577,7 +578,7 @@ function charsetOf(type: string): string {
   for (let i = type.indexOf(";"); i >= 0 && i < n; i = type.indexOf(";", i + 1)) {
     let j = i + 1;
     while (j < n && (type.charCodeAt(j) == 0x20 || type.charCodeAt(j) == 0x09)) j++;
-    if (j + 8 > n || !asciiLowerEquals(type, j, "charset=")) continue;
+    if (j + 8 > n || !regionEqualsIgnoreCase(type, j, "charset=")) continue;
     let start = j + 8;
     let end = type.indexOf(";", start);
     if (end < 0) end = n;
@@ -592,17 +593,7 @@ function charsetOf(type: string): string {
 }
 
 function isUtf8Name(charset: string): bool {
-  return (charset.length == 5 && asciiLowerEquals(charset, 0, "utf-8")) || (charset.length == 4 && asciiLowerEquals(charset, 0, "utf8"));
-}
-
-/** `s` at `at` is lower-case ASCII `lower`, ignoring the case of ASCII letters. */
-function asciiLowerEquals(s: string, at: i32, lower: string): bool {
-  for (let k = 0; k < lower.length; k++) {
-    let c = s.charCodeAt(at + k);
-    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    if (c != lower.charCodeAt(k)) return false;
-  }
-  return true;
+  return (charset.length == 5 && regionEqualsIgnoreCase(charset, 0, "utf-8")) || (charset.length == 4 && regionEqualsIgnoreCase(charset, 0, "utf8"));
 }
 
 /**
