@@ -114,6 +114,19 @@ export class PairsIndex {
 
   /** How many headers of `name` (lower-case ASCII) the map has: one scan of every name. */
   countOf(name: string): i32 {
+    return this.walk(name, false);
+  }
+
+  /** `find` by reading every name, for maps too large to index (and the empty name). */
+  private scan(name: string): bool {
+    return this.walk(name, true) > 0;
+  }
+
+  /**
+   * Reads every name in map order and counts those equal to `name`; with `firstOnly` stops at the
+   * first, whose value `foundAt`/`foundLength` then give.
+   */
+  private walk(name: string, firstOnly: bool): i32 {
     const n = this.count;
     const want = name.length;
     let lengths = this.base + 4;
@@ -123,31 +136,17 @@ export class PairsIndex {
       const nameLen = <i32>load<u32>(lengths);
       const valueLen = <i32>load<u32>(lengths + 4);
       lengths += 8;
-      if (nameLen == want && sameAscii(data, name)) found++;
-      data += <usize>(nameLen + valueLen + 2);
-    }
-    return found;
-  }
-
-  /** `find` by reading every name, for maps too large to index (and the empty name). */
-  private scan(name: string): bool {
-    const n = this.count;
-    const base = this.base;
-    const want = name.length;
-    let lengths = base + 4;
-    let data = base + 4 + (<usize>n << 3);
-    for (let i = 0; i < n; i++) {
-      const nameLen = <i32>load<u32>(lengths);
-      const valueLen = <i32>load<u32>(lengths + 4);
-      lengths += 8;
       if (nameLen == want && sameAscii(data, name)) {
-        this.foundAt = data + <usize>nameLen + 1;
-        this.foundLength = valueLen;
-        return true;
+        if (firstOnly) {
+          this.foundAt = data + <usize>nameLen + 1;
+          this.foundLength = valueLen;
+          return 1;
+        }
+        found++;
       }
       data += <usize>(nameLen + valueLen + 2);
     }
-    return false;
+    return found;
   }
 }
 

@@ -68,6 +68,17 @@ export function allAscii(p: usize, n: i32): bool {
   return true;
 }
 
+/** The `lower.length` bytes at `bytes` are lower-case ASCII `lower`, ignoring the bytes' ASCII case. */
+export function sameAsciiIgnoreCase(bytes: usize, lower: string): bool {
+  const q = changetype<usize>(lower);
+  for (let k = 0, n = lower.length; k < n; k++) {
+    let c = <u32>load<u8>(bytes + <usize>k);
+    if (c - 0x41 < 26) c |= 0x20;
+    if (c != <u32>load<u16>(q + (<usize>k << 1))) return false;
+  }
+  return true;
+}
+
 /** `s` at `at` starts with `lower` (lower-case ASCII), ignoring ASCII case. */
 export function regionEqualsIgnoreCase(s: string, at: i32, lower: string): bool {
   const n = lower.length;

@@ -115,6 +115,9 @@ class RouterStage extends Stage {
   private routedVersion: VersionEntry | null = null;
   /** Set once an error response has been sent. */
   private failed: bool = false;
+  /** `pathMatch` ran for this request: `pathMatched` is its answer. */
+  private pathTried: bool = false;
+  private pathMatched: ModelRef | null = null;
 
   constructor(
     private cfg: RouterConfig, private metrics: RouterMetrics, private health: HealthCache, private digests: TenantDigests,
@@ -284,8 +287,17 @@ class RouterStage extends Stage {
       if (ref === null) this.fail(ErrorKind.InvalidModel, this.cfg.modelHeader + ": expected \"name\" or \"name@version\" in UTF-8, of at most " + MAX_REF_CHARS.toString() + " characters");
       return ref;
     }
-    if (source == Source.Path) return this.mayMatchTemplate(ex) ? pathRef(this.cfg.templates, ex.path(), this.cfg.names) : null;
+    if (source == Source.Path) return this.pathMatch(ex);
     return null;
+  }
+
+  /** The model a path template names in `:path`, matched once a request (the list check may ask first). */
+  private pathMatch(ex: Exchange): ModelRef | null {
+    if (!this.pathTried) {
+      this.pathTried = true;
+      this.pathMatched = this.mayMatchTemplate(ex) ? pathRef(this.cfg.templates, ex.path(), this.cfg.names) : null;
+    }
+    return this.pathMatched;
   }
 
   /** Whether `:path` starts as some template does (checked in place, before decoding the path). */
@@ -521,7 +533,7 @@ class RouterStage extends Stage {
       // Only a read is ours: other methods on one model (OpenAI's DELETE of a fine-tune, KServe
       // V1's `:predict`) are requests like any other, and so is a path a template routes (KServe
       // V1's `GET /v1/models/{model}` status, with that template configured).
-      if (!get || (this.cfg.sources.includes(Source.Path) && pathRef(this.cfg.templates, path, this.cfg.names) !== null)) return ListRequest.No;
+      if (!get || (this.cfg.sources.includes(Source.Path) && this.pathMatch(ex) !== null)) return ListRequest.No;
       // A model header routes it (KServe V1's status of one model, asked of its server).
       if (this.cfg.sources.includes(Source.Header) && headers.find(this.cfg.modelHeader)) return ListRequest.No;
       return read;

@@ -3,6 +3,7 @@
 
 export { parseDecimal } from "../../assembly/http/decimal";
 import { PathMatch, PathTemplate, matchTemplateUntil } from "./path-template";
+import { sameAsciiIgnoreCase } from "../../assembly/runtime/bytes";
 
 /** Where a request named its model. */
 export enum Source { Header, Path, Body, Default }
@@ -107,22 +108,12 @@ export function isJsonContentType(ptr: usize, len: i32): bool {
   const n = end - start;
   if (n == 0) return true;
   const type = ptr + <usize>start;
-  if (n == 16 && asciiEqualsLower(type, "application/json")) return true;
-  return n > 5 && asciiEqualsLower(type + <usize>(n - 5), "+json");
+  if (n == 16 && sameAsciiIgnoreCase(type, "application/json")) return true;
+  return n > 5 && sameAsciiIgnoreCase(type + <usize>(n - 5), "+json");
 }
 
 function isSpace(c: u8): bool {
   return c == 0x20 || c == 0x09;
-}
-
-/** The bytes at `p` equal lower-case ASCII `lower`, ignoring the bytes' case. */
-function asciiEqualsLower(p: usize, lower: string): bool {
-  for (let i = 0; i < lower.length; i++) {
-    let c = <u32>load<u8>(p + <usize>i);
-    if (c >= 0x41 && c <= 0x5a) c += 0x20;
-    if (c != <u32>lower.charCodeAt(i)) return false;
-  }
-  return true;
 }
 
 /** The path without its query string. */

@@ -85,15 +85,16 @@ export class Prober {
       const read = sv.found ? decodeTargetRecord(sv.value) : null;
       const r = read !== null ? read : newRecord();
       if (refreshRamp(r, t, now)) {
+        // Its version's record follows in the loop below.
         if (setSharedData(t.key, encodeTargetRecord(r), sv.found ? sv.cas : 0) == WasmResult.Ok) {
           this.metrics.show(i, r.state, r.rampPermyriad, r.latencyMs);
-          this.publishVersion(t.version, now);
         }
       }
       if (!unchecked(this.inFlight[i])) this.start(i, r, now);
     }
-    // Each version record is renewed before its deadline, changed or not: a record that nobody
-    // renews (its target gone after a reload, every prober gone) stops steering the router.
+    // Each version record is written when a ramp step changed it, and renewed before its
+    // deadline, changed or not: a record that nobody renews (its target gone after a reload,
+    // every prober gone) stops steering the router.
     for (let g = 0; g < cfg.versions.length; g++) this.publishVersion(g, now);
   }
 
