@@ -505,19 +505,39 @@ describe("inference-cache policy", () => {
       ["max-age=0007", 7_000],
       ["no-cache", -1],
       ["", -1],
-      ["max-age", -1],
-      ["max-age=", -1],
-      ["max-age=abc", -1],
-      ["max-age=5s", -1],
-      ["max-age=-5", -1],
+      // Freshness that is not a number of seconds is stale at once (RFC 9111 4.2.1): 0.
+      ["max-age", 0],
+      ["max-age=", 0],
+      ["max-age=abc", 0],
+      ["max-age=5s", 0],
+      ["max-age=-5", 0],
+      ["s-maxage=abc, max-age=2", 0],
+      ["max-age=0", 0],
       ["x-max-age=5", -1],
       ['private="max-age=5"', -1],
       ["max-age=99999999999999999999", -1],
       ["max-age=1000000000", 1_000_000_000_000],
       ["max-age=1000000001", -1],
     ];
-    it.each(CASES)("%j keeps an entry at most %d ms (-1: the model's ttl_ms)", (value, want) => {
+    it.each(CASES)("%j keeps an entry at most %d ms (-1: the model's ttl_ms; 0: not at all)", (value, want) => {
       expect(mod.call("freshness", value)).toBe(want);
+    });
+  });
+
+  describe("an entry's lifetime, from the response's arrival", () => {
+    const CASES: Array<[number, string, string, number]> = [
+      [600_000, "", "", 600_000],
+      [600_000, "max-age=60", "", 60_000],
+      [600_000, "max-age=60", "50", 10_000],
+      [600_000, "max-age=60", "60", 0],
+      [600_000, "", "100", 500_000],
+      [10_000, "max-age=60", "50", -40_000],
+      [600_000, "max-age=60", "x", 60_000],
+      [600_000, "max-age=60", "7, 30", 53_000],
+      [600_000, "max-age=60", " 7", 60_000],
+    ];
+    it.each(CASES)("ttl_ms %d, cache-control %j, age %j: %d ms (0 or less: stale on arrival)", (ttl, cc, age, want) => {
+      expect(mod.call("lifetime", ttl, cc, age)).toBe(want);
     });
   });
 
@@ -542,6 +562,16 @@ describe("inference-cache policy", () => {
       ["no-cache on an event stream (the SSE convention)", { ...OK, content_type: "text/event-stream", cache_control: "no-cache" }, ""],
       ["no-store on an event stream", { ...OK, content_type: "text/event-stream", cache_control: "no-store" }, "upstream-no-store"],
       ["public, max-age", { ...OK, cache_control: "public, max-age=60" }, ""],
+      ["max-age=0", { ...OK, cache_control: "max-age=0" }, "upstream-no-cache"],
+      ["s-maxage=0 over max-age", { ...OK, cache_control: "max-age=60, s-maxage=0" }, "upstream-no-cache"],
+      ["a max-age that is not a number", { ...OK, cache_control: "max-age=abc" }, "upstream-no-cache"],
+      ["an s-maxage that is not a number, beside a good max-age", { ...OK, cache_control: "s-maxage=x, max-age=60" }, "upstream-no-cache"],
+      ["an age within max-age", { ...OK, cache_control: "max-age=60", age: "59" }, ""],
+      ["an age at max-age", { ...OK, cache_control: "max-age=60", age: "60" }, "upstream-no-cache"],
+      ["an age past s-maxage", { ...OK, cache_control: "s-maxage=10, max-age=60", age: "30" }, "upstream-no-cache"],
+      ["an age list: its first member", { ...OK, cache_control: "max-age=60", age: "70, 5" }, "upstream-no-cache"],
+      ["an age that is not a number, ignored", { ...OK, cache_control: "max-age=60", age: "70s" }, ""],
+      ["an age without max-age (the model's ttl_ms decides)", { ...OK, age: "1000000" }, ""],
       ["gzip", { ...OK, content_encoding: "gzip" }, "upstream-content-encoding"],
       ["identity", { ...OK, content_encoding: "Identity" }, ""],
       ["content-length at the limit", { ...OK, content_length: 262144 - 64 - 16 }, ""],
@@ -658,16 +688,22 @@ describe("inference-cache entry", () => {
     const record = (key: string, storedAt: bigint, expiresAt: bigint) => encodeEntryRef({ ...RECORDS[0], key, storedAt, expiresAt });
     const key = Buffer.from(hexKey("k"), "hex");
     // SlotState: Empty, Malformed, OtherKey, Expired, Fresh
-    it.each<[string, Uint8Array, bigint, number]>([
-      ["an empty value", new Uint8Array(0), 0n, 0],
-      ["garbage", enc("not a record"), 0n, 1],
-      ["another key's record", record(hexKey("other"), 0n, 100n), 50n, 2],
-      ["this key's record at its expiry", record(hexKey("k"), 0n, 100n), 100n, 3],
-      ["this key's record long expired", record(hexKey("k"), 0n, 100n), 10n ** 15n, 3],
-      ["this key's record before its expiry", record(hexKey("k"), 0n, 100n), 99n, 4],
-    ])("reads %s", (_name, bytes, now, state) => {
+    const ANY_AGE = 2n ** 64n - 1n;
+    it.each<[string, Uint8Array, bigint, bigint, number]>([
+      ["an empty value", new Uint8Array(0), 0n, ANY_AGE, 0],
+      ["garbage", enc("not a record"), 0n, ANY_AGE, 1],
+      ["another key's record", record(hexKey("other"), 0n, 100n), 50n, ANY_AGE, 2],
+      ["this key's record at its expiry", record(hexKey("k"), 0n, 100n), 100n, ANY_AGE, 3],
+      ["this key's record long expired", record(hexKey("k"), 0n, 100n), 10n ** 15n, ANY_AGE, 3],
+      ["this key's record before its expiry", record(hexKey("k"), 0n, 100n), 99n, ANY_AGE, 4],
+      // The reader's own ttl_ms bounds a record another configuration wrote for longer.
+      ["this key's record at the reader's ttl_ms", record(hexKey("k"), 1000n, 9000n), 3000n, 2000n, 3],
+      ["this key's record within the reader's ttl_ms", record(hexKey("k"), 1000n, 9000n), 2999n, 2000n, 4],
+      ["this key's record stored ahead of this clock", record(hexKey("k"), 5000n, 9000n), 3000n, 1n, 4],
+      ["another key's record at any age", record(hexKey("other"), 0n, 100n), 50n, 1n, 2],
+    ])("reads %s", (_name, bytes, now, maxAge, state) => {
       const reads = mod.call("slotStateClockReads") as number;
-      expect(mod.call("slotState", bytes, key, now)).toBe(state);
+      expect(mod.call("slotState", bytes, key, now, maxAge)).toBe(state);
       // The time is asked for only when the record is this key's: a miss makes no host call for it.
       expect((mod.call("slotStateClockReads") as number) - reads).toBe(state >= 3 ? 1 : 0);
     });

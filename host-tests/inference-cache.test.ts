@@ -323,6 +323,35 @@ describe("inference-cache", () => {
       expect(ra.host.metric("inference_cache.stores.tier=shared")).toBe(1);
     });
 
+    it("serves a shared record no older than the reader's own ttl_ms, and counts a shared hit copied over another key's entry as an eviction", async () => {
+      const store = new Map<string, Buffer>();
+      const a = new Host();
+      webdis(a, store);
+      const b = new Host();
+      webdis(b, store);
+      // A stores for 60 s; B's operator has since lowered ttl_ms to 2 s (and B has one slot).
+      const ra = await rig("alone", SHARED, a);
+      const rb = await rig("alone", { ...SHARED, ttl_ms: 2000, slots: 1 }, b);
+      await ra.send(post(chat({ messages: [{ role: "user", content: "one" }] })));
+      await ra.send(post(chat({ messages: [{ role: "user", content: "two" }] })));
+      a.advance(3000);
+      b.advance(3000);
+      // Three seconds old: past B's 2 s, though A allowed it 60.
+      const old = await rb.send(post(chat({ messages: [{ role: "user", content: "one" }] })));
+      expect([old.response?.headers["x-ai-cache"], old.response?.headers["x-ai-cache-reason"]]).toEqual(["MISS", "expired"]);
+      expect(rb.server.count).toBe(1);
+      // B's slot now holds "one" (stored by B, fresh); A writes "two" again, and B's shared hit of
+      // it replaces "one" in B's only slot: an eviction.
+      await ra.send(post(chat({ messages: [{ role: "user", content: "two" }] }), { "cache-control": "no-cache" }));
+      const two = await rb.send(post(chat({ messages: [{ role: "user", content: "two" }] })));
+      expect(two.response?.headers["x-ai-cache-reason"]).toBe("shared-hit");
+      expect(rb.host.metric("inference_cache.evictions")).toBe(1);
+      // Copied into the local slot, it is still bounded by B's ttl_ms there.
+      b.advance(2500);
+      const later = await rb.send(post(chat({ messages: [{ role: "user", content: "two" }] })));
+      expect([later.response?.headers["x-ai-cache"], later.response?.headers["x-ai-cache-reason"]]).toEqual(["MISS", "expired"]);
+    });
+
     it("fails open: Webdis down or slow is a miss with a reason, never an error", async () => {
       const store = new Map<string, Buffer>();
       const host = new Host();

@@ -190,9 +190,10 @@ export class SlotRead {
  * Reads a slot's value (null: none) for `key`, at the time `clock` gives. The key is compared in
  * full before the expiry is trusted; `out.entry` is set only when Fresh. The clock is read only
  * for a record of this key: the usual miss (an empty slot, another key's record) needs no time,
- * and a clock reading is a host call.
+ * and a clock reading is a host call. A record is Expired past its own expiry, and once it is
+ * `maxAgeMs` old (`entryExpired`).
  */
-export function readSlot(bytes: ArrayBuffer | null, key: ArrayBuffer, clock: () => u64, out: SlotRead = new SlotRead()): SlotRead {
+export function readSlot(bytes: ArrayBuffer | null, key: ArrayBuffer, clock: () => u64, maxAgeMs: u64, out: SlotRead = new SlotRead()): SlotRead {
   out.entry = null;
   out.nowMs = 0;
   if (bytes === null || bytes.byteLength == 0) {
@@ -217,13 +218,24 @@ export function readSlot(bytes: ArrayBuffer | null, key: ArrayBuffer, clock: () 
   }
   const now = clock();
   out.nowMs = now;
-  if (now >= entry.expiresAtMs) {
+  if (entryExpired(entry, now, maxAgeMs)) {
     out.state = SlotState.Expired;
     return out;
   }
   out.state = SlotState.Fresh;
   out.entry = entry;
   return out;
+}
+
+/**
+ * Whether `entry` is past serving at `now`: past its own expiry (what its writer allowed), or
+ * `maxAgeMs` old, the reader's own `ttl_ms`: a shared-tier record written by an Envoy with a
+ * longer `ttl_ms` (before an operator shortened it, or on another route) is not served longer
+ * than the reader's configuration says. A record stored "in the future" (another Envoy's clock
+ * ahead of this one) is of age 0.
+ */
+export function entryExpired(entry: CacheEntry, now: u64, maxAgeMs: u64): bool {
+  return now >= entry.expiresAtMs || (now > entry.storedAtMs && now - entry.storedAtMs >= maxAgeMs);
 }
 
 /** The slot of `key` among `slots`: its first four bytes as a big-endian u32, modulo `slots`. */

@@ -46,6 +46,10 @@ export interface StepExpect {
   otherKeyThan?: number;
   /** Whether the response carries x-ai-cache-key. */
   key?: boolean;
+  /** A HIT's `age` is at least this many seconds. */
+  minAge?: number;
+  /** A response from the upstream carries its `age` header, this value (else none). */
+  upstreamAge?: string;
 }
 
 export interface CacheStep {
@@ -245,6 +249,20 @@ export const CASES: CacheCase[] = [
       { request: post(chat({ messages: [{ role: "user", content: "max-age 1" }] })), expect: miss() },
       { request: post(chat({ messages: [{ role: "user", content: "max-age 1" }] })), expect: hit(0) },
       { request: post(chat({ messages: [{ role: "user", content: "max-age 1" }] })), expect: miss({ reason: "expired", sameKeyAs: 0 }), waitMs: 1200 },
+    ],
+  },
+  {
+    // RFC 9111: freshness counts from when the upstream made the answer, so the `age` it arrives
+    // with counts against max-age (and ttl_ms), and a hit's `age` includes it; freshness that is
+    // not a number of seconds is stale at once.
+    name: "counts the upstream's age against max-age and in a hit's age; takes an unreadable max-age as stale",
+    steps: [
+      { request: post(chat({ messages: [{ role: "user", content: "aged 50" }] })), expect: miss({ upstreamAge: "50" }) },
+      { request: post(chat({ messages: [{ role: "user", content: "aged 50" }] })), expect: hit(0, { minAge: 50 }) },
+      { request: post(chat({ messages: [{ role: "user", content: "aged 60" }] })), expect: miss({ reason: "upstream-no-cache", upstreamAge: "60" }) },
+      { request: post(chat({ messages: [{ role: "user", content: "aged 60" }] })), expect: miss({ reason: "upstream-no-cache", upstreamAge: "60" }) },
+      { request: post(chat({ messages: [{ role: "user", content: "max-age abc" }] })), expect: miss({ reason: "upstream-no-cache" }) },
+      { request: post(chat({ messages: [{ role: "user", content: "max-age abc" }] })), expect: miss({ reason: "upstream-no-cache" }) },
     ],
   },
   {

@@ -10,7 +10,7 @@ import { JsonResult, JsonValue, JsonWriter, parseJson, parseJsonText } from "../
 import { CacheConfig, ModelPolicy, parseConfig } from "../../plugins/inference-cache/config";
 import { canonicalBody, computeKey, KeyRequest } from "../../plugins/inference-cache/key";
 import {
-  bodyKindOf, cacheStatusName, decideRequest, decideResponse, freshnessLimitMs, hasDirective, REASONS, reasonName, RequestDecision,
+  ageHeaderMs, bodyKindOf, cacheStatusName, decideRequest, decideResponse, freshnessLimitMs, remainingLifetimeMs, hasDirective, REASONS, reasonName, RequestDecision,
   RequestFacts, ResponseFacts,
 } from "../../plugins/inference-cache/policy";
 import { jsonToSse, replayFor, SseReader, sseToJson } from "../../plugins/inference-cache/sse";
@@ -155,7 +155,25 @@ export function storable(factsData: usize): usize {
   f.contentEncoding = optionalString(facts, "content_encoding");
   const length = facts.get("content_length");
   if (length !== null) f.contentLength = length.asInteger();
+  const age = optionalString(facts, "age");
+  if (age !== null) {
+    const bytes = String.UTF8.encode(age);
+    f.ageMs = ageHeaderMs(changetype<usize>(bytes), bytes.byteLength);
+  }
   return outputString(reasonName(decideResponse(current, f)));
+}
+
+/**
+ * remainingLifetimeMs for a model's `ttl_ms`, a cache-control value ("" for none) and an `age`
+ * header value ("" for none), as a double.
+ */
+export function lifetime(ttlMs: u32, cacheControl: usize, age: usize): f64 {
+  const f = new ResponseFacts();
+  const cc = text(cacheControl);
+  if (cc.length > 0) f.cacheControl = cc;
+  const bytes = String.UTF8.encode(text(age));
+  f.ageMs = ageHeaderMs(changetype<usize>(bytes), bytes.byteLength);
+  return <f64>remainingLifetimeMs(ttlMs, f);
 }
 
 /** `[[name, status], ...]`: the reason table. */
@@ -209,10 +227,10 @@ function slotClock(): u64 {
   return slotNow;
 }
 
-/** SlotState of a slot's bytes for a key at a time. */
-export function slotState(data: usize, keyData: usize, nowMs: u64): i32 {
+/** SlotState of a slot's bytes for a key at a time, for a reader serving records up to `maxAgeMs` old. */
+export function slotState(data: usize, keyData: usize, nowMs: u64, maxAgeMs: u64): i32 {
   slotNow = nowMs;
-  return readSlot(input(data), input(keyData), slotClock).state;
+  return readSlot(input(data), input(keyData), slotClock, maxAgeMs).state;
 }
 
 /** Clock readings by `slotState` so far. */

@@ -2,7 +2,7 @@
 // carry the number of the request (so a replayed body is told apart from a fresh one), as JSON or,
 // for `"stream": true`, as SSE in several chunks. Message text `fail 500` answers 500; `set cookie`
 // adds a set-cookie header; `max-age 0` adds `cache-control: public, max-age=0`, `s-maxage 60`
-// `max-age=0, s-maxage=60`, `max-age 1` `public, max-age=1`; `error answer` answers 200 with an error (the body, or a stream's event); `broken json` answers 200 with a JSON body cut short (a stream: an event cut short, then `[DONE]`). Used by the emulator (as an upstream handler) and by the Envoy runner
+// `max-age=0, s-maxage=60`, `max-age 1` `public, max-age=1`, `max-age abc` `public, max-age=abc`, `aged N` `public, max-age=60` with `age: N`; `error answer` answers 200 with an error (the body, or a stream's event); `broken json` answers 200 with a JSON body cut short (a stream: an event cut short, then `[DONE]`). Used by the emulator (as an upstream handler) and by the Envoy runner
 // (behind a node:http server), so both see the same answers. Asked with an `accept-encoding`
 // that names gzip, a JSON answer is sent gzipped (`encoded`, with `content-encoding: gzip`), as
 // hosted APIs answer most HTTP clients.
@@ -66,6 +66,13 @@ export class ModelServer {
     if (text.includes("max-age 0")) headers["cache-control"] = "public, max-age=0";
     if (text.includes("s-maxage 60")) headers["cache-control"] = "max-age=0, s-maxage=60";
     if (text.includes("max-age 1")) headers["cache-control"] = "public, max-age=1";
+    if (text.includes("max-age abc")) headers["cache-control"] = "public, max-age=abc";
+    // Already this old when it arrives (a CDN or cache in front of the server), with 60 s of freshness.
+    const aged = /aged (\d+)/.exec(text);
+    if (aged !== null) {
+      headers["cache-control"] = "public, max-age=60";
+      headers.age = aged[1];
+    }
     const id = `chatcmpl-${n}`;
     const content = `The answer is 4 (request ${n}).`;
     if (doc.stream === true) {

@@ -27,7 +27,7 @@ import { KEY_BYTES, KeyRequest, computeKeyInto } from "./key";
 import { CacheMetrics, Tier } from "./metrics";
 import {
   CACHE_STATUS_NAMES, CacheStatus, ERROR_MEMBER, REASONS, Reason, ReasonInfo, RequestAction, RequestDecision, RequestFacts, ResponseFacts,
-  bodyKindOf, decideOnHeaders, decideRequest, decideResponse, freshnessLimitMs, maxStoredBodyBytes, reasonName, releaseMemberScratch, sharedRecordUsable,
+  bodyKindOf, decideOnHeaders, decideRequest, ageHeaderMs, decideResponse, maxStoredBodyBytes, remainingLifetimeMs, reasonName, releaseMemberScratch, sharedRecordUsable,
 } from "./policy";
 import { SharedReadTarget, SharedTierClient } from "./shared";
 import { isJsonEventStream, Replay, SseReader, replayFor } from "./sse";
@@ -215,7 +215,10 @@ export class CacheStage extends Stage {
   private limit: i32 = 0;
   // How long the entry being gathered lives: the model's ttl_ms, or less when the upstream's
   // cache-control says so.
+  /** How long the response being stored stays fresh from its arrival (`remainingLifetimeMs`). */
   private ttlMs: u32 = 0;
+  /** The `age` it arrived with: its entry counts its age from that much earlier. */
+  private ageMs: u32 = 0;
   private kind: BodyKind = BodyKind.None;
   private contentType: string = "";
   private status: i32 = 0;
@@ -330,7 +333,7 @@ export class CacheStage extends Stage {
     // the last record any more: a hit was answered from it within its own call).
     const value = getSharedDataAt(root.slotKeyAt(this.slot), root.slotKeyBytesLength, root.slotBuffer, root.slotValue);
     root.slotBuffer = keepForLoan(value.found ? value.value : null, root.slotBuffer, KEEP_SLOT_BYTES);
-    const read = readSlot(value.found ? value.value : null, key, nowMillis, root.slotRead);
+    const read = readSlot(value.found ? value.value : null, key, nowMillis, <u64>policy.ttlMs, root.slotRead);
     if (read.state == SlotState.Fresh && this.serve(read.entry as CacheEntry, Tier.Local, read.nowMs)) return StageAction.Stop;
     this.slotTaken = read.state == SlotState.OtherKey;
     this.reason = read.state == SlotState.Fresh ? Reason.NotConvertible
@@ -345,7 +348,7 @@ export class CacheStage extends Stage {
     // Shared tier: asked only on a local miss; its answer resumes the request.
     const shared = root.shared;
     if (shared !== null && read.state != SlotState.Fresh) {
-      if (shared.read(ex, req.tenant, policy.shared, key, this.hex, new AnswerToStage(this, ex))) return StageAction.Pause;
+      if (shared.read(ex, req.tenant, policy.shared, policy.ttlMs, key, this.hex, new AnswerToStage(this, ex))) return StageAction.Pause;
       // Envoy refused the call (no such cluster, say): the same answer as a failed one.
       this.reason = Reason.SharedTierError;
     }
@@ -363,7 +366,7 @@ export class CacheStage extends Stage {
     if (entry !== null) {
       // A shared hit also fills the local slot, so this worker's next request stays local.
       if (this.serve(entry, Tier.Shared, nowMillis())) {
-        this.storeLocal(changetype<usize>(entry.source), entry.source.byteLength, false);
+        this.storeLocal(changetype<usize>(entry.source), entry.source.byteLength, this.slotTaken);
         ex.resume(StageAction.Stop);
         return;
       }
@@ -421,7 +424,11 @@ export class CacheStage extends Stage {
     facts.cacheControl = view.get("cache-control");
     facts.contentEncoding = view.get("content-encoding");
     facts.contentLength = view.find("content-length") ? parseDecimalAt(view.valuePtr, view.valueLength) : -1;
-    const refused = decideResponse(cfg, facts);
+    facts.ageMs = view.find("age") ? ageHeaderMs(view.valuePtr, view.valueLength) : 0;
+    let refused = decideResponse(cfg, facts);
+    const remaining = refused == Reason.None ? remainingLifetimeMs((this.policy as ModelPolicy).ttlMs, facts) : 0;
+    // Older on arrival than the model's ttl_ms allows: stale at once, as for max-age=0.
+    if (refused == Reason.None && remaining <= 0) refused = Reason.UpstreamNoCache;
     const status = action == RequestAction.Refresh ? CacheStatus.Refresh : CacheStatus.Miss;
     this.label(ex, status, refused != Reason.None ? refused : this.reason);
     this.setKeyHeader(ex);
@@ -432,9 +439,8 @@ export class CacheStage extends Stage {
     if (action == RequestAction.Refresh) this.root.metrics.refreshes.increment(1);
     const ct = facts.contentType as string;
     this.storing = true;
-    const modelTtl = (this.policy as ModelPolicy).ttlMs;
-    const fresh = freshnessLimitMs(facts.cacheControl);
-    this.ttlMs = fresh >= 0 && fresh < <i64>modelTtl ? <u32>fresh : modelTtl;
+    this.ttlMs = <u32>remaining;
+    this.ageMs = <u32>facts.ageMs;
     this.status = facts.status;
     this.contentType = ct;
     this.kind = bodyKindOf(ct);
@@ -534,7 +540,8 @@ export class CacheStage extends Stage {
     this.sse = null;
     const base = changetype<usize>(sink.buffer);
     const size = sink.length;
-    if (!writeEntryHead(base, this.keyBytes(), now, now + <u64>ttl, this.status, this.kind, this.contentType, size - this.headBytes)) {
+    const madeAt = now > <u64>this.ageMs ? now - <u64>this.ageMs : 0;
+    if (!writeEntryHead(base, this.keyBytes(), madeAt, now + <u64>ttl, this.status, this.kind, this.contentType, size - this.headBytes)) {
       this.root.returnSink(sink);
       return this.root.metrics.notStoredBecause(Reason.ContentTypeNotCacheable);
     }

@@ -315,6 +315,8 @@ export class ResponseFacts {
   contentEncoding: string | null = null;
   /** -1 when unknown (chunked, or a stream). */
   contentLength: i64 = -1;
+  /** The upstream's `age` (`ageHeaderMs`): how old the response already is, in ms; 0 without one. */
+  ageMs: i64 = 0;
 }
 
 /**
@@ -334,9 +336,12 @@ export function decideResponse(cfg: CacheConfig, facts: ResponseFacts): Reason {
     // stream back, not a policy for replays (servers send it on every stream): only a whole
     // response's `no-cache` (reuse only after revalidating, which this filter cannot) refuses.
     if (hasDirective(cc, "no-cache") && bodyKindOf(ct) != BodyKind.Sse) return Reason.UpstreamNoCache;
-    // max-age=0 is stale at once: no-cache, for any body. A shared cache (this one) obeys
-    // s-maxage instead when there is one.
-    if (hasDirective(cc, "s-maxage") ? directiveIsZero(cc, "s-maxage") : directiveIsZero(cc, "max-age")) return Reason.UpstreamNoCache;
+    // Stale at once, as no-cache, for any body: max-age=0 (s-maxage, which a shared cache obeys
+    // instead, when there is one), a value that is not a number of seconds (RFC 9111 4.2.1
+    // encourages caches to take invalid freshness as stale), or an `age` the response has
+    // already reached.
+    const fresh = freshnessLimitMs(cc);
+    if (fresh == 0 || (fresh > 0 && facts.ageMs >= fresh)) return Reason.UpstreamNoCache;
   }
   const enc = facts.contentEncoding;
   if (enc !== null && !isIdentity(enc)) return Reason.UpstreamContentEncoding;
@@ -440,25 +445,47 @@ export function hasDirective(value: string, name: string): bool {
 }
 
 /**
- * Whether directive `name` (`max-age`, `s-maxage`) is there with the argument 0: for a cache
- * that cannot revalidate, the same as `no-cache` (the response is stale at once).
+ * The upstream's `age` header (the `len` bytes at `ptr`) in ms: how old the response was when it
+ * arrived, which its freshness counts from. The first member of a list; anything but a
+ * non-negative integer is ignored, 0 (RFC 9111 5.1). Beyond MAX_FRESH_SECONDS it is that.
  */
-export function directiveIsZero(value: string, name: string): bool {
-  let i = directiveAt(value, name);
-  if (i < 0) return false;
-  const n = value.length;
-  const from = i;
-  while (i < n && value.charCodeAt(i) == 0x30) i++;
-  return i > from && (i == n || value.charCodeAt(i) == 0x2c || value.charCodeAt(i) == 0x22 || isSpace(value.charCodeAt(i)));
+export function ageHeaderMs(ptr: usize, len: i32): i64 {
+  let seconds: i64 = 0;
+  let i = 0;
+  while (i < len) {
+    const ch = <u32>load<u8>(ptr + <usize>i);
+    if (ch - 0x30 > 9) break;
+    if (seconds <= MAX_FRESH_SECONDS) seconds = seconds * 10 + <i64>(ch - 0x30);
+    i++;
+  }
+  if (i == 0) return 0;
+  if (i < len) {
+    const ch = load<u8>(ptr + <usize>i);
+    if (ch != 0x2c && ch != 0x20 && ch != 0x09) return 0;
+  }
+  return (seconds > MAX_FRESH_SECONDS ? MAX_FRESH_SECONDS : seconds) * 1000;
+}
+
+/**
+ * How long from now a response stays fresh in the cache, in ms: the shorter of the model's
+ * `ttlMs` and the upstream's `s-maxage`/`max-age` (`freshnessLimitMs`), both counted from when
+ * the response was made, so less the `age` it arrived with. An entry's age on a hit (its `age`
+ * header) counts from the same moment. 0 or less: stale on arrival, not stored.
+ */
+export function remainingLifetimeMs(ttlMs: u32, facts: ResponseFacts): i64 {
+  const fresh = freshnessLimitMs(facts.cacheControl);
+  const lifetime = fresh >= 0 && fresh < <i64>ttlMs ? fresh : <i64>ttlMs;
+  return lifetime - facts.ageMs;
 }
 
 /**
  * How long the response's own `cache-control` lets a shared cache keep it, in ms: `s-maxage`
  * when there is one (a shared cache obeys it over `max-age`), else `max-age`, in whole seconds;
- * -1 when neither is there with a number. The entry lives for the shorter of this and the
- * model's `ttl_ms`: an upstream that says its answer is good for a minute is not replayed for
- * ten. (0 never gets here: `decideResponse` refuses it as `upstream-no-cache`.) A number too
- * large to matter (over MAX_FRESH_SECONDS) is no limit.
+ * -1 when neither is there. 0 when the one that counts is 0 or not a number of seconds
+ * (`max-age=abc`, `max-age=-5`, `max-age` alone): stale at once (`decideResponse` refuses
+ * it). The entry lives for the shorter of this and the model's `ttl_ms`
+ * (`remainingLifetimeMs`): an upstream that says its answer is good for a minute is not
+ * replayed for ten. A number too large to matter (over MAX_FRESH_SECONDS) is no limit.
  */
 export function freshnessLimitMs(value: string | null): i64 {
   if (value === null) return -1;
@@ -474,8 +501,8 @@ export function freshnessLimitMs(value: string | null): i64 {
     if (seconds <= MAX_FRESH_SECONDS) seconds = seconds * 10 + <i64>(ch - 0x30);
     i++;
   }
-  // `max-age=abc`, `max-age=5s`: no number this filter trusts, so the model's TTL stands.
-  if (i == from || (i < n && value.charCodeAt(i) != 0x2c && value.charCodeAt(i) != 0x22 && !isSpace(value.charCodeAt(i)))) return -1;
+  // `max-age=abc`, `max-age=5s`: no number of seconds, so no freshness to trust.
+  if (i == from || (i < n && value.charCodeAt(i) != 0x2c && value.charCodeAt(i) != 0x22 && !isSpace(value.charCodeAt(i)))) return 0;
   return seconds > MAX_FRESH_SECONDS ? -1 : seconds * 1000;
 }
 

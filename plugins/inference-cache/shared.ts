@@ -19,7 +19,7 @@
 // client may already be gone) cannot cancel its write; the answer is counted at the root.
 
 import { HeaderPair, HttpCallHandler, HttpCallResponse, httpCall, nowMillis } from "../../assembly/index";
-import { CacheEntry, ENTRY_KEY_BYTES, decodeEntry, redisKey } from "../../assembly/cache/entry";
+import { CacheEntry, ENTRY_KEY_BYTES, decodeEntry, entryExpired, redisKey } from "../../assembly/cache/entry";
 import { Exchange } from "../../assembly/pipeline/index";
 import { StageRoot } from "../../assembly/pipeline/stage";
 import { MAX_TTL_MS, SharedTier } from "./config";
@@ -35,12 +35,12 @@ export abstract class SharedReadTarget {
 export class SharedTierClient {
   constructor(private tier: SharedTier, private metrics: CacheMetrics, private root: StageRoot) {}
 
-  /** Starts the read of `hexKey`; false when Envoy refused the call (counted, the request goes on). */
-  read(ex: Exchange, tenant: string, shared: bool, key: ArrayBuffer, hexKey: string, target: SharedReadTarget): bool {
+  /** Starts the read of `hexKey`, a record served at most `maxAgeMs` old (the reader's `ttl_ms`); false when Envoy refused the call (counted, the request goes on). */
+  read(ex: Exchange, tenant: string, shared: bool, maxAgeMs: u32, key: ArrayBuffer, hexKey: string, target: SharedReadTarget): bool {
     const tier = this.tier;
     const path = "/GET/" + redisKey(tier.keyPrefix, tenant, shared, hexKey) + ".raw";
     // The answer comes in a later call: the handler keeps a copy of the key (the caller's is reused).
-    const handler = new SharedRead(this.metrics, key.slice(0), nowMillis(), target);
+    const handler = new SharedRead(this.metrics, key.slice(0), nowMillis(), <u64>maxAgeMs, target);
     if (ex.httpCall(tier.cluster, requestHeaders("GET", path), null, tier.timeoutMs, handler) != 0) return true;
     this.metrics.sharedErrors[SharedOp.Read].increment(1);
     return false;
@@ -62,7 +62,7 @@ function requestHeaders(method: string, path: string): HeaderPair[] {
 }
 
 class SharedRead extends HttpCallHandler {
-  constructor(private metrics: CacheMetrics, private key: ArrayBuffer, private startedMs: u64, private target: SharedReadTarget) {
+  constructor(private metrics: CacheMetrics, private key: ArrayBuffer, private startedMs: u64, private maxAgeMs: u64, private target: SharedReadTarget) {
     super();
   }
 
@@ -92,7 +92,7 @@ class SharedRead extends HttpCallHandler {
       this.target.answer(null, Reason.UnreadableEntry);
       return;
     }
-    if (now >= entry.expiresAtMs) {
+    if (entryExpired(entry, now, this.maxAgeMs)) {
       this.target.answer(null, Reason.Expired);
       return;
     }

@@ -189,6 +189,28 @@ describe("inference-cache shared tier through two Envoys and one Redis", () => {
     expect(store.webdisExit()).toBeNull();
   });
 
+  it("serves a shared record no older than the reading Envoy's own ttl_ms", async () => {
+    // C's operator lowered ttl_ms to 1 s; A still stores for 60 s.
+    const c = await startCacheEnvoy({
+      form: "pipeline", cacheConfig: { ...SHARED, ttl_ms: 1000 }, modelServerPort: server.port, webdisPort: store.webdisPort, name: "inference-cache-shared-c",
+    });
+    try {
+      const req = chatRequest("shared: reader's ttl");
+      const first = await send(a, req);
+      expect([first.cache, first.reason]).toEqual(["MISS", "not-found"]);
+      await redisValue(redisKeyOf(first.key!));
+      await sleep(1_200);
+      const late = await send(c, req);
+      expect([late.status, late.cache, late.reason, late.reachedUpstream]).toEqual([200, "MISS", "expired", true]);
+      // B, with A's ttl_ms, is served the same record (C's own write has replaced it by then: fresh either way).
+      const fresh = await send(b, req);
+      expect([fresh.cache, fresh.reason]).toEqual(["HIT", "shared-hit"]);
+      expect(wasmFailures(c.logs())).toEqual([]);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it("counts the shared tier in Envoy's stats, and has not trapped", async () => {
     const sa = await a.stats("^wasmcustom\\.inference_cache\\.");
     const sb = await b.stats("^wasmcustom\\.inference_cache\\.");
