@@ -45,7 +45,7 @@ function upstreamOf(server: ModelServer): UpstreamHandler {
 /** One request through `chain`, driven frame by frame so that the filter state can be read after it. */
 function drive(host: Host, chain: FilterChain, req: StepRequest, upstream: UpstreamHandler): Sent {
   const stream = chain.newStream({ upstream });
-  const headers: Record<string, string> = { ":method": req.method ?? "POST", ":path": req.path ?? CHAT_PATH, ...(req.headers ?? {}) };
+  const headers: Record<string, string | string[]> = { ":method": req.method ?? "POST", ":path": req.path ?? CHAT_PATH, ...(req.headers ?? {}) };
   if (req.tenant !== undefined) headers.authorization = `Bearer run-${req.tenant}`;
   const body = req.body;
   if (body !== undefined) headers["content-length"] = String(Buffer.byteLength(body));

@@ -40,7 +40,8 @@ export interface StepRequest {
   tenant?: string;
   method?: string;
   path?: string;
-  headers?: Record<string, string>;
+  /** An array sends the header once per value (as separate header lines or h2 fields). */
+  headers?: Record<string, string | string[]>;
   body?: string | Uint8Array;
 }
 
@@ -96,7 +97,7 @@ export function chat(extra: Record<string, unknown> = {}, model = "llama", messa
   return JSON.stringify({ model, messages: [{ role: "user", content: message }], ...extra });
 }
 
-const post = (tenant: string | undefined, body: string, headers: Record<string, string> = {}): StepRequest =>
+const post = (tenant: string | undefined, body: string, headers: Record<string, string | string[]> = {}): StepRequest =>
   ({ tenant, method: "POST", path: CHAT_PATH, headers: { "content-type": "application/json", ...headers }, body });
 
 const ok = (extra: Partial<StepExpect> = {}): StepExpect => ({ status: 200, upstream: true, ...extra });
@@ -185,6 +186,27 @@ export const CASES: TokenBucketCase[] = [
       { request: post("e", chat({ max_tokens: 50 }, "llama", say("fail 500"))), expect: { status: 500, upstream: true, remaining: { tokens: 940 }, llmTokens: 0 } },
       { request: post("e", chat({ max_tokens: 50 }, "llama", say("no usage"))), expect: ok({ remaining: { tokens: 940 }, llmTokens: 60 }) },
       { request: post("e", chat({ max_tokens: 50 })), expect: ok({ remaining: { requests: 2, tokens: 880 } }) },
+    ],
+  },
+  {
+    // Made-up keys the upstream refuses must not hold buckets (and so slots) a request short.
+    name: "gives the request back as well as the tokens when the upstream refuses the identity (401, 403)",
+    steps: [
+      { request: post("u", chat({ max_tokens: 50 }, "llama", say("fail 401"))), expect: { status: 401, upstream: true, remaining: { requests: 4, tokens: 940 }, llmTokens: 0 } },
+      { request: post("u", chat({ max_tokens: 50 }, "llama", say("fail 403"))), expect: { status: 403, upstream: true, remaining: { requests: 4, tokens: 940 }, llmTokens: 0 } },
+      { request: post("u", chat({ max_tokens: 50 })), expect: ok({ remaining: { requests: 4, tokens: 940 } }) },
+    ],
+  },
+  {
+    // Envoy joins repeated `authorization` headers into one value; other names arrive as several.
+    name: "refuses a tenant header sent twice, and counts nothing",
+    config: { tenant_header: "x-api-key" },
+    steps: [
+      {
+        request: post(undefined, chat(), { "x-api-key": ["made-up", "k1"] }),
+        expect: { status: 400, upstream: false, error: { name: "repeated_identity", type: "invalid_request_error", code: "repeated_identity", param: null }, noHeaders: true, llmTokens: 0 },
+      },
+      { request: post(undefined, chat(), { "x-api-key": "k1" }), expect: ok({ remaining: { requests: 4 } }) },
     ],
   },
   {

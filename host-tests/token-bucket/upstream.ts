@@ -7,7 +7,7 @@
 // completion_tokens min(max_tokens, 30), or max_tokens itself when a message says "at length"
 // (max_tokens absent: 30 / 200). A streamed request (`"stream": true`) gets SSE in several chunks,
 // with a usage chunk only if it asked with `stream_options.include_usage`, as OpenAI's API does.
-// Message text `fail 500` answers 500 (no usage), `no usage` a 200 without usage. Every answer
+// Message text `fail 500` answers 500 (no usage), `fail 401` and `fail 403` those statuses, `no usage` a 200 without usage. Every answer
 // says which max_tokens the server saw: `x-upstream-max-tokens` (absent: "none"). Asked with an
 // `accept-encoding` that names gzip, a JSON answer comes gzipped (`content-encoding: gzip`), as
 // hosted APIs answer most HTTP clients.
@@ -40,9 +40,10 @@ export class ModelServer {
     const model = typeof doc.model === "string" ? doc.model : "unknown";
     const max = typeof doc.max_tokens === "number" ? doc.max_tokens : typeof doc.max_completion_tokens === "number" ? doc.max_completion_tokens : undefined;
     const headers: Record<string, string> = { "x-upstream-max-tokens": max === undefined ? "none" : String(max) };
-    if (text.includes("fail 500")) {
+    const fail = /fail (500|401|403)/.exec(text);
+    if (fail !== null) {
       headers["content-type"] = "application/json";
-      return { status: 500, headers, chunks: [JSON.stringify({ error: { message: `failed ${n}`, type: "server_error" } })] };
+      return { status: Number(fail[1]), headers, chunks: [JSON.stringify({ error: { message: `failed ${n}`, type: fail[1] === "500" ? "server_error" : "invalid_request_error" } })] };
     }
     const completion = text.includes("at length") ? (max ?? 200) : Math.min(max ?? 30, 30);
     const usage = { prompt_tokens: PROMPT_TOKENS, completion_tokens: completion, total_tokens: PROMPT_TOKENS + completion };

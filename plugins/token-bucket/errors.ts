@@ -7,7 +7,7 @@
 import { JsonWriter } from "../../assembly/json/index";
 
 /** Everything the filter can answer with, in ERRORS order. */
-export enum ErrorKind { RequestsLimited, TokensLimited, TooLarge, InvalidCount, Unavailable }
+export enum ErrorKind { RequestsLimited, TokensLimited, TooLarge, InvalidCount, Unavailable, RepeatedIdentity }
 
 export class ErrorSpec {
   constructor(
@@ -25,6 +25,7 @@ export const ERRORS: ErrorSpec[] = [
   new ErrorSpec("request_too_large", 429, "tokens", "rate_limit_exceeded"),
   new ErrorSpec("invalid_count", 400, "invalid_request_error", "invalid_type"),
   new ErrorSpec("unavailable", 503, "server_error", "rate_limit_unavailable"),
+  new ErrorSpec("repeated_identity", 400, "invalid_request_error", "repeated_identity"),
 ];
 
 export function errorSpec(kind: ErrorKind): ErrorSpec {

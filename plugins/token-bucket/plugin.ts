@@ -267,6 +267,14 @@ export class TokenBucketStage extends Stage {
 
     const tenantLimits = limits.tenant;
     if (tenantLimits !== null) {
+      // Two identities: the bucket would be the first's, while the upstream may authenticate the
+      // other (or both): a fresh bucket per request for a client that adds a made-up key.
+      const tenantHeader = cfg.tenantHeader;
+      if (!cfg.shadow && tenantHeader.length > 0 && ex.requestHeaderRepeats(tenantHeader)) {
+        m.add(Stat.Invalid);
+        this.reply(ErrorKind.RepeatedIdentity, "The header '" + tenantHeader + "' was given more than once: send one identity.", "", "", 0);
+        return StageAction.Stop;
+      }
       const id = root.ids.compute(BucketScope.Tenant, model, version, this.identify(ex), tenantLimits.requests, tenantLimits.tokens, root.id);
       this.tenantLo = id.lo;
       this.tenantHi = id.hi;
@@ -481,7 +489,8 @@ export class TokenBucketStage extends Stage {
   /**
    * The request is over (or its response is): the tokens it used are the usage the response
    * reported; without one, 0 for a status other than 2xx (no model work), else the reservation
-   * stands. The difference goes back to (or is taken from) the buckets.
+   * stands. The difference goes back to (or is taken from) the buckets; after a 401 or 403, the
+   * request too.
    */
   private settle(status: u32): void {
     this.settled = true;
@@ -506,11 +515,16 @@ export class TokenBucketStage extends Stage {
     if (!charged) return;
     m.add(Stat.TokensSettled, used);
     const delta = this.reserved - used;
-    if (delta == 0) return;
-    m.add(delta > 0 ? Stat.Refunds : Stat.Debits);
+    // The upstream refused the identity (401, 403): the request goes back as well. A client
+    // sending made-up keys would otherwise leave a bucket a request short, and so held in its
+    // slot, for each key until it refills: enough of them fill the table, and every tenant after
+    // them goes unlimited (or is refused with failure_mode_deny).
+    const requests: i64 = status == 401 || status == 403 ? 1 : 0;
+    if (delta == 0 && requests == 0) return;
+    if (delta != 0) m.add(delta > 0 ? Stat.Refunds : Stat.Debits);
     const now = nowMillis();
-    if (this.inTenant) this.giveBack(0, delta, now, true);
-    if (this.inTotal) this.giveBack(0, delta, now, false);
+    if (this.inTenant) this.giveBack(requests, delta, now, true);
+    if (this.inTotal) this.giveBack(requests, delta, now, false);
   }
 
   // ---- what the request is

@@ -9,12 +9,12 @@
 // (it starts in well under a second). Tenants get a prefix per run all the same, as the table asks.
 import { afterAll, describe, expect, it } from "vitest";
 import { beforeAllOrFailEach } from "../../harness/hooks";
-import { closeHttp1Connections, h2cRequest, http1Request, printEnvoyLogsOnFailure, type Envoy, type HttpRequest, type HttpResponse } from "../../harness";
+import { closeHttp1Connections, h2cRequest, http1Request, printEnvoyLogsOnFailure, type Envoy, type HttpResponse, type RepeatedHeadersRequest } from "../../harness";
 import { CASES, TOKEN_BUCKET_CONFIG, TOKEN_BUCKET_FORMS, type TokenBucketCase, type TokenBucketForm } from "../../../host-tests/token-bucket/cases";
 import { checkStep } from "../../../host-tests/token-bucket/check-step";
 import { STEP_HEADER, llmTokensOf, seen, startBucketEnvoy, startModelServer, wasmFailureStats, wasmFailures, type ModelServerHandle } from "./envoy";
 
-const CLIENTS: Array<{ protocol: string; tag: string; send: (base: string, req: HttpRequest) => Promise<HttpResponse> }> = [
+const CLIENTS: Array<{ protocol: string; tag: string; send: (base: string, req: RepeatedHeadersRequest) => Promise<HttpResponse> }> = [
   { protocol: "HTTP/1.1", tag: "h1", send: http1Request },
   { protocol: "HTTP/2 (h2c)", tag: "h2", send: h2cRequest },
 ];
@@ -33,7 +33,7 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function runCase(form: TokenBucketForm, c: TokenBucketCase, tag: string, send: (base: string, req: HttpRequest) => Promise<HttpResponse>): Promise<void> {
+async function runCase(form: TokenBucketForm, c: TokenBucketCase, tag: string, send: (base: string, req: RepeatedHeadersRequest) => Promise<HttpResponse>): Promise<void> {
   server.reset();
   const run = `${process.pid}-${tag}-${++runs}`;
   const envoy: Envoy = await startBucketEnvoy({ form, bucketConfig: { ...TOKEN_BUCKET_CONFIG, ...(c.config ?? {}) }, modelServerPort: server.port, name: `token-bucket-${form}` });
@@ -42,7 +42,7 @@ async function runCase(form: TokenBucketForm, c: TokenBucketCase, tag: string, s
       const before = server.model.count;
       const r = step.request;
       const id = `${run}-${i}`;
-      const headers: Record<string, string> = { ...(r.headers ?? {}), [STEP_HEADER]: id };
+      const headers: Record<string, string | string[]> = { ...(r.headers ?? {}), [STEP_HEADER]: id };
       if (r.tenant !== undefined) headers.authorization = `Bearer ${run}-${r.tenant}`;
       const res = await send(envoy.listenerUrl, { method: r.method ?? "POST", path: r.path ?? "/", headers, body: r.body });
       checkStep(`step ${i}`, step, seen(res, before, server, await llmTokensOf(envoy, id)));
