@@ -162,6 +162,41 @@ describe("pipeline", () => {
     });
   });
 
+  describe("a later stage's local reply", () => {
+    it("is described by the cache as the separate entries describe it (token-bucket's 429: MISS, status-not-cacheable, the key)", async () => {
+      const server = new ModelServer();
+      const upstream = (req: { body: string }) => {
+        const r = server.answer(req.body);
+        return { status: r.status, headers: r.headers, bodyChunks: r.chunks };
+      };
+      const router = { ...ROUTER, model_headers: true };
+      const cache = {};
+      const bucket = { models: { llama: { tenant: { requests_per_minute: 1, requests_burst: 1 } } } };
+      const host = new Host();
+      const vm = await host.loadVm(WASM, { vmId: VM_ID });
+      const entry = (rootId: string, configuration: object) => vm.startPlugin({ rootId, configuration, allowOnHeadersStopIteration: true });
+      const separate = host.chain(entry("model-router", router), entry("inference-cache", cache), entry("token-bucket", bucket));
+      const other = new Host();
+      const pipeline = (await start("ai-gateway", { model_router: router, inference_cache: cache, token_bucket: bucket }, other)).plugin;
+      const seen = (res: RequestResult) => {
+        const h = res.response?.headers ?? {};
+        return { status: res.status, cache: h["x-ai-cache"], reason: h["x-ai-cache-reason"], key: /^[0-9a-f]{64}$/.test(h["x-ai-cache-key"] ?? "") };
+      };
+      const send = (i: number, tenant: string) => ({
+        method: "POST", path: "/v1/chat/completions", headers: { ...JSON_CT, authorization: `Bearer ${tenant}` },
+        body: JSON.stringify({ model: "llama", messages: [{ role: "user", content: `question ${i}` }], temperature: 0 }),
+      });
+      for (const [i, want] of [[0, 200], [1, 429]] as const) {
+        const a = seen(await separate.request(send(i, "a"), { upstream }));
+        const b = seen(await pipeline.request(send(i, "b"), { upstream }));
+        expect(a.status).toBe(want);
+        expect(b).toEqual(a);
+      }
+      expect(seen(await pipeline.request(send(2, "b"), { upstream }))).toEqual({ status: 429, cache: "MISS", reason: "status-not-cacheable", key: true });
+      expect(other.metric("inference_cache.not_stored.reason=status-not-cacheable")).toBe(2);
+    });
+  });
+
   describe("configuration", () => {
     const CASES: [string, string | object, string][] = [
       ["blank", "", "ai-gateway: configuration: expected a JSON object with a section per stage (warmup_health, model_router, inference_cache, token_bucket), got nothing"],

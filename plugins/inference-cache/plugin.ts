@@ -404,8 +404,10 @@ export class CacheStage extends Stage {
   }
 
   onResponseHeaders(ex: Exchange, endOfStream: bool): void {
-    // Our own hit carries its headers; another stage's local reply is not ours to describe.
-    if (this.served || ex.localReply) return;
+    // Our own hit carries its headers. A later stage's local reply (token-bucket's 429) is
+    // described as the response to a request with a key, as the separate entries describe it:
+    // Envoy passes a later entry's local reply through this entry's response callbacks.
+    if (this.served) return;
     const action = this.action;
     const root = this.root;
     if (action == RequestAction.Bypass || action == RequestAction.KeyOnly) {
