@@ -421,6 +421,29 @@ for (const form of FORMS) {
         expect(errors(host)).toEqual([]);
       });
 
+      it("probes a target that two configurations list from one of them only, and the other takes it over once that one stops", async () => {
+        const host = new Host();
+        const srv = new FakeServer(host, "llama-v2");
+        srv.mode = "ready";
+        // Two listeners' entries with other probing settings (so two leases): one interval each.
+        const one = { ...TIMING, targets: [{ model: "llama", version: "v2", cluster: "llama-v2", probe: { kind: "tgi" } }] };
+        const first = await setup(form, one, 1, host);
+        const second = await setup(form, { ...one, interval_ms: 700 }, 1, host);
+        at(first, 5_100);
+        // The first configuration ticked first and took the target: its 1000 ms interval alone.
+        expect(srv.calls.map((c) => c.at - first.start)).toEqual([100, 1100, 2100, 3100, 4100, 5100]);
+        expect(host.logs({ contains: "is probed by another configuration" })).toHaveLength(1);
+        void first.plugins[0].teardown();
+        // Its lease (renewed at 5100, 300 ms) lapses; the second goes on from the record (next due
+        // at 6100) at its own interval.
+        at(first, 8_000);
+        expect(srv.calls.map((c) => c.at - first.start)).toEqual([100, 1100, 2100, 3100, 4100, 5100, 6100, 6800, 7500]);
+        expect(host.logs({ contains: "is probed by this configuration now" })).toHaveLength(1);
+        expect(target(host, "llama", "v2", "llama-v2")).toMatchObject({ state: "ready", failures: 0 });
+        expect(errors(host)).toEqual([]);
+        void second;
+      });
+
       it("drops an answer that arrives after the lease moved, and stops probing", () => {
         const { host } = s;
         at(s, 100);

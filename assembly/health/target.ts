@@ -70,6 +70,18 @@ export function targetKey(model: string, version: string, cluster: string): stri
   return TARGET_KEY_PREFIX + model + "/" + version + "@" + cluster;
 }
 
+export const OWNER_KEY_PREFIX = "aigw/warmup-health/owner/";
+
+/**
+ * Shared-data key naming which configuration probes one target: its value is that
+ * configuration's lease digest (16 hex digits, lease.ts), so two configurations that list the
+ * same target (two listeners, or the old and new configuration while Envoy drains a listener)
+ * do not both probe it. Empty or absent: nobody yet.
+ */
+export function ownerKey(model: string, version: string, cluster: string): string {
+  return OWNER_KEY_PREFIX + model + "/" + version + "@" + cluster;
+}
+
 /** Encodes a record; counters saturate at 65,535 and a long reason is cut at a character boundary. */
 export function encodeTargetRecord(r: TargetRecord): ArrayBuffer {
   let reason = String.UTF8.encode(r.reason);

@@ -7,7 +7,7 @@ import { Checker, parseConfigDocument, quote } from "../../assembly/config/check
 import { HEADER_NAME, isHeaderName, isModelName, isVersionName, isVisibleAscii255, MODEL_NAME, VERSION_NAME } from "../../assembly/config/values";
 import { sha256, toHex } from "../../assembly/crypto/sha256";
 import { healthKey } from "../../assembly/health/record";
-import { targetKey } from "../../assembly/health/target";
+import { ownerKey, targetKey } from "../../assembly/health/target";
 import { HeaderPair } from "../../assembly/host/pairs";
 import { canonicalJson, JsonValue, parseJsonText, quoteJsonString } from "../../assembly/json/index";
 
@@ -145,6 +145,8 @@ export class Target {
   rampMs: u32 = 30_000;
   /** Shared-data key of its record. */
   key: string = "";
+  /** Shared-data key naming the configuration that probes it (target.ts `ownerKey`). */
+  ownerKey: string = "";
   /** Index into HealthConfig.versions. */
   version: i32 = 0;
 
@@ -278,6 +280,7 @@ function parseTarget(c: Checker, v: JsonValue, field: string, defaults: Target):
   if (c.failed) return null;
   const t = new Target(model, version, cluster, upstream);
   t.key = targetKey(model, version, cluster);
+  t.ownerKey = ownerKey(model, version, cluster);
   readTiming(c, v, field, defaults, t);
   if (c.failed) return null;
   const probeField = field.length == 0 ? "probe" : field + ".probe";

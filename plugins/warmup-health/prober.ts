@@ -11,6 +11,11 @@
 // `http_call` from the stage's root context with a timeout. An answer is applied only while this
 // root still holds the lease, onto the record as it is in shared data (read, apply, CAS write,
 // again on a conflict), so a late answer of an old holder cannot undo a newer one.
+//
+// Two configurations (two listeners' entries, or the old and new one while Envoy drains a
+// listener after an update) each have a lease of their own. Each target has an owner key naming
+// the configuration that probes it: the first to tick takes it, and the other leaves it alone
+// until that configuration's lease lapses, then takes it over.
 
 import {
   HttpCallHandler, HttpCallResponse, getSharedData, httpCall, logEnabled, logInfo, nowMillis, randomU64, setSharedData,
@@ -38,13 +43,21 @@ export class Prober {
   holding: bool = false;
   /** Per target: a probe or warmup request of this root is waiting for its answer. */
   private inFlight: bool[] = [];
+  /** Per target: another configuration's prober had it at the last tick (logged on change). */
+  private elsewhere: bool[] = [];
+  /** This configuration's lease digest, the value of the owner key of each target it probes. */
+  private readonly ownerValue: ArrayBuffer;
 
   constructor(private cfg: HealthConfig, private metrics: HealthMetrics) {
     let id = randomU64();
     if (id == 0) id = 1;
     this.me = id;
     this.leaseKey = leaseKey(cfg.digest);
-    for (let i = 0; i < cfg.targets.length; i++) this.inFlight.push(false);
+    this.ownerValue = String.UTF8.encode(cfg.digest);
+    for (let i = 0; i < cfg.targets.length; i++) {
+      this.inFlight.push(false);
+      this.elsewhere.push(false);
+    }
   }
 
   /**
@@ -81,8 +94,14 @@ export class Prober {
     const cfg = this.cfg;
     for (let i = 0; i < cfg.targets.length; i++) {
       const t = unchecked(cfg.targets[i]);
+      const ours = this.ownTarget(i, t, now);
       const sv = getSharedData(t.key);
       const read = sv.found ? decodeTargetRecord(sv.value) : null;
+      if (!ours) {
+        // Probed by another configuration: its record, as that prober writes it, is shown.
+        if (read !== null) this.metrics.show(i, read.state, read.rampPermyriad, read.latencyMs);
+        continue;
+      }
       const r = read !== null ? read : newRecord();
       if (refreshRamp(r, t, now)) {
         // Its version's record follows in the loop below.
@@ -120,6 +139,45 @@ export class Prober {
       if (logEnabled(LogLevel.Info)) logInfo("warmup-health: this worker probes now (lease " + this.cfg.digest + ")");
     }
     return (this.holding = true);
+  }
+
+  /**
+   * Whether this configuration probes target `t` (index `i`) at `nowMs`: its owner key names this
+   * configuration, or nobody, or a configuration whose lease has lapsed (it is gone, or was
+   * drained), which this one then takes over with compare-and-swap. A configuration whose prober
+   * is alive keeps it: two configurations never both probe (and warm up) one server.
+   */
+  private ownTarget(i: i32, t: Target, nowMs: u64): bool {
+    let sv = getSharedData(t.ownerKey);
+    // Creating a key always succeeds, so create it empty first, then race with CAS.
+    if (sv.status == WasmResult.NotFound) {
+      setSharedData(t.ownerKey, new ArrayBuffer(0));
+      sv = getSharedData(t.ownerKey);
+    }
+    if (!sv.found) return false;
+    const owner = sv.value;
+    if (sameBuffer(owner, this.ownerValue)) return this.notElsewhere(i, t);
+    if (owner.byteLength > 0 && !leaseLapsed(owner, nowMs)) {
+      if (!unchecked(this.elsewhere[i]) && logEnabled(LogLevel.Info)) {
+        logInfo("warmup-health: " + t.name + " is probed by another configuration (lease " + String.UTF8.decode(owner) + "), not this one (lease " + this.cfg.digest + ")");
+      }
+      unchecked((this.elsewhere[i] = true));
+      return false;
+    }
+    if (setSharedData(t.ownerKey, this.ownerValue, sv.cas) != WasmResult.Ok) return false;
+    return this.notElsewhere(i, t);
+  }
+
+  private notElsewhere(i: i32, t: Target): bool {
+    if (unchecked(this.elsewhere[i]) && logEnabled(LogLevel.Info)) logInfo("warmup-health: " + t.name + " is probed by this configuration now (lease " + this.cfg.digest + ")");
+    unchecked((this.elsewhere[i] = false));
+    return true;
+  }
+
+  /** Whether target `t` is still this configuration's (read afresh: answers arrive between ticks). */
+  private stillOwns(t: Target): bool {
+    const sv = getSharedData(t.ownerKey);
+    return sv.found && sameBuffer(sv.value, this.ownerValue);
   }
 
   /** Whether this root still holds the lease (read afresh: answers arrive between ticks). */
@@ -206,7 +264,7 @@ export class Prober {
 
   private finishProbe(i: i32, o: Outcome, startedMs: u64): void {
     const now = nowMillis();
-    if (!this.stillHolds(now)) return;
+    if (!this.stillHolds(now) || !this.stillOwns(unchecked(this.cfg.targets[i]))) return;
     this.metrics.probed(o.reason);
     const latency = now > startedMs ? <u32>min<u64>(now - startedMs, 0xffffffff) : 0;
     this.apply(i, o, latency, now, false);
@@ -214,7 +272,7 @@ export class Prober {
 
   private finishWarmup(i: i32, o: Outcome, latencyMs: u32): void {
     const now = nowMillis();
-    if (!this.stillHolds(now)) return;
+    if (!this.stillHolds(now) || !this.stillOwns(unchecked(this.cfg.targets[i]))) return;
     this.metrics.warmedUp(o.reason);
     this.apply(i, o, latencyMs, now, true);
   }
@@ -286,6 +344,23 @@ export class Prober {
   get freshWindowMs(): u64 {
     return 3 * (<u64>this.cfg.leaseMs + <u64>this.cfg.tickMs);
   }
+}
+
+/** Whether `a` and `b` hold the same bytes. */
+function sameBuffer(a: ArrayBuffer, b: ArrayBuffer): bool {
+  return a.byteLength == b.byteLength && memory.compare(changetype<usize>(a), changetype<usize>(b), <usize>a.byteLength) == 0;
+}
+
+/**
+ * Whether the configuration an owner key names (its lease digest, `owner`) has no live prober at
+ * `nowMs`: its lease is absent, unreadable or expired. A value that is not a lease digest names
+ * nobody.
+ */
+function leaseLapsed(owner: ArrayBuffer, nowMs: u64): bool {
+  if (owner.byteLength != 16) return true;
+  const sv = getSharedData(leaseKey(String.UTF8.decode(owner)));
+  const lease = sv.found ? decodeLease(sv.value) : null;
+  return lease === null || nowMs >= lease.expiresMs;
 }
 
 /** Whether two encoded version records (format 2) are the same but for their deadlines. */
