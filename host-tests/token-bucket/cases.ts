@@ -190,11 +190,24 @@ export const CASES: TokenBucketCase[] = [
   },
   {
     // Made-up keys the upstream refuses must not hold buckets (and so slots) a request short.
-    name: "gives the request back as well as the tokens when the upstream refuses the identity (401, 403)",
+    // A 403 is a known identity refused something: its request counts, as after a 500.
+    name: "gives the tenant's request back as well as the tokens when the upstream refuses the identity (401), not after a 403",
     steps: [
       { request: post("u", chat({ max_tokens: 50 }, "llama", say("fail 401"))), expect: { status: 401, upstream: true, remaining: { requests: 4, tokens: 940 }, llmTokens: 0 } },
+      { request: post("u", chat({ max_tokens: 50 }, "llama", say("fail 401"))), expect: { status: 401, upstream: true, remaining: { requests: 4, tokens: 940 }, llmTokens: 0 } },
       { request: post("u", chat({ max_tokens: 50 }, "llama", say("fail 403"))), expect: { status: 403, upstream: true, remaining: { requests: 4, tokens: 940 }, llmTokens: 0 } },
-      { request: post("u", chat({ max_tokens: 50 })), expect: ok({ remaining: { requests: 4, tokens: 940 } }) },
+      { request: post("u", chat({ max_tokens: 50 })), expect: ok({ remaining: { requests: 3, tokens: 940 } }) },
+    ],
+  },
+  {
+    // The total is what still caps a flood of made-up keys: a 401 gives its request back to the
+    // tenant's bucket only.
+    name: "keeps a 401's request in the model's total",
+    config: { models: { llama: { ...LLAMA, total: { requests_per_minute: 1, requests_burst: 2 } } } },
+    steps: [
+      { request: post("x1", chat({ max_tokens: 50 }, "llama", say("fail 401"))), expect: { status: 401, upstream: true, llmTokens: 0 } },
+      { request: post("x2", chat({ max_tokens: 50 }, "llama", say("fail 401"))), expect: { status: 401, upstream: true, llmTokens: 0 } },
+      { request: post("x3", chat({ max_tokens: 50 }, "llama", say("fail 401"))), expect: limited("requests_limited", "requests") },
     ],
   },
   {

@@ -489,8 +489,8 @@ export class TokenBucketStage extends Stage {
   /**
    * The request is over (or its response is): the tokens it used are the usage the response
    * reported; without one, 0 for a status other than 2xx (no model work), else the reservation
-   * stands. The difference goes back to (or is taken from) the buckets; after a 401 or 403, the
-   * request too.
+   * stands. The difference goes back to (or is taken from) the buckets; after a 401, the
+   * tenant's request too.
    */
   private settle(status: u32): void {
     this.settled = true;
@@ -515,16 +515,18 @@ export class TokenBucketStage extends Stage {
     if (!charged) return;
     m.add(Stat.TokensSettled, used);
     const delta = this.reserved - used;
-    // The upstream refused the identity (401, 403): the request goes back as well. A client
+    // The upstream refused the identity (401): the tenant's request goes back as well. A client
     // sending made-up keys would otherwise leave a bucket a request short, and so held in its
     // slot, for each key until it refills: enough of them fill the table, and every tenant after
-    // them goes unlimited (or is refused with failure_mode_deny).
-    const requests: i64 = status == 401 || status == 403 ? 1 : 0;
+    // them goes unlimited (or is refused with failure_mode_deny). The model's total keeps it: it
+    // is what still caps a flood of made-up keys. (403 does not: the identity is known, its
+    // bucket real.)
+    const requests: i64 = status == 401 && this.inTenant ? 1 : 0;
     if (delta == 0 && requests == 0) return;
     if (delta != 0) m.add(delta > 0 ? Stat.Refunds : Stat.Debits);
     const now = nowMillis();
     if (this.inTenant) this.giveBack(requests, delta, now, true);
-    if (this.inTotal) this.giveBack(requests, delta, now, false);
+    if (this.inTotal && delta != 0) this.giveBack(0, delta, now, false);
   }
 
   // ---- what the request is
