@@ -297,14 +297,18 @@ describe("inference-cache", () => {
     }
     const SHARED = { ...CACHE_CONFIG, shared_tier: { cluster: "webdis", timeout_ms: 200 } };
 
-    it("stores through one Envoy and serves the entry through another", async () => {
+    /** Two Envoys (hosts) of the cache alone over one fake Webdis store, each with its configuration. */
+    async function twoEnvoys(configA: Config, configB: Config) {
       const store = new Map<string, Buffer>();
       const a = new Host();
       webdis(a, store);
       const b = new Host();
       webdis(b, store);
-      const ra = await rig("alone", SHARED, a);
-      const rb = await rig("alone", SHARED, b);
+      return { store, a, b, ra: await rig("alone", configA, a), rb: await rig("alone", configB, b) };
+    }
+
+    it("stores through one Envoy and serves the entry through another", async () => {
+      const { store, ra, rb } = await twoEnvoys(SHARED, SHARED);
       const first = await ra.send(post(chat(), { authorization: "Bearer t1" }));
       expect(first.response?.headers["x-ai-cache"]).toBe("MISS");
       expect([...store.keys()]).toEqual([expect.stringMatching(/^aigw:cache:[0-9a-f]{64}:[0-9a-f]{64}$/)]);
@@ -324,14 +328,8 @@ describe("inference-cache", () => {
     });
 
     it("serves a shared record no older than the reader's own ttl_ms, and counts a shared hit copied over another key's entry as an eviction", async () => {
-      const store = new Map<string, Buffer>();
-      const a = new Host();
-      webdis(a, store);
-      const b = new Host();
-      webdis(b, store);
       // A stores for 60 s; B's operator has since lowered ttl_ms to 2 s (and B has one slot).
-      const ra = await rig("alone", SHARED, a);
-      const rb = await rig("alone", { ...SHARED, ttl_ms: 2000, slots: 1 }, b);
+      const { a, b, ra, rb } = await twoEnvoys(SHARED, { ...SHARED, ttl_ms: 2000, slots: 1 });
       await ra.send(post(chat({ messages: [{ role: "user", content: "one" }] })));
       await ra.send(post(chat({ messages: [{ role: "user", content: "two" }] })));
       a.advance(3000);
