@@ -325,6 +325,25 @@ describe("warmup-health state machine", () => {
     expect(probe("ok", 3000)).toMatchObject({ from: "loading", to: "ready", record: { since: "3000", ramp: 0, next_due: "4000", reason: "probe ok" } });
   });
 
+  it("probes a target left warming by a configuration with a warmup, when one without a warmup takes it over", () => {
+    mod.call("machineReset", 1);
+    expect(probe("ok", 1000)).toMatchObject({ to: "warming" });
+    expect(tick(1000).due).toBe("warmup");
+    // The new owner has no warmup: it probes (a warmup it cannot send would leave it warming for good).
+    mod.call("machineUse", 0);
+    expect(tick(1000).due).toBe("probe");
+    expect(probe("status", 1000)).toMatchObject({ from: "warming", to: "loading" });
+    expect(probe("ok", 2000)).toMatchObject({ from: "loading", to: "ready" });
+    mod.call("machineReset", 1);
+    probe("ok", 1000);
+    mod.call("machineUse", 0);
+    expect(probe("ok", 1500)).toMatchObject({ from: "warming", to: "ready" });
+    // With a warmup, a probe answer while warming still changes nothing.
+    mod.call("machineReset", 1);
+    probe("ok", 1000);
+    expect(probe("status", 1200)).toMatchObject({ from: "warming", to: "warming" });
+  });
+
   it("ramps a target seen loading from 0 to 1 over ramp_ms from entering ready", () => {
     mod.call("machineReset", 0);
     expect(probe("status", 4000).record.flags).toBe(1);

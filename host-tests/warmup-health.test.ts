@@ -434,14 +434,33 @@ for (const form of FORMS) {
         expect(srv.calls.map((c) => c.at - first.start)).toEqual([100, 1100, 2100, 3100, 4100, 5100]);
         expect(host.logs({ contains: "is probed by another configuration" })).toHaveLength(1);
         void first.plugins[0].teardown();
-        // Its lease (renewed at 5100, 300 ms) lapses; the second goes on from the record (next due
-        // at 6100) at its own interval.
+        // Its lease (renewed at 5100, 300 ms) lapses; the second takes the target at its next tick,
+        // probes at once, and goes on from the record at its own interval.
         at(first, 8_000);
-        expect(srv.calls.map((c) => c.at - first.start)).toEqual([100, 1100, 2100, 3100, 4100, 5100, 6100, 6800, 7500]);
+        expect(srv.calls.map((c) => c.at - first.start)).toEqual([100, 1100, 2100, 3100, 4100, 5100, 5400, 6100, 6800, 7500]);
         expect(host.logs({ contains: "is probed by this configuration now" })).toHaveLength(1);
         expect(target(host, "llama", "v2", "llama-v2")).toMatchObject({ state: "ready", failures: 0 });
         expect(errors(host)).toEqual([]);
         void second;
+      });
+
+      it("lets a configuration configured later (an update's new one) take a target over at once, and the older leave it", async () => {
+        const host = new Host();
+        const srv = new FakeServer(host, "llama-v2");
+        srv.mode = "ready";
+        const one = { ...TIMING, targets: [{ model: "llama", version: "v2", cluster: "llama-v2", probe: { kind: "tgi" } }] };
+        const old = await setup(form, one, 1, host);
+        at(old, 2_150);
+        // The update: a new configuration (another interval) while the old one is still draining.
+        await setup(form, { ...one, interval_ms: 700 }, 1, host);
+        at(old, 5_000);
+        // The old one probed at 100, 1100 and 2100; the new one took over at its first tick (2250,
+        // a tick after it was configured), probed at once, then every 700 ms; the old one sent
+        // nothing more, though its lease lives.
+        expect(srv.calls.map((c) => c.at - old.start)).toEqual([100, 1100, 2100, 2250, 2950, 3650, 4350]);
+        expect(host.logs({ contains: "is probed by another configuration" })).toHaveLength(1);
+        expect(leaseOf(host).lease).not.toBeNull();
+        expect(errors(host)).toEqual([]);
       });
 
       it("drops an answer that arrives after the lease moved, and stops probing", () => {

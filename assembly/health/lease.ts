@@ -51,3 +51,15 @@ export function decodeLease(bytes: ArrayBuffer): Lease | null {
 export function mayHold(lease: Lease | null, me: u64, nowMs: u64): bool {
   return lease === null || lease.holder == me || nowMs >= lease.expiresMs;
 }
+
+export const CONFIGURED_KEY_PREFIX = "aigw/warmup-health/configured/";
+
+/**
+ * Key of when a configuration (by its lease digest) was last configured: a u64 of wall-clock ms,
+ * the latest of its roots' `onConfigure` (8 bytes, little-endian). Of two configurations that
+ * list one target, the one configured later probes it (an update's new configuration at once,
+ * not after Envoy has drained the old listener).
+ */
+export function configuredKey(digestHex: string): string {
+  return CONFIGURED_KEY_PREFIX + digestHex;
+}

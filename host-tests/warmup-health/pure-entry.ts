@@ -169,6 +169,11 @@ export function machineReset(t: i32): void {
   machineTarget = t;
 }
 
+/** Goes on with the same record as target `t`: another configuration taking the target over. */
+export function machineUse(t: i32): void {
+  machineTarget = t;
+}
+
 function recordJson(w: JsonWriter, r: TargetRecord): void {
   w.beginObject()
     .stringField("state", healthStateName(r.state))
@@ -216,7 +221,7 @@ export function machineWarmup(reason: usize, latency: u32, now: u64): usize {
 export function machineTick(now: u64): usize {
   const changed = refreshRamp(record, current.targets[machineTarget], now);
   const works = ["none", "probe", "warmup"];
-  const w = new JsonWriter().beginObject().boolField("changed", changed).stringField("due", works[dueWork(record, now)]);
+  const w = new JsonWriter().beginObject().boolField("changed", changed).stringField("due", works[dueWork(record, current.targets[machineTarget], now)]);
   w.key("record");
   recordJson(w, record);
   return output(w.endObject().toArrayBuffer());

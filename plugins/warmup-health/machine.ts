@@ -45,9 +45,9 @@ export function newRecord(): TargetRecord {
 }
 
 /** The work due for `r` at `nowMs`. */
-export function dueWork(r: TargetRecord, nowMs: u64): Work {
+export function dueWork(r: TargetRecord, t: Target, nowMs: u64): Work {
   if (nowMs < r.nextDueMs) return Work.None;
-  return r.state == HealthState.Warming ? Work.Warmup : Work.Probe;
+  return r.state == HealthState.Warming && t.warmup !== null ? Work.Warmup : Work.Probe;
 }
 
 /** Applies the outcome of a readiness probe answered at `nowMs` after `latencyMs`. */
@@ -55,18 +55,21 @@ export function applyProbe(r: TargetRecord, t: Target, o: Outcome, latencyMs: u3
   const step = new Step();
   step.from = r.state;
   step.to = r.state;
-  // Warming runs warmup requests, not probes: a late probe answer changes nothing.
-  if (r.state == HealthState.Warming) return step;
+  // Warming runs warmup requests, not probes: a late probe answer changes nothing. Unless this
+  // configuration has no warmup: it took over a target that another one (an older configuration,
+  // another listener's) left warming, and probes it as loading.
+  if (r.state == HealthState.Warming && t.warmup !== null) return step;
   r.checkedMs = nowMs;
   r.latencyMs = latencyMs;
   r.nextDueMs = nowMs + <u64>t.intervalMs;
   switch (r.state) {
     case HealthState.Unknown:
     case HealthState.Loading:
+    case HealthState.Warming:
       if (o.ok) {
         passed(r, t, nowMs, o.detail);
       } else {
-        if (r.state == HealthState.Unknown) enter(r, HealthState.Loading, nowMs, t);
+        if (r.state != HealthState.Loading) enter(r, HealthState.Loading, nowMs, t);
         r.failures = sat(r.failures + 1);
         r.reason = o.detail;
       }

@@ -22,7 +22,7 @@ import {
   LogLevel, WasmResult,
 } from "../../assembly/index";
 import { decodeHealthRecord, encodeHealthRecord, HEALTH_FORMAT, HEALTH_TRAILER_BYTES, healthStateName } from "../../assembly/health/record";
-import { decodeLease, encodeLease, Lease, leaseKey, mayHold } from "../../assembly/health/lease";
+import { configuredKey, decodeLease, encodeLease, Lease, leaseKey, mayHold } from "../../assembly/health/lease";
 import { decodeTargetRecord, encodeTargetRecord, TargetRecord } from "../../assembly/health/target";
 import { HealthConfig, Target } from "./config";
 import { applyProbe, applyWarmup, dueWork, newRecord, refreshRamp, Step, versionRecord, Work } from "./machine";
@@ -45,6 +45,10 @@ export class Prober {
   private inFlight: bool[] = [];
   /** Per target: another configuration's prober had it at the last tick (logged on change). */
   private elsewhere: bool[] = [];
+  /** Per target: this configuration probed it at the last tick. */
+  private owned: bool[] = [];
+  /** The last `ownTarget` took its target from another configuration. */
+  private tookOver: bool = false;
   /** This configuration's lease digest, the value of the owner key of each target it probes. */
   private readonly ownerValue: ArrayBuffer;
 
@@ -57,6 +61,7 @@ export class Prober {
     for (let i = 0; i < cfg.targets.length; i++) {
       this.inFlight.push(false);
       this.elsewhere.push(false);
+      this.owned.push(false);
     }
   }
 
@@ -67,6 +72,7 @@ export class Prober {
    */
   publishInitial(): void {
     const cfg = this.cfg;
+    this.markConfigured(nowMillis());
     for (let i = 0; i < cfg.targets.length; i++) {
       const t = unchecked(cfg.targets[i]);
       const sv = getSharedData(t.key);
@@ -95,6 +101,7 @@ export class Prober {
     for (let i = 0; i < cfg.targets.length; i++) {
       const t = unchecked(cfg.targets[i]);
       const ours = this.ownTarget(i, t, now);
+      unchecked((this.owned[i] = ours));
       const sv = getSharedData(t.key);
       const read = sv.found ? decodeTargetRecord(sv.value) : null;
       if (!ours) {
@@ -103,6 +110,9 @@ export class Prober {
         continue;
       }
       const r = read !== null ? read : newRecord();
+      // Taken over from another configuration: its settings start now, with a probe at once
+      // rather than at the end of the old interval.
+      if (this.tookOver && r.nextDueMs > now) r.nextDueMs = now;
       if (refreshRamp(r, t, now)) {
         // Its version's record follows in the loop below.
         if (setSharedData(t.key, encodeTargetRecord(r), sv.found ? sv.cas : 0) == WasmResult.Ok) {
@@ -114,7 +124,16 @@ export class Prober {
     // Each version record is written when a ramp step changed it, and renewed before its
     // deadline, changed or not: a record that nobody renews (its target gone after a reload,
     // every prober gone) stops steering the router.
-    for (let g = 0; g < cfg.versions.length; g++) this.publishVersion(g, now);
+    // Only versions with a target of this configuration's: two configurations that list other
+    // targets for one version would otherwise each write their own view of it, in turn.
+    for (let g = 0; g < cfg.versions.length; g++) {
+      if (this.ownsOneOf(unchecked(cfg.versions[g]).targets)) this.publishVersion(g, now);
+    }
+  }
+
+  private ownsOneOf(targets: i32[]): bool {
+    for (let k = 0; k < targets.length; k++) if (unchecked(this.owned[unchecked(targets[k])])) return true;
+    return false;
   }
 
   /** Takes or renews the lease at `nowMs`; true while this root holds it. */
@@ -141,13 +160,28 @@ export class Prober {
     return (this.holding = true);
   }
 
+  /** Raises this configuration's configured time (`configuredKey`) to `nowMs`, with CAS. */
+  private markConfigured(nowMs: u64): void {
+    const key = configuredKey(this.cfg.digest);
+    for (let attempt = 0; attempt < CAS_TRIES; attempt++) {
+      const sv = getSharedData(key);
+      if (sv.found && configuredAt(sv.value) >= nowMs) return;
+      const value = new ArrayBuffer(8);
+      store<u64>(changetype<usize>(value), nowMs);
+      const w = setSharedData(key, value, sv.found ? sv.cas : 0);
+      if (w != WasmResult.CasMismatch) return;
+    }
+  }
+
   /**
    * Whether this configuration probes target `t` (index `i`) at `nowMs`: its owner key names this
    * configuration, or nobody, or a configuration whose lease has lapsed (it is gone, or was
-   * drained), which this one then takes over with compare-and-swap. A configuration whose prober
-   * is alive keeps it: two configurations never both probe (and warm up) one server.
+   * drained), or one configured before this one (an update's old configuration, while Envoy
+   * drains its listener); this one then takes it with compare-and-swap. Otherwise the owner keeps
+   * it: two configurations never both probe (and warm up) one server.
    */
   private ownTarget(i: i32, t: Target, nowMs: u64): bool {
+    this.tookOver = false;
     let sv = getSharedData(t.ownerKey);
     // Creating a key always succeeds, so create it empty first, then race with CAS.
     if (sv.status == WasmResult.NotFound) {
@@ -157,7 +191,7 @@ export class Prober {
     if (!sv.found) return false;
     const owner = sv.value;
     if (sameBuffer(owner, this.ownerValue)) return this.notElsewhere(i, t);
-    if (owner.byteLength > 0 && !leaseLapsed(owner, nowMs)) {
+    if (owner.byteLength > 0 && !leaseLapsed(owner, nowMs) && !this.newerThan(owner)) {
       if (!unchecked(this.elsewhere[i]) && logEnabled(LogLevel.Info)) {
         logInfo("warmup-health: " + t.name + " is probed by another configuration (lease " + String.UTF8.decode(owner) + "), not this one (lease " + this.cfg.digest + ")");
       }
@@ -165,7 +199,15 @@ export class Prober {
       return false;
     }
     if (setSharedData(t.ownerKey, this.ownerValue, sv.cas) != WasmResult.Ok) return false;
+    this.tookOver = owner.byteLength > 0;
     return this.notElsewhere(i, t);
+  }
+
+  /** Whether this configuration was configured after the one `owner` (a lease digest) names. */
+  private newerThan(owner: ArrayBuffer): bool {
+    const theirs = getSharedData(configuredKey(String.UTF8.decode(owner)));
+    const mine = getSharedData(configuredKey(this.cfg.digest));
+    return mine.found && configuredAt(mine.value) > (theirs.found ? configuredAt(theirs.value) : 0);
   }
 
   private notElsewhere(i: i32, t: Target): bool {
@@ -189,9 +231,9 @@ export class Prober {
 
   /** Starts the work due for target `i` (record `r`), if any. */
   private start(i: i32, r: TargetRecord, nowMs: u64): void {
-    const work = dueWork(r, nowMs);
-    if (work == Work.None) return;
     const t = unchecked(this.cfg.targets[i]);
+    const work = dueWork(r, t, nowMs);
+    if (work == Work.None) return;
     if (work == Work.Probe) this.sendStep(i, t, 0, nowMs);
     else this.sendWarmup(i, t, r.warmupDone, nowMs);
   }
@@ -344,6 +386,11 @@ export class Prober {
   get freshWindowMs(): u64 {
     return 3 * (<u64>this.cfg.leaseMs + <u64>this.cfg.tickMs);
   }
+}
+
+/** A configured-time value (`configuredKey`): 0 when it is not one. */
+function configuredAt(value: ArrayBuffer): u64 {
+  return value.byteLength == 8 ? load<u64>(changetype<usize>(value)) : 0;
 }
 
 /** Whether `a` and `b` hold the same bytes. */
