@@ -2,8 +2,13 @@
 // --concurrency 2): two filter entries of one vm_id with other probing settings (as two
 // listeners' entries, or the old and new configuration while Envoy drains a listener), so two
 // leases. The target's owner key (plugins/warmup-health/README.md, "Beyond one entry") lets one
-// of them probe it; the model server sees one configuration's interval, never both.
+// of them probe it; the model server sees one configuration's interval, never both. And an
+// update by LDS: the new configuration takes the target at once, while the old listener drains
+// (Envoy's default --drain-time-s, 600 s), and the old one stops probing it.
 import http from "node:http";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { beforeAllOrFailEach } from "../../harness/hooks";
 import { closeHttp1Connections, freePort, listenOnLoopback, printEnvoyLogsOnFailure, startEnvoy, type Envoy } from "../../harness";
@@ -65,6 +70,119 @@ describe("warmup-health through Envoy, one target in two configurations", () => 
     expect(seen.length, JSON.stringify(gaps)).toBeLessThanOrEqual(11);
     expect(Math.min(...gaps), JSON.stringify(gaps)).toBeGreaterThan(200);
     expect(envoy.logs()).toMatch(/llama\/v1@llama-v1 is probed by another configuration/);
+    expect(wasmFailures(envoy.logs())).toEqual([]);
+  });
+});
+
+/** A model server whose every answer takes 150 ms; records each request's path and arrival (ms). */
+async function slowServer(seen: Array<{ at: number; path: string }>): Promise<{ server: http.Server; port: number }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      seen.push({ at: performance.now(), path: req.url ?? "" });
+      setTimeout(() => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end("{}");
+      }, 150);
+    });
+  });
+  return { server, port: await listenOnLoopback(server) };
+}
+
+describe("warmup-health through Envoy, a listener updated by LDS", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "aigw-lds-"));
+  const ldsFile = path.join(dir, "lds.yaml");
+  const seen: Array<{ at: number; path: string }> = [];
+  let envoy: Envoy;
+  let server: http.Server;
+  let serverPort = 0;
+  let listenerPort = 0;
+
+  const target = (probePath: string) => ({ model: "llama", version: "v1", cluster: "llama-v1", probe: { kind: "custom", path: probePath } });
+  const settings = (probePath: string) => ({ tick_ms: 100, lease_ms: 400, timeout_ms: 1000, ramp_ms: 0, interval_ms: 300, targets: [target(probePath)] });
+
+  /** The listener, its one warmup-health entry probing `probePath`, written as Envoy's file-based LDS picks it up (a rename). */
+  function writeListener(probePath: string): void {
+    const configuration = JSON.stringify(JSON.stringify(settings(probePath)));
+    const wasm = path.resolve("build/warmup-health.wasm");
+    const text = `resources:
+- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: updated
+  address: {socket_address: {address: 127.0.0.1, port_value: ${listenerPort}}}
+  filter_chains:
+  - filters:
+    - name: envoy.filters.network.http_connection_manager
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+        stat_prefix: updated
+        route_config: {virtual_hosts: [{name: all, domains: ["*"], routes: [{match: {prefix: "/"}, route: {cluster: llama-v1}}]}]}
+        http_filters:
+        - name: warmup-health
+          typed_config:
+            "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+            config:
+              name: warmup-health
+              root_id: warmup-health
+              configuration: {"@type": type.googleapis.com/google.protobuf.StringValue, value: ${configuration}}
+              vm_config: {vm_id: ai-gateway, runtime: envoy.wasm.runtime.v8, code: {local: {filename: ${wasm}}}}
+        - name: envoy.filters.http.router
+          typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+`;
+    writeFileSync(path.join(dir, "lds.tmp"), text);
+    renameSync(path.join(dir, "lds.tmp"), ldsFile);
+  }
+
+  beforeAllOrFailEach(async () => {
+    ({ server, port: serverPort } = await slowServer(seen));
+    listenerPort = await freePort();
+    writeListener("/probe-old");
+    // The harness's listener is a static TCP proxy (it only needs a port); the listener under
+    // test comes from LDS.
+    const config = `admin:
+  address: {socket_address: {address: 127.0.0.1, port_value: \${ADMIN_PORT}}}
+node: {id: aigw-lds, cluster: aigw-lds}
+dynamic_resources:
+  lds_config:
+    resource_api_version: V3
+    path_config_source: {path: ${ldsFile}, watched_directory: {path: ${dir}}}
+static_resources:
+  listeners:
+  - name: static
+    address: {socket_address: {address: 127.0.0.1, port_value: \${LISTENER_PORT}}}
+    filter_chains: [{filters: [{name: envoy.filters.network.tcp_proxy, typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: static, cluster: llama-v1}}]}]
+  clusters:
+  - {name: llama-v1, type: STATIC, connect_timeout: 1s, load_assignment: {cluster_name: llama-v1, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ${serverPort}}}}}]}]}}
+`;
+    envoy = await startEnvoy({ runner: "process", concurrency: 2, name: "warmup-health-lds", config, wasm: ["build/warmup-health.wasm"] });
+  });
+
+  afterAll(async () => {
+    closeHttp1Connections();
+    await envoy?.stop();
+    await new Promise<void>((resolve) => { server?.closeAllConnections(); server?.close(() => resolve()); });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("probes with the new configuration at once, and no longer with the old one, while the old listener drains", async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const deadline = Date.now() + 10_000;
+    while (!seen.some((s) => s.path === "/probe-old")) {
+      if (Date.now() > deadline) throw new Error("the first configuration never probed");
+      await sleep(100);
+    }
+    await sleep(1_000);
+    const updated = performance.now();
+    writeListener("/probe-new");
+    await sleep(4_000);
+    const after = seen.filter((s) => s.at >= updated);
+    const firstNew = after.find((s) => s.path === "/probe-new");
+    expect(firstNew, JSON.stringify(after)).toBeDefined();
+    // LDS picks the file up, the new configuration starts, and probes at its first tick.
+    expect(firstNew!.at - updated).toBeLessThan(2_000);
+    // The old listener drains for 600 s, its ticks going on: it sends nothing once the new one has the target.
+    const oldAfter = after.filter((s) => s.path === "/probe-old" && s.at > firstNew!.at + 200);
+    expect(oldAfter, JSON.stringify(after.map((s) => [Math.round(s.at - updated), s.path]))).toEqual([]);
+    expect(envoy.logs()).toMatch(/is probed by another configuration/);
     expect(wasmFailures(envoy.logs())).toEqual([]);
   });
 });
