@@ -421,14 +421,20 @@ for (const form of FORMS) {
         expect(errors(host)).toEqual([]);
       });
 
-      it("probes a target that two configurations list from one of them only, and the other takes it over once that one stops", async () => {
+      /** A host whose llama-v2 server is ready, and a configuration probing it (`one`). */
+      function oneTarget() {
         const host = new Host();
         const srv = new FakeServer(host, "llama-v2");
         srv.mode = "ready";
-        // Two listeners' entries with other probing settings (so two leases): one interval each.
         const one = { ...TIMING, targets: [{ model: "llama", version: "v2", cluster: "llama-v2", probe: { kind: "tgi" } }] };
+        return { host, srv, one };
+      }
+
+      it("probes a target that two configurations list from one of them only, and the other takes it over once that one stops", async () => {
+        const { host, srv, one } = oneTarget();
+        // Two listeners' entries with other probing settings (so two leases): one interval each.
         const first = await setup(form, one, 1, host);
-        const second = await setup(form, { ...one, interval_ms: 700 }, 1, host);
+        await setup(form, { ...one, interval_ms: 700 }, 1, host);
         at(first, 5_100);
         // The first configuration ticked first and took the target: its 1000 ms interval alone.
         expect(srv.calls.map((c) => c.at - first.start)).toEqual([100, 1100, 2100, 3100, 4100, 5100]);
@@ -441,14 +447,10 @@ for (const form of FORMS) {
         expect(host.logs({ contains: "is probed by this configuration now" })).toHaveLength(1);
         expect(target(host, "llama", "v2", "llama-v2")).toMatchObject({ state: "ready", failures: 0 });
         expect(errors(host)).toEqual([]);
-        void second;
       });
 
       it("lets a configuration configured later (an update's new one) take a target over at once, and the older leave it", async () => {
-        const host = new Host();
-        const srv = new FakeServer(host, "llama-v2");
-        srv.mode = "ready";
-        const one = { ...TIMING, targets: [{ model: "llama", version: "v2", cluster: "llama-v2", probe: { kind: "tgi" } }] };
+        const { host, srv, one } = oneTarget();
         const old = await setup(form, one, 1, host);
         at(old, 2_150);
         // The update: a new configuration (another interval) while the old one is still draining.
