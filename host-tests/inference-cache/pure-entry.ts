@@ -171,6 +171,7 @@ export function lifetime(ttlMs: u32, cacheControl: usize, age: usize): f64 {
   const f = new ResponseFacts();
   const cc = text(cacheControl);
   if (cc.length > 0) f.cacheControl = cc;
+  f.freshMs = freshnessLimitMs(f.cacheControl);
   const bytes = String.UTF8.encode(text(age));
   f.ageMs = ageHeaderMs(changetype<usize>(bytes), bytes.byteLength);
   return <f64>remainingLifetimeMs(ttlMs, f);

@@ -317,6 +317,8 @@ export class ResponseFacts {
   contentLength: i64 = -1;
   /** The upstream's `age` (`ageHeaderMs`): how old the response already is, in ms; 0 without one. */
   ageMs: i64 = 0;
+  /** `freshnessLimitMs` of `cacheControl`, worked out once by `decideResponse` for `remainingLifetimeMs`. */
+  freshMs: i64 = -1;
 }
 
 /**
@@ -329,6 +331,7 @@ export function decideResponse(cfg: CacheConfig, facts: ResponseFacts): Reason {
   if (ct === null || bodyKindOf(ct) == BodyKind.None || ct.length > MAX_CONTENT_TYPE_BYTES) return Reason.ContentTypeNotCacheable;
   if (facts.setCookie) return Reason.UpstreamSetCookie;
   const cc = facts.cacheControl;
+  facts.freshMs = freshnessLimitMs(cc);
   if (cc !== null) {
     if (hasDirective(cc, "no-store")) return Reason.UpstreamNoStore;
     if (hasDirective(cc, "private")) return Reason.UpstreamPrivate;
@@ -340,7 +343,7 @@ export function decideResponse(cfg: CacheConfig, facts: ResponseFacts): Reason {
     // instead, when there is one), a value that is not a number of seconds (RFC 9111 4.2.1
     // encourages caches to take invalid freshness as stale), or an `age` the response has
     // already reached.
-    const fresh = freshnessLimitMs(cc);
+    const fresh = facts.freshMs;
     if (fresh == 0 || (fresh > 0 && facts.ageMs >= fresh)) return Reason.UpstreamNoCache;
   }
   const enc = facts.contentEncoding;
@@ -470,10 +473,11 @@ export function ageHeaderMs(ptr: usize, len: i32): i64 {
  * How long from now a response stays fresh in the cache, in ms: the shorter of the model's
  * `ttlMs` and the upstream's `s-maxage`/`max-age` (`freshnessLimitMs`), both counted from when
  * the response was made, so less the `age` it arrived with. An entry's age on a hit (its `age`
- * header) counts from the same moment. 0 or less: stale on arrival, not stored.
+ * header) counts from the same moment. 0 or less: stale on arrival, not stored. Reads
+ * `facts.freshMs`, which `decideResponse` fills.
  */
 export function remainingLifetimeMs(ttlMs: u32, facts: ResponseFacts): i64 {
-  const fresh = freshnessLimitMs(facts.cacheControl);
+  const fresh = facts.freshMs;
   const lifetime = fresh >= 0 && fresh < <i64>ttlMs ? fresh : <i64>ttlMs;
   return lifetime - facts.ageMs;
 }
