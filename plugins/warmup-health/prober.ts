@@ -14,11 +14,11 @@
 //
 // Two configurations (two listeners' entries, or the old and new one while Envoy drains a
 // listener after an update) each have a lease of their own. Each target has an owner key naming
-// the configuration that probes it: the first to tick takes it, and the other leaves it alone
-// until that configuration's lease lapses, then takes it over.
+// the configuration that probes it: the one configured last takes it, and another takes it over
+// once the owner's lease lapses.
 
 import {
-  HttpCallHandler, HttpCallResponse, getSharedData, httpCall, logEnabled, logInfo, nowMillis, randomU64, setSharedData,
+  HttpCallHandler, HttpCallResponse, SharedValue, getSharedData, httpCall, logEnabled, logInfo, nowMillis, randomU64, setSharedData,
   LogLevel, WasmResult,
 } from "../../assembly/index";
 import { decodeHealthRecord, encodeHealthRecord, HEALTH_FORMAT, HEALTH_TRAILER_BYTES, healthStateName } from "../../assembly/health/record";
@@ -27,7 +27,7 @@ import { decodeTargetRecord, encodeTargetRecord, TargetRecord } from "../../asse
 import { HealthConfig, Target } from "./config";
 import { applyProbe, applyWarmup, dueWork, newRecord, refreshRamp, Step, versionRecord, Work } from "./machine";
 import { HealthMetrics } from "./metrics";
-import { sameAscii } from "../../assembly/runtime/bytes";
+import { sameAscii, sameBytes } from "../../assembly/runtime/bytes";
 import { Answer, judgeStep, judgeWarmup, Outcome, readsBody, stepHeaders, warmupHeaders } from "./probe";
 
 /** Tries of read-apply-write when another writer changed a record in between. */
@@ -47,8 +47,6 @@ export class Prober {
   private elsewhere: bool[] = [];
   /** Per target: this configuration probed it at the last tick. */
   private owned: bool[] = [];
-  /** The last `ownTarget` took its target from another configuration. */
-  private tookOver: bool = false;
   /** This configuration's lease digest, the value of the owner key of each target it probes. */
   private readonly ownerValue: ArrayBuffer;
 
@@ -100,7 +98,8 @@ export class Prober {
     const cfg = this.cfg;
     for (let i = 0; i < cfg.targets.length; i++) {
       const t = unchecked(cfg.targets[i]);
-      const ours = this.ownTarget(i, t, now);
+      const owner = this.ownTarget(i, t, now);
+      const ours = owner != Owner.Other;
       unchecked((this.owned[i] = ours));
       const sv = getSharedData(t.key);
       const read = sv.found ? decodeTargetRecord(sv.value) : null;
@@ -112,7 +111,7 @@ export class Prober {
       const r = read !== null ? read : newRecord();
       // Taken over from another configuration: its settings start now, with a probe at once
       // rather than at the end of the old interval.
-      if (this.tookOver && r.nextDueMs > now) r.nextDueMs = now;
+      if (owner == Owner.TookOver && r.nextDueMs > now) r.nextDueMs = now;
       if (refreshRamp(r, t, now)) {
         // Its version's record follows in the loop below.
         if (setSharedData(t.key, encodeTargetRecord(r), sv.found ? sv.cas : 0) == WasmResult.Ok) {
@@ -139,12 +138,7 @@ export class Prober {
   /** Takes or renews the lease at `nowMs`; true while this root holds it. */
   private holdLease(nowMs: u64): bool {
     const key = this.leaseKey;
-    let sv = getSharedData(key);
-    // Creating a key always succeeds, so create it empty first, then race with CAS.
-    if (sv.status == WasmResult.NotFound) {
-      setSharedData(key, new ArrayBuffer(0));
-      sv = getSharedData(key);
-    }
+    const sv = readCreating(key);
     const was = this.holding;
     if (!sv.found) return (this.holding = false);
     const lease = decodeLease(sv.value);
@@ -180,27 +174,20 @@ export class Prober {
    * drains its listener); this one then takes it with compare-and-swap. Otherwise the owner keeps
    * it: two configurations never both probe (and warm up) one server.
    */
-  private ownTarget(i: i32, t: Target, nowMs: u64): bool {
-    this.tookOver = false;
-    let sv = getSharedData(t.ownerKey);
-    // Creating a key always succeeds, so create it empty first, then race with CAS.
-    if (sv.status == WasmResult.NotFound) {
-      setSharedData(t.ownerKey, new ArrayBuffer(0));
-      sv = getSharedData(t.ownerKey);
-    }
-    if (!sv.found) return false;
+  private ownTarget(i: i32, t: Target, nowMs: u64): Owner {
+    const sv = readCreating(t.ownerKey);
+    if (!sv.found) return Owner.Other;
     const owner = sv.value;
-    if (sameBuffer(owner, this.ownerValue)) return this.notElsewhere(i, t);
+    if (sameBuffer(owner, this.ownerValue)) return this.notElsewhere(i, t, Owner.This);
     if (owner.byteLength > 0 && !leaseLapsed(owner, nowMs) && !this.newerThan(owner)) {
       if (!unchecked(this.elsewhere[i]) && logEnabled(LogLevel.Info)) {
         logInfo("warmup-health: " + t.name + " is probed by another configuration (lease " + String.UTF8.decode(owner) + "), not this one (lease " + this.cfg.digest + ")");
       }
       unchecked((this.elsewhere[i] = true));
-      return false;
+      return Owner.Other;
     }
-    if (setSharedData(t.ownerKey, this.ownerValue, sv.cas) != WasmResult.Ok) return false;
-    this.tookOver = owner.byteLength > 0;
-    return this.notElsewhere(i, t);
+    if (setSharedData(t.ownerKey, this.ownerValue, sv.cas) != WasmResult.Ok) return Owner.Other;
+    return this.notElsewhere(i, t, owner.byteLength > 0 ? Owner.TookOver : Owner.This);
   }
 
   /** Whether this configuration was configured after the one `owner` (a lease digest) names. */
@@ -210,10 +197,10 @@ export class Prober {
     return mine.found && configuredAt(mine.value) > (theirs.found ? configuredAt(theirs.value) : 0);
   }
 
-  private notElsewhere(i: i32, t: Target): bool {
+  private notElsewhere(i: i32, t: Target, owner: Owner): Owner {
     if (unchecked(this.elsewhere[i]) && logEnabled(LogLevel.Info)) logInfo("warmup-health: " + t.name + " is probed by this configuration now (lease " + this.cfg.digest + ")");
     unchecked((this.elsewhere[i] = false));
-    return true;
+    return owner;
   }
 
   /** Whether target `t` is still this configuration's (read afresh: answers arrive between ticks). */
@@ -395,8 +382,22 @@ function configuredAt(value: ArrayBuffer): u64 {
 
 /** Whether `a` and `b` hold the same bytes. */
 function sameBuffer(a: ArrayBuffer, b: ArrayBuffer): bool {
-  return a.byteLength == b.byteLength && memory.compare(changetype<usize>(a), changetype<usize>(b), <usize>a.byteLength) == 0;
+  return a.byteLength == b.byteLength && sameBytes(changetype<usize>(a), changetype<usize>(b), a.byteLength);
 }
+
+/**
+ * `key`'s value, the key created empty first when absent: creating a key always succeeds, so
+ * writers race with CAS on the empty value instead.
+ */
+function readCreating(key: string): SharedValue {
+  const sv = getSharedData(key);
+  if (sv.status != WasmResult.NotFound) return sv;
+  setSharedData(key, new ArrayBuffer(0));
+  return getSharedData(key);
+}
+
+/** Who probes a target, as `ownTarget` finds it. */
+enum Owner { Other, This, TookOver }
 
 /**
  * Whether the configuration an owner key names (its lease digest, `owner`) has no live prober at
