@@ -339,4 +339,67 @@ describe("pipeline", () => {
       }
     });
   });
+
+  describe("an entry without allow_on_headers_stop_iteration", () => {
+    const WARNING = /^(.*): a request ended while the filter waited for its body, and Envoy passed it no body at all\. If every request with a body hangs, the filter entry lacks allow_on_headers_stop_iteration: true/;
+    const warnings = (host: Host) => host.logs({ level: "warn" }).map((l) => l.message).filter((m) => WARNING.test(m)).map((m) => WARNING.exec(m)![1]);
+
+    it.each([["model-router", ROUTER], ["ai-gateway", { model_router: ROUTER }]] as [string, object][])(
+      "root_id %s: Envoy withholds the body, and the first request that ends without one says why",
+      async (rootId, configuration) => {
+        const host = new Host();
+        const vm = await host.loadVm(WASM, { vmId: VM_ID });
+        const plugin = vm.startPlugin({ rootId, configuration, allowOnHeadersStopIteration: false });
+        for (let i = 0; i < 2; i++) {
+          const stream = plugin.newStream();
+          stream.requestHeaders({ ":method": "POST", ":path": "/v1/chat/completions", ...JSON_CT });
+          // Stop all: the body is Envoy's, the filter never sees it, the request hangs.
+          expect(stream.requestBody(chat("llama"), { endOfStream: true })).toBe("NotCalled");
+          expect(stream.upstreamRequest).toBeUndefined();
+          stream.finish();
+        }
+        expect(warnings(host)).toEqual([rootId]);
+      },
+    );
+
+    it("says nothing of a client that goes away after some of its body, or of requests without a body", async () => {
+      const { host, plugin } = await start("ai-gateway", { model_router: ROUTER });
+      const stream = plugin.newStream();
+      stream.requestHeaders({ ":method": "POST", ":path": "/v1/chat/completions", ...JSON_CT });
+      expect(stream.requestBody('{"model":')).toBe("StopIterationAndBuffer");
+      stream.finish();
+      expect((await plugin.request({ path: "/v1/models" })).status).toBe(200);
+      expect(warnings(host)).toEqual([]);
+    });
+  });
+
+  describe("tunnels", () => {
+    // The headers of an upgrade or a CONNECT do not end the stream, and what follows them is a
+    // tunnel's bytes: a stage that waited for the body's end would hold the tunnel until a timeout.
+    const TUNNELS: [string, Record<string, string>][] = [
+      ["a WebSocket upgrade", { ":method": "GET", ":path": "/v1/realtime", connection: "Upgrade", upgrade: "websocket", "x-model": "iris" }],
+      ["a CONNECT", { ":method": "CONNECT", ":authority": "example.internal:443", "x-model": "iris" }],
+    ];
+    it.each(TUNNELS)("lets %s through at its headers, routed by header, in both forms", async (_, headers) => {
+      const rewriting = { ...ROUTER, rewrite_body_model: true };
+      for (const [rootId, configuration] of [["model-router", rewriting], ["ai-gateway", { model_router: rewriting, inference_cache: {}, token_bucket: { models: { iris: { tenant: { tokens_per_minute: 1000 } } } } }]] as [string, object][]) {
+        const { plugin } = await start(rootId, configuration);
+        expect(plugin.configured).toBe(true);
+        const stream = plugin.newStream();
+        expect(stream.requestHeaders(headers)).toBe("Continue");
+        expect(stream.upstreamRequest?.headers["x-ai-cluster"]).toBe("iris-1");
+        // The tunnel's bytes pass as they come.
+        expect(stream.requestBody("frame")).toBe("Continue");
+        stream.finish();
+      }
+    });
+
+    it("reads the body of a POST that carries an upgrade header: a header does not skip the body's checks", async () => {
+      const { plugin } = await start("ai-gateway", { model_router: ROUTER });
+      const stream = plugin.newStream();
+      expect(stream.requestHeaders({ ":method": "POST", ":path": "/v1/chat/completions", ...JSON_CT, connection: "Upgrade", upgrade: "websocket" })).toBe("StopIteration");
+      stream.requestBody(chat("iris"), { endOfStream: true });
+      expect(stream.upstreamRequest?.headers["x-ai-cluster"]).toBe("iris-1");
+    });
+  });
 });

@@ -8,7 +8,7 @@
 // the next stage's onRequestHeaders follows, so later stages see what earlier ones resolved.
 // Continue is returned once, when every stage is done; after a stage's local response the
 // pipeline returns a stop status and runs no later stage. A request whose headers end the stream
-// never waits.
+// never waits, nor does an upgrade or a CONNECT (its bytes are a tunnel's, not a body).
 //
 // Response path: stages that see responses run in reverse chain order, as separate Envoy filter
 // entries would, and only those whose request hooks ran. The pipeline never buffers responses.
@@ -16,6 +16,7 @@
 import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, BufferType } from "../abi/types";
 import { HttpContext } from "../context/http-context";
 import { bufferLength } from "../host/buffers";
+import { logWarn } from "../host/log";
 import { continueRequest } from "../host/stream";
 import { Resumable } from "./action";
 import { Exchange, MODEL_HEADER, TENANT_HEADER, VERSION_HEADER } from "./exchange";
@@ -67,6 +68,10 @@ const POOL_MAX: i32 = 256;
  */
 export class StreamPool {
   private free: PipelineStream[] = [];
+  /** The root id the pool's streams run under, for their log lines. */
+  rootId: string = "";
+  /** Whether a stream of this root has logged that Envoy withheld its body (once a root). */
+  warnedBodyWithheld: bool = false;
 
   take(id: u32, chain: Chain, selector: ChainSelector | null): PipelineStream {
     const free = this.free;
@@ -94,6 +99,8 @@ export class PipelineStream extends HttpContext {
   private awaitingBody: bool = false;
   /** Stage `next` returned Pause and has not resumed the chain yet. */
   private paused: bool = false;
+  /** Envoy called onRequestBody or onRequestTrailers on this request. */
+  private sawBodyCallback: bool = false;
   private readonly resumer: StreamResumer = new StreamResumer(this);
 
   constructor(id: u32, private chain: Chain, private selector: ChainSelector | null, private pool: StreamPool | null = null) {
@@ -109,11 +116,13 @@ export class PipelineStream extends HttpContext {
     this.started = 0;
     this.awaitingBody = false;
     this.paused = false;
+    this.sawBodyCallback = false;
   }
 
   onDelete(): void {
     const pool = this.pool;
     if (pool === null) return;
+    if (this.awaitingBody && !this.sawBodyCallback && !pool.warnedBodyWithheld) warnBodyWithheld(pool);
     // Let go of the request's buffers now: a pooled stream keeps only small ones for reuse (its
     // header views' maps up to 4 KiB each, body and response-chunk buffers up to 4 KiB each).
     this.ex.reset();
@@ -139,8 +148,10 @@ export class PipelineStream extends HttpContext {
       const stages = this.stages;
       for (let i = 0; i < roots.length; i++) unchecked((stages[i] = unchecked(roots[i]).renewStage(unchecked(stages[i]))));
     }
-    this.ex.headersEndStream = endOfStream;
     this.ex.streamId = this.id;
+    // What follows an upgrade's or a CONNECT's headers is a tunnel's bytes, not a body: waiting for
+    // its end would hold the tunnel until a timeout.
+    this.ex.headersEndStream = endOfStream || opensTunnel(this.ex);
     if (chain.dropsClientModel) {
       this.ex.removeRequestHeader(MODEL_HEADER);
       this.ex.removeRequestHeader(VERSION_HEADER);
@@ -150,6 +161,7 @@ export class PipelineStream extends HttpContext {
   }
 
   onRequestBody(bodySize: u32, endOfStream: bool): FilterDataStatus {
+    this.sawBodyCallback = true;
     if (this.paused) {
       // Envoy keeps the body while a stage waits; the chain goes on with it when it resumes.
       this.ex.bodySize = bodySize;
@@ -176,6 +188,7 @@ export class PipelineStream extends HttpContext {
 
   /** A body followed by trailers ends here: the last body call had no end of stream. */
   onRequestTrailers(numTrailers: u32): FilterTrailersStatus {
+    this.sawBodyCallback = true;
     if (this.paused) {
       const size = bufferLength(BufferType.HttpRequestBody);
       this.ex.completeBody(size < 0 ? 0 : <u32>size);
@@ -290,6 +303,30 @@ export class PipelineStream extends HttpContext {
 }
 
 const NO_STAGES = new Array<Stage>(0);
+
+/**
+ * A CONNECT, or a GET asking for an upgrade (a WebSocket, over HTTP/1.1 or over HTTP/2, which
+ * Envoy hands to filters in the HTTP/1.1 form). A POST with an `upgrade` header is read as a
+ * request: a client must not skip the body's checks (a token reservation) by adding a header.
+ */
+function opensTunnel(ex: Exchange): bool {
+  const method = ex.method();
+  return method == "CONNECT" || (method == "GET" && ex.hasRequestHeader("upgrade"));
+}
+
+/**
+ * A stream ended while a stage waited for its body, and Envoy called no body callback at all.
+ * That is what an entry without `allow_on_headers_stop_iteration: true` does to every request
+ * with a body (Envoy turns the headers' StopIteration into "stop all" and keeps the body from
+ * the filter), and the client sees only a hang; a client that sends headers and goes away does
+ * it too, hence "if". Once a root: under the misconfiguration it is every request.
+ */
+function warnBodyWithheld(pool: StreamPool): void {
+  pool.warnedBodyWithheld = true;
+  logWarn(pool.rootId + ": a request ended while the filter waited for its body, and Envoy passed it no body at all. " +
+    "If every request with a body hangs, the filter entry lacks allow_on_headers_stop_iteration: true " +
+    "(Envoy 1.35+; without it Envoy holds the body back from the filter). Logged once.");
+}
 
 /** What a body callback returns for where the chain got to. */
 function dataStatus(p: Progress): FilterDataStatus {

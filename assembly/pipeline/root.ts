@@ -113,6 +113,7 @@ export class PipelineRoot extends RootContext {
   onConfigure(configuration: ArrayBuffer): bool {
     const error = this.rootId == PIPELINE_ROOT_ID ? this.configurePipeline(configuration) : this.configureSingle(configuration);
     if (error.length == 0) {
+      this.pool.rootId = this.rootId;
       const roots = this.roots;
       for (let i = 0; i < roots.length; i++) unchecked(roots[i]).onConfigured();
       this.armTicks();

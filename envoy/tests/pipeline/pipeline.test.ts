@@ -3,6 +3,8 @@
 // Envoy's route name (attribute xds.route_name): a stage turned off on one route, a setting
 // overridden on another. The configuration is in envoy.template.yaml. The answering server's x-demo-* headers show what reached it.
 import { readFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { beforeAllOrFailEach } from "../../harness/hooks";
@@ -25,23 +27,39 @@ let demoA: DemoServer;
 let demoB: DemoServer;
 let envoy: Envoy;
 let unrouted: Envoy;
+let noStop: Envoy;
+let tunnel: Envoy;
+let echo: http.Server;
 
 beforeAllOrFailEach(async () => {
   demoA = await startDemoServer({ name: "demo-a", models: "llama:v1" });
   demoB = await startDemoServer({ name: "demo-b", models: "llama:v2" });
   // One Envoy per configuration (the template's, and UNROUTED), the same demo servers.
-  const start = (name: string, config?: object) => startEnvoy({
+  const start = (name: string, config?: object, extra: Record<string, string> = {}) => startEnvoy({
     runner: "process",
     name,
     config: TEMPLATE,
     wasm: ["build/ai-gateway.wasm"],
-    vars: { DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port, ...(config !== undefined ? { PIPELINE_CONFIG: JSON.stringify(config) } : {}) },
+    vars: { DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port, ...(config !== undefined ? { PIPELINE_CONFIG: JSON.stringify(config) } : {}), ...extra },
   });
   envoy = await start("pipeline");
   unrouted = await start("pipeline-unrouted", UNROUTED);
+  noStop = await start("pipeline-no-stop", undefined, { ALLOW_STOP: "false" });
+  // An upstream that takes WebSocket upgrades and echoes the tunnel's bytes, as llama_v1.
+  echo = http.createServer((_, res) => res.writeHead(404).end());
+  echo.on("upgrade", (req, socket: Socket) => {
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\nx-echo-saw-model: ${req.headers["x-ai-model"] ?? ""}\r\n\r\n`);
+    socket.pipe(socket);
+  });
+  await new Promise<void>((resolve) => echo.listen(0, "127.0.0.1", resolve));
+  tunnel = await startEnvoy({ runner: "process", name: "pipeline-tunnel", config: TEMPLATE, wasm: ["build/ai-gateway.wasm"], vars: { DEMO_A_PORT: (echo.address() as AddressInfo).port, DEMO_B_PORT: demoB.port } });
 });
 
 afterAll(async () => {
+  await tunnel?.stop();
+  echo?.closeAllConnections();
+  await new Promise((resolve) => (echo ? echo.close(resolve) : resolve(undefined)));
+  await noStop?.stop();
   await unrouted?.stop();
   await envoy?.stop();
   await demoA?.close();
@@ -110,9 +128,53 @@ describe("pipeline in Envoy", () => {
     });
   });
 
+  describe("an entry without allow_on_headers_stop_iteration", () => {
+    const WARNING = /ai-gateway: a request ended while the filter waited for its body, and Envoy passed it no body at all\. If every request with a body hangs, the filter entry lacks allow_on_headers_stop_iteration: true/;
+    const warnings = () => noStop.logs().split("\n").filter((line) => WARNING.test(line)).length;
+
+    it("hangs a request with a body, as Envoy withholds it, and says why in the log once", async () => {
+      for (let i = 0; i < 2; i++) {
+        const hung = fetch(noStop.listenerUrl + "/v1/chat/completions", { method: "POST", headers: JSON_CT, body: chat("llama"), signal: AbortSignal.timeout(1000) });
+        await expect(hung).rejects.toThrow(/abort|timeout/i);
+      }
+      // The client's reset ends the stream; Envoy deletes its context soon after.
+      const deadline = Date.now() + 5000;
+      while (warnings() == 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(warnings()).toBe(1);
+    });
+
+    it("still answers a request without a body", async () => {
+      const res = await fetch(noStop.listenerUrl + "/v1/models");
+      expect(res.status).toBe(200);
+      expect((await res.json()).data.map((m: { id: string }) => m.id)).toContain("llama");
+    });
+  });
+
+  it("routes a WebSocket upgrade at its headers and carries its tunnel (no wait for a body that never ends)", async () => {
+    const url = new URL(tunnel.listenerUrl);
+    const { headers, socket } = await new Promise<{ headers: http.IncomingHttpHeaders; socket: Socket }>((resolve, reject) => {
+      // The `rewrite` route rewrites the body's model: before the fix the router waited for a body.
+      const req = http.request({ host: url.hostname, port: url.port, path: "/rewrite/v1/realtime", headers: { connection: "Upgrade", upgrade: "websocket", "x-model": "llama@v1" } });
+      req.setTimeout(5000, () => req.destroy(new Error("no 101 in 5 s: the upgrade waited")));
+      req.on("upgrade", (res, s: Socket) => resolve({ headers: res.headers, socket: s }));
+      req.on("response", (res) => reject(new Error(`HTTP ${res.statusCode} instead of 101`)));
+      req.on("error", reject);
+      req.end();
+    });
+    expect(headers["x-echo-saw-model"]).toBe("llama");
+    const echoed = await new Promise<string>((resolve) => {
+      socket.once("data", (d: Buffer) => resolve(d.toString()));
+      socket.write("ping");
+    });
+    socket.destroy();
+    expect(echoed).toBe("ping");
+  });
+
   it("counts into the model_router stats and logs no trap", async () => {
     expect(sumStats(await envoy.stats("^wasmcustom\\.model_router\\.requests\\."), "wasmcustom.model_router.requests.model=llama.version=v2")).toBeGreaterThanOrEqual(1);
     expect(envoy.logs()).not.toMatch(/RuntimeError|unreachable/);
     expect(unrouted.logs()).not.toMatch(/RuntimeError|unreachable/);
+    expect(noStop.logs()).not.toMatch(/RuntimeError|unreachable/);
+    expect(tunnel.logs()).not.toMatch(/RuntimeError|unreachable/);
   });
 });
