@@ -205,6 +205,16 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       }
     });
 
+    it("reads a path two ways by the version the model has: with models org and org/llama, /predictions/org/llama is org/llama", async () => {
+      const { plugin } = await setup({ path_templates: ["torchserve"], models: { org: { versions: { v1: { cluster: "org-1" } } }, "org/llama": { versions: { v1: { cluster: "org-llama-1" } } } } });
+      expect(route(await plugin.request({ method: "POST", path: "/predictions/org/llama", body: "x" }))).toMatchObject({ cluster: "org-llama-1", model: "org/llama", version: "v1" });
+      expect(route(await plugin.request({ method: "POST", path: "/predictions/org/v1", body: "x" }))).toMatchObject({ cluster: "org-1", model: "org", version: "v1" });
+      expect(route(await plugin.request({ method: "POST", path: "/predictions/org/llama/v1", body: "x" }))).toMatchObject({ cluster: "org-llama-1", model: "org/llama", version: "v1" });
+      // Neither reading has the version: model org's, named by the first template, is the 404.
+      const neither = errorOf(await plugin.request({ method: "POST", path: "/predictions/org/v9", body: "x" }));
+      expect([neither.status, neither.error.message]).toEqual([404, "The model 'org' has no version or alias 'v9'"]);
+    });
+
     it("uses the default model when no source names one", async () => {
       const { host, plugin } = await setup(withConfig({ default_model: "iris" }));
       for (const init of [{ path: "/anything" }, { path: "/v1/chat/completions", body: '{"messages":[]}' }, { path: "/v1/chat/completions", body: "" }]) {
@@ -574,12 +584,15 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       }
       expect((await plugin.request({ path: "/v1/models/iris", method: "HEAD" })).localResponse?.status).toBe(200);
       expect(JSON.parse((await plugin.request({ path: "/v1/models/iris/" })).localResponse!.body)).toEqual(list.data[1]);
-      expect(host.metric("model_router.model_lists")).toBe(6);
+      // The list's path with a trailing '/' is the list.
+      expect(JSON.parse((await plugin.request({ path: "/v1/models/" })).localResponse!.body)).toEqual(list);
+      expect(host.metric("model_router.model_lists")).toBe(7);
       setHealth(host, "iris", "1", "failing");
       setHealth(host, "iris", "2", "failing");
-      for (const path of ["/v1/models/iris", "/v1/models/gpt-9"]) {
+      for (const [path, message] of [["/v1/models/iris", "The model 'iris' has no version that is ready"], ["/v1/models/gpt-9", "The model 'gpt-9' does not exist"]]) {
         const res = await plugin.request({ path });
-        expect([res.localResponse?.status, JSON.parse(res.localResponse!.body).error.code]).toEqual([404, "model_not_found"]);
+        const error = JSON.parse(res.localResponse!.body).error;
+        expect([res.localResponse?.status, error.code, error.message]).toEqual([404, "model_not_found", message]);
       }
       // Other methods on one model are requests like any other (OpenAI's DELETE of a fine-tune).
       expect(route(await plugin.request({ path: "/v1/models/iris", method: "DELETE", headers: { "x-model": "llama" } })).model).toBe("llama");

@@ -4,6 +4,7 @@
 // problem is recorded, so the message always names the first bad field.
 
 import { E_RANGE, JsonValue, parseJson } from "../json/index";
+import { shortened } from "../runtime/text";
 import { decodeUtf8Lossy } from "../json/utf8";
 
 /** Longest piece of a bad value quoted back in a message. */
@@ -261,7 +262,7 @@ export function quote(s: string): string {
 /** A value's source text for an error message, shortened. */
 export function describe(v: JsonValue): string {
   const raw = v.raw();
-  return raw.length <= GOT_MAX_CHARS ? raw : raw.substring(0, GOT_MAX_CHARS) + "...";
+  return shortened(raw, GOT_MAX_CHARS);
 }
 
 export function isBlank(bytes: ArrayBuffer): bool {

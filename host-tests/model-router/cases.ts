@@ -190,6 +190,7 @@ export const CASES: RouterCase[] = [
   { name: "answers a model that is a number", request: { path: CHAT_PATH, headers: JSON_CT, body: '{"model": 7}' }, expect: error(400, "invalid_model", "invalid_model", "model") },
   { name: "answers an empty version", request: { path: CHAT_PATH, body: chat("llama@") }, expect: error(400, "invalid_model", "invalid_model", "model") },
   { name: "answers a model with two '@'", request: { path: CHAT_PATH, body: chat("llama@v1@v2") }, expect: error(400, "invalid_model", "invalid_model", "model") },
+  { name: "cuts a long unknown model's name in its error between characters, not within a surrogate pair", request: { path: CHAT_PATH, body: chat("a".repeat(127) + "\u{1F600}".repeat(3)) }, expect: error(404, "model_not_found", "model_not_found", "model", `The model '${"a".repeat(127)}...' does not exist`) },
   { name: "answers a model name too long, saying how long it may be", request: { path: CHAT_PATH, body: chat("m".repeat(600)) }, expect: error(400, "invalid_model", "invalid_model", "model", 'model: expected a string "name" or "name@version" of at most 512 characters') },
   // Parsers downstream differ on duplicate keys (first, last, error): a duplicated model is refused.
   { name: "answers a body that names its model twice", request: { path: CHAT_PATH, body: '{"model":"iris","model":"llama","messages":[]}' }, expect: error(400, "invalid_model", "invalid_model", "model", /more than once/) },
@@ -199,6 +200,10 @@ export const CASES: RouterCase[] = [
   { name: "answers a model header sent twice", request: { path: CHAT_PATH, headers: { "x-model": ["iris", "llama"] } }, expect: error(400, "invalid_model", "invalid_model", "model", /x-model: given more than once/) },
   { name: "answers a version header sent twice", request: { path: CHAT_PATH, headers: { "x-model": "llama", "x-model-version": ["canary", "v1"] } }, expect: error(400, "invalid_model", "invalid_model", "model", /x-model-version: given more than once/) },
   { name: "answers a twice-named body model it would rewrite", request: { path: "/", headers: { "x-model": "llama@v2" }, body: '{"model":"a","messages":[],"model":"b"}' }, expect: error(400, "invalid_model", "invalid_model", "model", /more than once/) },
+  // A body routed by a header that starts as an object the reader does not take: passed on, its
+  // model would go unrewritten, a second `model` unnoticed.
+  { name: "answers a header-routed object body with a lone surrogate it would rewrite", request: { path: "/", headers: { "x-model": "llama@v2" }, body: '{"model":"a","model":"b","x":"\\udc00"}' }, expect: error(400, "invalid_json", "invalid_body", null, /lone surrogate|surrogate/) },
+  { name: "answers a header-routed malformed object body it would rewrite", request: { path: "/", headers: { ...JSON_CT, "x-model": "llama@v2" }, body: ' {"model":"a",' }, expect: error(400, "invalid_json", "invalid_body", null, /not valid JSON/) },
   { name: "answers an empty version in the header", request: { path: CHAT_PATH, headers: { "x-model": "@v1" } }, expect: error(400, "invalid_model", "invalid_model", "model") },
   { name: "answers a body without model", request: { path: CHAT_PATH, body: '{"messages":[]}' }, expect: error(400, "model_required", "model_missing", "model") },
   { name: "answers an empty body", request: { path: CHAT_PATH, body: "" }, expect: error(400, "model_required", "model_missing", "model") },

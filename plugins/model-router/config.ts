@@ -173,7 +173,7 @@ export function parseRouterConfig(root: JsonValue): ConfigResult {
     c.fail("health_refresh_ms", "0 (read on every request) or an integer " + MIN_HEALTH_REFRESH_MS.toString() + "..60000", cfg.healthRefreshMs.toString());
   }
   cfg.retryAfterS = <u32>c.integer(root, "retry_after_s", "", cfg.retryAfterS, 1, 86_400);
-  cfg.listModelsPath = c.string(root, "list_models_path", "", cfg.listModelsPath, isListPath, "\"\" or a path starting with '/' without '?'");
+  cfg.listModelsPath = c.string(root, "list_models_path", "", cfg.listModelsPath, isListPath, "\"\" or a path starting with '/' without '?' or a trailing '/'");
   cfg.listModelsHideNotReady = c.bool(root, "list_models_hide_not_ready", "", cfg.listModelsHideNotReady);
   cfg.ownedBy = c.string(root, "owned_by", "", cfg.ownedBy, isOwner, OWNER);
   if (c.failed) return new ConfigResult(null, c.error);
@@ -379,7 +379,8 @@ function parseAliases(c: Checker, spec: JsonValue, field: string, model: ModelEn
     }
     const target = aliases.valueAt(i) as JsonValue;
     const t = target.isString() ? target.asString() : "";
-    const version = t.length > 0 && model.lookup.has(t) ? model.lookup.get(t) : -1;
+    // An alias names a version, not another alias: one step from name to version, as listed.
+    const version = t.length > 0 && model.lookup.has(t) && !model.aliasNames.includes(t) ? model.lookup.get(t) : -1;
     if (version < 0) {
       c.failValue(f, "the name of a version of " + quote(model.name), target);
       return;
@@ -390,11 +391,27 @@ function parseAliases(c: Checker, spec: JsonValue, field: string, model: ModelEn
   }
 }
 
+/** Headers cluster_header may not be. */
+const RESERVED_HEADERS = [
+  "host", "content-length", "content-type", "content-encoding", "transfer-encoding", "connection", "upgrade", "te",
+  "trailer", "keep-alive", "proxy-connection", "expect", "authorization", "cookie",
+];
+
 /** Checks between fields, once each field is valid on its own. */
 function crossCheck(c: Checker, cfg: RouterConfig, clusterHeaderSet: bool): void {
   if (c.failed) return;
   if (cfg.clusterHeader == MODEL_HEADER || cfg.clusterHeader == VERSION_HEADER || cfg.clusterHeader == TENANT_HEADER) {
     c.fail("cluster_header", "a header other than x-ai-model, x-ai-model-version, x-ai-tenant", quote(cfg.clusterHeader));
+    return;
+  }
+  // The filter removes the client's copies of cluster_header, then sets its own: one that the
+  // request's framing, its host or its credentials travel in would break every request.
+  if (RESERVED_HEADERS.includes(cfg.clusterHeader)) {
+    c.fail("cluster_header", "a header that is not one of " + RESERVED_HEADERS.join(", "), quote(cfg.clusterHeader));
+    return;
+  }
+  if (cfg.versionHeader.length > 0 && cfg.versionHeader == cfg.modelHeader) {
+    c.fail("version_header", "a header other than model_header (" + cfg.modelHeader + ")", quote(cfg.versionHeader));
     return;
   }
   const outputs = [cfg.clusterHeader, MODEL_HEADER, VERSION_HEADER, TENANT_HEADER];
@@ -433,7 +450,8 @@ function isStickyKey(s: string): bool {
 
 function isListPath(s: string): bool {
   if (s.length == 0) return true;
-  return s.length <= 256 && s.charCodeAt(0) == 0x2f && s.indexOf("?") < 0 && isVisibleAscii255(s);
+  // No trailing '/': `<path>/<model>` would start with "//", and `<path>/` is read as the list.
+  return s.length >= 2 && s.length <= 256 && s.charCodeAt(0) == 0x2f && s.charCodeAt(s.length - 1) != 0x2f && s.indexOf("?") < 0 && isVisibleAscii255(s);
 }
 
 function isOwner(s: string): bool {

@@ -4,6 +4,7 @@
 // the code, the README and the tests read it.
 
 import { HeaderPair, sendLocalResponse } from "../../assembly/index";
+import { shortened } from "../../assembly/runtime/text";
 import { E_DEPTH, E_RANGE, E_SIZE, E_SURROGATE, E_VALUES, JsonWriter } from "../../assembly/json/index";
 
 /** Everything the router can answer with an error, in ERRORS order. */
@@ -89,5 +90,5 @@ export function bodyErrorMessage(error: string, offset: i32): string {
 
 /** Client input quoted in a message, shortened (the writer escapes it). */
 export function echo(text: string): string {
-  return "'" + (text.length <= MAX_ECHO_CHARS ? text : text.substring(0, MAX_ECHO_CHARS) + "...") + "'";
+  return "'" + shortened(text, MAX_ECHO_CHARS) + "'";
 }

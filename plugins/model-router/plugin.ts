@@ -233,12 +233,18 @@ class RouterStage extends Stage {
       keepBody = (ref as ModelRef).keepsBody;
       if (!this.route(ex, ref as ModelRef)) return StageAction.Stop;
     } else if (use == BodyUse.Rewrite && body.byteLength > 0) {
-      // Routed by a header or the path: rewrite only a body that parses as a JSON object.
+      // Routed by a header or the path: rewrite only a body that parses as a JSON object. One
+      // that starts as an object but is not one the reader takes (malformed, too deep, a lone
+      // surrogate) is refused as the body source refuses it: passed on, it would reach the
+      // upstream with its model unrewritten, and with a second `model` unnoticed.
       const parsed = ex.json(this.cfg.bodyLimits);
       if (parsed.ok && parsed.value !== null && (parsed.value as JsonValue).isObject()) {
         doc = parsed.value;
         modelValue = (doc as JsonValue).get("model");
         if (this.refusedTwiceNamed(doc as JsonValue)) return StageAction.Stop;
+      } else if (!parsed.ok && startsAsObject(body)) {
+        this.fail(ErrorKind.InvalidBody, bodyErrorMessage(parsed.error, parsed.offset) + encodedBodyHint(ex));
+        return StageAction.Stop;
       }
     }
     if (this.cfg.rewriteBodyModel && doc !== null && !keepBody) {
@@ -295,7 +301,7 @@ class RouterStage extends Stage {
   private pathMatch(ex: Exchange): ModelRef | null {
     if (!this.pathTried) {
       this.pathTried = true;
-      this.pathMatched = this.mayMatchTemplate(ex) ? pathRef(this.cfg.templates, ex.path(), this.cfg.names) : null;
+      this.pathMatched = this.mayMatchTemplate(ex) ? pathRef(this.cfg.templates, ex.path(), this.cfg.names, this.cfg.models) : null;
     }
     return this.pathMatched;
   }
@@ -522,9 +528,9 @@ class RouterStage extends Stage {
     let read = ListRequest.Read;
     if (path != list) {
       // `{list}/{id}`: one model (OpenAI's retrieve); the id is the rest, '/' and all (one
-      // trailing '/' aside, as for templates).
-      if (path.length <= list.length + 1 || path.charCodeAt(list.length) != 0x2f) return ListRequest.No;
-      read = ListRequest.ReadOne;
+      // trailing '/' aside, as for templates). `{list}/` is the list.
+      if (path.length < list.length + 1 || path.charCodeAt(list.length) != 0x2f) return ListRequest.No;
+      if (path.length > list.length + 1) read = ListRequest.ReadOne;
     }
     if (!headers.find(":method")) return ListRequest.No;
     const n = headers.valueLength;
@@ -551,7 +557,9 @@ class RouterStage extends Stage {
     const m = cfg.findModel(id);
     const body = m >= 0 ? modelObject(cfg, this.health, m) : null;
     if (body === null) {
-      this.fail(ErrorKind.ModelNotFound, "The model " + echo(id) + " does not exist");
+      // A configured model the list hides (list_models_hide_not_ready) is not said not to exist:
+      // a request for it is answered 503 model_not_ready.
+      this.fail(ErrorKind.ModelNotFound, "The model " + echo(id) + (m >= 0 ? " has no version that is ready" : " does not exist"));
       return StageAction.Stop;
     }
     this.metrics.modelLists.increment(1);
@@ -565,6 +573,18 @@ enum ListRequest { No, Read, ReadOne, OtherMethod }
 
 export function register(): void {
   registerStage(new RouterKind(SECTION, ROOT_ID, 10, "a JSON object with \"models\""));
+}
+
+/** Whether the body's first byte past JSON whitespace is `{`. */
+function startsAsObject(body: ArrayBuffer): bool {
+  const base = changetype<usize>(body);
+  const n = body.byteLength;
+  for (let i = 0; i < n; i++) {
+    const c = load<u8>(base + <usize>i);
+    if (c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D) continue;
+    return c == 0x7B;
+  }
+  return false;
 }
 
 /**

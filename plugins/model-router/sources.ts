@@ -3,6 +3,7 @@
 
 export { parseDecimal } from "../../assembly/http/decimal";
 import { PathMatch, PathTemplate, matchTemplateUntil } from "./path-template";
+import { ModelEntry } from "./resolve";
 import { sameAsciiIgnoreCase } from "../../assembly/runtime/bytes";
 
 /** Where a request named its model. */
@@ -41,14 +42,14 @@ export function parseModelRef(text: string, source: Source): ModelRef | null {
 }
 
 /** The path source: the first template that matches, or null. */
-export function pathRef(templates: PathTemplate[], path: string, names: Map<string, i32> | null = null): ModelRef | null {
+export function pathRef(templates: PathTemplate[], path: string, names: Map<string, i32> | null = null, models: ModelEntry[] | null = null): ModelRef | null {
   if (templates.length == 0) return null;
   let end = path.indexOf("?");
   if (end < 0) end = path.length;
-  let ref = pathRefUntil(templates, path, end, names);
+  let ref = pathRefUntil(templates, path, end, names, models);
   // One trailing '/' (`/v2/models/iris/infer/`) names the same model: without this the path
   // matched no template and the request went to another source, the default model at worst.
-  if (ref === null && end > 1 && path.charCodeAt(end - 1) == 0x2f) ref = pathRefUntil(templates, path, end - 1, names);
+  if (ref === null && end > 1 && path.charCodeAt(end - 1) == 0x2f) ref = pathRefUntil(templates, path, end - 1, names, models);
   return ref;
 }
 
@@ -59,11 +60,17 @@ const MAX_MODEL_SEGMENTS: i32 = 8;
  * The first template's capture in order, each `{model}` taken as one path segment; with `names`
  * (the configured models), a capture naming one of them comes first, tried over up to
  * MAX_MODEL_SEGMENTS segments, so a model called `org/llama` is found at
- * `/v2/models/org/llama/infer` instead of the request going on to another source.
+ * `/v2/models/org/llama/infer` instead of the request going on to another source. With `models`
+ * (by the index `names` gives) too, a capture whose version that model has comes before one
+ * whose version it lacks: with models `org` and `org/llama`, `/predictions/org/llama` is model
+ * `org/llama` (template `/predictions/{model}`), not model `org`'s unknown version `llama`.
  */
-function pathRefUntil(templates: PathTemplate[], path: string, end: i32, names: Map<string, i32> | null): ModelRef | null {
+function pathRefUntil(templates: PathTemplate[], path: string, end: i32, names: Map<string, i32> | null, models: ModelEntry[] | null): ModelRef | null {
   let first: PathMatch | null = null;
   let firstTemplate: PathTemplate | null = null;
+  // The first capture naming a configured model with a version that model lacks.
+  let named: PathMatch | null = null;
+  let namedTemplate: PathTemplate | null = null;
   // A capture can span only the segments the path has beyond the template's.
   let segments = 0;
   for (let i = 0; i < end; i++) if (path.charCodeAt(i) == 0x2f) segments++;
@@ -71,8 +78,14 @@ function pathRefUntil(templates: PathTemplate[], path: string, end: i32, names: 
     const t = unchecked(templates[i]);
     const match = matchTemplateUntil(t, path, end);
     if (match !== null) {
-      if (names === null || names.has(match.model)) return refOf(match, t);
-      if (first === null && !t.knownOnly) {
+      if (names === null) return refOf(match, t);
+      if (names.has(match.model)) {
+        if (hasVersion(names, models, match)) return refOf(match, t);
+        if (named === null) {
+          named = match;
+          namedTemplate = t;
+        }
+      } else if (first === null && !t.knownOnly) {
         first = match;
         firstTemplate = t;
       }
@@ -81,11 +94,25 @@ function pathRefUntil(templates: PathTemplate[], path: string, end: i32, names: 
     const spans = min(segments - t.segments.length, MAX_MODEL_SEGMENTS - 1);
     for (let span = 1; span <= spans; span++) {
       const longer = matchTemplateUntil(t, path, end, span);
-      if (longer !== null && names.has(longer.model)) return refOf(longer, t);
+      if (longer === null || !names.has(longer.model)) continue;
+      if (hasVersion(names, models, longer)) return refOf(longer, t);
+      if (named === null) {
+        named = longer;
+        namedTemplate = t;
+      }
     }
   }
+  // A configured model with a version it lacks: the router's 404 names the version.
+  if (named !== null) return refOf(named as PathMatch, namedTemplate as PathTemplate);
   // None names a configured model: the first capture, which the router answers with a 404.
   return first !== null ? refOf(first as PathMatch, firstTemplate as PathTemplate) : null;
+}
+
+/** Whether the match names no version, or one its (configured) model has; true without `models`. */
+function hasVersion(names: Map<string, i32>, models: ModelEntry[] | null, match: PathMatch): bool {
+  if (match.version.length == 0 || models === null) return true;
+  const m = names.get(match.model);
+  return m < models.length && unchecked(models[m]).find(match.version) >= 0;
 }
 
 function refOf(match: PathMatch, template: PathTemplate): ModelRef {

@@ -15,6 +15,7 @@
 // the response settles, 0 when the request is refused.
 
 import { HeaderPair, nowMillis, sendLocalResponse } from "../../assembly/index";
+import { shortened } from "../../assembly/runtime/text";
 import { setPropertyRaw } from "../../assembly/host/properties";
 import { JsonValue } from "../../assembly/json/index";
 import { Exchange, NamedModel, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
@@ -368,7 +369,7 @@ export class TokenBucketStage extends Stage {
   private invalid(req: TokenRequest): StageAction {
     const code = req.fault == Fault.NotInteger ? "invalid_type" : req.fault == Fault.BelowMinimum ? "integer_below_min_value" : "integer_above_max_value";
     const what = req.fault == Fault.NotInteger ? "an integer" : req.fault == Fault.BelowMinimum ? "a larger value" : "a smaller value";
-    const value = req.faultValue.length <= 64 ? req.faultValue : req.faultValue.substring(0, 64) + "...";
+    const value = shortened(req.faultValue, 64);
     this.reply(ErrorKind.InvalidCount, "Invalid '" + req.faultField + "': expected " + what + ", got " + value + ".", req.faultField, code, 0);
     return StageAction.Stop;
   }
@@ -575,7 +576,7 @@ function refusalMessage(kind: ErrorKind, model: string, total: bool, limits: Buc
 
 /** Client input quoted in a message, shortened (the JSON writer escapes it). */
 function echo(text: string): string {
-  return "'" + (text.length <= 128 ? text : text.substring(0, 128) + "...") + "'";
+  return "'" + shortened(text, 128) + "'";
 }
 
 export function register(): void {
