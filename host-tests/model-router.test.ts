@@ -113,6 +113,9 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       [{ ...CONFIG, models: { llama: { versions: { v1: { cluster: "a", weight: "x" } } } } }, 'model-router: models.llama.versions.v1.weight: expected an integer 0..100, got "x"', 'ai-gateway: model_router.models.llama.versions.v1.weight: expected an integer 0..100, got "x"'],
       [{ ...CONFIG, unknown_key: 1 }, "model-router: unknown_key: expected one of the keys", "ai-gateway: model_router.unknown_key: expected one of the keys"],
       ["not json", "model-router: configuration: expected JSON, got", "ai-gateway: configuration: expected JSON, got"],
+      // {"a": "b"} as a google.protobuf.Struct, as Envoy hands it over: protobuf's binary encoding.
+      ["\n\u0008\n\u0001a\u0012\u0003\u001a\u0001b", "model-router: configuration: expected JSON, got binary data (not JSON at byte 1): a google.protobuf.Struct or another message reaches the filter in protobuf's binary encoding; give the configuration as a google.protobuf.StringValue whose value is the JSON",
+        "ai-gateway: configuration: expected JSON, got binary data (not JSON at byte 1): a google.protobuf.Struct"],
       ["", 'model-router: configuration: expected a JSON object with "models", got nothing', "ai-gateway: configuration: expected a JSON object with a section per stage (warmup_health, model_router, inference_cache, token_bucket), got nothing"],
     ] as [Config | string, string, string][])("refuses %j with one critical line, also in Envoy's canary", async (config, separateMessage, pipelineMessage) => {
       const message = form === "separate" ? separateMessage : pipelineMessage;

@@ -174,12 +174,30 @@ export function parseConfigDocument(bytes: ArrayBuffer, expectedWhat: string, al
     if (parsed.error == E_RANGE && field.length > 0) {
       return new ConfigDocument(null, field + ": expected a number within a double's range, got " + numberAt(bytes, parsed.offset));
     }
+    if (looksBinary(bytes)) {
+      // What Envoy hands over for a configuration of any other type than StringValue or
+      // BytesValue: its protobuf encoding. A Struct is the likely one (proxy-wasm examples use it).
+      return new ConfigDocument(null, "configuration: expected JSON, got binary data (not JSON at byte " + parsed.offset.toString() +
+        "): a google.protobuf.Struct or another message reaches the filter in protobuf's binary encoding; " +
+        "give the configuration as a google.protobuf.StringValue whose value is the JSON");
+    }
     return new ConfigDocument(null, "configuration: expected JSON, got text that is not JSON at byte " + parsed.offset.toString() +
       " (" + parsed.error + ")" + (field.length > 0 ? ", in " + field : ""));
   }
   const root = parsed.value as JsonValue;
   if (!root.isObject()) return new ConfigDocument(null, "configuration: expected a JSON object, got " + describe(root));
   return new ConfigDocument(root, "");
+}
+
+/** Whether the first 256 bytes hold a control byte other than tab, LF and CR: not text. */
+function looksBinary(bytes: ArrayBuffer): bool {
+  const p = changetype<usize>(bytes);
+  const n = min(bytes.byteLength, 256);
+  for (let i = 0; i < n; i++) {
+    const c = load<u8>(p + <usize>i);
+    if ((c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D) || c == 0x7F) return true;
+  }
+  return false;
 }
 
 /**

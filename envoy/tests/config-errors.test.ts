@@ -25,6 +25,14 @@ describe.each(RUNNERS)("bad filter configuration (%s)", (runner) => {
       expect(result.output).toContain("Unable to create Wasm plugin noop");
     });
 
+    it("fails on a google.protobuf.Struct configuration, saying to use a StringValue", async () => {
+      const vars = { UPSTREAM_PORT: 9, CONFIG_TYPE: "Struct", FILTER_CONFIG: "{models: {llama: {versions: {v1: {cluster: c}}}}}", ROOT_ID: "model-router", WASM_FILE: "ai-gateway.wasm" };
+      const result = await validateConfig({ runner, config: TEMPLATE, vars, wasm: ["build/ai-gateway.wasm"] });
+      expect(result).toMatchObject({ ok: false, exitCode: 1 });
+      expect(result.output).toContain("model-router: configuration: expected JSON, got binary data");
+      expect(result.output).toContain("give the configuration as a google.protobuf.StringValue whose value is the JSON");
+    });
+
     it("fails when the module file is missing", async () => {
       const result = await validateConfig({ runner, config: TEMPLATE, vars: { UPSTREAM_PORT: 9 }, wasm: [] });
       expect(result.ok).toBe(false);
