@@ -382,7 +382,7 @@ describe("pipeline", () => {
     ];
     it.each(TUNNELS)("lets %s through at its headers, routed by header, in both forms", async (_, headers) => {
       const rewriting = { ...ROUTER, rewrite_body_model: true };
-      for (const [rootId, configuration] of [["model-router", rewriting], ["ai-gateway", { model_router: rewriting, inference_cache: {}, token_bucket: { models: { iris: { tenant: { tokens_per_minute: 1000 } } } } }]] as [string, object][]) {
+      for (const [rootId, configuration] of [["model-router", rewriting], ["ai-gateway", { model_router: rewriting, inference_cache: {}, token_bucket: { models: { iris: { tenant: { tokens_per_minute: 100000 } } } } }]] as [string, object][]) {
         const { plugin } = await start(rootId, configuration);
         expect(plugin.configured).toBe(true);
         const stream = plugin.newStream();

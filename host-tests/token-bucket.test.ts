@@ -243,6 +243,18 @@ describe("token-bucket", () => {
       expect(remaining(r)).toBe("940");
     });
 
+    it("charges a WebSocket session default_max_tokens at its headers, which its 101 keeps", async () => {
+      const r = await manual();
+      const s = r.chain.newStream();
+      // The headers do not end the stream, and the filter does not wait for the tunnel's end.
+      expect(s.requestHeaders({ ":method": "GET", ":path": "/v1/realtime", connection: "Upgrade", upgrade: "websocket", authorization: "Bearer run-cut", "x-ai-model": "llama" })).toBe("Continue");
+      s.responseHeaders({ ":status": "101", connection: "Upgrade", upgrade: "websocket" });
+      s.responseBody("\u0081\u0005hello");
+      s.finish();
+      expect(llmTokensOf(s.fm.slots.map((x) => x.ctx))).toBe("100");
+      expect(remaining(r)).toBe("890");
+    });
+
     it("settles to 0 when Envoy answers for a reset upstream", async () => {
       const r = await manual();
       const s = open(r.chain, chat({ max_tokens: 40 }));

@@ -43,8 +43,10 @@ export const TENANT_HEADER = "x-ai-tenant";
 const ACCEPT_ENCODING = "accept-encoding";
 
 export class Exchange {
-  /** The request headers ended the stream: there is no body. */
+  /** The request headers ended the stream: there is no body (or it is a tunnel's: `tunnel`). */
   headersEndStream: bool = false;
+  /** An upgrade (WebSocket) or a CONNECT: what follows the headers is a tunnel's bytes, unread. */
+  tunnel: bool = false;
   /** Bytes of request body received so far (cumulative while the pipeline buffers); a stage's `replaceBody` sets it to the new body's. */
   bodySize: u32 = 0;
   /** The whole body's size as the client sent it, before any stage replaced it (0 until complete). */
@@ -88,6 +90,7 @@ export class Exchange {
   /** Back to a new request's state (the pipeline reuses exchanges). */
   reset(): void {
     this.headersEndStream = false;
+    this.tunnel = false;
     this.bodySize = 0;
     this.clientBodySize = 0;
     this.localReply = false;

@@ -151,7 +151,9 @@ export class PipelineStream extends HttpContext {
     this.ex.streamId = this.id;
     // What follows an upgrade's or a CONNECT's headers is a tunnel's bytes, not a body: waiting for
     // its end would hold the tunnel until a timeout.
-    this.ex.headersEndStream = endOfStream || opensTunnel(this.ex);
+    const tunnel = !endOfStream && opensTunnel(this.ex);
+    this.ex.tunnel = tunnel;
+    this.ex.headersEndStream = endOfStream || tunnel;
     if (chain.dropsClientModel) {
       this.ex.removeRequestHeader(MODEL_HEADER);
       this.ex.removeRequestHeader(VERSION_HEADER);

@@ -181,6 +181,8 @@ export class TokenBucketStage extends Stage {
   /** The filter answered the request itself (its reply carries its own headers). */
   private answered: bool = false;
   private settled: bool = false;
+  /** The request opened a tunnel: its 101 is the upstream's yes, not a failure settled to 0. */
+  private tunnel: bool = false;
   private scanner: UsageScanner | null = null;
 
   constructor(private root: TokenBucketRoot) {
@@ -194,6 +196,12 @@ export class TokenBucketStage extends Stage {
       const declared = ex.clientBodyLength();
       if (declared <= <i64>this.root.cfg.maxBodyBytes) return StageAction.NeedBody;
       return this.admitUnread(ex, declared);
+    }
+    // A tunnel (a realtime WebSocket session) may carry any amount of inference this stage cannot
+    // read: it reserves default_max_tokens, as a body it cannot read would, not the nothing of a GET.
+    if (ex.tunnel) {
+      this.tunnel = true;
+      return this.admitUnread(ex, 0);
     }
     const req = this.root.request.reset();
     return this.admit(ex, req, ex.routedModel(null), false, null);
@@ -502,7 +510,7 @@ export class TokenBucketStage extends Stage {
     if (scanner !== null && scanner.found) {
       used = scanner.tokens;
     } else {
-      const failed = status != 0 && (status < 200 || status >= 300);
+      const failed = status != 0 && (status < 200 || status >= 300) && !(this.tunnel && status == 101);
       used = failed ? 0 : charged ? this.reserved : this.wanted;
       // `unsettled` counts reservations that stand, not failures settled to 0.
       if (charged && !failed) m.add(Stat.Unsettled);
