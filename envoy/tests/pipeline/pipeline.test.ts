@@ -23,6 +23,15 @@ printEnvoyLogsOnFailure();
 // a minute for llama and many for "free".
 const UNROUTED = { token_bucket: { models: { llama: { tenant: { requests_per_minute: 1 } }, free: { tenant: { requests_per_minute: 1000 } } } } };
 
+// The template's router and routes, with the cache and the token bucket behind it: a tunnel passes
+// all three.
+const TUNNEL_CONFIG = {
+  model_router: { models: { llama: { versions: { v1: { cluster: "llama_v1", upstream_model: "llama-v1", weight: 100 }, v2: { cluster: "llama_v2", upstream_model: "llama-v2", weight: 0 } } } } },
+  inference_cache: {},
+  token_bucket: { default_max_tokens: 1024, models: { llama: { tenant: { tokens_per_minute: 100000 } } } },
+  routes: { passthrough: { model_router: false }, rewrite: { model_router: { rewrite_body_model: true } } },
+};
+
 let demoA: DemoServer;
 let demoB: DemoServer;
 let envoy: Envoy;
@@ -52,7 +61,7 @@ beforeAllOrFailEach(async () => {
     socket.pipe(socket);
   });
   await new Promise<void>((resolve) => echo.listen(0, "127.0.0.1", resolve));
-  tunnel = await startEnvoy({ runner: "process", name: "pipeline-tunnel", config: TEMPLATE, wasm: ["build/ai-gateway.wasm"], vars: { DEMO_A_PORT: (echo.address() as AddressInfo).port, DEMO_B_PORT: demoB.port } });
+  tunnel = await startEnvoy({ runner: "process", name: "pipeline-tunnel", config: TEMPLATE, wasm: ["build/ai-gateway.wasm"], vars: { DEMO_A_PORT: (echo.address() as AddressInfo).port, DEMO_B_PORT: demoB.port, PIPELINE_CONFIG: JSON.stringify(TUNNEL_CONFIG) } });
 });
 
 afterAll(async () => {
@@ -150,7 +159,7 @@ describe("pipeline in Envoy", () => {
     });
   });
 
-  it("routes a WebSocket upgrade at its headers and carries its tunnel (no wait for a body that never ends)", async () => {
+  it("routes a WebSocket upgrade at its headers and carries its tunnel through router, cache and token-bucket (no wait for a body that never ends)", async () => {
     const url = new URL(tunnel.listenerUrl);
     const { headers, socket } = await new Promise<{ headers: http.IncomingHttpHeaders; socket: Socket }>((resolve, reject) => {
       // The `rewrite` route rewrites the body's model: before the fix the router waited for a body.
@@ -162,6 +171,8 @@ describe("pipeline in Envoy", () => {
       req.end();
     });
     expect(headers["x-echo-saw-model"]).toBe("llama");
+    // token-bucket reserved default_max_tokens for the session (its 101 keeps them).
+    expect(headers["x-ratelimit-remaining-tokens"]).toBe(String(100000 - 1024));
     const echoed = await new Promise<string>((resolve) => {
       socket.once("data", (d: Buffer) => resolve(d.toString()));
       socket.write("ping");
