@@ -255,6 +255,24 @@ describe("token-bucket", () => {
       expect(remaining(r)).toBe("890");
     });
 
+    it("refuses a tunnel that declares a body for a limited model (400 body_on_tunnel), and lets one for an unlimited model pass", async () => {
+      const r = await manual();
+      const upgrade = { ":method": "GET", ":path": "/v1/chat/completions", connection: "Upgrade", upgrade: "websocket", authorization: "Bearer run-cut" };
+      for (const declared of [{ "content-length": "40" }, { "transfer-encoding": "chunked" }]) {
+        const s = r.chain.newStream();
+        s.requestHeaders({ ...upgrade, "x-ai-model": "llama", ...declared });
+        const reply = s.localResponse;
+        expect([reply?.status, JSON.parse(reply?.body ?? "{}").error?.code]).toEqual([400, "body_on_tunnel"]);
+        s.finish();
+      }
+      expect(r.host.metric("token_bucket.invalid")).toBe(2);
+      const unlimited = r.chain.newStream();
+      expect(unlimited.requestHeaders({ ...upgrade, "x-ai-model": "embed", "content-length": "40" })).toBe("Continue");
+      unlimited.finish();
+      // Nothing was taken from the tenant's tokens.
+      expect(remaining(r)).toBe("990");
+    });
+
     it("settles to 0 when Envoy answers for a reset upstream", async () => {
       const r = await manual();
       const s = open(r.chain, chat({ max_tokens: 40 }));

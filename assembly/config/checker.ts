@@ -189,11 +189,16 @@ export function parseConfigDocument(bytes: ArrayBuffer, expectedWhat: string, al
   return new ConfigDocument(root, "");
 }
 
-/** Whether the first 256 bytes hold a control byte other than tab, LF and CR: not text. */
+/**
+ * Whether the bytes look like a protobuf message whose field 1 is length-delimited, as a Struct's
+ * is: tag byte 0x0A (which JSON reads as a newline) and, within the first 8 bytes, a control byte
+ * other than tab, LF and CR (a length), which JSON text does not start with.
+ */
 function looksBinary(bytes: ArrayBuffer): bool {
   const p = changetype<usize>(bytes);
-  const n = min(bytes.byteLength, 256);
-  for (let i = 0; i < n; i++) {
+  const n = min(bytes.byteLength, 8);
+  if (n == 0 || load<u8>(p) != 0x0A) return false;
+  for (let i = 1; i < n; i++) {
     const c = load<u8>(p + <usize>i);
     if ((c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D) || c == 0x7F) return true;
   }

@@ -307,13 +307,14 @@ export class PipelineStream extends HttpContext {
 const NO_STAGES = new Array<Stage>(0);
 
 /**
- * A CONNECT, or a GET asking for an upgrade (a WebSocket, over HTTP/1.1 or over HTTP/2, which
- * Envoy hands to filters in the HTTP/1.1 form). A POST with an `upgrade` header is read as a
- * request: a client must not skip the body's checks (a token reservation) by adding a header.
+ * A CONNECT, or a request asking for an upgrade (a WebSocket, over HTTP/1.1 or over HTTP/2, which
+ * Envoy hands to filters in the HTTP/1.1 form). Envoy removes `upgrade` from a request it does
+ * not upgrade (no `connection: upgrade`, or an upgrade type the route does not allow), so what
+ * is left is a tunnel whatever the method: its stream does not end where a body would. A tunnel
+ * that declares a body anyway is token-bucket's to refuse (it would pass unread, uncounted).
  */
 function opensTunnel(ex: Exchange): bool {
-  const method = ex.method();
-  return method == "CONNECT" || (method == "GET" && ex.hasRequestHeader("upgrade"));
+  return ex.hasRequestHeader("upgrade") || ex.method() == "CONNECT";
 }
 
 /**
@@ -321,13 +322,13 @@ function opensTunnel(ex: Exchange): bool {
  * That is what an entry without `allow_on_headers_stop_iteration: true` does to every request
  * with a body (Envoy turns the headers' StopIteration into "stop all" and keeps the body from
  * the filter), and the client sees only a hang; a client that sends headers and goes away does
- * it too, hence "if". Once a root: under the misconfiguration it is every request.
+ * it too, hence "if". Once a root (a worker's VM): under the misconfiguration it is every request.
  */
 function warnBodyWithheld(pool: StreamPool): void {
   pool.warnedBodyWithheld = true;
   logWarn(pool.rootId + ": a request ended while the filter waited for its body, and Envoy passed it no body at all. " +
     "If every request with a body hangs, the filter entry lacks allow_on_headers_stop_iteration: true " +
-    "(Envoy 1.35+; without it Envoy holds the body back from the filter). Logged once.");
+    "(Envoy 1.35+; without it Envoy holds the body back from the filter). Logged once per worker.");
 }
 
 /** What a body callback returns for where the chain got to. */

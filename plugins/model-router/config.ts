@@ -394,7 +394,7 @@ function parseAliases(c: Checker, spec: JsonValue, field: string, model: ModelEn
 /** Headers cluster_header may not be. */
 const RESERVED_HEADERS = [
   "host", "content-length", "content-type", "content-encoding", "transfer-encoding", "connection", "upgrade", "te",
-  "trailer", "keep-alive", "proxy-connection", "expect", "authorization", "cookie",
+  "trailer", "keep-alive", "proxy-connection", "expect", "authorization", "proxy-authorization", "cookie",
 ];
 
 /** Checks between fields, once each field is valid on its own. */

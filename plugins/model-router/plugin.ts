@@ -575,11 +575,16 @@ export function register(): void {
   registerStage(new RouterKind(SECTION, ROOT_ID, 10, "a JSON object with \"models\""));
 }
 
-/** Whether the body's first byte past JSON whitespace is `{`. */
+/**
+ * Whether the body's first byte past a UTF-8 byte order mark and JSON whitespace is `{`. The mark
+ * is not JSON (RFC 8259 8.1), but parsers upstream skip it (Python's json.loads of bytes does).
+ */
 function startsAsObject(body: ArrayBuffer): bool {
   const base = changetype<usize>(body);
   const n = body.byteLength;
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  if (n >= 3 && load<u8>(base) == 0xEF && load<u8>(base, 1) == 0xBB && load<u8>(base, 2) == 0xBF) i = 3;
+  for (; i < n; i++) {
     const c = load<u8>(base + <usize>i);
     if (c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D) continue;
     return c == 0x7B;

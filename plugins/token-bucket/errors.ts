@@ -7,7 +7,7 @@
 import { JsonWriter } from "../../assembly/json/index";
 
 /** Everything the filter can answer with, in ERRORS order. */
-export enum ErrorKind { RequestsLimited, TokensLimited, TooLarge, InvalidCount, Unavailable, RepeatedIdentity }
+export enum ErrorKind { RequestsLimited, TokensLimited, TooLarge, InvalidCount, Unavailable, RepeatedIdentity, BodyOnTunnel }
 
 export class ErrorSpec {
   constructor(
@@ -26,6 +26,7 @@ export const ERRORS: ErrorSpec[] = [
   new ErrorSpec("invalid_count", 400, "invalid_request_error", "invalid_type"),
   new ErrorSpec("unavailable", 503, "server_error", "rate_limit_unavailable"),
   new ErrorSpec("repeated_identity", 400, "invalid_request_error", "repeated_identity"),
+  new ErrorSpec("body_on_tunnel", 400, "invalid_request_error", "body_on_tunnel"),
 ];
 
 export function errorSpec(kind: ErrorKind): ErrorSpec {

@@ -201,6 +201,18 @@ export class TokenBucketStage extends Stage {
     // read: it reserves default_max_tokens, as a body it cannot read would, not the nothing of a GET.
     if (ex.tunnel) {
       this.tunnel = true;
+      // A WebSocket handshake or a CONNECT has no content (RFC 6455 4.1, RFC 9110 9.3.6). One that
+      // declares some would have its body pass as the tunnel's bytes, unread: its max_tokens
+      // uncounted, on a route whose upstream might answer it as a request.
+      if (declaresBody(ex)) {
+        const cfg = this.root.cfg;
+        const limits = cfg.limitsOf(ex.routedModel(null));
+        if (limits !== null && limits.limited && !cfg.shadow) {
+          this.root.metrics.add(Stat.Invalid);
+          this.reply(ErrorKind.BodyOnTunnel, "An upgrade or CONNECT request carries no body, and this one declares one: send the request without the upgrade, or the upgrade without a body.", "", "", 0);
+          return StageAction.Stop;
+        }
+      }
       return this.admitUnread(ex, 0);
     }
     const req = this.root.request.reset();
@@ -456,6 +468,9 @@ export class TokenBucketStage extends Stage {
   onResponseHeaders(ex: Exchange, endOfStream: bool): void {
     if (this.answered) return;
     this.writeHeaders(ex);
+    // A tunnel's bytes are not a response to read for usage (a realtime session's frames, each
+    // response's usage its own): its reservation stands.
+    if (this.tunnel) return;
     this.scanner = this.root.takeScanner();
     if (endOfStream) this.settle(ex.responseStatus);
   }
@@ -589,4 +604,9 @@ function echo(text: string): string {
 
 export function register(): void {
   registerStage(new TokenBucketKind(SECTION, ROOT_ID, ORDER, BLANK_EXPECTATION));
+}
+
+/** Whether the request declares a body: a content-length above 0, or a transfer-encoding. */
+function declaresBody(ex: Exchange): bool {
+  return ex.clientBodyLength() > 0 || ex.hasRequestHeader("transfer-encoding");
 }

@@ -7,6 +7,10 @@
 import { HeaderPair } from "../../assembly/host/pairs";
 import { E_DEPTH, E_RANGE, E_VALUES, JsonLimits, JsonValue, parseJson } from "../../assembly/json/index";
 import { BodyCheck, Probe, ProbeStep, WarmupRequest } from "./config";
+import { shortened } from "../../assembly/runtime/text";
+
+/** Most UTF-16 units of a server's text (a model name, a status) shown in a probe's reason. */
+const SHOWN_MAX = 80;
 
 /** Why a probe or warmup request passed or failed; names in REASON_NAMES (metrics, README). */
 export enum Reason {
@@ -163,7 +167,7 @@ function judgeModelList(root: JsonValue, model: string, what: string, needLoaded
     if (status !== null && status.isObject()) status = status.get("value");
     if (status !== null && status.stringEquals("loaded")) return new Outcome(Reason.Ok, what + quoteShort(model) + " is loaded");
     const shown = status !== null && status.isString() ? status.asString() : "without a status";
-    return new Outcome(Reason.NotLoaded, what + quoteShort(model) + " is " + shortened(shown));
+    return new Outcome(Reason.NotLoaded, what + quoteShort(model) + " is " + shortened(shown, SHOWN_MAX));
   }
   return new Outcome(Reason.ModelMissing, what + quoteShort(model) + " is not listed");
 }
@@ -203,9 +207,5 @@ export function contains(body: ArrayBuffer, needle: string): bool {
 }
 
 function quoteShort(s: string): string {
-  return "\"" + shortened(s) + "\"";
-}
-
-function shortened(s: string): string {
-  return s.length <= 80 ? s : s.substring(0, 80) + "...";
+  return "\"" + shortened(s, SHOWN_MAX) + "\"";
 }

@@ -44,16 +44,18 @@ beforeAllOrFailEach(async () => {
   demoA = await startDemoServer({ name: "demo-a", models: "llama:v1" });
   demoB = await startDemoServer({ name: "demo-b", models: "llama:v2" });
   // One Envoy per configuration (the template's, and UNROUTED), the same demo servers.
-  const start = (name: string, config?: object, extra: Record<string, string> = {}) => startEnvoy({
+  const start = (name: string, config?: object, extra: Record<string, string> = {}, concurrency?: number) => startEnvoy({
     runner: "process",
     name,
+    concurrency,
     config: TEMPLATE,
     wasm: ["build/ai-gateway.wasm"],
     vars: { DEMO_A_PORT: demoA.port, DEMO_B_PORT: demoB.port, ...(config !== undefined ? { PIPELINE_CONFIG: JSON.stringify(config) } : {}), ...extra },
   });
   envoy = await start("pipeline");
   unrouted = await start("pipeline-unrouted", UNROUTED);
-  noStop = await start("pipeline-no-stop", undefined, { ALLOW_STOP: "false" });
+  // One worker: the warning is once per worker (VM).
+  noStop = await start("pipeline-no-stop", undefined, { ALLOW_STOP: "false" }, 1);
   // An upstream that takes WebSocket upgrades and echoes the tunnel's bytes, as llama_v1.
   echo = http.createServer((_, res) => res.writeHead(404).end());
   echo.on("upgrade", (req, socket: Socket) => {
