@@ -308,9 +308,10 @@ const NO_STAGES = new Array<Stage>(0);
 
 /**
  * A CONNECT, or a request asking for an upgrade (a WebSocket, over HTTP/1.1 or over HTTP/2, which
- * Envoy hands to filters in the HTTP/1.1 form). Envoy removes `upgrade` from a request it does
- * not upgrade (no `connection: upgrade`, or an upgrade type the route does not allow), so what
- * is left is a tunnel whatever the method: its stream does not end where a body would. A tunnel
+ * Envoy hands to filters in the HTTP/1.1 form). Envoy removes `upgrade` from a request without
+ * `connection: upgrade` (and an h2c upgrade), and answers 403 itself, before any filter, to an
+ * upgrade or CONNECT the connection manager does not allow; so a request that reaches us with
+ * `upgrade` is a tunnel whatever the method: its stream does not end where a body would. A tunnel
  * that declares a body anyway is token-bucket's to refuse (it would pass unread, uncounted).
  */
 function opensTunnel(ex: Exchange): bool {

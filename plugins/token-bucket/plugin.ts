@@ -606,7 +606,11 @@ export function register(): void {
   registerStage(new TokenBucketKind(SECTION, ROOT_ID, ORDER, BLANK_EXPECTATION));
 }
 
-/** Whether the request declares a body: a content-length above 0, or a transfer-encoding. */
+/**
+ * Whether the request declares a body: a content-length above 0. (Envoy removes an HTTP/1.1
+ * transfer-encoding before filters run; chunked bytes after an upgrade's headers travel as the
+ * tunnel's, as any bytes a client writes after a 101 do.)
+ */
 function declaresBody(ex: Exchange): bool {
-  return ex.clientBodyLength() > 0 || ex.hasRequestHeader("transfer-encoding");
+  return ex.clientBodyLength() > 0;
 }
