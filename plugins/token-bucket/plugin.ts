@@ -469,9 +469,8 @@ export class TokenBucketStage extends Stage {
     if (this.answered) return;
     this.writeHeaders(ex);
     // A tunnel's bytes are not a response to read for usage (a realtime session's frames, each
-    // response's usage its own): its reservation stands.
-    if (this.tunnel) return;
-    this.scanner = this.root.takeScanner();
+    // response's usage its own): without a scanner its reservation stands.
+    if (!this.tunnel) this.scanner = this.root.takeScanner();
     if (endOfStream) this.settle(ex.responseStatus);
   }
 
