@@ -8,7 +8,10 @@ import { addLogSource, closeHttp1Connections, http1Request, printEnvoyLogsOnFail
 import { CACHE_CONFIG } from "../../../host-tests/inference-cache/cases";
 import { chatRequest, redisKeyOf, startCacheEnvoy, startModelServer, streamRequest, wasmFailureStats, wasmFailures, type ModelServerHandle } from "./envoy";
 
-const TIMEOUT_MS = 200;
+// Long enough that a read on a loaded CI machine (unit suites compile modules beside these tests
+// on 2 cores) is not cut short: a cut-short read is a shared-tier-error where a test expects a
+// hit or an expired record. The hung-Redis test measures this bound.
+const TIMEOUT_MS = 1_000;
 const SHARED = { ...CACHE_CONFIG, shared_tier: { cluster: "aigw_webdis", timeout_ms: TIMEOUT_MS } };
 const STORES_SHARED = "wasmcustom.inference_cache.stores.tier=shared";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -146,6 +149,31 @@ describe("inference-cache shared tier through two Envoys and one Redis", () => {
     await a.waitForStat(STORES_SHARED, before + 1);
   });
 
+  it("serves a shared record no older than the reading Envoy's own ttl_ms", async () => {
+    // C's operator lowered ttl_ms to 1 s; A still stores for 60 s.
+    const c = await startCacheEnvoy({
+      form: "pipeline", cacheConfig: { ...SHARED, ttl_ms: 1000 }, modelServerPort: server.port, webdisPort: store.webdisPort, name: "inference-cache-shared-c",
+    });
+    try {
+      const req = chatRequest("shared: reader's ttl");
+      const first = await send(a, req);
+      expect([first.cache, first.reason]).toEqual(["MISS", "not-found"]);
+      await redisValue(redisKeyOf(first.key!));
+      await sleep(1_200);
+      const late = await send(c, req);
+      // On a failure, C's view of its Webdis calls says which kind of shared-tier error it was
+      // (a timeout, a reset, another status).
+      const calls = late.reason === "expired" ? "" : JSON.stringify(Object.fromEntries(await c.stats("^cluster\\.aigw_webdis\\.upstream_(rq|cx)_")));
+      expect([late.status, late.cache, late.reason, late.reachedUpstream], calls).toEqual([200, "MISS", "expired", true]);
+      // B, with A's ttl_ms, is served the same record (C's own write has replaced it by then: fresh either way).
+      const fresh = await send(b, req);
+      expect([fresh.cache, fresh.reason]).toEqual(["HIT", "shared-hit"]);
+      expect(wasmFailures(c.logs())).toEqual([]);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it("answers every request while Redis is down, as a miss with its reason, and uses the tier again once Redis is back", async () => {
     const readErrors = (await a.stat("wasmcustom.inference_cache.shared_errors.op=read")) ?? 0;
     await store.stopRedis();
@@ -187,28 +215,6 @@ describe("inference-cache shared tier through two Envoys and one Redis", () => {
     }
     await sharedTierWorks("shared: redis thawed");
     expect(store.webdisExit()).toBeNull();
-  });
-
-  it("serves a shared record no older than the reading Envoy's own ttl_ms", async () => {
-    // C's operator lowered ttl_ms to 1 s; A still stores for 60 s.
-    const c = await startCacheEnvoy({
-      form: "pipeline", cacheConfig: { ...SHARED, ttl_ms: 1000 }, modelServerPort: server.port, webdisPort: store.webdisPort, name: "inference-cache-shared-c",
-    });
-    try {
-      const req = chatRequest("shared: reader's ttl");
-      const first = await send(a, req);
-      expect([first.cache, first.reason]).toEqual(["MISS", "not-found"]);
-      await redisValue(redisKeyOf(first.key!));
-      await sleep(1_200);
-      const late = await send(c, req);
-      expect([late.status, late.cache, late.reason, late.reachedUpstream]).toEqual([200, "MISS", "expired", true]);
-      // B, with A's ttl_ms, is served the same record (C's own write has replaced it by then: fresh either way).
-      const fresh = await send(b, req);
-      expect([fresh.cache, fresh.reason]).toEqual(["HIT", "shared-hit"]);
-      expect(wasmFailures(c.logs())).toEqual([]);
-    } finally {
-      await c.stop();
-    }
   });
 
   it("counts the shared tier in Envoy's stats, and has not trapped", async () => {
