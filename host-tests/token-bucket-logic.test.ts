@@ -430,6 +430,9 @@ describe("reservation estimate", () => {
     ["keys and other fields not counted", { messages: [], temperature: 1, user: "a very long user name" }, { prompt: 0, reservation: 100 }],
     ["tools and instructions counted", { tools: [{ type: "function", function: { name: "abcdefgh" } }], instructions: "abcd" }, { prompt: 5 }],
     ["an integer spelled 1e2", '{"max_tokens":1e2}', { max_tokens: 100, explicit: true }],
+    ["the Responses API's max_output_tokens", { model: "m", input: "abcd", max_output_tokens: 10 }, { prompt: 1, max_tokens: 10, explicit: true, given_field: 2, reservation: 11 }],
+    ["the largest of the three limit fields", { max_output_tokens: 7, max_tokens: 30, max_completion_tokens: 20 }, { max_tokens: 30, given_field: 0 }],
+    ["an escaped limit key", '{"max\\u005foutput_tokens":5000}', { max_tokens: 5000, given_field: 2 }],
   ] as Array<[string, unknown, Json]>)("reads %s", (_name, body, expected) => {
     expect(est(body)).toMatchObject({ parsed: true, fault: "", ...expected });
   });
@@ -441,6 +444,7 @@ describe("reservation estimate", () => {
     ["max_tokens absurd", { max_tokens: 1e15 }, "above_maximum", "max_tokens", "1000000000000000"],
     ["max_tokens beyond i64", '{"max_tokens":1e30}', "not_integer", "max_tokens", "1e30"],
     ["max_completion_tokens an object", { max_completion_tokens: {} }, "not_integer", "max_completion_tokens", "{}"],
+    ["max_output_tokens negative", { max_output_tokens: -5 }, "below_minimum", "max_output_tokens", "-5"],
     ["n zero", { n: 0 }, "below_minimum", "n", "0"],
     ["n over 128", { n: 129 }, "above_maximum", "n", "129"],
   ] as Array<[string, unknown, string, string, string]>)("faults %s", (_name, body, fault, field, value) => {
@@ -482,7 +486,8 @@ describe("max_tokens rewrite", () => {
   beforeAll(() => {
     setConfig(LIMITED);
   });
-  const rewrite = (body: string, n: number) => mod.text("rewrite", body, BigInt(n));
+  // The inserted field, when a body has none: 0 max_tokens, 2 max_output_tokens (LimitField).
+  const rewrite = (body: string, n: number, insert = 0) => mod.text("rewrite", body, BigInt(n), insert);
 
   it.each([
     ['{"model":"m","max_tokens":500,"x":1}', 40, '{"model":"m","max_tokens":40,"x":1}'],
@@ -496,10 +501,32 @@ describe("max_tokens rewrite", () => {
     [' { "a" : "é" } ', 3, ' {"max_tokens":3, "a" : "é" } '],
     ['{"max_tokens":3}', 5, '{"max_tokens":3}'],
     ["[1]", 5, ""],
+    ['{"input":"hi","max_output_tokens":900}', 99, '{"input":"hi","max_output_tokens":99}'],
+    ['{"max_output_tokens":900,"max_completion_tokens":null,"max_tokens":5}', 10, '{"max_output_tokens":10,"max_completion_tokens":10,"max_tokens":5}'],
+    ['{"max_tokens":800,"max_output_tokens":900,"max_completion_tokens":700}', 10, '{"max_tokens":10,"max_output_tokens":10,"max_completion_tokens":10}'],
   ])("rewrites %s to max_tokens %d", (body, n, expected) => {
     const out = rewrite(body, n);
     expect(out).toBe(expected);
     if (out !== "") expect(() => JSON.parse(out)).not.toThrow();
+  });
+
+  it("adds the limit field of the request's API to a body that has none", () => {
+    expect(rewrite('{"model":"m","input":"hi"}', 12, 2)).toBe('{"max_output_tokens":12,"model":"m","input":"hi"}');
+    // A body with a limit field keeps its own, whatever the API.
+    expect(rewrite('{"max_tokens":900}', 12, 2)).toBe('{"max_tokens":12}');
+  });
+
+  it.each([
+    ["/v1/responses", 2],
+    ["/v1/responses?stream=true", 2],
+    ["/openai/v1/responses", 2],
+    ["/v1/chat/completions", 0],
+    ["/v1/completions", 0],
+    ["/v1/responses/resp_1", 0],
+    ["/responses", 2],
+    ["", 0],
+  ])("calls %s an API whose limit field is %d", (path, field) => {
+    expect(mod.call("limitFieldForPath", path)).toBe(field);
   });
 });
 
@@ -659,10 +686,11 @@ describe("tables", () => {
     }
   });
 
-  it("defines the stats the README's table lists, in the same order", () => {
-    const names = mod.json<string[]>("stats").map((n) => `token_bucket.${n}`);
+  it("defines the stats the README's table lists, in the same order, with the same meanings", () => {
+    // The module's descriptions are the README's rows without the code marks.
+    const stats = mod.json<Array<[string, string]>>("stats").map(([n, d]) => [`token_bucket.${n}`, d]);
     const section = readme().split("## Metrics")[1] ?? "";
-    const listed = [...section.matchAll(/^\| `(token_bucket\.[^`]+)` \|/gm)].map((m) => m[1]);
-    expect(listed).toEqual(names);
+    const listed = [...section.matchAll(/^\| `(token_bucket\.[^`]+)` \| (.*) \|$/gm)].map((m) => [m[1], m[2].replaceAll("`", "")]);
+    expect(listed).toEqual(stats);
   });
 });

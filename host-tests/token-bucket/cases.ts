@@ -69,6 +69,10 @@ export interface StepExpect {
   llmTokens?: number;
   /** The max_tokens the upstream saw ("none": absent). */
   upstreamMaxTokens?: number | "none";
+  /** The max_output_tokens a Responses API request reached the upstream with ("none": absent). */
+  upstreamMaxOutputTokens?: number | "none";
+  /** Text the refusal's message contains. */
+  messageIncludes?: string;
   contentType?: "json" | "sse";
 }
 
@@ -97,8 +101,15 @@ export function chat(extra: Record<string, unknown> = {}, model = "llama", messa
   return JSON.stringify({ model, messages: [{ role: "user", content: message }], ...extra });
 }
 
-const post = (tenant: string | undefined, body: string, headers: Record<string, string | string[]> = {}): StepRequest =>
-  ({ tenant, method: "POST", path: CHAT_PATH, headers: { "content-type": "application/json", ...headers }, body });
+const post = (tenant: string | undefined, body: string, headers: Record<string, string | string[]> = {}, path = CHAT_PATH): StepRequest =>
+  ({ tenant, method: "POST", path, headers: { "content-type": "application/json", ...headers }, body });
+
+export const RESPONSES_PATH = "/v1/responses";
+
+/** A Responses API request body to `model`: one user message as `input` (the same 10-token estimate as `chat`). */
+export function respond(extra: Record<string, unknown> = {}, model = "llama", message = say()): string {
+  return JSON.stringify({ model, input: [{ role: "user", content: message }], ...extra });
+}
 
 const ok = (extra: Partial<StepExpect> = {}): StepExpect => ({ status: 200, upstream: true, ...extra });
 const limited = (name: string, type: string, extra: Partial<StepExpect> = {}): StepExpect =>
@@ -140,6 +151,10 @@ export const CASES: TokenBucketCase[] = [
       }) },
       { request: post("b", chat({ max_tokens: 5000 })), expect: limited("request_too_large", "tokens", {
         remaining: { requests: 4, tokens: 88 }, retryAfter: null,
+      }) },
+      // The same from the Responses API: its message names the field to lower.
+      { request: post("b", respond({ max_output_tokens: 5000 }), {}, RESPONSES_PATH), expect: limited("request_too_large", "tokens", {
+        remaining: { requests: 4, tokens: 88 }, retryAfter: null, messageIncludes: "(prompt estimate 10 + max_output_tokens 5000), more than the limit's burst of 1000 tokens. Lower max_output_tokens",
       }) },
       { request: post("b", chat({ max_tokens: 50 })), expect: ok({ remaining: { requests: 3, tokens: 28 }, llmTokens: 42 }) },
     ],
@@ -250,6 +265,24 @@ export const CASES: TokenBucketCase[] = [
       { request: post("i", chat()), expect: ok({ remaining: { tokens: 0 }, upstreamMaxTokens: 36, llmTokens: 42 }) },
       // 4 left, fewer than 10 + clamp_min_tokens 16.
       { request: post("i", chat({ max_tokens: 100 })), expect: limited("tokens_limited", "tokens", { remaining: { tokens: 4 }, retryAfter: [22 * 60 - 5, 22 * 60] }) },
+    ],
+  },
+  {
+    name: "reads the Responses API's max_output_tokens, and lowers it (or adds it) with clamp_max_tokens",
+    config: { clamp_max_tokens: true },
+    steps: [
+      // 10 + 900 reserved (not the default 100): 912 used.
+      { request: post("r", respond({ max_output_tokens: 900 }, "llama", say("Tell me at length")), {}, RESPONSES_PATH),
+        expect: ok({ remaining: { tokens: 90 }, llmTokens: 912, upstreamMaxOutputTokens: 900, upstreamMaxTokens: "none" }) },
+      // 88 left: max_output_tokens 78, and no max_tokens added (a Responses upstream refuses it).
+      { request: post("r", respond({ max_output_tokens: 100 }), {}, RESPONSES_PATH),
+        expect: ok({ remaining: { tokens: 0 }, upstreamMaxOutputTokens: 78, upstreamMaxTokens: "none", llmTokens: 42 }) },
+      // 46 left, no limit field: the Responses API's own is added, 36.
+      { request: post("r", respond(), {}, RESPONSES_PATH),
+        expect: ok({ remaining: { tokens: 0 }, upstreamMaxOutputTokens: 36, upstreamMaxTokens: "none", llmTokens: 42 }) },
+      // Over a new tenant's burst: served with what the burst holds, 1000 - 10.
+      { request: post("r2", respond({ max_output_tokens: 5000 }), {}, RESPONSES_PATH),
+        expect: ok({ remaining: { tokens: 0 }, upstreamMaxOutputTokens: 990, llmTokens: 42 }) },
     ],
   },
   {

@@ -37,6 +37,7 @@ export function checkStep(label: string, step: TokenBucketStep, seen: SeenRespon
     expect(doc.error.code, at).toBe(e.error.code);
     if (e.error.param !== undefined) expect(doc.error.param, at).toBe(e.error.param);
     expect(typeof doc.error.message, at).toBe("string");
+    if (e.messageIncludes !== undefined) expect(doc.error.message, at).toContain(e.messageIncludes);
   }
   const dims = (prefix: string, want: Dims<number> | undefined) => {
     if (want === undefined) return;
@@ -84,6 +85,7 @@ export function checkStep(label: string, step: TokenBucketStep, seen: SeenRespon
   }
   if (e.llmTokens !== undefined) expect(seen.llmTokens, at).toBe(String(e.llmTokens));
   if (e.upstreamMaxTokens !== undefined) expect(h["x-upstream-max-tokens"], at).toBe(String(e.upstreamMaxTokens));
+  if (e.upstreamMaxOutputTokens !== undefined) expect(h["x-upstream-max-output-tokens"], at).toBe(String(e.upstreamMaxOutputTokens));
   if (e.contentType === "sse") expect(h["content-type"], at).toMatch(/^text\/event-stream/);
   if (e.contentType === "json") expect(h["content-type"], at).toMatch(/^application\/json/);
 }

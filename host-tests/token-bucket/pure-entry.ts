@@ -13,7 +13,7 @@ import { toHex } from "../../assembly/crypto/sha256";
 import { JsonValue, JsonWriter, parseJson } from "../../assembly/json/index";
 import { ModelLimits, TokenBucketConfig, parseConfig } from "../../plugins/token-bucket/config";
 import { ERRORS, ErrorKind, errorBody } from "../../plugins/token-bucket/errors";
-import { Fault, TokenRequest, readOpaqueRequest, readTokenRequest, rewriteMaxTokens } from "../../plugins/token-bucket/estimate";
+import { Fault, LimitField, TokenRequest, limitFieldOfPath, readOpaqueRequest, readTokenRequest, rewriteMaxTokens } from "../../plugins/token-bucket/estimate";
 import { decimalText, durationText, retryAfterSeconds } from "../../plugins/token-bucket/headers";
 import { STATS } from "../../plugins/token-bucket/metrics";
 import { UsageScanner } from "../../plugins/token-bucket/usage";
@@ -290,6 +290,7 @@ function writeRequest(w: JsonWriter, req: TokenRequest): void {
   w.integerField("prompt", req.prompt)
     .integerField("max_tokens", req.maxTokens)
     .boolField("explicit", req.explicit)
+    .integerField("given_field", req.givenField)
     .integerField("choices", req.choices)
     .integerField("reservation", req.reservation)
     .stringField("fault", req.fault == Fault.None ? "" : req.fault == Fault.NotInteger ? "not_integer" : req.fault == Fault.BelowMinimum ? "below_minimum" : "above_maximum")
@@ -314,14 +315,22 @@ export function estimate(body: usize): usize {
   return output(w.endObject().toArrayBuffer());
 }
 
-/** The body with max_tokens lowered to `maxTokens` (the body itself when nothing changes; "" when not an object). */
-export function rewrite(body: usize, maxTokens: i64): usize {
+/** The limit field a request path's API takes (0 max_tokens, 2 max_output_tokens). */
+export function limitFieldForPath(path: usize): i32 {
+  return <i32>limitFieldOfPath(text(path));
+}
+
+/**
+ * The body with its completion limit lowered to `maxTokens`, a body without one given `insert`
+ * (a LimitField); the body itself when nothing changes, "" when not an object.
+ */
+export function rewrite(body: usize, maxTokens: i64, insert: i32): usize {
   const bytes = input(body);
   const req = new TokenRequest();
   const parsed = parseJson(bytes, current.bodyLimits);
   if (!parsed.ok || parsed.value === null) return outputString("");
   readTokenRequest(parsed.value as JsonValue, bytes.byteLength, current.promptFields, current.bytesPerToken, current.defaultMaxTokens, req);
-  const out = rewriteMaxTokens(bytes, req, maxTokens);
+  const out = rewriteMaxTokens(bytes, req, maxTokens, <LimitField>insert);
   return out === null ? outputString("") : output(out.slice(0));
 }
 
@@ -379,6 +388,6 @@ export function errors(): usize {
 
 export function stats(): usize {
   const w = new JsonWriter().beginArray();
-  for (let i = 0; i < STATS.length; i++) w.string(STATS[i].name);
+  for (let i = 0; i < STATS.length; i++) w.beginArray().string(STATS[i].name).string(STATS[i].meaning).endArray();
   return output(w.endArray().toArrayBuffer());
 }

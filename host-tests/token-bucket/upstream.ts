@@ -8,7 +8,11 @@
 // (max_tokens absent: 30 / 200). A streamed request (`"stream": true`) gets SSE in several chunks,
 // with a usage chunk only if it asked with `stream_options.include_usage`, as OpenAI's API does.
 // Message text `fail 500` answers 500 (no usage), `fail 401` and `fail 403` those statuses, `no usage` a 200 without usage. Every answer
-// says which max_tokens the server saw: `x-upstream-max-tokens` (absent: "none"). Asked with an
+// says which max_tokens the server saw: `x-upstream-max-tokens` (absent: "none"). A Responses API
+// request (a body with `input` and no `messages`, as POST /v1/responses takes) reads its prompt from
+// `input` and its limit from `max_output_tokens`, says which one it saw in
+// `x-upstream-max-output-tokens`, and answers a `response` with `input_tokens`/`output_tokens`
+// usage, as OpenAI's Responses API does (not streamed here). Asked with an
 // `accept-encoding` that names gzip, a JSON answer comes gzipped (`content-encoding: gzip`), as
 // hosted APIs answer most HTTP clients.
 
@@ -36,10 +40,14 @@ export class ModelServer {
     } catch {
       // Not JSON: answered all the same, as a lenient server would.
     }
-    const text = JSON.stringify(doc.messages ?? "");
+    const responsesApi = doc.input !== undefined && doc.messages === undefined;
+    const text = JSON.stringify((responsesApi ? doc.input : doc.messages) ?? "");
     const model = typeof doc.model === "string" ? doc.model : "unknown";
-    const max = typeof doc.max_tokens === "number" ? doc.max_tokens : typeof doc.max_completion_tokens === "number" ? doc.max_completion_tokens : undefined;
-    const headers: Record<string, string> = { "x-upstream-max-tokens": max === undefined ? "none" : String(max) };
+    const chatMax = typeof doc.max_tokens === "number" ? doc.max_tokens : typeof doc.max_completion_tokens === "number" ? doc.max_completion_tokens : undefined;
+    const outputMax = typeof doc.max_output_tokens === "number" ? doc.max_output_tokens : undefined;
+    const max = responsesApi ? outputMax : chatMax;
+    const headers: Record<string, string> = { "x-upstream-max-tokens": chatMax === undefined ? "none" : String(chatMax) };
+    if (responsesApi) headers["x-upstream-max-output-tokens"] = outputMax === undefined ? "none" : String(outputMax);
     const fail = /fail (500|401|403)/.exec(text);
     if (fail !== null) {
       headers["content-type"] = "application/json";
@@ -63,6 +71,14 @@ export class ModelServer {
       return { status: 200, headers, chunks };
     }
     headers["content-type"] = "application/json";
+    if (responsesApi) {
+      const response = {
+        id: `resp_${n}`, object: "response", created_at: 1767225600, status: "completed", model,
+        output: [{ type: "message", id: `msg_${n}`, status: "completed", role: "assistant", content: [{ type: "output_text", text: content, annotations: [] }] }],
+        usage: { input_tokens: PROMPT_TOKENS, output_tokens: completion, total_tokens: PROMPT_TOKENS + completion },
+      };
+      return { status: 200, headers, chunks: [JSON.stringify(response)] };
+    }
     const reply: Record<string, unknown> = {
       id, object: "chat.completion", created: 1767225600, model,
       choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],

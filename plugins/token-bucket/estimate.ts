@@ -5,8 +5,9 @@
 // - prompt estimate: ceil(bytes / bytes_per_token) where bytes are the string values (not the
 //   keys) anywhere inside the configured prompt fields (`messages`, `prompt`, `input`,
 //   `instructions`, `tools`), counted as sent (escapes as written, quotes left out).
-// - max_tokens: `max_completion_tokens` or `max_tokens` (the larger when both are given), else
-//   default_max_tokens. null counts as absent.
+// - max_tokens: the largest of the completion limits given, `max_tokens`, `max_completion_tokens`
+//   (Chat Completions) and `max_output_tokens` (Responses), else default_max_tokens. null counts
+//   as absent.
 // - n: the number of choices (1 when absent or null).
 // A body that is not a JSON object (not JSON, too large to read, an array...) reserves
 // ceil(its bytes / bytes_per_token) + default_max_tokens; no body reserves nothing.
@@ -18,6 +19,11 @@ import { MAX_TOKENS_VALUE } from "./config";
 /** Most choices (`n`) a request may ask for (OpenAI's bound). */
 export const MAX_CHOICES: i64 = 128;
 
+/** The body fields that limit a completion's tokens, one of them per API. */
+export enum LimitField { MaxTokens, MaxCompletionTokens, MaxOutputTokens }
+const LIMIT_FIELDS = 3;
+const LIMIT_NAMES: string[] = ["max_tokens", "max_completion_tokens", "max_output_tokens"];
+
 /** What is wrong with a request's token fields (answered with a 400; see errors.ts). */
 export enum Fault { None, NotInteger, BelowMinimum, AboveMaximum }
 
@@ -27,20 +33,19 @@ export class TokenRequest {
   /** Completion tokens per choice: the request's (explicit) or default_max_tokens. */
   maxTokens: i64 = 0;
   explicit: bool = false;
+  /** The LimitField that gave `maxTokens` when explicit (the first of equal ones), else -1. */
+  givenField: i32 = -1;
   /** Choices (n). */
   choices: i64 = 1;
   /** A field that is not a valid value: `fault` and its name. */
   fault: Fault = Fault.None;
   faultField: string = "";
   faultValue: string = "";
-  /** max_tokens and max_completion_tokens as given (-1: absent, null or invalid). */
-  maxTokensValue: i64 = -1;
-  maxCompletionValue: i64 = -1;
-  /** Byte spans of max_tokens and max_completion_tokens values (-1 when absent). */
-  maxTokensStart: i32 = -1;
-  maxTokensEnd: i32 = -1;
-  maxCompletionStart: i32 = -1;
-  maxCompletionEnd: i32 = -1;
+  /** Per LimitField: the value as given (-1: absent, null or invalid). */
+  readonly limitValues: StaticArray<i64> = new StaticArray<i64>(LIMIT_FIELDS);
+  /** Per LimitField: the byte span of the value (start -1 when absent; the last of duplicates). */
+  readonly limitStarts: StaticArray<i32> = new StaticArray<i32>(LIMIT_FIELDS);
+  readonly limitEnds: StaticArray<i32> = new StaticArray<i32>(LIMIT_FIELDS);
   /** Byte offset of the body object's `{` (-1 when the body is not an object). */
   objectStart: i32 = -1;
   /** The object has members (an inserted member needs a comma). */
@@ -50,16 +55,16 @@ export class TokenRequest {
     this.prompt = 0;
     this.maxTokens = 0;
     this.explicit = false;
+    this.givenField = -1;
     this.choices = 1;
     this.fault = Fault.None;
     this.faultField = "";
     this.faultValue = "";
-    this.maxTokensValue = -1;
-    this.maxCompletionValue = -1;
-    this.maxTokensStart = -1;
-    this.maxTokensEnd = -1;
-    this.maxCompletionStart = -1;
-    this.maxCompletionEnd = -1;
+    for (let f = 0; f < LIMIT_FIELDS; f++) {
+      unchecked(this.limitValues[f] = -1);
+      unchecked(this.limitStarts[f] = -1);
+      unchecked(this.limitEnds[f] = -1);
+    }
     this.objectStart = -1;
     this.objectHasMembers = false;
     return this;
@@ -69,6 +74,24 @@ export class TokenRequest {
   get reservation(): i64 {
     return this.prompt + this.maxTokens * this.choices;
   }
+}
+
+/** The body field named by a LimitField. */
+export function limitFieldName(field: LimitField): string {
+  return unchecked(LIMIT_NAMES[<i32>field]);
+}
+
+/**
+ * The limit field of the API a request path calls: `max_output_tokens` for OpenAI's Responses
+ * API (a path ending `/responses`, `/v1/responses` or behind a prefix), else `max_tokens`, which
+ * Chat Completions, Completions and the servers that copy them (vLLM, TGI, llama.cpp) all take.
+ */
+export function limitFieldOfPath(path: string): LimitField {
+  let end = path.indexOf("?");
+  if (end < 0) end = path.length;
+  const suffix = "/responses";
+  const at = end - suffix.length;
+  return at >= 0 && path.substring(at, end) == suffix ? LimitField.MaxOutputTokens : LimitField.MaxTokens;
 }
 
 /** ceil(bytes / bytesPerToken). */
@@ -98,21 +121,16 @@ export function readTokenRequest(
   out.objectHasMembers = doc.length > 0;
   const tree = doc.tree;
   let text: i64 = 0;
-  let maxTokens: i64 = -1;
-  let maxCompletion: i64 = -1;
   // One pass over the members; with duplicates the last one counts, as JSON.parse reads them.
   const count = doc.length;
   let n = doc.node + 1;
   for (let i = 0; i < count; i++) {
     const value = n + 1;
-    if (isKey(tree, n, "max_tokens")) {
-      maxTokens = readCount(tree, value, "max_tokens", MAX_TOKENS_VALUE, 0, out);
-      out.maxTokensStart = tree.word(value, 1);
-      out.maxTokensEnd = tree.word(value, 2);
-    } else if (isKey(tree, n, "max_completion_tokens")) {
-      maxCompletion = readCount(tree, value, "max_completion_tokens", MAX_TOKENS_VALUE, 0, out);
-      out.maxCompletionStart = tree.word(value, 1);
-      out.maxCompletionEnd = tree.word(value, 2);
+    const limit = limitFieldOf(tree, n);
+    if (limit >= 0) {
+      unchecked(out.limitValues[limit] = readCount(tree, value, unchecked(LIMIT_NAMES[limit]), MAX_TOKENS_VALUE, 0, out));
+      unchecked(out.limitStarts[limit] = tree.word(value, 1));
+      unchecked(out.limitEnds[limit] = tree.word(value, 2));
     } else if (isKey(tree, n, "n")) {
       const choices = readCount(tree, value, "n", MAX_CHOICES, 1, out);
       out.choices = choices < 0 ? 1 : choices;
@@ -127,12 +145,27 @@ export function readTokenRequest(
     n = tree.skip(value);
   }
   out.prompt = estimateTokens(text, bytesPerToken);
-  const given = maxTokens > maxCompletion ? maxTokens : maxCompletion;
-  out.maxTokensValue = maxTokens;
-  out.maxCompletionValue = maxCompletion;
+  let given: i64 = -1;
+  for (let f = 0; f < LIMIT_FIELDS; f++) {
+    const v = unchecked(out.limitValues[f]);
+    if (v > given) {
+      given = v;
+      out.givenField = f;
+    }
+  }
   out.explicit = given >= 0;
   out.maxTokens = given >= 0 ? given : defaultMaxTokens;
   return out;
+}
+
+/** The LimitField the member key at `node` names, or -1. */
+function limitFieldOf(tree: JsonTree, node: i32): i32 {
+  // All three start "max_": one test skips them on most members.
+  if (tree.word(node, 2) - tree.word(node, 1) < 12) return -1;
+  for (let f = 0; f < LIMIT_FIELDS; f++) {
+    if (isKey(tree, node, unchecked(LIMIT_NAMES[f]))) return f;
+  }
+  return -1;
 }
 
 function isKey(tree: JsonTree, node: i32, name: string): bool {
@@ -200,69 +233,69 @@ function stringBytes(tree: JsonTree, node: i32): i64 {
 }
 
 /**
- * The body with its completion limit lowered to `maxTokens`: each of max_tokens and
- * max_completion_tokens that is above it or null is replaced (the last of duplicates, which is
- * what the upstream reads); with neither, `"max_tokens":<maxTokens>` is added as the first member.
- * Null when the request is not an object.
+ * The body with its completion limit lowered to `maxTokens`: each limit field (max_tokens,
+ * max_completion_tokens, max_output_tokens) that is above it or null is replaced (the last of
+ * duplicates, which is what the upstream reads); with none, `insert` (the limit field of the
+ * request's API) is added as the first member. Null when the request is not an object.
  */
-export function rewriteMaxTokens(body: ArrayBuffer, req: TokenRequest, maxTokens: i64): ArrayBuffer | null {
+export function rewriteMaxTokens(body: ArrayBuffer, req: TokenRequest, maxTokens: i64, insert: LimitField): ArrayBuffer | null {
   if (req.objectStart < 0) return null;
   const digits = maxTokens.toString();
-  if (req.maxTokensStart < 0 && req.maxCompletionStart < 0) {
-    const member = "\"max_tokens\":" + digits + (req.objectHasMembers ? "," : "");
-    return splice(body, req.objectStart + 1, req.objectStart + 1, member, -1, -1, "");
+  // The spans to replace, in body order (at most three: a small insertion sort).
+  const starts = new StaticArray<i32>(LIMIT_FIELDS);
+  const ends = new StaticArray<i32>(LIMIT_FIELDS);
+  let count = 0;
+  let present = false;
+  for (let f = 0; f < LIMIT_FIELDS; f++) {
+    const start = unchecked(req.limitStarts[f]);
+    if (start < 0) continue;
+    present = true;
+    const value = unchecked(req.limitValues[f]);
+    // A value already at or under the limit stays as it is; null (no limit) does not.
+    if (value >= 0 && value <= maxTokens) continue;
+    let i = count++;
+    while (i > 0 && unchecked(starts[i - 1]) > start) {
+      unchecked(starts[i] = starts[i - 1]);
+      unchecked(ends[i] = ends[i - 1]);
+      i--;
+    }
+    unchecked(starts[i] = start);
+    unchecked(ends[i] = unchecked(req.limitEnds[f]));
   }
-  // Replace one or both spans, in body order.
-  let aStart = req.maxTokensStart;
-  let aEnd = req.maxTokensEnd;
-  let bStart = req.maxCompletionStart;
-  let bEnd = req.maxCompletionEnd;
-  if (aStart < 0 || (bStart >= 0 && bStart < aStart)) {
-    const s = aStart;
-    const e = aEnd;
-    aStart = bStart;
-    aEnd = bEnd;
-    bStart = s;
-    bEnd = e;
+  if (!present) {
+    const member = "\"" + unchecked(LIMIT_NAMES[insert]) + "\":" + digits + (req.objectHasMembers ? "," : "");
+    return splice(body, [req.objectStart + 1], [req.objectStart + 1], member);
   }
-  // A value already at or under the limit stays as it is.
-  const aText = exceeds(req, aStart, maxTokens) ? digits : "";
-  const bText = bStart >= 0 && exceeds(req, bStart, maxTokens) ? digits : "";
-  if (aText.length == 0) {
-    if (bText.length == 0) return body;
-    return splice(body, bStart, bEnd, bText, -1, -1, "");
+  if (count == 0) return body;
+  const s = new Array<i32>(count);
+  const e = new Array<i32>(count);
+  for (let i = 0; i < count; i++) {
+    unchecked(s[i] = starts[i]);
+    unchecked(e[i] = ends[i]);
   }
-  return splice(body, aStart, aEnd, aText, bText.length > 0 ? bStart : -1, bEnd, bText);
+  return splice(body, s, e, digits);
 }
 
-/** Whether the value at byte `start` (max_tokens' or max_completion_tokens') exceeds `limit`; null (no limit) does. */
-function exceeds(req: TokenRequest, start: i32, limit: i64): bool {
-  const value = start == req.maxTokensStart ? req.maxTokensValue : req.maxCompletionValue;
-  return value < 0 || value > limit;
-}
-
-/** `body` with [s1, e1) replaced by t1 and, after it, [s2, e2) by t2 (s2 -1: no second edit). */
-function splice(body: ArrayBuffer, s1: i32, e1: i32, t1: string, s2: i32, e2: i32, t2: string): ArrayBuffer {
-  const a = String.UTF8.encode(t1);
-  const b = String.UTF8.encode(t2);
+/** `body` with each span [starts[i], ends[i]) (in order, apart) replaced by `text`. */
+function splice(body: ArrayBuffer, starts: i32[], ends: i32[], text: string): ArrayBuffer {
+  const t = String.UTF8.encode(text);
+  const tLength = t.byteLength;
   const size = body.byteLength;
-  const second = s2 >= 0;
-  const outSize = size - (e1 - s1) + a.byteLength + (second ? b.byteLength - (e2 - s2) : 0);
+  let outSize = size;
+  for (let i = 0; i < starts.length; i++) outSize += tLength - (unchecked(ends[i]) - unchecked(starts[i]));
   const out = new ArrayBuffer(outSize);
   const dst = changetype<usize>(out);
   const src = changetype<usize>(body);
   let o: usize = 0;
-  memory.copy(dst, src, <usize>s1);
-  o += <usize>s1;
-  memory.copy(dst + o, changetype<usize>(a), <usize>a.byteLength);
-  o += <usize>a.byteLength;
-  const restStart = second ? s2 : size;
-  memory.copy(dst + o, src + <usize>e1, <usize>(restStart - e1));
-  o += <usize>(restStart - e1);
-  if (second) {
-    memory.copy(dst + o, changetype<usize>(b), <usize>b.byteLength);
-    o += <usize>b.byteLength;
-    memory.copy(dst + o, src + <usize>e2, <usize>(size - e2));
+  let from = 0;
+  for (let i = 0; i < starts.length; i++) {
+    const start = unchecked(starts[i]);
+    memory.copy(dst + o, src + <usize>from, <usize>(start - from));
+    o += <usize>(start - from);
+    memory.copy(dst + o, changetype<usize>(t), <usize>tLength);
+    o += <usize>tLength;
+    from = unchecked(ends[i]);
   }
+  memory.copy(dst + o, src + <usize>from, <usize>(size - from));
   return out;
 }

@@ -25,7 +25,7 @@ import { BucketLimits, BucketTable, Give, Take, TakeResult, Want } from "../../a
 import { TenantDigests } from "../../assembly/tenant/digests";
 import { BLANK_EXPECTATION, ModelLimits, TokenBucketConfig, parseTokenBucketConfig } from "./config";
 import { ErrorKind, errorBody, errorSpec } from "./errors";
-import { Fault, TokenRequest, readOpaqueRequest, readTokenRequest, rewriteMaxTokens } from "./estimate";
+import { Fault, LimitField, TokenRequest, limitFieldName, limitFieldOfPath, readOpaqueRequest, readTokenRequest, rewriteMaxTokens } from "./estimate";
 import {
   LIMIT_REQUESTS, LIMIT_TOKENS, REMAINING_REQUESTS, REMAINING_TOKENS, RESET_REQUESTS, RESET_TOKENS, RETRY_AFTER,
   VALUE_BYTES, decimalText, durationText, retryAfterSeconds, writeDecimal, writeDuration,
@@ -304,7 +304,7 @@ export class TokenBucketStage extends Stage {
       this.tenantSeen = r.status == Take.Taken || r.status == Take.Refused || r.status == Take.TooLarge;
       this.tenantRequests = r.requestsLevel;
       this.tenantTokens = r.tokensLevel;
-      if (r.status != Take.Taken) return this.notTaken(r, req, tenantLimits, false);
+      if (r.status != Take.Taken) return this.notTaken(ex, r, req, tenantLimits, false);
       this.inTenant = true;
       this.tenantSlot = r.slot;
       granted = r.granted;
@@ -324,7 +324,7 @@ export class TokenBucketStage extends Stage {
         // The tenant's reservation goes back: the request is not admitted.
         if (this.inTenant) this.giveBack(1, granted, now, true);
         this.inTenant = false;
-        return this.notTaken(r, req, totalLimits, true);
+        return this.notTaken(ex, r, req, totalLimits, true);
       }
       this.inTotal = true;
       this.totalSlot = r.slot;
@@ -344,10 +344,12 @@ export class TokenBucketStage extends Stage {
     return StageAction.Continue;
   }
 
-  /** Serves the request smaller: max_tokens lowered to what was granted. */
+  /** Serves the request smaller: its completion limit lowered to what was granted. */
   private clamp(ex: Exchange, body: ArrayBuffer, req: TokenRequest, granted: i64): void {
     const maxTokens = (granted - req.prompt) / req.choices;
-    const out = rewriteMaxTokens(body, req, maxTokens);
+    // The path is read only here, when a body has no limit field: it names the API's own.
+    const insert = req.givenField >= 0 ? LimitField.MaxTokens : limitFieldOfPath(ex.path());
+    const out = rewriteMaxTokens(body, req, maxTokens, insert);
     if (out === null || out === body) return;
     ex.replaceBody(out);
     if (ex.requestHeader("content-length") !== null) ex.setRequestHeader("content-length", out.byteLength.toString());
@@ -355,7 +357,7 @@ export class TokenBucketStage extends Stage {
   }
 
   /** A bucket did not reserve: refuse (429), pass in shadow mode, or apply the failure mode. */
-  private notTaken(r: TakeResult, req: TokenRequest, limits: BucketLimits, total: bool): StageAction {
+  private notTaken(ex: Exchange, r: TakeResult, req: TokenRequest, limits: BucketLimits, total: bool): StageAction {
     const cfg = this.root.cfg;
     const m = this.root.metrics;
     const status = r.status;
@@ -369,7 +371,8 @@ export class TokenBucketStage extends Stage {
       }
       m.add(tooLarge ? Stat.LimitedTooLarge : byRequests ? Stat.LimitedRequests : Stat.LimitedTokens);
       const kind = tooLarge ? ErrorKind.TooLarge : byRequests ? ErrorKind.RequestsLimited : ErrorKind.TokensLimited;
-      const message = refusalMessage(kind, this.model, total, limits, req, r);
+      const field = req.givenField >= 0 ? <LimitField>req.givenField : limitFieldOfPath(ex.path());
+      const message = refusalMessage(kind, this.model, total, limits, req, limitFieldName(field), r);
       this.reply(kind, message, "", "", tooLarge ? 0 : retryAfterSeconds(r.retryAfterMs));
       return StageAction.Stop;
     }
@@ -577,14 +580,14 @@ function setTokens(n: i64): void {
 }
 
 /** The 429's message: which limit, of what, and when to try again. */
-function refusalMessage(kind: ErrorKind, model: string, total: bool, limits: BucketLimits, req: TokenRequest, r: TakeResult): string {
+function refusalMessage(kind: ErrorKind, model: string, total: bool, limits: BucketLimits, req: TokenRequest, limitName: string, r: TakeResult): string {
   const who = "model " + echo(model) + (total ? " (all tenants)" : "");
-  const needs = req.reservation.toString() + " tokens (prompt estimate " + req.prompt.toString() + " + max_tokens " +
+  const needs = req.reservation.toString() + " tokens (prompt estimate " + req.prompt.toString() + " + " + limitName + " " +
     req.maxTokens.toString() + (req.choices > 1 ? " × n " + req.choices.toString() : "") + ")";
   if (kind == ErrorKind.TooLarge) {
     const tl = limits.tokens as Limit;
     return "Request too large for " + who + ": it needs " + needs + ", more than the limit's burst of " + tl.burst.toString() +
-      " tokens. Lower max_tokens or shorten the prompt.";
+      " tokens. Lower " + limitName + " or shorten the prompt.";
   }
   const wait = " Please try again in " + durationText(r.retryAfterMs) + ".";
   if (kind == ErrorKind.RequestsLimited) {
