@@ -16,7 +16,8 @@ type Config = Record<string, unknown>;
 interface Rig {
   host: Host;
   server: ModelServer;
-  send(init: RequestInit): Promise<RequestResult>;
+  /** `clientTimeoutMs`: the client gives up (a reset) after that much fake time. */
+  send(init: RequestInit, options?: { clientTimeoutMs?: number }): Promise<RequestResult>;
   plugins: Plugin[];
 }
 
@@ -38,7 +39,7 @@ async function rig(form: CacheForm, cacheConfig: Config, host = new Host(), rout
     plugins = [await start("build/ai-gateway.wasm", "model-router", routerConfig), await start("build/ai-gateway.wasm", "inference-cache", cacheConfig)];
   } else plugins = [await start("build/inference-cache.wasm", "inference-cache", cacheConfig)];
   const chain = host.chain(...plugins);
-  return { host, server, plugins, send: (init) => chain.request(init, { upstream }) };
+  return { host, server, plugins, send: (init, options = {}) => chain.request(init, { upstream, ...options }) };
 }
 
 function seen(res: RequestResult, before: number, server: ModelServer): SeenResponse {
@@ -427,6 +428,32 @@ describe("inference-cache", () => {
         expect([res.response?.headers["x-ai-cache"], res.response?.headers["x-ai-cache-reason"]]).toEqual([cache, reason]);
         expect(rb.server.count).toBe(upstream);
       }
+    });
+
+    it("still times and counts a shared read whose client left before its answer, without touching the stream", async () => {
+      const host = new Host();
+      // Webdis answers a GET late (a miss) or, for the second request's key, never.
+      let calls = 0;
+      host.addCluster("webdis", (req) => {
+        if (req.method !== "GET") return { status: 200, body: "+OK\r\n" };
+        calls++;
+        return calls === 1 ? { status: 200, body: "$-1\r\n", delayMs: 800 } : { hang: true };
+      });
+      const r = await rig("alone", { ...CACHE_CONFIG, shared_tier: { cluster: "webdis", timeout_ms: 1500 } }, host);
+      const late = await r.send(post(chat({ seed: 1 })), { clientTimeoutMs: 200 });
+      expect(late.stalled).toBeDefined();
+      host.advance(1000);
+      // The late answer was a miss: timed at the root, no error, nobody served.
+      expect(host.histogram("inference_cache.shared_read_ms")).toEqual([800]);
+      expect(host.metric("inference_cache.shared_errors.op=read") ?? 0).toBe(0);
+      const hung = await r.send(post(chat({ seed: 2 })), { clientTimeoutMs: 200 });
+      expect(hung.stalled).toBeDefined();
+      host.advance(2000);
+      // Its timeout is the tier's failure, counted although the client had gone.
+      expect(host.metric("inference_cache.shared_errors.op=read")).toBe(1);
+      expect(host.histogram("inference_cache.shared_read_ms")).toEqual([800, 1500]);
+      expect(host.httpCallLog.map((c) => [c.request.method, c.outcome, c.deliveredTo !== undefined])).toEqual([["GET", "response", true], ["GET", "timeout", true]]);
+      expect(host.logs({ minLevel: "warn" })).toEqual([]);
     });
 
     it("says shared-tier-error when Envoy refuses the call (a cluster the config lacks)", async () => {

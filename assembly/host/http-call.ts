@@ -2,7 +2,8 @@
 // `http_call` uses `root_context()`), answers through `proxy_on_http_call_response(root, token)`
 // and cancels calls only when the root goes away. The layer therefore keeps token -> (context,
 // handler), makes the calling stream effective again before running the handler, and forgets a
-// stream's calls when the stream is deleted (a late answer is then ignored). An unknown cluster
+// stream's calls when the stream is deleted (a late answer is then ignored), unless a handler
+// names a context to take its answer instead (`adoptiveContext`). An unknown cluster
 // or a missing `:method`/`:path`/`:authority` fails synchronously (BadArgument), no callback.
 
 import { proxy_http_call } from "../abi/imports";
@@ -62,6 +63,15 @@ export class HttpCallResponse {
 /** Receives the response of one call. Subclass it and keep whatever state the answer needs. */
 export abstract class HttpCallHandler {
   abstract onHttpCallResponse(response: HttpCallResponse): void;
+
+  /**
+   * Called when the context that made the call is deleted before its answer: the id of a context
+   * that outlives it (a root's) to run `onHttpCallResponse` in, or 0 to forget the call. A
+   * handler that adopts must no longer touch the stream's state (it may be reused by then).
+   */
+  adoptiveContext(): u32 {
+    return 0;
+  }
 }
 
 class PendingCall {
@@ -116,13 +126,20 @@ export function takePendingCall(token: u32): PendingCall | null {
   return call;
 }
 
-/** Forgets the calls of a context that is going away; Envoy cancels them. */
+/**
+ * Forgets the calls of a stream that is going away, or hands them to the context their handler
+ * names. Envoy does not cancel them (they run on the root context): their answers still come.
+ */
 export function dropPendingCalls(contextId: u32): void {
   if (pending.size == 0) return;
   const tokens = pending.keys();
   for (let i = 0; i < tokens.length; i++) {
     const token = unchecked(tokens[i]);
-    if (pending.get(token).contextId == contextId) pending.delete(token);
+    const call = pending.get(token);
+    if (call.contextId != contextId) continue;
+    const adopter = call.handler.adoptiveContext();
+    if (adopter != 0 && adopter != contextId) call.contextId = adopter;
+    else pending.delete(token);
   }
 }
 

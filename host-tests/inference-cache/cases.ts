@@ -202,6 +202,35 @@ export const CASES: CacheCase[] = [
     ],
   },
   {
+    // As above: the next request's MISS shows the stream was not kept.
+    name: "does not store a stream with an event named error, nor one with no event before data: [DONE]",
+    steps: [
+      { request: post(chat({ stream: true, messages: [{ role: "user", content: "error event" }] })), expect: miss({ contentType: "sse" }) },
+      { request: post(chat({ stream: true, messages: [{ role: "user", content: "error event" }] })), expect: miss({ contentType: "sse" }) },
+      { request: post(chat({ stream: true, messages: [{ role: "user", content: "empty stream" }] })), expect: miss({ contentType: "sse" }) },
+      { request: post(chat({ stream: true, messages: [{ role: "user", content: "empty stream" }] })), expect: miss({ contentType: "sse" }) },
+    ],
+  },
+  {
+    name: "does not store a response that varies on a request header the key does not cover; stores one that varies on CORS and encoding",
+    steps: [
+      { request: post(chat({ messages: [{ role: "user", content: "vary accept-language" }] })), expect: miss({ reason: "upstream-vary" }) },
+      { request: post(chat({ messages: [{ role: "user", content: "vary accept-language" }] })), expect: miss({ reason: "upstream-vary" }) },
+      { request: post(chat({ messages: [{ role: "user", content: "vary Origin,+Accept-Encoding" }] })), expect: miss() },
+      { request: post(chat({ messages: [{ role: "user", content: "vary Origin,+Accept-Encoding" }] })), expect: hit(2) },
+      { request: post(chat({ messages: [{ role: "user", content: "vary *" }] })), expect: miss({ reason: "upstream-vary" }) },
+    ],
+  },
+  {
+    name: "bypasses a request whose stream is neither true, false nor null: servers read 1 and \"true\" differently",
+    steps: [
+      { request: post(chat({ stream: 1 })), expect: bypass("stream-not-boolean") },
+      { request: post(chat({ stream: "true" })), expect: bypass("stream-not-boolean") },
+      { request: post(chat({ stream: null })), expect: miss() },
+      { request: post(chat({ stream: false })), expect: hit(2) },
+    ],
+  },
+  {
     name: "does not store a response stale at once (max-age=0), unless s-maxage, which a shared cache obeys, allows it",
     steps: [
       { request: post(chat({ messages: [{ role: "user", content: "max-age 0" }] })), expect: miss({ reason: "upstream-no-cache" }) },

@@ -425,6 +425,8 @@ export class CacheStage extends Stage {
     facts.setCookie = view.has("set-cookie");
     facts.cacheControl = view.get("cache-control");
     facts.contentEncoding = view.get("content-encoding");
+    facts.vary = view.get("vary");
+    facts.varyRepeated = facts.vary !== null && view.repeats("vary");
     facts.contentLength = view.find("content-length") ? parseDecimalAt(view.valuePtr, view.valueLength) : -1;
     facts.ageMs = view.find("age") ? ageHeaderMs(view.valuePtr, view.valueLength) : 0;
     let refused = decideResponse(cfg, facts);
@@ -525,6 +527,8 @@ export class CacheStage extends Stage {
     const sink = this.sink as ByteSink;
     const sse = this.sse;
     if (sse !== null && (!sse.done || sse.failed)) return this.giveUp(Reason.StreamIncomplete);
+    // `data: [DONE]` and nothing before it (keep-alive comments at most): no answer to replay.
+    if (sse !== null && sse.answers == 0) return this.giveUp(Reason.EmptyStream);
     // The body is checked before it is kept: a broken answer (cut short, an HTML error page
     // labelled JSON, a stream event that is not JSON) would otherwise be every client's answer
     // until the TTL ends.

@@ -45,6 +45,7 @@ export enum Reason {
   JsonTooDeep,
   ClientNoStore,
   Nondeterministic,
+  StreamNotBoolean,
   KeyOnly,
   // Not stored (with MISS or REFRESH): the response may not be kept
   StatusNotCacheable,
@@ -54,12 +55,15 @@ export enum Reason {
   UpstreamPrivate,
   UpstreamNoCache,
   UpstreamContentEncoding,
+  UpstreamVary,
   ResponseTooLarge,
   StreamIncomplete,
   /** A JSON response whose body is not one JSON document (an upstream's broken answer). */
   ResponseNotJson,
-  /** An answer that is an error: a JSON body or a stream event with a top-level `error`. */
+  /** An answer that is an error: a JSON body or a stream event with a top-level `error`, or an `error` event. */
   UpstreamErrorBody,
+  /** A stream with nothing before its `data: [DONE]`. */
+  EmptyStream,
 }
 
 /** One row of the reason table. */
@@ -92,6 +96,7 @@ export const REASONS: ReasonInfo[] = [
   new ReasonInfo("json-too-deep", CacheStatus.Bypass),
   new ReasonInfo("client-no-store", CacheStatus.Bypass),
   new ReasonInfo("nondeterministic", CacheStatus.Bypass),
+  new ReasonInfo("stream-not-boolean", CacheStatus.Bypass),
   new ReasonInfo("key-only", CacheStatus.Bypass),
   new ReasonInfo("status-not-cacheable", CacheStatus.Miss),
   new ReasonInfo("content-type-not-cacheable", CacheStatus.Miss),
@@ -100,10 +105,12 @@ export const REASONS: ReasonInfo[] = [
   new ReasonInfo("upstream-private", CacheStatus.Miss),
   new ReasonInfo("upstream-no-cache", CacheStatus.Miss),
   new ReasonInfo("upstream-content-encoding", CacheStatus.Miss),
+  new ReasonInfo("upstream-vary", CacheStatus.Miss),
   new ReasonInfo("response-too-large", CacheStatus.Miss),
   new ReasonInfo("stream-incomplete", CacheStatus.Miss),
   new ReasonInfo("response-not-json", CacheStatus.Miss),
   new ReasonInfo("upstream-error-body", CacheStatus.Miss),
+  new ReasonInfo("empty-stream", CacheStatus.Miss),
 ];
 
 export function reasonName(r: Reason): string {
@@ -193,6 +200,10 @@ export function decideRequest(
   const body = parsed.value as JsonValue;
   findSampling(body);
   out.stream = streamFound(body);
+  // `stream` as 1 or "true": a server in pydantic's lax mode (vLLM's) streams, a strict one
+  // refuses, the cache's reader would take it as false; whichever answer was stored, another
+  // client's request of the same key could be served the other kind.
+  if (streamNode >= 0 && !streamNodeIsBoolOrNull(body)) return out.set(RequestAction.Bypass, Reason.StreamNotBoolean);
   if (!model.cacheNondeterministic && !deterministicFound(body, cfg.rules)) return out.set(RequestAction.Bypass, Reason.Nondeterministic);
   if (cfg.keyOnly) return out.set(RequestAction.KeyOnly, Reason.KeyOnly);
   if (clientNoCache(facts)) return out.set(RequestAction.Refresh, Reason.ClientNoCache);
@@ -268,6 +279,11 @@ function deterministicFound(body: JsonValue, rules: KeyRules): bool {
   return def !== null && def.byteLength == 1 && load<u8>(changetype<usize>(def)) == 0x30;
 }
 
+function streamNodeIsBoolOrNull(body: JsonValue): bool {
+  const v = memberScratch(body).bind(body.tree, streamNode);
+  return v.isBool() || v.isNull();
+}
+
 function streamFound(body: JsonValue): bool {
   return streamNode >= 0 && memberScratch(body).bind(body.tree, streamNode).asBool();
 }
@@ -313,6 +329,9 @@ export class ResponseFacts {
   setCookie: bool = false;
   cacheControl: string | null = null;
   contentEncoding: string | null = null;
+  /** The first `vary` (null when absent), and whether there were more. */
+  vary: string | null = null;
+  varyRepeated: bool = false;
   /** -1 when unknown (chunked, or a stream). */
   contentLength: i64 = -1;
   /** The upstream's `age` (`ageHeaderMs`): how old the response already is, in ms; 0 without one. */
@@ -348,8 +367,53 @@ export function decideResponse(cfg: CacheConfig, facts: ResponseFacts): Reason {
   }
   const enc = facts.contentEncoding;
   if (enc !== null && !isIdentity(enc)) return Reason.UpstreamContentEncoding;
+  const vary = facts.vary;
+  if (vary !== null && (facts.varyRepeated || !varyKeepsBody(vary))) return Reason.UpstreamVary;
   if (facts.contentLength > <i64>maxStoredBodyBytes(cfg, ct)) return Reason.ResponseTooLarge;
   return Reason.None;
+}
+
+/**
+ * Request headers a `vary` may name without refusing the store: those the answer's body does not
+ * depend on here. `accept-encoding` (the filter removes the client's from every request whose
+ * answer it may store, so each stored answer was made without one) and the CORS request headers
+ * (`origin`, `access-control-request-method`, `-headers`: CORS layers such as tower-http's, in
+ * front of TGI, name them on every answer; they change the `access-control-*` headers, which a
+ * hit does not replay, not the body).
+ */
+const VARY_KEEPS_BODY: string[] = ["accept-encoding", "origin", "access-control-request-method", "access-control-request-headers"];
+
+/**
+ * Whether an upstream's `vary` names only request headers the stored body does not depend on
+ * (VARY_KEEPS_BODY). Any other name, `*` included, means the same key could deserve another
+ * answer (another `authorization`, say, where the key is shared or has no tenant): not stored.
+ */
+export function varyKeepsBody(vary: string): bool {
+  const n = vary.length;
+  let i = 0;
+  while (i < n) {
+    // One element of the comma-separated list, without optional whitespace around it.
+    while (i < n && isListSpace(vary.charCodeAt(i))) i++;
+    let end = i;
+    while (end < n && vary.charCodeAt(end) != 0x2C) end++;
+    let last = end;
+    while (last > i && isListSpace(vary.charCodeAt(last - 1))) last--;
+    if (last > i && !namesBodyFreeHeader(vary, i, last - i)) return false;
+    i = end + 1;
+  }
+  return true;
+}
+
+function isListSpace(c: i32): bool {
+  return c == 0x20 || c == 0x09;
+}
+
+function namesBodyFreeHeader(vary: string, at: i32, length: i32): bool {
+  for (let k = 0; k < VARY_KEEPS_BODY.length; k++) {
+    const name = unchecked(VARY_KEEPS_BODY[k]);
+    if (name.length == length && regionEqualsIgnoreCase(vary, at, name)) return true;
+  }
+  return false;
 }
 
 /** Largest body a record of `contentType` holds within max_entry_bytes. */

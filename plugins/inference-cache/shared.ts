@@ -40,7 +40,7 @@ export class SharedTierClient {
     const tier = this.tier;
     const path = "/GET/" + redisKey(tier.keyPrefix, tenant, shared, hexKey) + ".raw";
     // The answer comes in a later call: the handler keeps a copy of the key (the caller's is reused).
-    const handler = new SharedRead(this.metrics, key.slice(0), nowMillis(), <u64>maxAgeMs, target);
+    const handler = new SharedRead(this.metrics, key.slice(0), nowMillis(), <u64>maxAgeMs, target, this.root.rootContextId);
     if (ex.httpCall(tier.cluster, requestHeaders("GET", path), null, tier.timeoutMs, handler) != 0) return true;
     this.metrics.sharedErrors[SharedOp.Read].increment(1);
     return false;
@@ -62,17 +62,33 @@ function requestHeaders(method: string, path: string): HeaderPair[] {
 }
 
 class SharedRead extends HttpCallHandler {
-  constructor(private metrics: CacheMetrics, private key: ArrayBuffer, private startedMs: u64, private maxAgeMs: u64, private target: SharedReadTarget) {
+  // Null once the request is gone (its client left while the read was pending).
+  private target: SharedReadTarget | null;
+
+  constructor(private metrics: CacheMetrics, private key: ArrayBuffer, private startedMs: u64, private maxAgeMs: u64, target: SharedReadTarget, private rootContextId: u32) {
     super();
+    this.target = target;
+  }
+
+  /** The request went first: the answer is still timed and counted (at the root), not served. */
+  adoptiveContext(): u32 {
+    this.target = null;
+    return this.rootContextId;
   }
 
   onHttpCallResponse(response: HttpCallResponse): void {
     const m = this.metrics;
     const now = nowMillis();
     m.sharedReadMs.record(now > this.startedMs ? now - this.startedMs : 0);
+    const target = this.target;
     if (response.failed || response.status() != 200) {
       m.sharedErrors[SharedOp.Read].increment(1);
-      this.target.answer(null, Reason.SharedTierError);
+      if (target !== null) target.answer(null, Reason.SharedTierError);
+      return;
+    }
+    if (target === null) {
+      // Nobody waits: an answer that is not RESP still counts as the tier's failure.
+      if (respBulkString(response.body()) === null) m.sharedErrors[SharedOp.Read].increment(1);
       return;
     }
     const body = response.body();
@@ -80,29 +96,29 @@ class SharedRead extends HttpCallHandler {
     if (value === null) {
       // Not a bulk string: Redis answered an error (e.g. down: "-ERR"), or Webdis something else.
       m.sharedErrors[SharedOp.Read].increment(1);
-      this.target.answer(null, Reason.SharedTierError);
+      target.answer(null, Reason.SharedTierError);
       return;
     }
     if (value.byteLength == 0) {
-      this.target.answer(null, Reason.None); // absent: stays NotFound
+      target.answer(null, Reason.None); // absent: stays NotFound
       return;
     }
     const entry = decodeEntry(value);
     if (entry === null || memory.compare(changetype<usize>(entry.key), changetype<usize>(this.key), ENTRY_KEY_BYTES) != 0) {
-      this.target.answer(null, Reason.UnreadableEntry);
+      target.answer(null, Reason.UnreadableEntry);
       return;
     }
     if (entryExpired(entry, now, this.maxAgeMs)) {
-      this.target.answer(null, Reason.Expired);
+      target.answer(null, Reason.Expired);
       return;
     }
     // No writer of ours sets a lifetime beyond MAX_TTL_MS: a record that claims one would be
     // served, and copied into the local slot, for as long as it says.
     if (entry.expiresAtMs - now > <u64>MAX_TTL_MS) {
-      this.target.answer(null, Reason.UnreadableEntry);
+      target.answer(null, Reason.UnreadableEntry);
       return;
     }
-    this.target.answer(entry, Reason.None);
+    target.answer(entry, Reason.None);
   }
 }
 

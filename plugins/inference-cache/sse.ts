@@ -61,8 +61,14 @@ export class SseReader {
   failed: bool = false;
   /** The data of an event other than `[DONE]` was not one JSON document (only with `checkJson`). */
   notJson: bool = false;
-  /** The data of an event was a JSON object with a top-level `error` (only with `checkJson`). */
+  /**
+   * An event was an error: its data a JSON object with a top-level `error` (only with
+   * `checkJson`), or its type `error` (as OpenAI's Responses API and Anthropic's streams name one)
+   * or `response.failed` (the Responses API's failed generation).
+   */
   errorEvent: bool = false;
+  /** Events other than `data: [DONE]` dispatched: a stream with none carried no answer. */
+  answers: i32 = 0;
   /** Bytes fed. */
   total: i64 = 0;
   private line: ByteSink = new ByteSink(256);
@@ -175,6 +181,9 @@ export class SseReader {
     if (isDoneData(data.at(0), len)) {
       this.done = true;
     } else {
+      this.answers++;
+      const type = this.type;
+      if (type.length > 0 && (type == "error" || type == "response.failed")) this.errorEvent = true;
       const limits = this.checkJson;
       if (limits !== null && !this.notJson && !this.errorEvent) {
         const check = checkJsonAt(data.at(0), len, limits, ERROR_MEMBER);
@@ -191,14 +200,15 @@ export class SseReader {
 }
 
 /**
- * True for a whole OpenAI-style event stream of `len` bytes at `p`: it ends with `data: [DONE]`
- * and every other event's data is one JSON document. A stream that is not is never stored (or
- * taken from the shared tier): it would be every client's broken answer until its TTL.
+ * True for a whole OpenAI-style event stream of `len` bytes at `p`: it ends with `data: [DONE]`,
+ * has an event before it, and every other event's data is one JSON document, none an error. A
+ * stream that is not is never stored (or taken from the shared tier): it would be every client's
+ * broken answer until its TTL.
  */
 export function isJsonEventStream(p: usize, len: i32, limits: JsonLimits): bool {
   const reader = new SseReader(<i64>len, false, limits);
   reader.feedBytes(p, len);
-  return !reader.failed && reader.done && !reader.notJson && !reader.errorEvent;
+  return !reader.failed && reader.done && reader.answers > 0 && !reader.notJson && !reader.errorEvent;
 }
 
 function isDoneData(p: usize, len: i32): bool {
