@@ -122,12 +122,47 @@ for _ in $(seq 1 150); do
 done
 [[ "$healthy" == 3 ]] || { echo "not ready; Envoy log:"; tail -n 30 "$WORK/envoy.log"; exit 1; }
 # warmup-health's first probes (and llama v2's warmup) before the first request: until then the
-# router knows no ready version.
+# router knows no ready version. And their ramps: a version whose first probe failed (a server
+# slow to start on a loaded machine) ramps in over ramp_ms (8 s), its share meanwhile going to its
+# fallback, so the examples would see the other version.
 health_code() { curl -s -o /dev/null -w '%{http_code}' "$GW/ai-gateway/health/$1" || true; }
-for _ in $(seq 1 100); do
-  [[ "$(health_code llama/v1)$(health_code llama/v2)$(health_code iris/v1)" == 200200200 ]] && break
+# all_ready: reads /ai-gateway/health's or /v1/models' JSON; "yes" when it lists llama v1 and v2
+# and iris v1, and every version (and target) it lists is ready with ramp 1.
+all_ready() {
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let ok=false;try{const j=JSON.parse(s);
+    const vs=j.versions?[...j.versions,...(j.targets||[])].map(v=>({n:v.model+"/"+v.version,ready:v.ready,ramp:v.ramp}))
+      :(j.data||[]).flatMap(m=>(m.versions||[]).map(v=>({n:m.id+"/"+v.id,ready:v.ready,ramp:v.ramp})));
+    const names=new Set(vs.map(v=>v.n));
+    ok=["llama/v1","llama/v2","iris/v1"].every(n=>names.has(n))&&vs.every(v=>v.ready===true&&v.ramp===1)}catch(e){}
+    console.log(ok?"yes":"no")})' 2>/dev/null || echo no
+}
+not_ready() { # not_ready WHAT: says so with the health JSON and Envoy's log, and exits 1
+  echo "demo: $1; GET /ai-gateway/health answers:"
+  curl -s "$GW/ai-gateway/health" | sed 's/^/  /'; echo
+  echo "GET /v1/models answers:"
+  curl -s "$GW/v1/models" | sed 's/^/  /'; echo
+  echo "Envoy's log (the last 40 lines):"; tail -n 40 "$WORK/envoy.log" | sed 's/^/  /'
+  exit 1
+}
+ready=no
+for _ in $(seq 1 200); do  # 40 s at most
+  ready="$(curl -s "$GW/ai-gateway/health" | all_ready)"
+  [[ "$ready" == yes ]] && break
+  sleep 0.2
+done
+[[ "$ready" == yes ]] || not_ready "the model versions were not all ready and ramped in after 40 s"
+# Each worker's router reads the records again within health_refresh_ms (1 s): every version ready
+# with ramp 1 in 8 answers in a row of /v1/models (the router's own view), each on a new
+# connection, so on any of Envoy's workers.
+in_row=0
+for _ in $(seq 1 100); do  # 10 s at most
+  if [[ "$(curl -s "$GW/v1/models" | all_ready)" == yes ]]; then in_row=$((in_row + 1)); else in_row=0; fi
+  ((in_row < 8)) || break
   sleep 0.1
 done
+((in_row >= 8)) || not_ready "Envoy's workers did not all see every version ready and ramped in after 10 s"
+# The stats shown at the end count the examples alone, not these model lists.
+curl -s -o /dev/null -X POST "127.0.0.1:$ADMIN/reset_counters"
 
 # --- the examples -------------------------------------------------------------------------------
 # example TITLE CURL-ARGS...: prints the command, sends it, shows the status, which server, model
@@ -308,16 +343,26 @@ carol() { curl -s -o /dev/null -D - "$GW/v1/chat/completions" "${CT[@]}" -H 'aut
 echo "  llama v2: $(health_state llama v2); sk-carol answered by $(carol)"
 kill "${V2_PID}" 2>/dev/null || true
 wait "${V2_PID}" 2>/dev/null || true
-for _ in $(seq 1 60); do [[ "$(health_code llama/v2)" == 503 ]] && break; sleep 0.1; done
+for _ in $(seq 1 100); do [[ "$(health_code llama/v2)" == 503 ]] && break; sleep 0.1; done
 want "GET /ai-gateway/health/llama/v2 once its server is gone" 503 "$(health_code llama/v2)"
 echo "  llama v2: $(health_state llama v2)"
-# Each worker's router re-reads the states at most a second later (health_refresh_ms).
-sleep 1.2
+# carol_in_row VERSION: until sk-carol's requests (each on a new connection, so on any worker) are
+# answered by VERSION 6 times in a row, 0.25 s apart: that spans more than health_refresh_ms (1 s),
+# within which every worker's router re-reads the states. 20 s at most.
+carol_in_row() {
+  local in_row=0
+  for _ in $(seq 1 80); do
+    if [[ "$(carol)" == "$1" ]]; then in_row=$((in_row + 1)); else in_row=0; fi
+    ((in_row < 6)) || break
+    sleep 0.25
+  done
+}
+carol_in_row v1
 want "sk-carol (v2's key) meanwhile answered by" v1 "$(carol)"
 echo "  restarting llama v2's server: 2 s to load its model, its first 2 requests slow (warmup)"
 node envoy/demo-server/server.mjs --port "${PORT[llama-v2:8002]}" --name llama-v2 --models llama:v2 --load-ms 2000 --warmup-requests 2 --warmup-ms 200 >>"$WORK/llama-v2.log" 2>&1 & V2_PID=$!; PIDS+=($V2_PID)
 seen=""
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do  # 30 s at most
   st="$(health_state llama v2)"
   [[ "$st" == "${seen##*, }" ]] || { seen="${seen:+$seen, }$st"; echo "  llama v2: $st"; }
   [[ "$st" == ready* ]] && break
@@ -325,15 +370,7 @@ for _ in $(seq 1 100); do
 done
 want "GET /ai-gateway/health/llama/v2 once loaded and warmed" 200 "$(health_code llama/v2)"
 echo "  ramping in over 8 s: v2 takes its 10 % back gradually (sk-carol returns when the ramp covers its bucket)"
-# Each worker's router re-reads the states every second: wait for three answers in a row, then
-# a second more, so that every worker (not only the one that answered) has seen the ramp.
-in_row=0
-for _ in $(seq 1 80); do
-  if [[ "$(carol)" == v2 ]]; then in_row=$((in_row + 1)); else in_row=0; fi
-  ((in_row < 3)) || break
-  sleep 0.25
-done
-sleep 1.2
+carol_in_row v2
 echo "  llama v2: $(health_state llama v2)"
 want "sk-carol answered again by" v2 "$(carol)"
 
@@ -349,6 +386,8 @@ else
   echo "$FAILED check(s) FAILED. Envoy's access log (the last 12 requests):"
   sleep 0.5  # Envoy writes its access log every 200 ms
   tail -n 12 "$WORK/access.log" | sed 's/^/  /'
+  echo "Envoy's log (the last 40 lines):"
+  tail -n 40 "$WORK/envoy.log" | sed 's/^/  /'
 fi
 if [[ "$ONCE" == 1 ]]; then
   [[ "$FAILED" == 0 ]] && exit 0 || exit 1
