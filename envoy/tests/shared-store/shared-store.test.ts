@@ -28,6 +28,49 @@ const REDIS_EXAMPLE = readFileSync(path.join(ROOT, SHARED_STORE_EXAMPLES.redis),
 const WEBDIS_EXAMPLE = JSON.parse(readFileSync(path.join(ROOT, SHARED_STORE_EXAMPLES.webdis), "utf8")) as Record<string, unknown>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `check` every 10 ms until it holds; fails naming `what` after `timeoutMs`. */
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await sleep(10);
+  }
+}
+
+interface TcpSocket {
+  localPort: number;
+  remotePort: number;
+  /** /proc/net/tcp's st: 1 ESTABLISHED, 8 CLOSE_WAIT, ... */
+  state: number;
+  /** Bytes received and not yet read by the socket's owner. */
+  rxQueue: number;
+}
+
+/** This network namespace's IPv4 TCP sockets (Redis and Webdis listen on 127.0.0.1). */
+function tcpSockets(): TcpSocket[] {
+  return readFileSync("/proc/net/tcp", "utf8")
+    .split("\n")
+    .slice(1)
+    .filter((line) => line.trim() !== "")
+    .map((line) => {
+      const f = line.trim().split(/\s+/);
+      const port = (addr: string) => parseInt(addr.split(":")[1], 16);
+      return { localPort: port(f[1]), remotePort: port(f[2]), state: parseInt(f[3], 16), rxQueue: parseInt(f[4].split(":")[1], 16) };
+    });
+}
+
+/** Bytes Webdis has sent to Redis that (a frozen) Redis has not read: the commands it forwarded. */
+function unreadByRedis(): number {
+  return tcpSockets()
+    .filter((s) => s.localPort === store.redisPort && s.state === 1)
+    .reduce((sum, s) => sum + s.rxQueue, 0);
+}
+
+/** Whether Webdis still holds its end of the connection from client port `port` open. */
+function webdisHolds(port: number): boolean {
+  return tcpSockets().some((s) => s.localPort === store.webdisPort && s.remotePort === port && (s.state === 1 || s.state === 8));
+}
+
 printEnvoyLogsOnFailure();
 
 let store: SharedStore;
@@ -296,14 +339,22 @@ describe("shared store", () => {
   });
 
   describe("Redis outage", () => {
+    /** How many GETs Redis has run (INFO commandstats). */
+    async function redisGetCalls(): Promise<number> {
+      const info = String(await store.redis("INFO", "commandstats"));
+      return Number(/^cmdstat_get:calls=(\d+)/m.exec(info)?.[1] ?? 0);
+    }
+
     it("answers 503 with an empty body at once while Redis is down, and works again after startRedis()", async () => {
       await put("/SETEX/aigw:test:before-outage/300.raw", Buffer.from("lost on restart"));
       await store.stopRedis();
+      // At once: well within the caller's timeout (10 s, http1Request's default), not ended by it.
+      // (2 s leaves room for a loaded machine; the hung case below takes the whole timeout.)
       for (const req of [() => get("/GET/aigw:test:before-outage.raw"), () => put("/SETEX/aigw:test:during-outage/60.raw", Buffer.from("v"))]) {
         const t0 = performance.now();
         const res = await req();
         expect([res.status, res.text]).toEqual([503, ""]);
-        expect(performance.now() - t0).toBeLessThan(250);
+        expect(performance.now() - t0).toBeLessThan(2_000);
       }
       await store.startRedis();
       const t0 = Date.now();
@@ -319,6 +370,7 @@ describe("shared store", () => {
     });
 
     it("answers nothing while Redis hangs: only the caller's timeout ends the wait", async () => {
+      const gets = await redisGetCalls();
       store.freezeRedis();
       try {
         const t0 = performance.now();
@@ -328,14 +380,32 @@ describe("shared store", () => {
       } finally {
         store.thawRedis();
       }
-      // The abandoned request's late answer goes out now; let it land before the next test.
-      await sleep(200);
+      // The abandoned request's late answer goes out now; let it land before the next test: Redis
+      // has run its GET and Webdis has read every answer.
+      await until("Redis has run the abandoned GET and Webdis has read its answer", async () => {
+        if ((await redisGetCalls()) < gets + 1) return false;
+        return !tcpSockets().some((s) => s.remotePort === store.redisPort && s.rxQueue > 0);
+      });
       expect((await get("/GET/aigw:test:hung.raw")).status).toBe(200);
     });
 
     // Webdis 0.1.9 writes a late answer to the descriptor number the abandoned request came on,
     // whoever holds it by then (fixed upstream in 0.1.20). So a GET can be answered with another
     // key's value: the cache must find its full key inside the record it reads back.
+    /** The bodies of the complete HTTP/1.1 responses in `got` (each with its content-length). */
+    function completeResponses(got: string): string[] {
+      const bodies: string[] = [];
+      for (const r of got.split("HTTP/1.1 ").slice(1)) {
+        const end = r.indexOf("\r\n\r\n");
+        if (end < 0) break;
+        const length = /^content-length: *(\d+)/im.exec(r.slice(0, end));
+        const body = r.slice(end + 4);
+        if (length === null || body.length < Number(length[1])) break;
+        bodies.push(body.slice(0, Number(length[1])));
+      }
+      return bodies;
+    }
+
     it("hands the late answer of an abandoned request to the next connection on its descriptor", async () => {
       await put("/SETEX/aigw:test:key-a/60.raw", Buffer.from("value-of-A"));
       await put("/SETEX/aigw:test:key-b/60.raw", Buffer.from("value-of-B"));
@@ -352,19 +422,24 @@ describe("shared store", () => {
       store.freezeRedis();
       let b: (net.Socket & { got: string }) | undefined;
       try {
+        let unread = unreadByRedis();
         const a = await open("/GET/aigw:test:key-a.bin");
-        await sleep(100);
+        await until("Webdis has sent A's GET to Redis", () => unreadByRedis() > unread);
+        const aPort = a.localPort!;
         a.destroy(); // A gives up, as Envoy does when an http_call times out
-        await sleep(100);
+        await until("Webdis has closed A's connection", () => !webdisHolds(aPort));
+        unread = unreadByRedis();
         b = await open("/GET/aigw:test:key-b.bin");
-        await sleep(100);
+        await until("Webdis has sent B's GET to Redis", () => unreadByRedis() > unread);
       } finally {
         store.thawRedis();
       }
-      await sleep(300);
-      b!.destroy();
-      const bodies = b!.got.split("HTTP/1.1 ").slice(1).map((r) => r.slice(r.indexOf("\r\n\r\n") + 4));
-      expect(bodies.sort()).toEqual(["value-of-A", "value-of-B"]);
+      try {
+        await until("B's connection holds two complete answers", () => completeResponses(b!.got).length >= 2);
+      } finally {
+        b!.destroy();
+      }
+      expect(completeResponses(b!.got).sort()).toEqual(["value-of-A", "value-of-B"]);
     });
   });
 
