@@ -56,6 +56,14 @@ export function createApp(config) {
     total: 0,
     whileLoading: 0,
   };
+  // Tests (server.mjs's holdLastChunk): a promise every stream awaits before its last chunk.
+  let held = null;
+  const streams = { lastChunksHeld: 0 };
+  const holdLastChunk = async () => {
+    if (held === null) return;
+    streams.lastChunksHeld++;
+    await held;
+  };
   // The port is open from the start; models become available when this fires, like a server
   // that binds first and loads weights afterwards (llama-server, MLServer).
   let loadTimer = state.loaded ? null : setTimeout(() => setLoaded(true), config.loadMs);
@@ -208,7 +216,7 @@ export function createApp(config) {
       const cutAfter = kind === "truncate" ? Math.max(1, Math.floor(out.events.length / 2)) : undefined;
       if (kind === "truncate") entry.stats.truncated++;
       else entry.stats.ok++;
-      await writeSse(res, out.events, { chunkMs: config.chunkMs, cutAfter, signal: shutdown.signal });
+      await writeSse(res, out.events, { chunkMs: config.chunkMs, cutAfter, signal: shutdown.signal, beforeLast: holdLastChunk });
       return;
     }
     if (kind === "truncate") {
@@ -495,6 +503,12 @@ export function createApp(config) {
         else res.destroy();
       });
     },
+    /** A promise every SSE stream awaits before its last chunk ([DONE]); null: none. */
+    setHoldLastChunk(promise) {
+      held = promise;
+    },
+    /** How many streams have waited for a hold before their last chunk. */
+    streams,
     /** Stops timers and wakes every pending delay so shutdown does not wait for them. */
     close() {
       if (loadTimer) clearTimeout(loadTimer);

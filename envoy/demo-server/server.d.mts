@@ -35,6 +35,10 @@ export interface DemoServer {
   readonly port: number;
   readonly url: string;
   readonly config: Required<Omit<DemoServerOptions, "models">> & { models: Required<DemoModelSpec>[] };
+  /** Tests: while a promise, every SSE stream waits for it before its last chunk ([DONE]); null (the default): none. */
+  holdLastChunk: Promise<void> | null;
+  /** Streams that have waited for holdLastChunk before their last chunk (so far). */
+  readonly lastChunksHeld: number;
   close(): Promise<void>;
 }
 

@@ -55,10 +55,23 @@ async function listen(config) {
   const { port } = server.address();
   const urlHost = config.host.includes(":") ? `[${config.host}]` : config.host;
   let closing;
+  let holdLastChunk = null;
   return {
     port,
     url: `http://${urlHost}:${port}`,
     config,
+    /** Tests: while a promise, every SSE stream waits for it before its last chunk ([DONE]). */
+    get holdLastChunk() {
+      return holdLastChunk;
+    },
+    set holdLastChunk(promise) {
+      holdLastChunk = promise ?? null;
+      app.setHoldLastChunk(holdLastChunk);
+    },
+    /** Streams that have waited for holdLastChunk before their last chunk (so far). */
+    get lastChunksHeld() {
+      return app.streams.lastChunksHeld;
+    },
     /** Stops listening, cuts open connections and pending delays; safe to call twice. */
     close() {
       closing ??= new Promise((resolve) => {

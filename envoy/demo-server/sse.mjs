@@ -26,9 +26,10 @@ function drained(res) {
 /**
  * Writes the events (JSON values) and the final [DONE] to a response whose headers are set.
  * `chunkMs` spaces the events; `cutAfter` (a count) destroys the connection after that many
- * events to simulate a server that dies mid-stream. Resolves when done; never rejects.
+ * events to simulate a server that dies mid-stream. `beforeLast` (tests) is awaited before the
+ * last chunk, the final [DONE]. Resolves when done; never rejects.
  */
-export async function writeSse(res, events, { chunkMs = 0, cutAfter, signal } = {}) {
+export async function writeSse(res, events, { chunkMs = 0, cutAfter, signal, beforeLast } = {}) {
   res.statusCode = 200;
   res.setHeader("content-type", "text/event-stream");
   res.setHeader("cache-control", "no-cache");
@@ -44,6 +45,7 @@ export async function writeSse(res, events, { chunkMs = 0, cutAfter, signal } = 
       if (res.destroyed) return;
       if (!res.write(sseEvent(events[i]))) await drained(res);
     }
+    if (beforeLast) await beforeLast();
     if (!res.destroyed) res.end(DONE);
   } catch {
     // Aborted by server shutdown while waiting between chunks.
