@@ -160,14 +160,16 @@ describe("inference-cache shared tier through two Envoys and one Redis", () => {
       expect([first.cache, first.reason]).toEqual(["MISS", "not-found"]);
       await redisValue(redisKeyOf(first.key!));
       await sleep(1_200);
+      // B first, with A's ttl_ms: served A's record. (After C's miss, C writes its own record
+      // with a 1 s lifetime, so B must read before that.)
+      const fresh = await send(b, req);
+      expect([fresh.cache, fresh.reason]).toEqual(["HIT", "shared-hit"]);
+      // C: A's record is older than C's ttl_ms, so a miss, answered upstream.
       const late = await send(c, req);
       // On a failure, C's view of its Webdis calls says which kind of shared-tier error it was
       // (a timeout, a reset, another status).
       const calls = late.reason === "expired" ? "" : JSON.stringify(Object.fromEntries(await c.stats("^cluster\\.aigw_webdis\\.upstream_(rq|cx)_")));
       expect([late.status, late.cache, late.reason, late.reachedUpstream], calls).toEqual([200, "MISS", "expired", true]);
-      // B, with A's ttl_ms, is served the same record (C's own write has replaced it by then: fresh either way).
-      const fresh = await send(b, req);
-      expect([fresh.cache, fresh.reason]).toEqual(["HIT", "shared-hit"]);
       expect(wasmFailures(c.logs())).toEqual([]);
     } finally {
       await c.stop();
@@ -206,7 +208,8 @@ describe("inference-cache shared tier through two Envoys and one Redis", () => {
         const res = await send(a, chatRequest(`shared: redis frozen ${i}`));
         expect([res.status, res.cache, res.reason, res.reachedUpstream]).toEqual([200, "MISS", "shared-tier-error", true]);
         expect(res.ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 20);
-        expect(res.ms).toBeLessThan(TIMEOUT_MS + 800);
+        // Ended by the timeout, not hung until the client's own (10 s): 2 s of slack for a loaded machine.
+        expect(res.ms).toBeLessThan(TIMEOUT_MS + 2_000);
       }
       const again = await send(a, chatRequest("shared: redis frozen 0"));
       expect([again.status, again.cache, again.reason]).toEqual([200, "HIT", "local-hit"]);
