@@ -100,7 +100,7 @@ function clusterPorts(): Record<string, number> {
 
 /** warmup-health probing every version quickly: a change on a demo server shows within a few ticks. */
 const WARMUP_HEALTH = {
-  tick_ms: 100, lease_ms: 300, interval_ms: 100, timeout_ms: 1000, unhealthy_threshold: 1, healthy_threshold: 1, ramp_ms: 0,
+  tick_ms: 100, lease_ms: 1000, interval_ms: 100, timeout_ms: 1000, unhealthy_threshold: 3, healthy_threshold: 1, ramp_ms: 0,
   targets: [
     { model: "llama", version: "v1", cluster: "llama-v1", probe: { kind: "kserve-v2" } },
     { model: "llama", version: "v2", cluster: "llama-v2", probe: { kind: "kserve-v2" } },
