@@ -67,13 +67,13 @@ async function ask(base: string, key: string): Promise<Sent> {
   }
 }
 
-/** Sends requests for `keys` in turn (4 in flight) until `stop()` says so; returns them all. */
-async function loadUntil(base: string, keys: string[], stop: () => boolean): Promise<Sent[]> {
+/** Sends requests for `keys` in turn (4 in flight) until `stop(completed so far)` says so; returns them all. */
+async function loadUntil(base: string, keys: string[], stop: (sent: Sent[]) => boolean): Promise<Sent[]> {
   const out: Sent[] = [];
   let i = 0;
   await Promise.all(
     Array.from({ length: 4 }, async () => {
-      while (!stop()) out.push(await ask(base, keys[i++ % keys.length]));
+      while (!stop(out)) out.push(await ask(base, keys[i++ % keys.length]));
     }),
   );
   return out;
@@ -118,6 +118,7 @@ describe("warmup-health with llama-server through Envoy (pipeline form)", () => 
     v2 = await startLlamaServer({ loadSlowly: true, alias: ALIAS.v2, port: v2Port, wait: "listening", name: "wh-llama-v2" });
     removeLogs.push(addLogSource(`llama v2 ${v2.url}`, v2.logs));
     const startedAt = Date.now();
+    const warmingBefore = (await envoy.stat("wasmcustom.warmup_health.transitions.to=warming")) ?? 0;
     let done = false;
     // Traffic on every key while v2 loads and warms up, and the health endpoints meanwhile.
     const traffic = loadUntil(url, KEYS.slice(0, 400), () => done);
@@ -131,6 +132,7 @@ describe("warmup-health with llama-server through Envoy (pipeline form)", () => 
       done = true;
     }
     const readyAfterMs = Date.now() - startedAt;
+    const warmingTransitions = ((await envoy.stat("wasmcustom.warmup_health.transitions.to=warming")) ?? 0) - warmingBefore;
     const sent = await traffic;
 
     expect(loadingAnswer.at(-1)!.entry.ready).toBe(false);
@@ -139,12 +141,15 @@ describe("warmup-health with llama-server through Envoy (pipeline form)", () => 
     expect(endpointWhileLoading.body.targets[0]).toMatchObject({ cluster: "llama-v2", probe: "llama-cpp", state: "loading", warmup: { done: 0, of: 2 } });
     expect(modelWhileLoading.status).toBe(200);
     expect(modelWhileLoading.body.ready).toBe(true);
-    // loading → warming (two chat completions) → ready with ramp 0.
-    expect(seen.map((s) => s.state)).toEqual(["loading", "warming", "ready"]);
+    // loading → warming (two chat completions) → ready with ramp 0. Warming can be shorter than a
+    // poll: Envoy's counter says v2 (the only version with a warmup) went into it once, before the
+    // poll that saw it ready; the polls saw the rest in order.
+    expect(warmingTransitions).toBe(1);
+    expect(seen.map((s) => s.state).filter((s) => s !== "warming")).toEqual(["loading", "ready"]);
     expect(seen.at(-1)!.entry.reason).toMatch(/^warmed up: 2 of 2 requests within 5000 ms/);
     expect(seen.at(-1)!.ramp).toBeLessThan(1);
     // No failed request; while v2 was not ready every answer came from v1, v2's keys included.
-    // Routed before v2 was ready: ended before the last poll that saw it warming.
+    // Routed before v2 was ready: ended before the last poll that saw it not ready (warming or loading).
     const whileNotReady = sent.filter((s) => s.endMs < seen.at(-2)!.lastPolledAt);
     expect(failed(sent)).toEqual([]);
     expect(whileNotReady.filter((s) => V2_KEYS.includes(s.key)).length).toBeGreaterThan(20);
@@ -188,27 +193,33 @@ describe("warmup-health with llama-server through Envoy (pipeline form)", () => 
       timeoutMs: 30_000,
     }).then((r) => r.status, (e: Error) => e.message);
     let done = false;
-    const traffic = loadUntil(url, KEYS.slice(0, 400), () => done);
+    let failingAt = 0;
+    // Traffic until 60 requests started after the transition have completed (or `done`).
+    const AFTER = 60;
+    const traffic = loadUntil(url, KEYS.slice(0, 400), (out) => done || (failingAt > 0 && out.filter((s) => s.startMs > failingAt).length >= AFTER));
     await new Promise((r) => setTimeout(r, 300));
     const killedAt = Date.now();
     await v2!.kill();
-    let failingAt = 0;
+    let sent: Sent[];
     try {
       const seen = await watchVersion(url, "llama", "v2", (e) => e.state === "failing", 10_000);
       failingAt = Date.now();
       expect(seen.at(-1)!.entry.reason).toMatch(/^GET \/health: /);
-      // Keep the traffic on for a second after the transition.
-      await new Promise((r) => setTimeout(r, 1000));
-    } finally {
+    } catch (err) {
       done = true;
+      throw err;
+    } finally {
+      // The traffic stops itself once AFTER requests after the transition are done; 20 s at most.
+      const deadline = setTimeout(() => (done = true), 20_000);
+      sent = await traffic;
+      clearTimeout(deadline);
     }
-    const sent = await traffic;
     const detectionMs = failingAt - killedAt;
     // unhealthy_threshold (2) probes, one per interval (200 ms) from the next tick (100 ms): about
     // 500 ms; allow for a loaded machine, well under the second a default setup would need.
     expect(detectionMs).toBeLessThan(2500);
     const after = sent.filter((s) => s.startMs > failingAt);
-    expect(after.length).toBeGreaterThan(50);
+    expect(after.length).toBeGreaterThanOrEqual(AFTER);
     expect(failed(after)).toEqual([]);
     expect(new Set(after.map((s) => s.server))).toEqual(new Set(["v1"]));
     // During the detection window requests on v2's keys get Envoy's 503 (connection refused); v1's never fail.
