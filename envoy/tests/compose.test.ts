@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { addLogSource, composeCommand, portVariable, printEnvoyLogsOnFailure, socketAddresses, startComposeStack, type ComposeStack } from "../harness";
+import { addLogSource, composeCommand, h2cRequest, portVariable, printEnvoyLogsOnFailure, socketAddresses, startComposeStack, type ComposeStack } from "../harness";
 import { COMPOSE_DIR } from "../harness/compose";
 import { parseStats, sumStats } from "../harness/envoy";
 import { beforeAllOrFailEach } from "../harness/hooks";
@@ -112,8 +112,18 @@ describe("docker compose stack", () => {
       }
       return true;
     });
-    // Every worker's router reads the records again within health_refresh_ms (1 s).
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Every worker's router reads the records again within health_refresh_ms (1 s): its own view,
+    // GET /v1/models, shows every version ready with ramp 1 in 8 answers in a row, each on a new
+    // connection (so on any of Envoy's workers).
+    let inRow = 0;
+    await eventually("every worker's router sees every version ready and ramped in", async () => {
+      const res = await h2cRequest(stack.listenerUrl, { path: "/v1/models" });
+      const list = JSON.parse(res.text) as { data?: { versions?: { ready?: boolean; ramp?: number }[] }[] };
+      const versions = (list.data ?? []).flatMap((m) => m.versions ?? []);
+      const ready = res.status === 200 && versions.length === 3 && versions.every((v) => v.ready === true && v.ramp === 1);
+      inRow = ready ? inRow + 1 : 0;
+      return inRow >= 8 ? true : undefined;
+    }, 15_000);
   });
 
   afterAll(async () => {
