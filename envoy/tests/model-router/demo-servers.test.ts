@@ -7,6 +7,7 @@
 // one request and one answer is in the case table (cases.test.ts); here is what needs model
 // servers, a second configuration, many requests or shared data.
 import { afterAll, describe, expect, it } from "vitest";
+import { buildHealthWriter } from "../../../host-tests/model-router/build";
 import { beforeAllOrFailEach } from "../../harness/hooks";
 import { closeHttp1Connections, http1Request, printEnvoyLogsOnFailure, sumStats, validateConfig, type Envoy, type HttpRequest, type Runner } from "../../harness";
 import { startDemoServer, type DemoServer } from "../../demo-server/server.mjs";
@@ -318,6 +319,7 @@ describe.each(["process", "container"] as Runner[])("model-router configuration 
     const bad = routerConfig(10) as { models: { llama: { versions: { v2: { weight: unknown } } } } };
     bad.models.llama.versions.v2.weight = "x";
     const ports = Object.fromEntries(["llama-v1", "llama-v2", "llama-v3", "iris-1", "iris-2", "org-a"].map((c) => [c, 9]));
+    await buildHealthWriter(); // the template loads the fixture (no warmupHealth given)
     const result = await validateConfig({ runner, config: TEMPLATE, ...routerVars({ form: "separate", routerConfig: bad, clusterPorts: ports }) });
     expect(result.ok).toBe(false);
     const lines = result.output.split("\n").filter((l) => l.includes("model-router: "));

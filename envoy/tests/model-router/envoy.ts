@@ -2,7 +2,7 @@
 // (host-tests/model-router/forms.ts) with its configuration, each cluster on a given port.
 import { readTemplate, startEnvoy, yamlString, type Envoy, type Runner, type Vars } from "../../harness";
 import { filterEntry, type Form } from "../../../host-tests/model-router/forms";
-import { HEALTH_WRITER_WASM } from "../../../host-tests/model-router/build";
+import { HEALTH_WRITER_WASM, buildHealthWriter } from "../../../host-tests/model-router/build";
 
 export const TEMPLATE = readTemplate("envoy/tests/model-router/envoy.template.yaml");
 
@@ -39,7 +39,10 @@ export function routerVars(opts: Omit<RouterEnvoyOptions, "runner" | "name">): {
   return { vars, wasm: [module, "build/warmup-health.wasm"] };
 }
 
-export function startRouterEnvoy(opts: RouterEnvoyOptions): Promise<Envoy> {
+export async function startRouterEnvoy(opts: RouterEnvoyOptions): Promise<Envoy> {
   const { vars, wasm } = routerVars(opts);
+  // The health-writer fixture is a test build, not `npm run build`'s: built here (once per test
+  // process) so that no test file depends on another having built it first.
+  if (wasm.includes(HEALTH_WRITER_WASM)) await buildHealthWriter();
   return startEnvoy({ runner: opts.runner, name: opts.name, config: TEMPLATE, vars, wasm });
 }
