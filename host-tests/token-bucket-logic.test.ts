@@ -418,7 +418,8 @@ describe("reservation estimate", () => {
   beforeAll(() => {
     setConfig({ default: { tenant: { tokens_per_minute: 1000 } }, default_max_tokens: 100, bytes_per_token: 4 });
   });
-  const est = (body: unknown) => mod.json<Json>("estimate", typeof body === "string" ? body : JSON.stringify(body));
+  // `api`: the LimitField naming the path's API, 0 Chat Completions (and the like), 2 Responses.
+  const est = (body: unknown, api = 0) => mod.json<Json>("estimate", typeof body === "string" ? body : JSON.stringify(body), api);
 
   it.each([
     ["a chat request with max_tokens", { model: "m", messages: [{ role: "user", content: "abcdefgh" }], max_tokens: 50 }, { prompt: 3, max_tokens: 50, explicit: true, choices: 1, reservation: 53 }],
@@ -430,11 +431,20 @@ describe("reservation estimate", () => {
     ["keys and other fields not counted", { messages: [], temperature: 1, user: "a very long user name" }, { prompt: 0, reservation: 100 }],
     ["tools and instructions counted", { tools: [{ type: "function", function: { name: "abcdefgh" } }], instructions: "abcd" }, { prompt: 5 }],
     ["an integer spelled 1e2", '{"max_tokens":1e2}', { max_tokens: 100, explicit: true }],
-    ["the Responses API's max_output_tokens", { model: "m", input: "abcd", max_output_tokens: 10 }, { prompt: 1, max_tokens: 10, explicit: true, given_field: 2, reservation: 11 }],
-    ["the largest of the three limit fields", { max_output_tokens: 7, max_tokens: 30, max_completion_tokens: 20 }, { max_tokens: 30, given_field: 0 }],
-    ["an escaped limit key", '{"max\\u005foutput_tokens":5000}', { max_tokens: 5000, given_field: 2 }],
+    ["the larger of the chat limits, not the Responses API's", { max_output_tokens: 70, max_tokens: 30, max_completion_tokens: 20 }, { max_tokens: 30, given_field: 0 }],
+    ["no chat limit: the default, whatever max_output_tokens says", { max_output_tokens: 1 }, { max_tokens: 100, explicit: false, given_field: -1 }],
+    ["an invalid max_output_tokens on a chat request: not read", { max_output_tokens: "x", max_tokens: 5 }, { max_tokens: 5 }],
   ] as Array<[string, unknown, Json]>)("reads %s", (_name, body, expected) => {
     expect(est(body)).toMatchObject({ parsed: true, fault: "", ...expected });
+  });
+
+  it.each([
+    ["max_output_tokens", { model: "m", input: "abcd", max_output_tokens: 10 }, { prompt: 1, max_tokens: 10, explicit: true, given_field: 2, reservation: 11 }],
+    ["max_output_tokens, not the chat limits", { max_output_tokens: 7, max_tokens: 30, max_completion_tokens: 20 }, { max_tokens: 7, given_field: 2 }],
+    ["no max_output_tokens: the default, whatever max_tokens says", { input: "abcd", max_tokens: 1 }, { max_tokens: 100, explicit: false }],
+    ["an escaped max_output_tokens", '{"max\\u005foutput_tokens":5000}', { max_tokens: 5000, given_field: 2 }],
+  ] as Array<[string, unknown, Json]>)("reads the Responses API's %s", (_name, body, expected) => {
+    expect(est(body, 2)).toMatchObject({ parsed: true, fault: "", ...expected });
   });
 
   it.each([
@@ -444,11 +454,14 @@ describe("reservation estimate", () => {
     ["max_tokens absurd", { max_tokens: 1e15 }, "above_maximum", "max_tokens", "1000000000000000"],
     ["max_tokens beyond i64", '{"max_tokens":1e30}', "not_integer", "max_tokens", "1e30"],
     ["max_completion_tokens an object", { max_completion_tokens: {} }, "not_integer", "max_completion_tokens", "{}"],
-    ["max_output_tokens negative", { max_output_tokens: -5 }, "below_minimum", "max_output_tokens", "-5"],
     ["n zero", { n: 0 }, "below_minimum", "n", "0"],
     ["n over 128", { n: 129 }, "above_maximum", "n", "129"],
   ] as Array<[string, unknown, string, string, string]>)("faults %s", (_name, body, fault, field, value) => {
     expect(est(body)).toMatchObject({ fault, fault_field: field, fault_value: value });
+  });
+
+  it("faults an invalid max_output_tokens of a Responses API request", () => {
+    expect(est({ max_output_tokens: -5 }, 2)).toMatchObject({ fault: "below_minimum", fault_field: "max_output_tokens", fault_value: "-5" });
   });
 
   it("reads any other body as opaque bytes with the default max_tokens", () => {
@@ -486,8 +499,8 @@ describe("max_tokens rewrite", () => {
   beforeAll(() => {
     setConfig(LIMITED);
   });
-  // The inserted field, when a body has none: 0 max_tokens, 2 max_output_tokens (LimitField).
-  const rewrite = (body: string, n: number, insert = 0) => mod.text("rewrite", body, BigInt(n), insert);
+  // `api`: 0 Chat Completions and the like, 2 the Responses API (LimitField).
+  const rewrite = (body: string, n: number, api = 0) => mod.text("rewrite", body, BigInt(n), api);
 
   it.each([
     ['{"model":"m","max_tokens":500,"x":1}', 40, '{"model":"m","max_tokens":40,"x":1}'],
@@ -501,19 +514,20 @@ describe("max_tokens rewrite", () => {
     [' { "a" : "é" } ', 3, ' {"max_tokens":3, "a" : "é" } '],
     ['{"max_tokens":3}', 5, '{"max_tokens":3}'],
     ["[1]", 5, ""],
-    ['{"input":"hi","max_output_tokens":900}', 99, '{"input":"hi","max_output_tokens":99}'],
-    ['{"max_output_tokens":900,"max_completion_tokens":null,"max_tokens":5}', 10, '{"max_output_tokens":10,"max_completion_tokens":10,"max_tokens":5}'],
-    ['{"max_tokens":800,"max_output_tokens":900,"max_completion_tokens":700}', 10, '{"max_tokens":10,"max_output_tokens":10,"max_completion_tokens":10}'],
+    ['{"max_output_tokens":900,"max_completion_tokens":null,"max_tokens":5}', 10, '{"max_output_tokens":900,"max_completion_tokens":10,"max_tokens":5}'],
+    ['{"max_tokens":800,"max_output_tokens":900,"max_completion_tokens":700}', 10, '{"max_tokens":10,"max_output_tokens":900,"max_completion_tokens":10}'],
+    ['{"max_output_tokens":5000}', 10, '{"max_tokens":10,"max_output_tokens":5000}'],
   ])("rewrites %s to max_tokens %d", (body, n, expected) => {
     const out = rewrite(body, n);
     expect(out).toBe(expected);
     if (out !== "") expect(() => JSON.parse(out)).not.toThrow();
   });
 
-  it("adds the limit field of the request's API to a body that has none", () => {
+  it("lowers or adds the Responses API's own max_output_tokens, whatever other fields say", () => {
+    expect(rewrite('{"input":"hi","max_output_tokens":900}', 99, 2)).toBe('{"input":"hi","max_output_tokens":99}');
     expect(rewrite('{"model":"m","input":"hi"}', 12, 2)).toBe('{"max_output_tokens":12,"model":"m","input":"hi"}');
-    // A body with a limit field keeps its own, whatever the API.
-    expect(rewrite('{"max_tokens":900}', 12, 2)).toBe('{"max_tokens":12}');
+    expect(rewrite('{"max_tokens":1}', 12, 2)).toBe('{"max_output_tokens":12,"max_tokens":1}');
+    expect(rewrite('{"max_tokens":800,"max_output_tokens":900}', 10, 2)).toBe('{"max_tokens":800,"max_output_tokens":10}');
   });
 
   it.each([
@@ -524,6 +538,9 @@ describe("max_tokens rewrite", () => {
     ["/v1/completions", 0],
     ["/v1/responses/resp_1", 0],
     ["/responses", 2],
+    ["/v1/responses/", 2],
+    ["/v1/responses/resp_1/cancel", 0],
+    ["/v1/Responses", 0],
     ["", 0],
   ])("calls %s an API whose limit field is %d", (path, field) => {
     expect(mod.call("limitFieldForPath", path)).toBe(field);

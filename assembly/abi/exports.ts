@@ -198,9 +198,13 @@ export function proxy_on_done(contextId: u32): bool {
   return true;
 }
 
+function isLiveRoot(id: u32): bool {
+  return roots.has(id);
+}
+
 export function proxy_on_delete(contextId: u32): void {
   enter(contextId);
-  dropPendingCalls(contextId);
+  dropPendingCalls(contextId, isLiveRoot);
   const s = knownStream(contextId);
   if (contextId == lastStreamId) {
     lastStreamId = 0;

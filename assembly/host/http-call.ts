@@ -130,7 +130,7 @@ export function takePendingCall(token: u32): PendingCall | null {
  * Forgets the calls of a stream that is going away, or hands them to the context their handler
  * names. Envoy does not cancel them (they run on the root context): their answers still come.
  */
-export function dropPendingCalls(contextId: u32): void {
+export function dropPendingCalls(contextId: u32, isLive: (id: u32) => bool): void {
   if (pending.size == 0) return;
   const tokens = pending.keys();
   for (let i = 0; i < tokens.length; i++) {
@@ -138,7 +138,8 @@ export function dropPendingCalls(contextId: u32): void {
     const call = pending.get(token);
     if (call.contextId != contextId) continue;
     const adopter = call.handler.adoptiveContext();
-    if (adopter != 0 && adopter != contextId) call.contextId = adopter;
+    // A root deleted before its stream took its own calls with it (Envoy cancels them): none to adopt.
+    if (adopter != 0 && adopter != contextId && isLive(adopter)) call.contextId = adopter;
     else pending.delete(token);
   }
 }

@@ -330,7 +330,8 @@ export class Exchange {
 
   /**
    * Starts an `http_call` whose answer reaches `handler` with this stream effective (a stage that
-   * returns Pause waits for it). Ignored if the stream ends first. Returns the token, 0 if refused.
+   * returns Pause waits for it). If the stream ends first, the answer is ignored, unless the
+   * handler adopts it (`HttpCallHandler.adoptiveContext`). Returns the token, 0 if refused.
    */
   httpCall(cluster: string, headers: HeaderPair[], body: ArrayBuffer | null, timeoutMs: u32, handler: HttpCallHandler): u32 {
     return httpCall(this.streamId, cluster, headers, body, null, timeoutMs, handler);

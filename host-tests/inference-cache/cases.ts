@@ -209,6 +209,9 @@ export const CASES: CacheCase[] = [
       { request: post(chat({ stream: true, messages: [{ role: "user", content: "error event" }] })), expect: miss({ contentType: "sse" }) },
       { request: post(chat({ stream: true, messages: [{ role: "user", content: "empty stream" }] })), expect: miss({ contentType: "sse" }) },
       { request: post(chat({ stream: true, messages: [{ role: "user", content: "empty stream" }] })), expect: miss({ contentType: "sse" }) },
+      // An event after [DONE] is none before it: clients stop reading at [DONE].
+      { request: post(chat({ stream: true, messages: [{ role: "user", content: "done first" }] })), expect: miss() },
+      { request: post(chat({ stream: true, messages: [{ role: "user", content: "done first" }] })), expect: miss() },
     ],
   },
   {

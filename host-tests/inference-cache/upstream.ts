@@ -2,7 +2,7 @@
 // carry the number of the request (so a replayed body is told apart from a fresh one), as JSON or,
 // for `"stream": true`, as SSE in several chunks. Message text `fail 500` answers 500; `set cookie`
 // adds a set-cookie header; `max-age 0` adds `cache-control: public, max-age=0`, `s-maxage 60`
-// `max-age=0, s-maxage=60`, `max-age 1` `public, max-age=1`, `max-age abc` `public, max-age=abc`, `aged N` `public, max-age=60` with `age: N`; `vary X` adds `vary: X` (X up to the next space); `error answer` answers 200 with an error (the body, or a stream's event); `error event` streams an event named `error` (the Responses API's and Anthropic's way); `empty stream` streams nothing but `data: [DONE]` after a keep-alive comment; `broken json` answers 200 with a JSON body cut short (a stream: an event cut short, then `[DONE]`). Used by the emulator (as an upstream handler) and by the Envoy runner
+// `max-age=0, s-maxage=60`, `max-age 1` `public, max-age=1`, `max-age abc` `public, max-age=abc`, `aged N` `public, max-age=60` with `age: N`; `vary X` adds `vary: X` (X up to the next space); `error answer` answers 200 with an error (the body, or a stream's event); `error event` streams an event named `error` (the Responses API's and Anthropic's way); `empty stream` streams nothing but `data: [DONE]` after a keep-alive comment; `done first` streams `data: [DONE]` before its one chunk; `broken json` answers 200 with a JSON body cut short (a stream: an event cut short, then `[DONE]`). Used by the emulator (as an upstream handler) and by the Envoy runner
 // (behind a node:http server), so both see the same answers. Asked with an `accept-encoding`
 // that names gzip, a JSON answer is sent gzipped (`encoded`, with `content-encoding: gzip`), as
 // hosted APIs answer most HTTP clients.
@@ -57,6 +57,12 @@ export class ModelServer {
     }
     if (doc.stream === true && text.includes("empty stream")) {
       return { status: 200, headers: { "content-type": "text/event-stream" }, chunks: [": keep-alive\n\n", "data: [DONE]\n\n"] };
+    }
+    if (doc.stream === true && text.includes("done first")) {
+      return { status: 200, headers: { "content-type": "text/event-stream" }, chunks: [
+        "data: [DONE]\n\n",
+        `data: ${JSON.stringify({ id: `chatcmpl-${n}`, object: "chat.completion.chunk", created: 1767225600, model, choices: [{ index: 0, delta: { role: "assistant", content: "late" }, finish_reason: "stop" }] })}\n\n`,
+      ] };
     }
     if (text.includes("error answer")) {
       // An error in a 200, as servers send one in band: a JSON body, or (vLLM, when generation

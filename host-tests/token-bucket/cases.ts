@@ -283,6 +283,9 @@ export const CASES: TokenBucketCase[] = [
       // Over a new tenant's burst: served with what the burst holds, 1000 - 10.
       { request: post("r2", respond({ max_output_tokens: 5000 }), {}, RESPONSES_PATH),
         expect: ok({ remaining: { tokens: 0 }, upstreamMaxOutputTokens: 990, llmTokens: 42 }) },
+      // A chat request's max_output_tokens is another API's field, which its upstream ignores:
+      // the default is reserved (958 - 110), not 1 + 10.
+      { request: post("r2", chat({ max_output_tokens: 1 })), expect: ok({ remaining: { tokens: 848 }, upstreamMaxTokens: "none", llmTokens: 42 }) },
     ],
   },
   {

@@ -13,7 +13,7 @@ import { toHex } from "../../assembly/crypto/sha256";
 import { JsonValue, JsonWriter, parseJson } from "../../assembly/json/index";
 import { ModelLimits, TokenBucketConfig, parseConfig } from "../../plugins/token-bucket/config";
 import { ERRORS, ErrorKind, errorBody } from "../../plugins/token-bucket/errors";
-import { Fault, LimitField, TokenRequest, limitFieldOfPath, readOpaqueRequest, readTokenRequest, rewriteMaxTokens } from "../../plugins/token-bucket/estimate";
+import { Fault, LimitField, TokenRequest, apiOfPath, readOpaqueRequest, readTokenRequest, rewriteMaxTokens } from "../../plugins/token-bucket/estimate";
 import { decimalText, durationText, retryAfterSeconds } from "../../plugins/token-bucket/headers";
 import { STATS } from "../../plugins/token-bucket/metrics";
 import { UsageScanner } from "../../plugins/token-bucket/usage";
@@ -299,7 +299,7 @@ function writeRequest(w: JsonWriter, req: TokenRequest): void {
 }
 
 /** The reservation of a body under the current configuration (`{"parsed":false,...}` when it is read as opaque). */
-export function estimate(body: usize): usize {
+export function estimate(body: usize, api: i32): usize {
   const bytes = input(body);
   const req = new TokenRequest();
   const parsed = parseJson(bytes, current.bodyLimits);
@@ -308,29 +308,30 @@ export function estimate(body: usize): usize {
     readOpaqueRequest(bytes.byteLength, current.bytesPerToken, current.defaultMaxTokens, req);
     w.boolField("parsed", false);
   } else {
-    readTokenRequest(parsed.value as JsonValue, bytes.byteLength, current.promptFields, current.bytesPerToken, current.defaultMaxTokens, req);
+    readTokenRequest(parsed.value as JsonValue, bytes.byteLength, current.promptFields, current.bytesPerToken, current.defaultMaxTokens, <LimitField>api, req);
     w.boolField("parsed", true);
   }
   writeRequest(w, req);
   return output(w.endObject().toArrayBuffer());
 }
 
-/** The limit field a request path's API takes (0 max_tokens, 2 max_output_tokens). */
+/** The API a request path calls, by its limit field (0 max_tokens, 2 max_output_tokens). */
 export function limitFieldForPath(path: usize): i32 {
-  return <i32>limitFieldOfPath(text(path));
+  const bytes = input(path);
+  return <i32>apiOfPath(changetype<usize>(bytes), bytes.byteLength);
 }
 
 /**
- * The body with its completion limit lowered to `maxTokens`, a body without one given `insert`
- * (a LimitField); the body itself when nothing changes, "" when not an object.
+ * The body, read as a request to `api` (a LimitField), with its completion limit lowered to
+ * `maxTokens`, or the API's field added; the body itself when nothing changes, "" when not an object.
  */
-export function rewrite(body: usize, maxTokens: i64, insert: i32): usize {
+export function rewrite(body: usize, maxTokens: i64, api: i32): usize {
   const bytes = input(body);
   const req = new TokenRequest();
   const parsed = parseJson(bytes, current.bodyLimits);
   if (!parsed.ok || parsed.value === null) return outputString("");
-  readTokenRequest(parsed.value as JsonValue, bytes.byteLength, current.promptFields, current.bytesPerToken, current.defaultMaxTokens, req);
-  const out = rewriteMaxTokens(bytes, req, maxTokens, <LimitField>insert);
+  readTokenRequest(parsed.value as JsonValue, bytes.byteLength, current.promptFields, current.bytesPerToken, current.defaultMaxTokens, <LimitField>api, req);
+  const out = rewriteMaxTokens(bytes, req, maxTokens, <LimitField>api);
   return out === null ? outputString("") : output(out.slice(0));
 }
 

@@ -181,7 +181,8 @@ export class SseReader {
     if (isDoneData(data.at(0), len)) {
       this.done = true;
     } else {
-      this.answers++;
+      // An event after `[DONE]` is no answer: clients stop reading there.
+      if (!this.done) this.answers++;
       const type = this.type;
       if (type.length > 0 && (type == "error" || type == "response.failed")) this.errorEvent = true;
       const limits = this.checkJson;

@@ -5,9 +5,11 @@
 // - prompt estimate: ceil(bytes / bytes_per_token) where bytes are the string values (not the
 //   keys) anywhere inside the configured prompt fields (`messages`, `prompt`, `input`,
 //   `instructions`, `tools`), counted as sent (escapes as written, quotes left out).
-// - max_tokens: the largest of the completion limits given, `max_tokens`, `max_completion_tokens`
-//   (Chat Completions) and `max_output_tokens` (Responses), else default_max_tokens. null counts
-//   as absent.
+// - max_tokens: the largest of the completion limits of the request's API given: `max_tokens` and
+//   `max_completion_tokens` (Chat Completions, Completions, and the servers that copy them), or
+//   `max_output_tokens` (OpenAI's Responses API, a path ending `/responses`); else
+//   default_max_tokens. null counts as absent. Another API's field is not read: its upstream
+//   ignores it, so it limits nothing.
 // - n: the number of choices (1 when absent or null).
 // A body that is not a JSON object (not JSON, too large to read, an array...) reserves
 // ceil(its bytes / bytes_per_token) + default_max_tokens; no body reserves nothing.
@@ -19,7 +21,11 @@ import { MAX_TOKENS_VALUE } from "./config";
 /** Most choices (`n`) a request may ask for (OpenAI's bound). */
 export const MAX_CHOICES: i64 = 128;
 
-/** The body fields that limit a completion's tokens, one of them per API. */
+/**
+ * The body fields that limit a completion's tokens. An API is named by the field a clamp adds to
+ * a body without one: MaxTokens for Chat Completions and the like (which also read
+ * MaxCompletionTokens), MaxOutputTokens for the Responses API.
+ */
 export enum LimitField { MaxTokens, MaxCompletionTokens, MaxOutputTokens }
 const LIMIT_FIELDS = 3;
 const LIMIT_NAMES: string[] = ["max_tokens", "max_completion_tokens", "max_output_tokens"];
@@ -82,17 +88,24 @@ export function limitFieldName(field: LimitField): string {
 }
 
 /**
- * The limit field of the API a request path calls: `max_output_tokens` for OpenAI's Responses
- * API (a path ending `/responses`, `/v1/responses` or behind a prefix), else `max_tokens`, which
- * Chat Completions, Completions and the servers that copy them (vLLM, TGI, llama.cpp) all take.
+ * The API a request path (`len` bytes at `p`) calls, by its limit field: MaxOutputTokens for
+ * OpenAI's Responses API (a path ending `/responses`, before any query, with or without a final
+ * `/`: `/v1/responses`, or behind a prefix), else MaxTokens, for Chat Completions, Completions
+ * and the servers that copy them (vLLM, TGI, llama.cpp).
  */
-export function limitFieldOfPath(path: string): LimitField {
-  let end = path.indexOf("?");
-  if (end < 0) end = path.length;
-  const suffix = "/responses";
-  const at = end - suffix.length;
-  return at >= 0 && path.substring(at, end) == suffix ? LimitField.MaxOutputTokens : LimitField.MaxTokens;
+export function apiOfPath(p: usize, len: i32): LimitField {
+  let end = 0;
+  while (end < len && load<u8>(p + <usize>end) != 0x3F) end++; // ?
+  if (end > 0 && load<u8>(p + <usize>(end - 1)) == 0x2F) end--; // a final /
+  const at = end - RESPONSES_SUFFIX.length;
+  if (at < 0) return LimitField.MaxTokens;
+  for (let i = 0; i < RESPONSES_SUFFIX.length; i++) {
+    if (<i32>load<u8>(p + <usize>(at + i)) != RESPONSES_SUFFIX.charCodeAt(i)) return LimitField.MaxTokens;
+  }
+  return LimitField.MaxOutputTokens;
 }
+
+const RESPONSES_SUFFIX = "/responses";
 
 /** ceil(bytes / bytesPerToken). */
 export function estimateTokens(bytes: i64, bytesPerToken: i64): i64 {
@@ -113,7 +126,7 @@ export function readOpaqueRequest(bytes: i64, bytesPerToken: i64, defaultMaxToke
  * for a value that is not a valid count). Anything but an object is read as opaque bytes.
  */
 export function readTokenRequest(
-  doc: JsonValue, bodyBytes: i64, promptFields: string[], bytesPerToken: i64, defaultMaxTokens: i64, out: TokenRequest,
+  doc: JsonValue, bodyBytes: i64, promptFields: string[], bytesPerToken: i64, defaultMaxTokens: i64, api: LimitField, out: TokenRequest,
 ): TokenRequest {
   if (!doc.isObject()) return readOpaqueRequest(bodyBytes, bytesPerToken, defaultMaxTokens, out);
   out.reset();
@@ -126,7 +139,7 @@ export function readTokenRequest(
   let n = doc.node + 1;
   for (let i = 0; i < count; i++) {
     const value = n + 1;
-    const limit = limitFieldOf(tree, n);
+    const limit = limitFieldOf(tree, n, api);
     if (limit >= 0) {
       unchecked(out.limitValues[limit] = readCount(tree, value, unchecked(LIMIT_NAMES[limit]), MAX_TOKENS_VALUE, 0, out));
       unchecked(out.limitStarts[limit] = tree.word(value, 1));
@@ -158,14 +171,13 @@ export function readTokenRequest(
   return out;
 }
 
-/** The LimitField the member key at `node` names, or -1. */
-function limitFieldOf(tree: JsonTree, node: i32): i32 {
-  // All three start "max_": one test skips them on most members.
+/** The LimitField of `api` the member key at `node` names, or -1. */
+function limitFieldOf(tree: JsonTree, node: i32, api: LimitField): i32 {
+  // Each is at least "max_tokens" long: one test skips them on most members.
   if (tree.word(node, 2) - tree.word(node, 1) < 12) return -1;
-  for (let f = 0; f < LIMIT_FIELDS; f++) {
-    if (isKey(tree, node, unchecked(LIMIT_NAMES[f]))) return f;
-  }
-  return -1;
+  if (api == LimitField.MaxOutputTokens) return isKey(tree, node, "max_output_tokens") ? LimitField.MaxOutputTokens : -1;
+  if (isKey(tree, node, "max_tokens")) return LimitField.MaxTokens;
+  return isKey(tree, node, "max_completion_tokens") ? LimitField.MaxCompletionTokens : -1;
 }
 
 function isKey(tree: JsonTree, node: i32, name: string): bool {

@@ -25,7 +25,7 @@ import { BucketLimits, BucketTable, Give, Take, TakeResult, Want } from "../../a
 import { TenantDigests } from "../../assembly/tenant/digests";
 import { BLANK_EXPECTATION, ModelLimits, TokenBucketConfig, parseTokenBucketConfig } from "./config";
 import { ErrorKind, errorBody, errorSpec } from "./errors";
-import { Fault, LimitField, TokenRequest, limitFieldName, limitFieldOfPath, readOpaqueRequest, readTokenRequest, rewriteMaxTokens } from "./estimate";
+import { Fault, LimitField, TokenRequest, apiOfPath, limitFieldName, readOpaqueRequest, readTokenRequest, rewriteMaxTokens } from "./estimate";
 import {
   LIMIT_REQUESTS, LIMIT_TOKENS, REMAINING_REQUESTS, REMAINING_TOKENS, RESET_REQUESTS, RESET_TOKENS, RETRY_AFTER,
   VALUE_BYTES, decimalText, durationText, retryAfterSeconds, writeDecimal, writeDuration,
@@ -247,7 +247,7 @@ export class TokenBucketStage extends Stage {
       readOpaqueRequest(<i64>ex.bodySize, cfg.bytesPerToken, cfg.defaultMaxTokens, req);
       return this.admit(ex, req, ex.routedModel(null), false, null);
     }
-    readTokenRequest(doc, <i64>ex.bodySize, cfg.promptFields, cfg.bytesPerToken, cfg.defaultMaxTokens, req);
+    readTokenRequest(doc, <i64>ex.bodySize, cfg.promptFields, cfg.bytesPerToken, cfg.defaultMaxTokens, apiOf(ex), req);
     return this.admit(ex, req, ex.routedModel(doc), doc.isObject(), ex.body());
   }
 
@@ -347,9 +347,7 @@ export class TokenBucketStage extends Stage {
   /** Serves the request smaller: its completion limit lowered to what was granted. */
   private clamp(ex: Exchange, body: ArrayBuffer, req: TokenRequest, granted: i64): void {
     const maxTokens = (granted - req.prompt) / req.choices;
-    // The path is read only here, when a body has no limit field: it names the API's own.
-    const insert = req.givenField >= 0 ? LimitField.MaxTokens : limitFieldOfPath(ex.path());
-    const out = rewriteMaxTokens(body, req, maxTokens, insert);
+    const out = rewriteMaxTokens(body, req, maxTokens, apiOf(ex));
     if (out === null || out === body) return;
     ex.replaceBody(out);
     if (ex.requestHeader("content-length") !== null) ex.setRequestHeader("content-length", out.byteLength.toString());
@@ -371,7 +369,7 @@ export class TokenBucketStage extends Stage {
       }
       m.add(tooLarge ? Stat.LimitedTooLarge : byRequests ? Stat.LimitedRequests : Stat.LimitedTokens);
       const kind = tooLarge ? ErrorKind.TooLarge : byRequests ? ErrorKind.RequestsLimited : ErrorKind.TokensLimited;
-      const field = req.givenField >= 0 ? <LimitField>req.givenField : limitFieldOfPath(ex.path());
+      const field = req.givenField >= 0 ? <LimitField>req.givenField : apiOf(ex);
       const message = refusalMessage(kind, this.model, total, limits, req, limitFieldName(field), r);
       this.reply(kind, message, "", "", tooLarge ? 0 : retryAfterSeconds(r.retryAfterMs));
       return StageAction.Stop;
@@ -577,6 +575,12 @@ function setTokens(n: i64): void {
   const v = changetype<usize>(VALUE);
   const len = writeDecimal(n > MAX_FLEET_TOKENS ? MAX_FLEET_TOKENS : n, v);
   setPropertyRaw(changetype<usize>(LLM_TOKENS_PATH), <usize>LLM_TOKENS_PATH.byteLength, v, <usize>len);
+}
+
+/** The API the request's `:path` calls, read as bytes in place (Chat Completions' without one). */
+function apiOf(ex: Exchange): LimitField {
+  const view = ex.headerView();
+  return view.find(":path") ? apiOfPath(view.valuePtr, view.valueLength) : LimitField.MaxTokens;
 }
 
 /** The 429's message: which limit, of what, and when to try again. */
