@@ -393,19 +393,15 @@ export function varyKeepsBody(vary: string): bool {
   let i = 0;
   while (i < n) {
     // One element of the comma-separated list, without optional whitespace around it.
-    while (i < n && isListSpace(vary.charCodeAt(i))) i++;
+    i = skipSpaces(vary, i);
     let end = i;
     while (end < n && vary.charCodeAt(end) != 0x2C) end++;
     let last = end;
-    while (last > i && isListSpace(vary.charCodeAt(last - 1))) last--;
+    while (last > i && isSpace(vary.charCodeAt(last - 1))) last--;
     if (last > i && !namesBodyFreeHeader(vary, i, last - i)) return false;
     i = end + 1;
   }
   return true;
-}
-
-function isListSpace(c: i32): bool {
-  return c == 0x20 || c == 0x09;
 }
 
 function namesBodyFreeHeader(vary: string, at: i32, length: i32): bool {

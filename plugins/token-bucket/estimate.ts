@@ -276,31 +276,27 @@ export function rewriteMaxTokens(body: ArrayBuffer, req: TokenRequest, maxTokens
   }
   if (!present) {
     const member = "\"" + unchecked(LIMIT_NAMES[insert]) + "\":" + digits + (req.objectHasMembers ? "," : "");
-    return splice(body, [req.objectStart + 1], [req.objectStart + 1], member);
+    const at = new StaticArray<i32>(1);
+    at[0] = req.objectStart + 1;
+    return splice(body, at, at, 1, member);
   }
   if (count == 0) return body;
-  const s = new Array<i32>(count);
-  const e = new Array<i32>(count);
-  for (let i = 0; i < count; i++) {
-    unchecked(s[i] = starts[i]);
-    unchecked(e[i] = ends[i]);
-  }
-  return splice(body, s, e, digits);
+  return splice(body, starts, ends, count, digits);
 }
 
-/** `body` with each span [starts[i], ends[i]) (in order, apart) replaced by `text`. */
-function splice(body: ArrayBuffer, starts: i32[], ends: i32[], text: string): ArrayBuffer {
+/** `body` with each of the first `count` spans [starts[i], ends[i]) (in order, apart) replaced by `text`. */
+function splice(body: ArrayBuffer, starts: StaticArray<i32>, ends: StaticArray<i32>, count: i32, text: string): ArrayBuffer {
   const t = String.UTF8.encode(text);
   const tLength = t.byteLength;
   const size = body.byteLength;
   let outSize = size;
-  for (let i = 0; i < starts.length; i++) outSize += tLength - (unchecked(ends[i]) - unchecked(starts[i]));
+  for (let i = 0; i < count; i++) outSize += tLength - (unchecked(ends[i]) - unchecked(starts[i]));
   const out = new ArrayBuffer(outSize);
   const dst = changetype<usize>(out);
   const src = changetype<usize>(body);
   let o: usize = 0;
   let from = 0;
-  for (let i = 0; i < starts.length; i++) {
+  for (let i = 0; i < count; i++) {
     const start = unchecked(starts[i]);
     memory.copy(dst + o, src + <usize>from, <usize>(start - from));
     o += <usize>(start - from);
