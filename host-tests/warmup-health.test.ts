@@ -308,6 +308,26 @@ for (const form of FORMS) {
         expect(host.metric("warmup_health.probe_failures.reason=status")).toBe(0);
       });
 
+      it("counts Envoy's own 502 for an answer that is not HTTP as a reset, not as the server's status", async () => {
+        const host = new Host();
+        // What Envoy 1.40 answers a call whose upstream sent bytes its codec cannot parse.
+        host.addCluster("llama-v1", () => ({ status: 502, body: "upstream connect error or disconnect/reset before headers. reset reason: protocol error" }));
+        const s = await setup(form, { ...TIMING, targets: [{ model: "llama", version: "v1", cluster: "llama-v1", probe: { kind: "tgi" } }] }, 1, host);
+        at(s, 100);
+        expect(target(host, "llama", "v1", "llama-v1")).toMatchObject({ state: "loading", reason: "GET /health: connection failed or reset" });
+        expect(host.metric("warmup_health.probe_failures.reason=reset")).toBe(1);
+        expect(host.metric("warmup_health.probe_failures.reason=status")).toBe(0);
+      });
+
+      it("keeps a server's own 502 a status", async () => {
+        const host = new Host();
+        host.addCluster("llama-v1", () => ({ status: 502, body: '{"error":"bad gateway"}' }));
+        const s = await setup(form, { ...TIMING, targets: [{ model: "llama", version: "v1", cluster: "llama-v1", probe: { kind: "tgi" } }] }, 1, host);
+        at(s, 100);
+        expect(target(host, "llama", "v1", "llama-v1")).toMatchObject({ state: "loading", reason: "GET /health: status 502" });
+        expect(host.metric("warmup_health.probe_failures.reason=status")).toBe(1);
+      });
+
       it("fails a probe on a reset and on a cluster Envoy does not know", async () => {
         const host = new Host();
         const server = new FakeServer(host, "llama-v1");

@@ -267,11 +267,13 @@ export class Prober {
     // A server that is down is Envoy's own 503, not the server's: its router answers a failed
     // connection "upstream connect error or disconnect/reset before headers. reset reason: ..."
     // and a cluster without a healthy host "no healthy upstream" (a server's own 503, loading,
-    // says something else). Told apart, they are `reset` and `refused`, as the README says.
-    if (a.status == 503 && a.bodySize <= MAX_ENVOY_REPLY_BYTES) {
+    // says something else). An answer that is not HTTP gets the same text with 502 ("... reset
+    // reason: protocol error"): no status the server sent. Told apart, they are `reset` and
+    // `refused`, as the README says.
+    if ((a.status == 503 || a.status == 502) && a.bodySize <= MAX_ENVOY_REPLY_BYTES) {
       const body = response.body();
       if (startsWithAscii(body, ENVOY_RESET_REPLY)) a.failed = true;
-      else if (startsWithAscii(body, ENVOY_NO_HOST_REPLY)) a.refused = true;
+      else if (a.status == 503 && startsWithAscii(body, ENVOY_NO_HOST_REPLY)) a.refused = true;
     }
     if (c.step >= 0) {
       const step = unchecked(t.probe.steps[c.step]);

@@ -5,6 +5,7 @@
 // Endpoints), the 200/503/404/405 codes and headers, and that the filter answers on both workers
 // without reaching an upstream.
 import http from "node:http";
+import net from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { beforeAllOrFailEach } from "../../harness/hooks";
 import { closeHttp1Connections, freePort, http1Request, listenOnLoopback, printEnvoyLogsOnFailure, type Envoy } from "../../harness";
@@ -206,6 +207,45 @@ describe("warmup-health through Envoy, a target whose server is down", () => {
   });
 
   it("says connection failed (reason reset), not status 503", async () => {
+    const seen = await watchVersion(envoy.listenerUrl, "llama", "v1", (e) => typeof e.reason === "string" && e.reason.startsWith("GET"));
+    const entry = seen.at(-1)!.entry;
+    expect(entry.state).not.toBe("ready");
+    expect(entry.reason).toBe("GET /health: connection failed or reset");
+    await envoy.waitForStat("wasmcustom.warmup_health.probe_failures.reason=reset", (v) => v >= 1);
+    expect((await envoy.stat("wasmcustom.warmup_health.probe_failures.reason=status")) ?? 0).toBe(0);
+  });
+});
+
+// A server that answers with bytes that are not HTTP gets Envoy's own 502 ("upstream connect error
+// or disconnect/reset before headers. reset reason: protocol error"): a failed connection, not a
+// status the server sent.
+describe("warmup-health through Envoy, a target whose server does not speak HTTP", () => {
+  let envoy: Envoy;
+  let garbage: net.Server;
+
+  beforeAllOrFailEach(async () => {
+    garbage = net.createServer((socket) => {
+      socket.once("data", () => socket.end("garbage\r\n\r\n"));
+      socket.on("error", () => {});
+    });
+    const port = await listenOnLoopback(garbage);
+    envoy = await startHealthEnvoy({
+      form: "separate",
+      health: { ...HEALTH, targets: [HEALTH.targets[0]] },
+      router: ROUTER,
+      ports: { "llama-v1": port },
+      closedPort: await freePort(),
+      name: "warmup-health-not-http",
+    });
+  });
+
+  afterAll(async () => {
+    closeHttp1Connections();
+    await envoy?.stop();
+    await new Promise<void>((resolve) => (garbage ? garbage.close(() => resolve()) : resolve()));
+  });
+
+  it("says connection failed (reason reset), not status 502", async () => {
     const seen = await watchVersion(envoy.listenerUrl, "llama", "v1", (e) => typeof e.reason === "string" && e.reason.startsWith("GET"));
     const entry = seen.at(-1)!.entry;
     expect(entry.state).not.toBe("ready");
