@@ -563,7 +563,7 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
             versions: [
               { id: "v1", state: "ready", ready: true, weight: 90, ramp: 1 },
               { id: "v2", state: "ready", ready: true, weight: 10, ramp: 0.25 },
-              { id: "v3", state: "loading", ready: false, weight: 0, ramp: 1 },
+              { id: "v3", state: "loading", ready: false, weight: 0, ramp: 0 },
             ],
             aliases: { stable: "v1", canary: "v2", latest: "v3" },
           },
@@ -667,6 +667,23 @@ describe.each(FORMS)("model-router (%s form)", (form) => {
       s.host.advance(1000);
       const down = await s.plugin.request({ body: chat("llama") });
       expect([down.status, down.localResponse?.headers["retry-after"]]).toEqual([503, "5"]);
+    });
+
+    it("lists the models as its GET /v1/models example shows: a version that is not ready has ramp 0", async () => {
+      const start = readme.indexOf("### `GET /v1/models`");
+      const block = readme.slice(readme.indexOf("```json", start) + 7, readme.indexOf("```", readme.indexOf("```json", start) + 7));
+      const documented = JSON.parse(block);
+      const { host, plugin } = await setup({ ...example, health_refresh_ms: 0 });
+      setHealth(host, "llama", "v1", "ready");
+      // A record may carry a ramp whatever its state; only a ready version takes a share.
+      setHealth(host, "llama", "v2", "warming", 10_000);
+      setHealth(host, "iris", "v1", "ready");
+      const list = JSON.parse((await plugin.request({ path: "/v1/models" })).localResponse!.body);
+      expect(list).toEqual(documented);
+      // No record, with absent_state_ready false: not ready, so no ramp either.
+      const strict = await setup({ ...example, health_refresh_ms: 0, absent_state_ready: false });
+      const versions = JSON.parse((await strict.plugin.request({ path: "/v1/models" })).localResponse!.body).data[0].versions;
+      expect(versions.map((v: { state: string; ready: boolean; ramp: number }) => [v.state, v.ready, v.ramp])).toEqual([["unknown", false, 0], ["unknown", false, 0]]);
     });
 
     it("documents every stat the filter defines", async () => {

@@ -50,7 +50,9 @@ function writeModel(w: JsonWriter, cfg: RouterConfig, health: HealthCache, m: i3
       .stringField("state", healthStateName(h.state))
       .boolField("ready", h.readiness.ready)
       .integerField("weight", unchecked(model.versions[v]).weight)
-      .numberField("ramp", <f64>h.readiness.rampPermyriad / <f64>RAMP_SCALE)
+      // A ramp is the part of its share a ready version takes; one that is not ready takes none
+      // (warmup-health's endpoints say the same), whatever ramp its record or absence carries.
+      .numberField("ramp", h.readiness.ready ? <f64>h.readiness.rampPermyriad / <f64>RAMP_SCALE : 0)
       .endObject();
   }
   w.endArray();
