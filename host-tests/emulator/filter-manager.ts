@@ -158,6 +158,11 @@ export class FilterManager {
   readonly connectionId: number;
   routeCacheClears = 0;
   flowControlPaused = false;
+  /**
+   * Values the stream's filters stored with proxy_set_property: Envoy keeps them in the stream's
+   * filter state (`wasm.<path>`), so every filter entry of the stream finds what another set.
+   */
+  readonly filterState = new Map<string, Uint8Array>();
 
   /** The request through the decoders to the router. */
   private readonly request: Direction;

@@ -52,8 +52,6 @@ export class StreamContext extends ContextBase {
   failureLocalReplySent = false;
   private streamFailed = false;
   private accessLog: AccessLogView | null = null;
-  /** Values stored with proxy_set_property (Envoy filter state `wasm.<path>`). */
-  private readonly properties = new Map<string, Uint8Array>();
 
   constructor(
     vm: Vm,
@@ -357,12 +355,12 @@ export class StreamContext extends ContextBase {
   }
 
   setProperty(path: string, value: Uint8Array): WasmResultCode {
-    this.properties.set(path, value.slice());
+    this.fm.filterState.set(path, value.slice());
     return WasmResult.Ok;
   }
 
   filterState(): ReadonlyMap<string, Uint8Array> {
-    return this.properties;
+    return this.fm.filterState;
   }
 
   streamInfo(): StreamInfoView {
