@@ -324,6 +324,56 @@ describe("pipeline", () => {
       expect(withDefault.host.logs({ minLevel: "warn" }).map((l) => l.message).filter((m) => m.includes("without model_router"))).toEqual([]);
     });
 
+    describe("separate entries without the router in front (alone, or the router's entry off on the route)", () => {
+      // A separate entry cannot tell the router's x-ai-* headers from a client's by the headers
+      // alone; the router marks the stream's filter state (wasm.ai_model_routed), which a client
+      // cannot set. Without the mark the client's copies go, as in an ai-gateway entry without
+      // the router.
+      const BUCKET = { models: { llama: { tenant: { requests_per_minute: 1 } } }, default: { tenant: { requests_per_minute: 1 } } };
+      const sent = (i: number) => ({
+        method: "POST", headers: { ...JSON_CT, "x-ai-model": `forged-${i}`, "x-ai-model-version": `v${i}`, "x-ai-tenant": "someone-else", authorization: "Bearer k" },
+        body: chat("llama"),
+      });
+
+      it("removes a client's x-ai-model, x-ai-model-version and x-ai-tenant, so a new name per request finds no fresh bucket", async () => {
+        const host = new Host();
+        const vm = await host.loadVm(WASM, { vmId: VM_ID });
+        const bucket = vm.startPlugin({ rootId: "token-bucket", configuration: BUCKET, allowOnHeadersStopIteration: true });
+        const chain = host.chain(bucket);
+        const first = await chain.request(sent(1));
+        expect(first.status).toBe(200);
+        expect(first.upstreamRequest?.headers["x-ai-model"]).toBeUndefined();
+        expect(first.upstreamRequest?.headers["x-ai-model-version"]).toBeUndefined();
+        expect(first.upstreamRequest?.headers["x-ai-tenant"]).toBeUndefined();
+        // Charged to the body's model (1 a minute), whatever name the client sends.
+        expect((await chain.request(sent(2))).localResponse?.status).toBe(429);
+      });
+
+      it("keeps the cache's key off a model the client names", async () => {
+        const host = new Host();
+        const vm = await host.loadVm(WASM, { vmId: VM_ID });
+        const cache = vm.startPlugin({ rootId: "inference-cache", configuration: {}, allowOnHeadersStopIteration: true });
+        const keyOf = async (headers: Record<string, string>) => {
+          const res = await host.chain(cache).request({ method: "POST", headers: { ...JSON_CT, ...headers }, body: JSON.stringify({ model: "llama", messages: [], temperature: 0 }) });
+          return res.response?.headers["x-ai-cache-key"];
+        };
+        const forged = await keyOf({ "x-ai-model": "forged", "x-ai-model-version": "v9" });
+        expect(forged).toMatch(/^[0-9a-f]{64}$/);
+        expect(await keyOf({})).toBe(forged);
+      });
+
+      it("trusts the headers of the router's entry before it (its mark in filter state)", async () => {
+        const host = new Host();
+        const vm = await host.loadVm(WASM, { vmId: VM_ID });
+        const entry = (rootId: string, configuration: object) => vm.startPlugin({ rootId, configuration, allowOnHeadersStopIteration: true });
+        const chain = host.chain(entry("model-router", ROUTER), entry("token-bucket", { models: { iris: { tenant: { requests_per_minute: 1 } } } }));
+        const res = await chain.request({ method: "POST", headers: { ...JSON_CT, "x-ai-model": "forged", authorization: "Bearer k" }, body: chat("iris") });
+        expect(res.upstreamRequest?.headers["x-ai-model"]).toBe("iris");
+        expect(res.upstreamRequest?.headers["x-ai-model-version"]).toBe("1");
+        expect(res.response?.headers["x-ratelimit-remaining-requests"]).toBe("0");
+      });
+    });
+
     it("lets several routes add a stage the base lacks when they agree on its table", async () => {
       const { plugin } = await start("ai-gateway", { model_router: ROUTER, routes: { a: { inference_cache: { slots: 64, ttl_ms: 1000 } }, b: { inference_cache: { slots: 64 } }, c: { inference_cache: false } } });
       expect(plugin.configured).toBe(true);

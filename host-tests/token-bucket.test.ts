@@ -186,6 +186,9 @@ describe("token-bucket", () => {
   describe("settlement", () => {
     async function manual(config: Config = TOKEN_BUCKET_CONFIG) {
       const host = new Host();
+      // The tunnels below name their model by x-ai-model, as a router entry before this one would:
+      // its mark in the stream's filter state makes the entry take the header.
+      host.setProperty(["ai_model_routed"], "1");
       const plugin = await start(host, "build/token-bucket.wasm", "token-bucket", config);
       return { host, plugin, chain: host.chain(plugin) };
     }

@@ -33,6 +33,15 @@ export function setProperty(path: string[], value: ArrayBuffer): WasmResult {
   return <WasmResult>proxy_set_property(changetype<usize>(key), key.byteLength, changetype<usize>(value), value.byteLength);
 }
 
+/** Whether the property at the path (segments joined by NUL, as bytes in place) exists. */
+export function hasPropertyRaw(pathPtr: usize, pathLen: usize): bool {
+  clearOut();
+  const status = proxy_get_property(pathPtr, pathLen, OUT_PTR, OUT_SIZE);
+  setLastStatus(status);
+  takeOut();
+  return status == WasmResult.Ok;
+}
+
 /** `setProperty` with the path (segments joined by NUL) and value as bytes in place. */
 export function setPropertyRaw(pathPtr: usize, pathLen: usize, valuePtr: usize, valueLen: usize): WasmResult {
   return <WasmResult>proxy_set_property(pathPtr, pathLen, valuePtr, valueLen);

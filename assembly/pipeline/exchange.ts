@@ -7,6 +7,7 @@
 
 import { BufferType, HeaderMapType, WasmResult } from "../abi/types";
 import { getBuffer, setBuffer } from "../host/buffers";
+import { hasPropertyRaw, setPropertyRaw } from "../host/properties";
 import { requestHeaders, responseHeaders } from "../host/headers";
 import { httpCall, HttpCallHandler } from "../host/http-call";
 import { HeaderPair } from "../host/pairs";
@@ -40,6 +41,14 @@ export const MODEL_HEADER = "x-ai-model";
 export const VERSION_HEADER = "x-ai-model-version";
 /** The router's tenant header: a hash of the identity, for later entries and access logs. */
 export const TENANT_HEADER = "x-ai-tenant";
+/**
+ * Property the router sets when it sets the headers above (Envoy filter state
+ * `wasm.ai_model_routed`, which a client cannot send): a later separate entry trusts the headers
+ * only with it, and removes a client's copies without it.
+ */
+export const ROUTED_PROPERTY = "ai_model_routed";
+const ROUTED_PATH = String.UTF8.encode(ROUTED_PROPERTY);
+const ROUTED_VALUE = String.UTF8.encode("1");
 const ACCEPT_ENCODING = "accept-encoding";
 
 export class Exchange {
@@ -149,6 +158,25 @@ export class Exchange {
   /** An edit of request header `name`: a digest of its old value is no longer its identity. */
   private edited(name: string): void {
     if (this.knowsIdentity(name)) this.identityOf = null;
+  }
+
+  /** Marks the stream as routed by the router (ROUTED_PROPERTY), for later separate entries. */
+  markRouted(): void {
+    setPropertyRaw(changetype<usize>(ROUTED_PATH), <usize>ROUTED_PATH.byteLength, changetype<usize>(ROUTED_VALUE), <usize>ROUTED_VALUE.byteLength);
+  }
+
+  /**
+   * For a separate entry without the router: removes the request's x-ai-model, x-ai-model-version
+   * and x-ai-tenant unless a router before it marked the stream (`markRouted`). Without them no
+   * host call beyond the header read.
+   */
+  dropUnroutedModelHeaders(): void {
+    const view = this.headerView();
+    if (!view.has(MODEL_HEADER) && !view.has(VERSION_HEADER) && !view.has(TENANT_HEADER)) return;
+    if (hasPropertyRaw(changetype<usize>(ROUTED_PATH), <usize>ROUTED_PATH.byteLength)) return;
+    this.removeRequestHeader(MODEL_HEADER);
+    this.removeRequestHeader(VERSION_HEADER);
+    this.removeRequestHeader(TENANT_HEADER);
   }
 
   /** The first value of request header `name` (lower-case), or null when absent. */

@@ -37,8 +37,11 @@ export class Chain {
    *   router in the configuration, or a route that turns it off): the client's `x-ai-model`,
    *   `x-ai-model-version` and `x-ai-tenant` are removed before the stages run, since no router
    *   of ours set them.
+   * @param checksRouterMark a separate entry (`root_id: <filter>`) of a stage other than the router:
+   *   it cannot tell the router's x-ai-* headers from a client's, so it keeps them only when a
+   *   router before it marked the stream (Exchange.markRouted), and removes them otherwise.
    */
-  constructor(public readonly roots: StageRoot[], public readonly dropsClientModel: bool = false) {
+  constructor(public readonly roots: StageRoot[], public readonly dropsClientModel: bool = false, public readonly checksRouterMark: bool = false) {
     let sees = false;
     const each = new Array<bool>(roots.length);
     for (let i = 0; i < roots.length; i++) {
@@ -158,6 +161,8 @@ export class PipelineStream extends HttpContext {
       this.ex.removeRequestHeader(MODEL_HEADER);
       this.ex.removeRequestHeader(VERSION_HEADER);
       this.ex.removeRequestHeader(TENANT_HEADER);
+    } else if (chain.checksRouterMark) {
+      this.ex.dropUnroutedModelHeaders();
     }
     return this.advance() == Progress.Done ? FilterHeadersStatus.Continue : FilterHeadersStatus.StopIteration;
   }

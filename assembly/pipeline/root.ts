@@ -160,7 +160,8 @@ export class PipelineRoot extends RootContext {
     const root = result.root;
     if (root === null) return result.error;
     root.rootContextId = this.id;
-    this.chain = new Chain([root]);
+    // A separate entry of another stage keeps the router's x-ai-* headers, and only the router's.
+    this.chain = new Chain([root], false, !kind.resolvesModel());
     this.roots.push(root);
     return "";
   }

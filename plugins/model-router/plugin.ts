@@ -427,6 +427,8 @@ class RouterStage extends Stage {
       ex.addRequestHeader(VERSION_HEADER, version.name);
       this.identify(ex);
       if (this.tenant.length > 0) ex.addRequestHeader(TENANT_HEADER, this.tenant);
+      // Later separate entries trust these headers only on a stream the router marked.
+      ex.markRouted();
     }
     this.metrics.routed(m, res.version, ref.source);
     ex.model = model.name;
