@@ -56,7 +56,11 @@ describe("warmup-health config", () => {
       ["ramp_ms", ONE({}, { ramp_ms: -1 }), "ramp_ms: expected an integer 0..86400000, got -1"],
       ["max_response_bytes", ONE({}, { max_response_bytes: 10 }), "max_response_bytes: expected an integer 1024..16777216, got 10"],
       ["path_prefix trailing slash", ONE({}, { path_prefix: "/health/" }),
-        "path_prefix: expected \"\" (no endpoints) or a path starting with '/', not ending with '/', of visible ASCII, at most 256 characters, got \"/health/\""],
+        "path_prefix: expected \"\" (no endpoints) or a path starting with '/', not ending with '/', of visible ASCII, at most 256 characters, not /v1, /v2 or under them, got \"/health/\""],
+      ["path_prefix the OpenAI API's", ONE({}, { path_prefix: "/v1/models" }),
+        "path_prefix: expected \"\" (no endpoints) or a path starting with '/', not ending with '/', of visible ASCII, at most 256 characters, not /v1, /v2 or under them, got \"/v1/models\""],
+      ["path_prefix the KServe API's", ONE({}, { path_prefix: "/v2" }),
+        "path_prefix: expected \"\" (no endpoints) or a path starting with '/', not ending with '/', of visible ASCII, at most 256 characters, not /v1, /v2 or under them, got \"/v2\""],
       ["target not an object", { targets: [1] }, "targets[0]: expected an object with model, version, cluster and probe, got 1"],
       ["target unknown key", { targets: [T({ modle: "x" })] },
         "targets[0].modle: expected one of the keys model, version, cluster, probe, upstream_model, warmup, interval_ms, timeout_ms, unhealthy_threshold, healthy_threshold, ramp_ms, got an unknown key"],
@@ -90,12 +94,16 @@ describe("warmup-health config", () => {
       ["custom body a number", { targets: [T({ probe: { kind: "custom", path: "/h", body: 1 } })] },
         "targets[0].probe.body: expected a JSON object or array (sent as JSON) or a string (sent as it is), at most 65536 bytes, got 1"],
       ["header name", { targets: [T({ probe: { kind: "openai", headers: { Authorization: "x" } } })] },
-        "targets[0].probe.headers.Authorization: expected a lower-case header name (letters, digits, '-', '_', '.') other than host and content-length, got \"Authorization\""],
+        "targets[0].probe.headers.Authorization: expected a lower-case header name (letters, digits, '-', '_', '.') other than host, content-length, connection, keep-alive, proxy-connection, te, trailer, transfer-encoding, upgrade, got \"Authorization\""],
+      ["warmup header of the connection", { targets: [T({ warmup: { requests: [{ path: "/x", body: "a", headers: { "transfer-encoding": "chunked" } }] } })] },
+        "targets[0].warmup.requests[0].headers.transfer-encoding: expected a lower-case header name (letters, digits, '-', '_', '.') other than host, content-length, connection, keep-alive, proxy-connection, te, trailer, transfer-encoding, upgrade, got \"transfer-encoding\""],
       ["header value", { targets: [T({ probe: { kind: "openai", headers: { authorization: "a\nb" } } })] },
         'targets[0].probe.headers.authorization: expected a string of at most 4096 printable ASCII characters, got "a\\nb"'],
       ["upstream_version", { targets: [T({ probe: { kind: "kserve-v2", upstream_version: "" } })] },
         "targets[0].probe.upstream_version: expected 1-64 letters, digits, '.', '_', '-', starting with a letter or digit, got \"\""],
       ["twice", { targets: [T(), T({ probe: { kind: "vllm" } })] }, "targets[1]: expected each model, version and cluster once, got llama/v1@llama-v1 twice"],
+      ["same metric tags", { targets: [T({ cluster: "llama.v1" }), T({ cluster: "llama_v1" })] },
+        "targets[1]: expected model, version and cluster whose metric tags differ from every other target's (characters other than letters, digits, '_' and '-' become '_'), got llama/v1@llama_v1, the tags model=llama.version=v1.cluster=llama_v1 of targets[0] llama/v1@llama.v1"],
       ["warmup not an object", { targets: [T({ warmup: [] })] }, 'targets[0].warmup: expected an object with "requests", got []'],
       ["warmup without requests", { targets: [T({ warmup: {} })] }, "targets[0].warmup.requests: expected a list of 1 to 16 requests, got nothing"],
       ["warmup request without path", { targets: [T({ warmup: { requests: [{ body: {} }] } })] },
@@ -144,6 +152,14 @@ describe("warmup-health config", () => {
     it.each(STEPS)("derives the %s probe", (_name, probe, steps) => {
       const cfg = setConfig({ targets: [T({ upstream_model: "srv-llama" }, probe)] });
       expect(cfg.targets[0].probe.steps).toEqual(steps);
+    });
+
+    it("percent-encodes an upstream model name that is not one path segment in a KServe path", () => {
+      const cfg = setConfig({ targets: [T({ upstream_model: "org/llama?x=1#%" }, { kind: "kserve-v2" })] });
+      expect(cfg.targets[0].probe.steps).toEqual([path("GET", "/v2/models/org%2Fllama%3Fx%3D1%23%25/ready")]);
+      // Names made of segment characters stay as they are.
+      const plain = setConfig({ targets: [T({ upstream_model: "Llama-3.1_q4:latest~a@b" }, { kind: "triton" })] });
+      expect(plain.targets[0].probe.steps).toEqual([path("GET", "/v2/models/Llama-3.1_q4:latest~a@b/ready")]);
     });
 
     it("adds content-type to JSON bodies unless given, and keeps extra headers and authority", () => {

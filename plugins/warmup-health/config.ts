@@ -8,6 +8,7 @@ import { HEADER_NAME, isHeaderName, isModelName, isVersionName, isVisibleAscii25
 import { sha256, toHex } from "../../assembly/crypto/sha256";
 import { healthKey } from "../../assembly/health/record";
 import { ownerKey, targetKey } from "../../assembly/health/target";
+import { metricLabel } from "../../assembly/host/metrics";
 import { HeaderPair } from "../../assembly/host/pairs";
 import { canonicalJson, JsonValue, parseJsonText, quoteJsonString } from "../../assembly/json/index";
 
@@ -223,7 +224,7 @@ export function parseHealthConfig(root: JsonValue): HealthConfigResult {
   readTiming(c, root, "", defaults, defaults);
   cfg.maxResponseBytes = <u32>c.integer(root, "max_response_bytes", "", cfg.maxResponseBytes, 1024, 16 << 20);
   cfg.pathPrefix = c.string(root, "path_prefix", "", cfg.pathPrefix, isPathPrefix,
-    "\"\" (no endpoints) or a path starting with '/', not ending with '/', of visible ASCII, at most 256 characters");
+    "\"\" (no endpoints) or a path starting with '/', not ending with '/', of visible ASCII, at most 256 characters, not /v1, /v2 or under them");
   if (c.failed) return new HealthConfigResult(null, c.error);
 
   const list = root.get("targets");
@@ -236,9 +237,18 @@ export function parseHealthConfig(root: JsonValue): HealthConfigResult {
     for (let i = 0; i < list.length && !c.failed; i++) {
       const t = parseTarget(c, list.at(i) as JsonValue, "targets[" + i.toString() + "]", defaults);
       if (t === null) break;
+      const tags = metricTags(t);
       for (let j = 0; j < cfg.targets.length; j++) {
-        if (unchecked(cfg.targets[j]).key == t.key) {
+        const other = unchecked(cfg.targets[j]);
+        if (other.key == t.key) {
           c.fail("targets[" + i.toString() + "]", "each model, version and cluster once", t.name + " twice");
+          break;
+        }
+        // Two targets under one tag set would write the same state and ramp gauges, each
+        // overwriting the other: the dashboard would show whichever probed last.
+        if (metricTags(other) == tags) {
+          c.fail("targets[" + i.toString() + "]", "model, version and cluster whose metric tags differ from every other target's (characters other than letters, digits, '_' and '-' become '_')",
+            t.name + ", the tags " + tags + " of targets[" + j.toString() + "] " + other.name);
           break;
         }
       }
@@ -346,7 +356,7 @@ function parseProbe(c: Checker, v: JsonValue, field: string, t: Target): void {
     case ProbeKind.Triton:
     case ProbeKind.Mlserver: {
       const version = c.string(v, "upstream_version", field, "", isVersionName, VERSION_NAME);
-      const path = "/v2/models/" + m + (version.length > 0 ? "/versions/" + version : "") + "/ready";
+      const path = "/v2/models/" + pathSegment(m) + (version.length > 0 ? "/versions/" + version : "") + "/ready";
       p.steps.push(new ProbeStep("GET", path, null, OK, BodyCheck.None, ""));
       break;
     }
@@ -438,6 +448,13 @@ function parseWarmup(c: Checker, v: JsonValue, field: string): Warmup | null {
   return w;
 }
 
+/**
+ * Headers a probe or warmup request may not set: Envoy sets the host and the body's length, and
+ * the connection's own headers (a `transfer-encoding` beside the body's length, an `upgrade`)
+ * would make a request the server reads otherwise than Envoy sent it, or one Envoy refuses.
+ */
+const RESERVED_HEADERS: string[] = ["host", "content-length", "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
 function parseHeaders(c: Checker, obj: JsonValue, field: string): HeaderPair[] {
   const out = new Array<HeaderPair>();
   const v = c.object(obj, "headers", field, "an object of up to " + MAX_HEADERS.toString() + " header names to values");
@@ -450,8 +467,8 @@ function parseHeaders(c: Checker, obj: JsonValue, field: string): HeaderPair[] {
   c.keys(v, hf, null);
   for (let i = 0; i < v.length && !c.failed; i++) {
     const name = v.keyAt(i);
-    if (!isHeaderName(name) || name == "host" || name == "content-length") {
-      c.fail(hf + "." + name, HEADER_NAME + " other than host and content-length", quote(name));
+    if (!isHeaderName(name) || RESERVED_HEADERS.includes(name)) {
+      c.fail(hf + "." + name, HEADER_NAME + " other than " + RESERVED_HEADERS.join(", "), quote(name));
       break;
     }
     const value = v.valueAt(i) as JsonValue;
@@ -546,7 +563,45 @@ export function isPath(s: string): bool {
 
 function isPathPrefix(s: string): bool {
   if (s.length == 0) return true;
-  return s.length <= 256 && isPath(s) && s.charCodeAt(s.length - 1) != 0x2f && s.indexOf("?") < 0 && s.indexOf("#") < 0;
+  return s.length <= 256 && isPath(s) && s.charCodeAt(s.length - 1) != 0x2f && s.indexOf("?") < 0 && s.indexOf("#") < 0 &&
+    !underApiRoot(s, "/v1") && !underApiRoot(s, "/v2");
+}
+
+/**
+ * Whether `s` is `root` or a path under it. The endpoints answer every path under the prefix
+ * (an unknown model 404, a POST 405), so a prefix there would take the OpenAI (`/v1`) or KServe
+ * (`/v2`) API, `GET /v1/models` included, away from the router and the model server.
+ */
+function underApiRoot(s: string, root: string): bool {
+  return s.startsWith(root) && (s.length == root.length || s.charCodeAt(root.length) == 0x2f);
+}
+
+/**
+ * `name` as one path segment: bytes other than letters, digits, `-` `.` `_` `~` `:` `@`
+ * percent-encoded, so an upstream model named `org/llama` or `a?b` probes its own URL.
+ */
+function pathSegment(name: string): string {
+  let plain = true;
+  for (let i = 0; i < name.length && plain; i++) plain = isSegmentChar(name.charCodeAt(i));
+  if (plain) return name;
+  const HEX = "0123456789ABCDEF";
+  let out = "";
+  for (let i = 0; i < name.length; i++) {
+    const ch = name.charCodeAt(i);
+    if (isSegmentChar(ch)) out += String.fromCharCode(ch);
+    else out += "%" + HEX.charAt(ch >> 4) + HEX.charAt(ch & 15);
+  }
+  return out;
+}
+
+function isSegmentChar(ch: i32): bool {
+  return (ch >= 0x61 && ch <= 0x7a) || (ch >= 0x41 && ch <= 0x5a) || (ch >= 0x30 && ch <= 0x39) ||
+    ch == 0x2d || ch == 0x2e || ch == 0x5f || ch == 0x7e || ch == 0x3a || ch == 0x40;
+}
+
+/** The target's metric tags, as its stats name them (`.model=...version=...cluster=...`). */
+function metricTags(t: Target): string {
+  return "model=" + metricLabel(t.model) + ".version=" + metricLabel(t.versionName) + ".cluster=" + metricLabel(t.cluster);
 }
 
 function isMethod(s: string): bool {
