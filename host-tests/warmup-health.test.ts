@@ -297,35 +297,25 @@ for (const form of FORMS) {
         expect(host.metric("warmup_health.probe_failures.reason=timeout")).toBe(1);
       });
 
-      it("counts Envoy's own 504 as a timeout when it comes a little before the timeout by the module's clock", async () => {
-        const host = new Host();
+      // Envoy's own replies to a call are told from a server's answers by their bodies.
+      const ANSWERS: Array<[string, { status: number; body: string; delayMs?: number }, number, string, string, string | null]> = [
         // Envoy's timers fire against its event loop's cached time: its timeout reply can come early.
-        host.addCluster("llama-v1", () => ({ status: 504, body: "upstream request timeout", delayMs: 497 }));
-        const s = await setup(form, { ...TIMING, targets: [{ model: "llama", version: "v1", cluster: "llama-v1", probe: { kind: "tgi" } }] }, 1, host);
-        at(s, 600);
-        expect(target(host, "llama", "v1", "llama-v1")).toMatchObject({ state: "loading", reason: "GET /health: no answer within 500 ms" });
-        expect(host.metric("warmup_health.probe_failures.reason=timeout")).toBe(1);
-        expect(host.metric("warmup_health.probe_failures.reason=status")).toBe(0);
-      });
-
-      it("counts Envoy's own 502 for an answer that is not HTTP as a reset, not as the server's status", async () => {
-        const host = new Host();
+        ["counts Envoy's own 504 as a timeout when it comes a little before the timeout by the module's clock",
+          { status: 504, body: "upstream request timeout", delayMs: 497 }, 600, "GET /health: no answer within 500 ms", "timeout", "status"],
         // What Envoy 1.40 answers a call whose upstream sent bytes its codec cannot parse.
-        host.addCluster("llama-v1", () => ({ status: 502, body: "upstream connect error or disconnect/reset before headers. reset reason: protocol error" }));
-        const s = await setup(form, { ...TIMING, targets: [{ model: "llama", version: "v1", cluster: "llama-v1", probe: { kind: "tgi" } }] }, 1, host);
-        at(s, 100);
-        expect(target(host, "llama", "v1", "llama-v1")).toMatchObject({ state: "loading", reason: "GET /health: connection failed or reset" });
-        expect(host.metric("warmup_health.probe_failures.reason=reset")).toBe(1);
-        expect(host.metric("warmup_health.probe_failures.reason=status")).toBe(0);
-      });
-
-      it("keeps a server's own 502 a status", async () => {
+        ["counts Envoy's own 502 for an answer that is not HTTP as a reset, not as the server's status",
+          { status: 502, body: "upstream connect error or disconnect/reset before headers. reset reason: protocol error" }, 100,
+          "GET /health: connection failed or reset", "reset", "status"],
+        ["keeps a server's own 502 a status", { status: 502, body: '{"error":"bad gateway"}' }, 100, "GET /health: status 502", "status", null],
+      ];
+      it.each(ANSWERS)("%s", async (_name, answer, ms, reason, counted, notCounted) => {
         const host = new Host();
-        host.addCluster("llama-v1", () => ({ status: 502, body: '{"error":"bad gateway"}' }));
+        host.addCluster("llama-v1", () => answer);
         const s = await setup(form, { ...TIMING, targets: [{ model: "llama", version: "v1", cluster: "llama-v1", probe: { kind: "tgi" } }] }, 1, host);
-        at(s, 100);
-        expect(target(host, "llama", "v1", "llama-v1")).toMatchObject({ state: "loading", reason: "GET /health: status 502" });
-        expect(host.metric("warmup_health.probe_failures.reason=status")).toBe(1);
+        at(s, ms);
+        expect(target(host, "llama", "v1", "llama-v1")).toMatchObject({ state: "loading", reason });
+        expect(host.metric("warmup_health.probe_failures.reason=" + counted)).toBe(1);
+        if (notCounted !== null) expect(host.metric("warmup_health.probe_failures.reason=" + notCounted)).toBe(0);
       });
 
       it("fails a probe on a reset and on a cluster Envoy does not know", async () => {
