@@ -493,8 +493,9 @@ describe("warmup-health endpoints", () => {
       T({ model: "org/m", version: "v1", cluster: "c" }, { kind: "openai" }),
     ] });
   });
-  const ep = (p: string, versions: Array<Json | null> = [null, null, null], targets: Array<Json | null> = [null, null, null]) =>
-    mod.json<{ scope: string; status: number | null; body: string | null }>("endpoint", p, JSON.stringify(versions), JSON.stringify(targets));
+  const NOW = 1_767_225_700_000n;
+  const ep = (p: string, versions: Array<Json | null> = [null, null, null], targets: Array<Json | null> = [null, null, null], now = NOW) =>
+    mod.json<{ scope: string; status: number | null; body: string | null }>("endpoint", p, JSON.stringify(versions), JSON.stringify(targets), now);
 
   it.each([
     ["/ai-gateway/health", "all"], ["/ai-gateway/health/", "all"], ["/ai-gateway/health?x=1", "all"],
@@ -528,6 +529,17 @@ describe("warmup-health endpoints", () => {
       ],
       ready: false,
     });
+  });
+
+  it("shows a version record past its deadline as unknown since the deadline, as the router reads it", () => {
+    const until = 1_767_225_650_000;
+    const r = ep("/ai-gateway/health/llama/v1", [{ ...READY, fresh_until: until }, null, null], [READY, null, null]);
+    expect(r.status).toBe(503);
+    expect(JSON.parse(r.body!).versions).toEqual([
+      { model: "llama", version: "v1", state: "unknown", ready: false, ramp: 0, since: "2026-01-01T00:00:50.000Z", since_ms: until, reason: "record not renewed: no prober is running" },
+    ]);
+    // Until its deadline it stands.
+    expect(ep("/ai-gateway/health/llama/v1", [{ ...READY, fresh_until: until }, null, null], [READY, null, null], BigInt(until)).status).toBe(200);
   });
 
   it("answers a model 200 when any of its versions is ready, else 503", () => {

@@ -334,10 +334,11 @@ export function aggregate(recordsData: usize, clustersData: usize): usize {
 
 /**
  * The endpoint answer for `path` under the current configuration with version records
- * (`[{"state","ramp","since","reason"} | null]`, by version group) and target records (by
- * target): `{"scope","status","body"}` (body as text; null when the path is not an endpoint).
+ * (`[{"state","ramp","since","reason","fresh_until"?} | null]`, by version group) and target
+ * records (by target) at `nowMs`: `{"scope","status","body"}` (body as text; null when the path
+ * is not an endpoint).
  */
-export function endpoint(path: usize, versionsData: usize, targetsData: usize): usize {
+export function endpoint(path: usize, versionsData: usize, targetsData: usize, nowMs: u64): usize {
   const m = matchPath(current, text(path));
   const scopes = ["none", "all", "model", "version", "unknown-model", "unknown-version"];
   const w = new JsonWriter().beginObject().stringField("scope", scopes[m.scope]);
@@ -347,11 +348,13 @@ export function endpoint(path: usize, versionsData: usize, targetsData: usize): 
   const versions = new Array<HealthRecord | null>();
   for (let i = 0; i < vs.length; i++) {
     const t = targetOf(vs.at(i)!);
-    versions.push(t === null ? null : new HealthRecord(t.state, t.sinceMs, t.rampPermyriad, t.reason));
+    const v = vs.at(i)!;
+    const until: JsonValue | null = v.isNull() ? null : v.get("fresh_until");
+    versions.push(t === null ? null : new HealthRecord(t.state, t.sinceMs, t.rampPermyriad, t.reason, until !== null ? <u64>until.asInteger() : 0));
   }
   const targets = new Array<TargetRecord | null>();
   for (let i = 0; i < ts.length; i++) targets.push(targetOf(ts.at(i)!));
-  const r = reply(current, m, versions, targets);
+  const r = reply(current, m, versions, targets, nowMs);
   return output(w.integerField("status", r.status).stringField("body", String.UTF8.decode(r.body)).endObject().toArrayBuffer());
 }
 

@@ -77,10 +77,12 @@ export class Reply {
 }
 
 /**
- * The answer to `m` (not None) from the records: `versions[g]` is version group g's record,
- * `targets[i]` target i's (null where there is none yet).
+ * The answer to `m` (not None) from the records at `nowMs`: `versions[g]` is version group g's
+ * record, `targets[i]` target i's (null where there is none yet). A version record past its
+ * deadline is one no prober renews any more, which the router no longer obeys: it shows as
+ * `unknown`, since the deadline, not as the state it last had.
  */
-export function reply(cfg: HealthConfig, m: Match, versions: Array<HealthRecord | null>, targets: Array<TargetRecord | null>): Reply {
+export function reply(cfg: HealthConfig, m: Match, versions: Array<HealthRecord | null>, targets: Array<TargetRecord | null>, nowMs: u64): Reply {
   if (m.scope == Scope.UnknownModel) return notFound("No target for model '" + m.model + "'", "model_not_found");
   if (m.scope == Scope.UnknownVersion) {
     return notFound("No target for version '" + m.versionName + "' of model '" + m.model + "'", "model_version_not_found");
@@ -92,7 +94,8 @@ export function reply(cfg: HealthConfig, m: Match, versions: Array<HealthRecord 
   for (let g = 0; g < cfg.versions.length; g++) {
     const group = unchecked(cfg.versions[g]);
     if (!inScope(m, group.model, g)) continue;
-    const r = g < versions.length ? unchecked(versions[g]) : null;
+    let r = g < versions.length ? unchecked(versions[g]) : null;
+    if (r !== null && !r.standsAt(nowMs)) r = lapsed(r);
     const state = r !== null ? r.state : HealthState.Unknown;
     const isReady = state == HealthState.Ready;
     // The whole list and a version: ready when every listed version is; a model: when any is.
@@ -142,6 +145,10 @@ export function reply(cfg: HealthConfig, m: Match, versions: Array<HealthRecord 
   w.endObject();
   const status: u32 = m.scope == Scope.All || ready ? 200 : 503;
   return new Reply(status, w.toArrayBuffer());
+}
+
+function lapsed(r: HealthRecord): HealthRecord {
+  return new HealthRecord(HealthState.Unknown, r.freshUntilMs, 0, "record not renewed: no prober is running", r.freshUntilMs);
 }
 
 function inScope(m: Match, model: string, version: i32): bool {

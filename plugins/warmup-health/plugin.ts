@@ -5,7 +5,7 @@
 // answers alike; every other request passes untouched. It runs first in the chain (order 5), so
 // the endpoints answer before the router would route or refuse them.
 
-import { HeaderPair, getSharedData, sendLocalResponse } from "../../assembly/index";
+import { HeaderPair, getSharedData, nowMillis, sendLocalResponse } from "../../assembly/index";
 import { decodeHealthRecord, HealthRecord } from "../../assembly/health/record";
 import { decodeTargetRecord, TargetRecord } from "../../assembly/health/target";
 import { JsonValue } from "../../assembly/json/index";
@@ -100,7 +100,7 @@ class HealthStage extends Stage {
       r = methodNotAllowed(method);
       details = "warmup_health.method_not_allowed";
     } else {
-      r = reply(cfg, m, versionRecords(cfg), targetRecords(cfg));
+      r = reply(cfg, m, versionRecords(cfg), targetRecords(cfg), nowMillis());
       details = r.status == 404 ? "warmup_health.not_found" : "warmup_health.health";
     }
     this.root.metrics.answered(r.status);
