@@ -320,8 +320,13 @@ describe("pipeline", () => {
       expect(first.upstreamRequest?.headers["x-ai-tenant"]).toBeUndefined();
       // Charged to the body's model (1 a minute), not to the client's "free".
       expect((await plugin.request(sent)).localResponse?.status).toBe(429);
+      // A per-model default: each made-up name a fresh bucket, said at start; a shared one: nothing to say.
       const withDefault = await start("ai-gateway", { token_bucket: { ...config.token_bucket, default: { tenant: { requests_per_minute: 10 } } } });
-      expect(withDefault.host.logs({ minLevel: "warn" }).map((l) => l.message).filter((m) => m.includes("without model_router"))).toEqual([]);
+      expect(withDefault.host.logs({ minLevel: "warn" }).map((l) => l.message).filter((m) => m.includes("without model_router"))).toEqual([
+        'ai-gateway: token_bucket: without model_router, a body that names a model not in "models" gets fresh "default" buckets for each new name; set "default": {"per_model": false, ...}, or add model_router, which answers unknown models 404',
+      ]);
+      const shared = await start("ai-gateway", { token_bucket: { ...config.token_bucket, default: { per_model: false, tenant: { requests_per_minute: 10 } } } });
+      expect(shared.host.logs({ minLevel: "warn" }).map((l) => l.message).filter((m) => m.includes("without model_router"))).toEqual([]);
     });
 
     describe("separate entries without the router in front (alone, or the router's entry off on the route)", () => {

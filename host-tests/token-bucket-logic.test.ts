@@ -99,7 +99,9 @@ describe("token-bucket config", () => {
       ["rate too large", '{"default":{"tenant":{"requests_per_minute":1e13}}}', "default.tenant.requests_per_minute: expected an integer 1..1000000000000, got 1e13"],
       ["burst alone", '{"default":{"tenant":{"tokens_per_minute":5,"requests_burst":3}}}', "default.tenant.requests_burst: expected requests_per_minute beside it, got 3"],
       ["per_version not a boolean", '{"models":{"llama":{"per_version":1}}}', "models.llama.per_version: expected true or false, got 1"],
-      ["default not an object", '{"default":true}', "default: expected an object with any of per_version, tenant, total, got true"],
+      ["default not an object", '{"default":true}', "default: expected an object with any of per_model, per_version, tenant, total, got true"],
+      ["per_model not a boolean", '{"default":{"per_model":"no"}}', 'default.per_model: expected true or false, got "no"'],
+      ["per_model of a listed model", '{"models":{"llama":{"per_model":false}}}', "models.llama.per_model: expected one of the keys per_version, tenant, total, got an unknown key"],
     ];
     it.each(CASES)("refuses %s with one message naming the field", (_name, config, error) => {
       expect(setConfig(config)).toEqual({ error });
@@ -124,6 +126,11 @@ describe("token-bucket config", () => {
           total: { requests: { per_minute: 7, burst: 7 }, tokens: null },
         },
       });
+    });
+
+    it("gives each model of the default its own buckets unless per_model is false", () => {
+      expect(setConfig({ default: { tenant: { requests_per_minute: 1 } } }).default).toMatchObject({ per_model: true });
+      expect(setConfig({ default: { per_model: false, tenant: { requests_per_minute: 1 } } }).default).toMatchObject({ per_model: false });
     });
 
     it("applies a model's own limits, else the default's, else none", () => {

@@ -302,6 +302,21 @@ export const CASES: TokenBucketCase[] = [
     ],
   },
   {
+    // Without the router in front the model is whatever the body names: with a shared default a
+    // client that names a new model each time still draws on one set of buckets.
+    name: "gives every model of a shared default (per_model false) one set of buckets, so a made-up model name is no fresh bucket",
+    forms: ["alone"],
+    config: { models: {}, default: { per_model: false, tenant: { requests_per_minute: 1, requests_burst: 2 }, total: { requests_per_minute: 1, requests_burst: 3 } } },
+    steps: [
+      { request: post("p", chat({ max_tokens: 1 }, "made-up-1")), expect: ok({ remaining: { requests: 1, tokens: null } }) },
+      { request: post("p", chat({ max_tokens: 1 }, "made-up-2")), expect: ok({ remaining: { requests: 0, tokens: null } }) },
+      { request: post("p", chat({ max_tokens: 1 }, "made-up-3")), expect: limited("requests_limited", "requests", { remaining: { requests: 0 }, retryAfter: [55, 60] }) },
+      // Another tenant has buckets of its own, and meets the total the models share.
+      { request: post("q", chat({ max_tokens: 1 }, "made-up-4")), expect: ok() },
+      { request: post("q", chat({ max_tokens: 1 }, "made-up-5")), expect: limited("requests_limited", "requests", { retryAfter: [55, 60] }) },
+    ],
+  },
+  {
     name: "limits a model's total across tenants",
     config: { models: { embed: { total: { requests_per_minute: 1, requests_burst: 2 } } } },
     steps: [

@@ -55,8 +55,10 @@ function writeBuckets(w: JsonWriter, name: string, b: BucketLimits | null): void
   w.endObject();
 }
 
-function writeModel(w: JsonWriter, m: ModelLimits): void {
-  w.beginObject().boolField("per_version", m.perVersion);
+function writeModel(w: JsonWriter, m: ModelLimits, isDefault: bool = false): void {
+  w.beginObject();
+  if (isDefault) w.boolField("per_model", m.perModel);
+  w.boolField("per_version", m.perVersion);
   writeBuckets(w, "tenant", m.tenant);
   writeBuckets(w, "total", m.total);
   w.endObject();
@@ -93,7 +95,7 @@ export function setConfig(data: usize): usize {
   w.key("default");
   const other = cfg.otherModels;
   if (other === null) w.null();
-  else writeModel(w, other);
+  else writeModel(w, other, true);
   return output(w.endObject().toArrayBuffer());
 }
 

@@ -25,6 +25,8 @@ const TOP_KEYS: string[] = [
   "bytes_per_token", "default_max_tokens", "clamp_max_tokens", "clamp_min_tokens", "prompt_fields", "models", "default",
 ];
 const MODEL_KEYS: string[] = ["per_version", "tenant", "total"];
+/** `default` also says whether each model it covers has buckets of its own. */
+const DEFAULT_KEYS: string[] = ["per_model", "per_version", "tenant", "total"];
 const MODELS = new ObjectsByName("models", 0, MAX_MODELS, isModelName, MODEL_NAME,
   "an object with any of " + MODEL_KEYS.join(", "), MODEL_KEYS);
 const LIMIT_KEYS: string[] = ["requests_per_minute", "requests_burst", "tokens_per_minute", "tokens_burst"];
@@ -40,7 +42,17 @@ export class ModelLimits {
     public tenant: BucketLimits | null,
     /** The model's bucket across tenants; null: none. */
     public total: BucketLimits | null,
+    /**
+     * `default` only: each model it covers gets buckets of its own (true), or all of them share
+     * one set (false), so that new model names are no new buckets.
+     */
+    public perModel: bool = true,
   ) {}
+
+  /** The model name that keys `model`'s buckets: "" for every model of a shared `default`. */
+  bucketModel(model: string): string {
+    return this.perModel ? model : "";
+  }
 
   /** Whether any bucket applies. */
   get limited(): bool {
@@ -121,8 +133,8 @@ export function parseTokenBucketConfig(root: JsonValue): TokenBucketConfigResult
   cfg.clampMinTokens = c.integer(root, "clamp_min_tokens", "", cfg.clampMinTokens, 1, MAX_TOKENS_VALUE);
   parsePromptFields(c, root, cfg);
   parseModels(c, root, cfg);
-  const def = c.object(root, "default", "", "an object with any of " + MODEL_KEYS.join(", "));
-  if (def !== null) cfg.otherModels = parseModel(c, def, "default", "");
+  const def = c.object(root, "default", "", "an object with any of " + DEFAULT_KEYS.join(", "));
+  if (def !== null) cfg.otherModels = parseModel(c, def, "default", "", true);
   if (!c.failed && !root.has("models") && !root.has("default")) {
     c.fail("models", "limits per model, or a \"default\" for every model", "neither \"models\" nor \"default\"");
   }
@@ -168,13 +180,14 @@ function parseModels(c: Checker, root: JsonValue, cfg: TokenBucketConfig): void 
   }
 }
 
-function parseModel(c: Checker, spec: JsonValue, field: string, name: string): ModelLimits | null {
-  c.keys(spec, field, MODEL_KEYS);
+function parseModel(c: Checker, spec: JsonValue, field: string, name: string, isDefault: bool = false): ModelLimits | null {
+  c.keys(spec, field, isDefault ? DEFAULT_KEYS : MODEL_KEYS);
+  const perModel = isDefault ? c.bool(spec, "per_model", field, true) : true;
   const perVersion = c.bool(spec, "per_version", field, false);
   const tenant = parseLimits(c, spec, "tenant", field);
   const total = parseLimits(c, spec, "total", field);
   if (c.failed) return null;
-  return new ModelLimits(name, perVersion, tenant, total);
+  return new ModelLimits(name, perVersion, tenant, total, perModel);
 }
 
 function parseLimits(c: Checker, spec: JsonValue, key: string, parent: string): BucketLimits | null {

@@ -95,9 +95,16 @@ export class TokenBucketRoot extends StageRoot {
   }
 
   withoutRouterWarning(): string {
-    if (this.cfg.otherModels !== null) return "";
-    return "without model_router, a request whose model the stage cannot read (a body over max_body_bytes, deeper than " +
-      "max_json_depth, not JSON, or without \"model\") has no limits; set \"default\", or add model_router, which refuses such bodies";
+    const other = this.cfg.otherModels;
+    if (other === null) {
+      return "without model_router, a request whose model the stage cannot read (a body over max_body_bytes, deeper than " +
+        "max_json_depth, not JSON, or without \"model\") has no limits; set \"default\", or add model_router, which refuses such bodies";
+    }
+    if (other.perModel && other.limited) {
+      return "without model_router, a body that names a model not in \"models\" gets fresh \"default\" buckets for each new name; " +
+        "set \"default\": {\"per_model\": false, ...}, or add model_router, which answers unknown models 404";
+    }
+    return "";
   }
 
   namedModels(): NamedModel[] {
@@ -275,6 +282,7 @@ export class TokenBucketStage extends Stage {
     }
     this.limits = limits;
     const version = limits.perVersion ? ex.routedVersion() : "";
+    const bucketModel = limits.bucketModel(model);
     let least = reservation;
     if (cfg.clampMaxTokens && !cfg.shadow && isObject) {
       const smallest = req.prompt + cfg.clampMinTokens * req.choices;
@@ -296,7 +304,7 @@ export class TokenBucketStage extends Stage {
         this.reply(ErrorKind.RepeatedIdentity, "The header '" + tenantHeader + "' was given more than once: send one identity.", "", "", 0);
         return StageAction.Stop;
       }
-      const id = root.ids.compute(BucketScope.Tenant, model, version, this.identify(ex), tenantLimits.requests, tenantLimits.tokens, root.id);
+      const id = root.ids.compute(BucketScope.Tenant, bucketModel, version, this.identify(ex), tenantLimits.requests, tenantLimits.tokens, root.id);
       this.tenantLo = id.lo;
       this.tenantHi = id.hi;
       table.take(id, tenantLimits, want, now, r);
@@ -312,7 +320,7 @@ export class TokenBucketStage extends Stage {
     const totalLimits = limits.total;
     if (totalLimits !== null) {
       want.set(1, granted, least < granted ? least : granted, req.prompt, req.choices);
-      const id = root.ids.compute(BucketScope.Total, model, version, "", totalLimits.requests, totalLimits.tokens, root.id);
+      const id = root.ids.compute(BucketScope.Total, bucketModel, version, "", totalLimits.requests, totalLimits.tokens, root.id);
       this.totalLo = id.lo;
       this.totalHi = id.hi;
       table.take(id, totalLimits, want, now, r);
