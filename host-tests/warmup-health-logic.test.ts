@@ -531,13 +531,16 @@ describe("warmup-health endpoints", () => {
     });
   });
 
-  it("shows a version record past its deadline as unknown since the deadline, as the router reads it", () => {
+  it("shows a version record past its deadline, and its targets, as unknown since the deadline, as the router reads it", () => {
     const until = 1_767_225_650_000;
-    const r = ep("/ai-gateway/health/llama/v1", [{ ...READY, fresh_until: until }, null, null], [READY, null, null]);
+    const r = ep("/ai-gateway/health/llama/v1", [{ ...READY, fresh_until: until }, null, null], [{ ...READY, checked: 1_767_225_601_000, latency_ms: 12 }, null, null]);
     expect(r.status).toBe(503);
-    expect(JSON.parse(r.body!).versions).toEqual([
-      { model: "llama", version: "v1", state: "unknown", ready: false, ramp: 0, since: "2026-01-01T00:00:50.000Z", since_ms: until, reason: "record not renewed: no prober is running" },
-    ]);
+    const reason = "record not renewed: no prober is running";
+    expect(JSON.parse(r.body!)).toMatchObject({
+      versions: [{ model: "llama", version: "v1", state: "unknown", ready: false, ramp: 0, since: "2026-01-01T00:00:50.000Z", since_ms: until, reason }],
+      // Its targets are no longer probed either: when they were last checked stays.
+      targets: [{ cluster: "a", state: "unknown", ready: false, ramp: 0, since_ms: until, reason, latency_ms: 12, checked_ms: 1_767_225_601_000 }],
+    });
     // Until its deadline it stands.
     expect(ep("/ai-gateway/health/llama/v1", [{ ...READY, fresh_until: until }, null, null], [READY, null, null], BigInt(until)).status).toBe(200);
   });

@@ -117,7 +117,11 @@ export function reply(cfg: HealthConfig, m: Match, versions: Array<HealthRecord 
     const t = unchecked(cfg.targets[i]);
     if (!inScope(m, t.model, t.version)) continue;
     const r = i < targets.length ? unchecked(targets[i]) : null;
-    const state = r !== null ? r.state : HealthState.Unknown;
+    // The prober that stopped renewing the version's record stopped probing its targets too: their
+    // rows say so, and keep only when they were last checked.
+    const group = t.version < versions.length ? unchecked(versions[t.version]) : null;
+    const stale = group !== null && !group.standsAt(nowMs);
+    const state = r !== null && !stale ? r.state : HealthState.Unknown;
     w.beginObject()
       .stringField("model", t.model)
       .stringField("version", t.versionName)
@@ -126,8 +130,13 @@ export function reply(cfg: HealthConfig, m: Match, versions: Array<HealthRecord 
       .stringField("state", healthStateName(state))
       .boolField("ready", state == HealthState.Ready)
       .numberField("ramp", r !== null && state == HealthState.Ready ? <f64>r.rampPermyriad / <f64>RAMP_SCALE : 0);
-    time(w, "since", r !== null ? r.sinceMs : 0);
-    w.stringField("reason", r !== null ? r.reason : "no record");
+    if (stale) {
+      time(w, "since", (group as HealthRecord).freshUntilMs);
+      w.stringField("reason", LAPSED_REASON);
+    } else {
+      time(w, "since", r !== null ? r.sinceMs : 0);
+      w.stringField("reason", r !== null ? r.reason : "no record");
+    }
     if (r !== null && r.checkedMs > 0) w.integerField("latency_ms", r.latencyMs);
     else w.key("latency_ms").null();
     time(w, "checked", r !== null ? r.checkedMs : 0);
@@ -147,8 +156,10 @@ export function reply(cfg: HealthConfig, m: Match, versions: Array<HealthRecord 
   return new Reply(status, w.toArrayBuffer());
 }
 
+const LAPSED_REASON = "record not renewed: no prober is running";
+
 function lapsed(r: HealthRecord): HealthRecord {
-  return new HealthRecord(HealthState.Unknown, r.freshUntilMs, 0, "record not renewed: no prober is running", r.freshUntilMs);
+  return new HealthRecord(HealthState.Unknown, r.freshUntilMs, 0, LAPSED_REASON, r.freshUntilMs);
 }
 
 function inScope(m: Match, model: string, version: i32): bool {
