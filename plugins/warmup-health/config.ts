@@ -234,6 +234,8 @@ export function parseHealthConfig(root: JsonValue): HealthConfigResult {
   } else if (!list.isArray() || list.length == 0 || list.length > MAX_TARGETS) {
     c.failValue("targets", expected, list);
   } else {
+    // The metric tags of the targets so far, by index (worked out once each, not per pair).
+    const seenTags = new Array<string>();
     for (let i = 0; i < list.length && !c.failed; i++) {
       const t = parseTarget(c, list.at(i) as JsonValue, "targets[" + i.toString() + "]", defaults);
       if (t === null) break;
@@ -246,13 +248,14 @@ export function parseHealthConfig(root: JsonValue): HealthConfigResult {
         }
         // Two targets under one tag set would write the same state and ramp gauges, each
         // overwriting the other: the dashboard would show whichever probed last.
-        if (metricTags(other) == tags) {
+        if (unchecked(seenTags[j]) == tags) {
           c.fail("targets[" + i.toString() + "]", "model, version and cluster whose metric tags differ from every other target's (characters other than letters, digits, '_' and '-' become '_')",
             t.name + ", the tags " + tags + " of targets[" + j.toString() + "] " + other.name);
           break;
         }
       }
       if (c.failed) break;
+      seenTags.push(tags);
       let g = cfg.versionIndex(t.model, t.versionName);
       if (g < 0) {
         g = cfg.versions.length;
