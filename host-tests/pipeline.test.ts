@@ -329,6 +329,25 @@ describe("pipeline", () => {
       expect(shared.host.logs({ minLevel: "warn" }).map((l) => l.message).filter((m) => m.includes("without model_router"))).toEqual([]);
     });
 
+    it("warns of token_bucket's settings on a route that runs it without the router, naming the route", async () => {
+      const WITHOUT = "without model_router";
+      const warned = (host: Host) => host.logs({ minLevel: "warn" }).map((l) => l.message).filter((m) => m.includes(WITHOUT));
+      const PER_MODEL = 'gets fresh "default" buckets for each new name';
+      // The router turned off on a route: the base's token_bucket takes the body's model there.
+      const off = await start("ai-gateway", { model_router: ROUTER, token_bucket: { default: { tenant: { requests_per_minute: 10 } } }, routes: { passthrough: { model_router: false }, other: {} } });
+      expect(warned(off.host)).toEqual([expect.stringMatching(new RegExp(`^ai-gateway: routes\\.passthrough\\.token_bucket: ${WITHOUT}, a body that names a model not in "models" ${PER_MODEL};`))]);
+      // A route's default replaces the base's whole: without per_model false it is per model again.
+      const base = { token_bucket: { default: { per_model: false, tenant: { requests_per_minute: 1 } } } };
+      const batch = await start("ai-gateway", { ...base, routes: { batch: { token_bucket: { default: { tenant: { requests_per_minute: 1 } } } }, kept: { token_bucket: { shadow: true } } } });
+      expect(warned(batch.host)).toEqual([expect.stringMatching(new RegExp(`^ai-gateway: routes\\.batch\\.token_bucket: ${WITHOUT}, .*${PER_MODEL}`))]);
+      // A route that keeps the base's settings is warned of once, with the base.
+      const none = await start("ai-gateway", { token_bucket: { models: { llama: { tenant: { requests_per_minute: 1 } } } }, routes: { plain: {} } });
+      expect(warned(none.host)).toEqual([expect.stringMatching(/^ai-gateway: token_bucket: without model_router, a request whose model the stage cannot read/)]);
+      // With the router on every route, nothing to say.
+      const routed = await start("ai-gateway", { model_router: ROUTER, token_bucket: { default: { tenant: { requests_per_minute: 10 } } }, routes: { batch: { token_bucket: { shadow: true } } } });
+      expect(warned(routed.host)).toEqual([]);
+    });
+
     describe("separate entries without the router in front (alone, or the router's entry off on the route)", () => {
       // A separate entry cannot tell the router's x-ai-* headers from a client's by the headers
       // alone; the router marks the stream's filter state (wasm.ai_model_routed), which a client

@@ -235,6 +235,7 @@ export class PipelineRoot extends RootContext {
       c.keys(settings, field, sections());
       if (c.failed) return c.error;
       const chosen = new Array<StageRoot>();
+      const chosenKinds = new Array<StageKind>();
       let resolves = false;
       for (let i = 0; i < kinds.length; i++) {
         const kind = unchecked(kinds[i]);
@@ -243,6 +244,7 @@ export class PipelineRoot extends RootContext {
         if (patch === null) {
           if (baseAt >= 0) {
             chosen.push(unchecked(base[baseAt]));
+            chosenKinds.push(kind);
             if (kind.resolvesModel()) resolves = true;
           }
           continue;
@@ -270,8 +272,19 @@ export class PipelineRoot extends RootContext {
         if (result.root === null) return sfield + "." + result.error;
         (result.root as StageRoot).rootContextId = this.id;
         chosen.push(result.root as StageRoot);
+        chosenKinds.push(kind);
         this.roots.push(result.root as StageRoot);
         if (kind.resolvesModel()) resolves = true;
+      }
+      // A route without the router (it turns it off, or the base has none) takes the model from the
+      // body as the base chain without it does: the same warnings, for the roots not warned of above.
+      if (!resolves) {
+        for (let i = 0; i < chosen.length; i++) {
+          const root = unchecked(chosen[i]);
+          if (!baseResolves && base.includes(root)) continue;
+          const warning = root.withoutRouterWarning();
+          if (warning.length > 0) logWarn(PIPELINE_ROOT_ID + ": " + field + "." + unchecked(chosenKinds[i]).section + ": " + warning);
+        }
       }
       // A route with no stage at all lets the request through untouched; one whose stages read
       // the model (without the router before them) must not read the client's.
