@@ -310,10 +310,23 @@ export const CASES: TokenBucketCase[] = [
     steps: [
       { request: post("p", chat({ max_tokens: 1 }, "made-up-1")), expect: ok({ remaining: { requests: 1, tokens: null } }) },
       { request: post("p", chat({ max_tokens: 1 }, "made-up-2")), expect: ok({ remaining: { requests: 0, tokens: null } }) },
-      { request: post("p", chat({ max_tokens: 1 }, "made-up-3")), expect: limited("requests_limited", "requests", { remaining: { requests: 0 }, retryAfter: [55, 60] }) },
+      // The 429 says the limit is every such model's, not the one named: another name would not help.
+      {
+        request: post("p", chat({ max_tokens: 1 }, "made-up-3")),
+        expect: limited("requests_limited", "requests", {
+          remaining: { requests: 0 }, retryAfter: [55, 60],
+          messageIncludes: "Rate limit reached for requests to model 'made-up-3' (and every model without limits of its own: one shared limit): 1 per minute, burst 2.",
+        }),
+      },
       // Another tenant has buckets of its own, and meets the total the models share.
       { request: post("q", chat({ max_tokens: 1 }, "made-up-4")), expect: ok() },
-      { request: post("q", chat({ max_tokens: 1 }, "made-up-5")), expect: limited("requests_limited", "requests", { retryAfter: [55, 60] }) },
+      {
+        request: post("q", chat({ max_tokens: 1 }, "made-up-5")),
+        expect: limited("requests_limited", "requests", {
+          retryAfter: [55, 60],
+          messageIncludes: "Rate limit reached for requests to model 'made-up-5' (all tenants, and every model without limits of its own: one shared limit): 1 per minute, burst 3.",
+        }),
+      },
     ],
   },
   {

@@ -378,7 +378,8 @@ export class TokenBucketStage extends Stage {
       m.add(tooLarge ? Stat.LimitedTooLarge : byRequests ? Stat.LimitedRequests : Stat.LimitedTokens);
       const kind = tooLarge ? ErrorKind.TooLarge : byRequests ? ErrorKind.RequestsLimited : ErrorKind.TokensLimited;
       const field = req.givenField >= 0 ? <LimitField>req.givenField : apiOf(ex);
-      const message = refusalMessage(kind, this.model, total, limits, req, limitFieldName(field), r);
+      const shared = !(this.limits as ModelLimits).perModel;
+      const message = refusalMessage(kind, this.model, total, shared, limits, req, limitFieldName(field), r);
       this.reply(kind, message, "", "", tooLarge ? 0 : retryAfterSeconds(r.retryAfterMs));
       return StageAction.Stop;
     }
@@ -591,9 +592,16 @@ function apiOf(ex: Exchange): LimitField {
   return view.find(":path") ? apiOfPath(view.valuePtr, view.valueLength) : LimitField.MaxTokens;
 }
 
-/** The 429's message: which limit, of what, and when to try again. */
-function refusalMessage(kind: ErrorKind, model: string, total: bool, limits: BucketLimits, req: TokenRequest, limitName: string, r: TakeResult): string {
-  const who = "model " + echo(model) + (total ? " (all tenants)" : "");
+/**
+ * The 429's message: which limit, of what, and when to try again. A shared `default`'s limit
+ * (`shared`) is every model's without limits of their own: the message says so, or a client
+ * would take it for the named model's and try another name.
+ */
+function refusalMessage(kind: ErrorKind, model: string, total: bool, shared: bool, limits: BucketLimits, req: TokenRequest, limitName: string, r: TakeResult): string {
+  const scope = shared
+    ? (total ? " (all tenants, and every model without limits of its own: one shared limit)" : " (and every model without limits of its own: one shared limit)")
+    : (total ? " (all tenants)" : "");
+  const who = "model " + echo(model) + scope;
   const needs = req.reservation.toString() + " tokens (prompt estimate " + req.prompt.toString() + " + " + limitName + " " +
     req.maxTokens.toString() + (req.choices > 1 ? " × n " + req.choices.toString() : "") + ")";
   if (kind == ErrorKind.TooLarge) {
