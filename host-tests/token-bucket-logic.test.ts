@@ -101,6 +101,7 @@ describe("token-bucket config", () => {
       ["per_version not a boolean", '{"models":{"llama":{"per_version":1}}}', "models.llama.per_version: expected true or false, got 1"],
       ["default not an object", '{"default":true}', "default: expected an object with any of per_model, per_version, tenant, total, got true"],
       ["per_model not a boolean", '{"default":{"per_model":"no"}}', 'default.per_model: expected true or false, got "no"'],
+      ["per_version with per_model false", '{"default":{"per_model":false,"per_version":true}}', 'default.per_version: expected false beside "per_model": false (a version is one model\'s), got true'],
       ["per_model of a listed model", '{"models":{"llama":{"per_model":false}}}', "models.llama.per_model: expected one of the keys per_version, tenant, total, got an unknown key"],
     ];
     it.each(CASES)("refuses %s with one message naming the field", (_name, config, error) => {

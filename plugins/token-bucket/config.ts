@@ -184,6 +184,9 @@ function parseModel(c: Checker, spec: JsonValue, field: string, name: string, is
   c.keys(spec, field, isDefault ? DEFAULT_KEYS : MODEL_KEYS);
   const perModel = isDefault ? c.bool(spec, "per_model", field, true) : true;
   const perVersion = c.bool(spec, "per_version", field, false);
+  // A version is one model's: with every model sharing one set, versions of one name in different
+  // models would share buckets while another name got its own.
+  if (!perModel && perVersion && !c.failed) c.fail(joinField(field, "per_version"), "false beside \"per_model\": false (a version is one model's)", "true");
   const tenant = parseLimits(c, spec, "tenant", field);
   const total = parseLimits(c, spec, "total", field);
   if (c.failed) return null;
