@@ -174,6 +174,11 @@ export class Exchange {
     const view = this.headerView();
     if (!view.has(MODEL_HEADER) && !view.has(VERSION_HEADER) && !view.has(TENANT_HEADER)) return;
     if (hasPropertyRaw(changetype<usize>(ROUTED_PATH), <usize>ROUTED_PATH.byteLength)) return;
+    this.removeModelHeaders();
+  }
+
+  /** Removes the request's x-ai-model, x-ai-model-version and x-ai-tenant (each only when present). */
+  removeModelHeaders(): void {
     this.removeRequestHeader(MODEL_HEADER);
     this.removeRequestHeader(VERSION_HEADER);
     this.removeRequestHeader(TENANT_HEADER);

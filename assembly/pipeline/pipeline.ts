@@ -19,7 +19,7 @@ import { bufferLength } from "../host/buffers";
 import { logWarn } from "../host/log";
 import { continueRequest } from "../host/stream";
 import { Resumable } from "./action";
-import { Exchange, MODEL_HEADER, TENANT_HEADER, VERSION_HEADER } from "./exchange";
+import { Exchange } from "./exchange";
 import { Stage, StageAction, StageRoot } from "./stage";
 
 // What `advance` reached.
@@ -158,9 +158,7 @@ export class PipelineStream extends HttpContext {
     this.ex.tunnel = tunnel;
     this.ex.headersEndStream = endOfStream || tunnel;
     if (chain.dropsClientModel) {
-      this.ex.removeRequestHeader(MODEL_HEADER);
-      this.ex.removeRequestHeader(VERSION_HEADER);
-      this.ex.removeRequestHeader(TENANT_HEADER);
+      this.ex.removeModelHeaders();
     } else if (chain.checksRouterMark) {
       this.ex.dropUnroutedModelHeaders();
     }

@@ -130,9 +130,7 @@ class RouterStage extends Stage {
     const cfg = this.cfg;
     // Client-sent copies of the output headers go first, whatever happens next.
     ex.removeRequestHeader(cfg.clusterHeader);
-    ex.removeRequestHeader(MODEL_HEADER);
-    ex.removeRequestHeader(VERSION_HEADER);
-    ex.removeRequestHeader(TENANT_HEADER);
+    ex.removeModelHeaders();
 
     if (cfg.listModelsPath.length > 0) {
       const list = this.listRequest(ex);
