@@ -122,7 +122,7 @@ describe("model-router config", () => {
       ["version header that is the model header", variant((c) => (c.version_header = "x-model")),
         'version_header: expected a header other than model_header (x-model), got "x-model"'],
       ["cluster header the request needs", variant((c) => (c.cluster_header = "host")),
-        'cluster_header: expected a header that is not one of host, content-length, content-type, content-encoding, transfer-encoding, connection, upgrade, te, trailer, keep-alive, proxy-connection, expect, authorization, proxy-authorization, cookie, got "host"'],
+        'cluster_header: expected a header that is not one of host, content-length, transfer-encoding, connection, upgrade, te, trailer, keep-alive, proxy-connection, content-type, content-encoding, expect, authorization, proxy-authorization, cookie, got "host"'],
       ["alias to an alias", variant((c) => ((llama(c).aliases as Json).newest = "canary")),
         'models.llama.aliases.newest: expected the name of a version of "llama", got "canary"'],
       ["long value shortened", variant((c) => ((versions(c).v2 as Json).weight = "x".repeat(100))),

@@ -5,6 +5,16 @@ export const HEADER_NAME = "a lower-case header name (letters, digits, '-', '_',
 export const VERSION_NAME = "1-64 letters, digits, '.', '_', '-', starting with a letter or digit";
 export const MODEL_NAME = "a model name: 1-128 letters, digits, '.', '_', ':', '/', '-', starting with a letter or digit";
 
+/**
+ * The request's host and framing, and its connection's own headers: a filter that sets or
+ * removes one changes how the request travels (a `transfer-encoding` beside the body's length,
+ * an `upgrade`), or makes one Envoy refuses. No header a filter writes may be one of these; a
+ * filter adds the headers its own use makes unsafe.
+ */
+export const FRAMING_HEADERS: string[] = [
+  "host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer", "keep-alive", "proxy-connection",
+];
+
 /** Lower-case, as Envoy keys header maps; at most 128 characters. */
 export function isHeaderName(s: string): bool {
   if (s.length == 0 || s.length > 128) return false;

@@ -5,7 +5,7 @@
 
 import { Checker, describe, ObjectsByName, parseConfigDocument, quote } from "../../assembly/config/checker";
 import {
-  HEADER_NAME, MODEL_NAME, VERSION_NAME, isAlnum, isHeaderName, isHeaderNameOrEmpty, isModelName, isVersionName,
+  FRAMING_HEADERS, HEADER_NAME, MODEL_NAME, VERSION_NAME, isAlnum, isHeaderName, isHeaderNameOrEmpty, isModelName, isVersionName,
   isVisibleAscii255,
 } from "../../assembly/config/values";
 import { FNV64_OFFSET, fnv1a64Update } from "../../assembly/hash/fnv";
@@ -391,11 +391,13 @@ function parseAliases(c: Checker, spec: JsonValue, field: string, model: ModelEn
   }
 }
 
-/** Headers cluster_header may not be. */
-const RESERVED_HEADERS = [
-  "host", "content-length", "content-type", "content-encoding", "transfer-encoding", "connection", "upgrade", "te",
-  "trailer", "keep-alive", "proxy-connection", "expect", "authorization", "proxy-authorization", "cookie",
-];
+/**
+ * Headers cluster_header may not be: besides the framing, those the request's body and
+ * credentials travel in, which the filter's removal of client copies would strip.
+ */
+const RESERVED_HEADERS = FRAMING_HEADERS.concat([
+  "content-type", "content-encoding", "expect", "authorization", "proxy-authorization", "cookie",
+]);
 
 /** Checks between fields, once each field is valid on its own. */
 function crossCheck(c: Checker, cfg: RouterConfig, clusterHeaderSet: bool): void {

@@ -4,7 +4,7 @@
 // request steps it sends (probe.ts says how an answer is judged).
 
 import { Checker, parseConfigDocument, quote } from "../../assembly/config/checker";
-import { HEADER_NAME, isHeaderName, isModelName, isVersionName, isVisibleAscii255, MODEL_NAME, VERSION_NAME } from "../../assembly/config/values";
+import { FRAMING_HEADERS, HEADER_NAME, isHeaderName, isModelName, isVersionName, isVisibleAscii255, MODEL_NAME, VERSION_NAME } from "../../assembly/config/values";
 import { sha256, toHex } from "../../assembly/crypto/sha256";
 import { healthKey } from "../../assembly/health/record";
 import { ownerKey, targetKey } from "../../assembly/health/target";
@@ -451,12 +451,8 @@ function parseWarmup(c: Checker, v: JsonValue, field: string): Warmup | null {
   return w;
 }
 
-/**
- * Headers a probe or warmup request may not set: Envoy sets the host and the body's length, and
- * the connection's own headers (a `transfer-encoding` beside the body's length, an `upgrade`)
- * would make a request the server reads otherwise than Envoy sent it, or one Envoy refuses.
- */
-const RESERVED_HEADERS: string[] = ["host", "content-length", "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+/** Headers a probe or warmup request may not set: Envoy sets the host and the body's length. */
+const RESERVED_HEADERS = FRAMING_HEADERS;
 
 function parseHeaders(c: Checker, obj: JsonValue, field: string): HeaderPair[] {
   const out = new Array<HeaderPair>();
