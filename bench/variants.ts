@@ -142,12 +142,17 @@ const BUCKET_RECORD_BYTES = 56;
  */
 const ROUTER_CALLS = ["request-headers read-request-headers"];
 
-/** As its own entry, the router also hands x-ai-model, x-ai-model-version, x-ai-tenant to later filters (DESIGN.md's inter-filter protocol). */
+/**
+ * As its own entry, the router also hands x-ai-model, x-ai-model-version, x-ai-tenant to later
+ * filters (DESIGN.md's inter-filter protocol), and marks the stream in filter state so that those
+ * filters can tell its headers from a client's (assembly/pipeline/README.md).
+ */
 const MODEL_ROUTER_CALLS = [
   ...ROUTER_CALLS,
   "request-body add-request-header x-ai-model llama",
   "request-body add-request-header x-ai-model-version v1",
   "request-body add-request-header x-ai-tenant bf46477e71da5806",
+  "request-body set-property ai_model_routed 1",
 ];
 
 /**
