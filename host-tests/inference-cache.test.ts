@@ -193,6 +193,24 @@ describe("inference-cache", () => {
       expect(r.server.count).toBe(1);
     });
 
+    it.each(CACHE_FORMS)("stores a JSON response that ends with trailers (%s)", async (form) => {
+      const r = await rig(form, CACHE_CONFIG);
+      // An HTTP/2 or chunked HTTP/1.1 upstream ends the body with trailers: Envoy's last body
+      // callback then has no end of stream, the trailers callback ends the response.
+      const upstream = (req: { body: string }) => {
+        const reply = r.server.answer(req.body);
+        return { status: reply.status, headers: reply.headers, bodyChunks: reply.chunks, trailers: { "x-checksum": "1" } };
+      };
+      const chain = r.host.chain(...r.plugins);
+      const first = await chain.request(post(chat()), { upstream });
+      expect(first.response?.headers["x-ai-cache"]).toBe("MISS");
+      expect(first.response?.trailers).toEqual({ "x-checksum": "1" });
+      expect(r.host.metric("inference_cache.stores.tier=local")).toBe(1);
+      const again = await r.send(post(chat()));
+      expect(again.response?.headers["x-ai-cache-reason"]).toBe("local-hit");
+      expect(r.server.count).toBe(1);
+    });
+
     it("does not store a stream that ends without [DONE]", async () => {
       const r = await rig("alone", CACHE_CONFIG);
       const answer = r.server.answer.bind(r.server);
