@@ -237,6 +237,22 @@ export class PipelineStream extends HttpContext {
     return FilterDataStatus.Continue;
   }
 
+  /**
+   * A response that ends with trailers (HTTP/2, chunked HTTP/1.1): its last body call had no end
+   * of stream, so the stages get the end here, as an empty last chunk.
+   */
+  onResponseTrailers(numTrailers: u32): FilterTrailersStatus {
+    if (!this.chain.seesResponse) return FilterTrailersStatus.Continue;
+    const stages = this.stages;
+    const sees = this.chain.responseStages;
+    this.ex.forgetChunk();
+    for (let i = this.started - 1; i >= 0; i--) {
+      if (unchecked(sees[i])) unchecked(stages[i]).onResponseBody(this.ex, 0, true);
+    }
+    this.ex.forgetChunk();
+    return FilterTrailersStatus.Continue;
+  }
+
   onLog(): void {
     const stages = this.stages;
     for (let i = this.started - 1; i >= 0; i--) unchecked(stages[i]).onLog(this.ex);

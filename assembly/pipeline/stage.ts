@@ -36,7 +36,10 @@ export class Stage {
   /** Response headers; also runs for a local reply (`ex.localReply`). Responses are never held. */
   onResponseHeaders(ex: Exchange, endOfStream: bool): void {}
 
-  /** One chunk of the response body (not cumulative: the pipeline never buffers responses). */
+  /**
+   * One chunk of the response body (not cumulative: the pipeline never buffers responses). A
+   * response that ends with trailers ends with an empty chunk at endOfStream.
+   */
   onResponseBody(ex: Exchange, chunkSize: u32, endOfStream: bool): void {}
 
   /** Access-log time: the request is over (completed, refused or abandoned). */
