@@ -144,6 +144,8 @@ export async function startModelServer(chunkGapMs = 5): Promise<ModelServerHandl
         if (last) progress.lastSent = true;
       }
       if (handle.endDelayMs > 0) await sleep(handle.endDelayMs);
+      // Asked for by the test: the chunked body ends with trailers.
+      if (req.headers["x-test-trailers"] !== undefined) res.addTrailers({ "x-checksum": "1" });
       res.end();
     });
   });

@@ -4,7 +4,7 @@
 // max_body_bytes meets Envoy's buffer limit, and the metrics in Envoy's /stats.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { beforeAllOrFailEach } from "../../harness/hooks";
-import { closeHttp1Connections, http1Request, printEnvoyLogsOnFailure, type Envoy, type HttpRequest } from "../../harness";
+import { closeHttp1Connections, h2cRequest, http1Request, printEnvoyLogsOnFailure, type Envoy, type HttpRequest } from "../../harness";
 import { CACHE_CONFIG, CHAT_PATH, chat } from "../../../host-tests/inference-cache/cases";
 import { sseEvents } from "../../../host-tests/inference-cache/upstream";
 import { chatRequest, startCacheEnvoy, startModelServer, streamRequest, wasmFailureStats, wasmFailures, type ModelServerHandle } from "./envoy";
@@ -34,6 +34,25 @@ function chunked(body: string, size = 65536): HttpRequest {
   const chunks: string[] = [];
   for (let i = 0; i < body.length; i += size) chunks.push(body.slice(i, i + size));
   return { method: "POST", path: CHAT_PATH, headers: { "content-type": "application/json" }, chunks, chunkGapMs: 1 };
+}
+
+/**
+ * A JSON answer whose chunked body ends with trailers (the model server adds them on
+ * x-test-trailers, the route keeps them): Envoy's last body callback has no end of stream there,
+ * the trailers end the response. Over h2c, which carries trailers to the client as they are.
+ */
+async function expectTrailedAnswerStored(envoy: Envoy, content: string): Promise<void> {
+  const req = chatRequest(content, {}, { "x-test-trailers": "1" });
+  const stores = await envoy.stat("wasmcustom.inference_cache.stores.tier=local");
+  const before = server.model.count;
+  const first = await h2cRequest(envoy.listenerUrl, req);
+  expect([first.status, first.headers["x-ai-cache"], first.trailers]).toEqual([200, "MISS", { "x-checksum": "1" }]);
+  expect(server.model.count).toBe(before + 1);
+  expect(await envoy.stat("wasmcustom.inference_cache.stores.tier=local")).toBe(stores + 1);
+  const again = await h2cRequest(envoy.listenerUrl, req);
+  expect([again.status, again.headers["x-ai-cache-reason"], again.text]).toEqual([200, "local-hit", first.text]);
+  expect(server.model.count).toBe(before + 1);
+  await expectNoWasmFailure(envoy);
 }
 
 async function expectNoWasmFailure(envoy: Envoy): Promise<void> {
@@ -88,6 +107,10 @@ describe("inference-cache local tier through Envoy", () => {
       expect([replay.cache, replay.reason, replay.reachedUpstream]).toEqual(["HIT", "local-hit", false]);
       expect(replay.headers["content-type"]).toMatch(/^text\/event-stream/);
       expect(sseEvents(replay.text)).toEqual(events);
+    });
+
+    it("stores a JSON answer that ends with trailers", async () => {
+      await expectTrailedAnswerStored(envoy, "local: trailers, pipeline");
     });
 
     it("reports hits, misses and stores in Envoy's stats, the labels as tags", async () => {
@@ -160,6 +183,10 @@ describe("inference-cache local tier through Envoy", () => {
       expect(bypasses.get("wasmcustom.inference_cache.bypasses.reason=json-too-deep")).toBe(2);
       expect(bypasses.get("wasmcustom.inference_cache.bypasses.reason=body-too-large")).toBe(2);
       await expectNoWasmFailure(envoy);
+    });
+
+    it("stores a JSON answer that ends with trailers", async () => {
+      await expectTrailedAnswerStored(envoy, "bounded: trailers, alone");
     });
   });
 
