@@ -699,7 +699,10 @@ describe("inference-cache entry", () => {
       // The reader's own ttl_ms bounds a record another configuration wrote for longer.
       ["this key's record at the reader's ttl_ms", record(hexKey("k"), 1000n, 9000n), 3000n, 2000n, 3],
       ["this key's record within the reader's ttl_ms", record(hexKey("k"), 1000n, 9000n), 2999n, 2000n, 4],
-      ["this key's record stored ahead of this clock", record(hexKey("k"), 5000n, 9000n), 3000n, 1n, 4],
+      // Written by this Envoy, with this clock: a record over a second ahead means the clock
+      // stepped back, and it would be served for its ttl plus the step.
+      ["this key's record stored a second ahead of this clock", record(hexKey("k"), 4000n, 9000n), 3000n, 1n, 4],
+      ["this key's record stored over a second ahead of this clock", record(hexKey("k"), 4001n, 9000n), 3000n, ANY_AGE, 3],
       ["another key's record at any age", record(hexKey("other"), 0n, 100n), 50n, 1n, 2],
     ])("reads %s", (_name, bytes, now, maxAge, state) => {
       const reads = mod.call("slotStateClockReads") as number;

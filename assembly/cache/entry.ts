@@ -187,11 +187,20 @@ export class SlotRead {
 }
 
 /**
+ * How far ahead of the reader's clock a slot's record may have been stored: the workers read one
+ * clock, so only a step back puts a record well ahead of it, but a reading taken while another
+ * worker wrote may lag that worker's by a little.
+ */
+const CLOCK_STEP_MS: u64 = 1000;
+
+/**
  * Reads a slot's value (null: none) for `key`, at the time `clock` gives. The key is compared in
  * full before the expiry is trusted; `out.entry` is set only when Fresh. The clock is read only
  * for a record of this key: the usual miss (an empty slot, another key's record) needs no time,
- * and a clock reading is a host call. A record is Expired past its own expiry, and once it is
- * `maxAgeMs` old (`entryExpired`).
+ * and a clock reading is a host call. A record is Expired past its own expiry, once it is
+ * `maxAgeMs` old (`entryExpired`), and when it was stored more than CLOCK_STEP_MS after the
+ * clock's now: the slots are this Envoy's own, written with this clock, so the clock stepped
+ * back, and the record would otherwise be served for its ttl plus the step.
  */
 export function readSlot(bytes: ArrayBuffer | null, key: ArrayBuffer, clock: () => u64, maxAgeMs: u64, out: SlotRead = new SlotRead()): SlotRead {
   out.entry = null;
@@ -218,7 +227,7 @@ export function readSlot(bytes: ArrayBuffer | null, key: ArrayBuffer, clock: () 
   }
   const now = clock();
   out.nowMs = now;
-  if (entryExpired(entry, now, maxAgeMs)) {
+  if (entryExpired(entry, now, maxAgeMs) || entry.storedAtMs > now + CLOCK_STEP_MS) {
     out.state = SlotState.Expired;
     return out;
   }
