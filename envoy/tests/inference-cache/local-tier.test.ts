@@ -43,7 +43,7 @@ function chunked(body: string, size = 65536): HttpRequest {
  */
 async function expectTrailedAnswerStored(envoy: Envoy, content: string): Promise<void> {
   const req = chatRequest(content, {}, { "x-test-trailers": "1" });
-  const stores = await envoy.stat("wasmcustom.inference_cache.stores.tier=local");
+  const stores = (await envoy.stat("wasmcustom.inference_cache.stores.tier=local")) ?? 0;
   const before = server.model.count;
   const first = await h2cRequest(envoy.listenerUrl, req);
   expect([first.status, first.headers["x-ai-cache"], first.trailers]).toEqual([200, "MISS", { "x-checksum": "1" }]);
