@@ -356,6 +356,36 @@ describe("token-bucket", () => {
       expect(send(post("w", chat({ max_tokens: 50, temperature: 0, seed: 1 }))).result.response?.headers["x-ratelimit-remaining-tokens"]).toBe("898");
       expect(server.count).toBe(2);
     });
+
+    // The cache keys the request as the client sent it; an answer to its clamped copy (a smaller
+    // max_tokens) would be served, cut short, to the same request when the buckets are full again.
+    for (const form of ["pipeline", "separate"] as const) {
+      it(`keeps an answer served smaller (clamp_max_tokens) out of the cache (${form})`, async () => {
+        const host = new Host();
+        const server = new ModelServer();
+        const config = { ...TOKEN_BUCKET_CONFIG, clamp_max_tokens: true };
+        const plugins = form === "pipeline"
+          ? [await start(host, "build/ai-gateway.wasm", "ai-gateway", { model_router: ROUTER_CONFIG, inference_cache: {}, token_bucket: config })]
+          : [
+            await start(host, "build/ai-gateway.wasm", "model-router", ROUTER_CONFIG),
+            await start(host, "build/ai-gateway.wasm", "inference-cache", {}),
+            await start(host, "build/ai-gateway.wasm", "token-bucket", config),
+          ];
+        const chain = host.chain(...plugins);
+        const send = (req: StepRequest) => drive(host, chain, req, upstreamOf(server));
+        // 912 used: 88 left.
+        send(post("k", chat({ max_tokens: 900 }, "llama", say("Tell me at length"))));
+        const body = chat({ max_tokens: 100, temperature: 0 });
+        const clamped = send(post("k", body)).result.response;
+        expect(clamped?.headers["x-upstream-max-tokens"]).toBe("78");
+        expect(clamped?.headers["cache-control"]).toBe("no-store");
+        expect(clamped?.headers["x-ai-cache"]).toBe("MISS");
+        expect(clamped?.headers["x-ai-cache-reason"]).toBe("upstream-no-store");
+        expect(host.metric("inference_cache.stores.tier=local")).toBe(0);
+        expect(send(post("k", body)).result.response?.headers["x-ai-cache"]).toBe("MISS");
+        expect(server.count).toBe(3);
+      });
+    }
   });
 
   describe("before the cache (separate entries)", () => {

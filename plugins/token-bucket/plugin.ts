@@ -190,6 +190,8 @@ export class TokenBucketStage extends Stage {
   private settled: bool = false;
   /** The request opened a tunnel: its 101 is the upstream's yes, not a failure settled to 0. */
   private tunnel: bool = false;
+  /** Its limit field was lowered (clamp_max_tokens): the answer is not the request's as sent. */
+  private clamped: bool = false;
   private scanner: UsageScanner | null = null;
 
   constructor(private root: TokenBucketRoot) {
@@ -359,6 +361,7 @@ export class TokenBucketStage extends Stage {
     if (out === null || out === body) return;
     ex.replaceBody(out);
     if (ex.requestHeader("content-length") !== null) ex.setRequestHeader("content-length", out.byteLength.toString());
+    this.clamped = true;
     this.root.metrics.add(Stat.Clamps);
   }
 
@@ -478,6 +481,9 @@ export class TokenBucketStage extends Stage {
   onResponseHeaders(ex: Exchange, endOfStream: bool): void {
     if (this.answered) return;
     this.writeHeaders(ex);
+    // A cache keys the request as the client sent it (the inference cache runs before this
+    // stage): an answer to the smaller copy would be served, cut short, to that request later.
+    if (this.clamped) ex.setResponseHeader("cache-control", "no-store");
     // A tunnel's bytes are not a response to read for usage (a realtime session's frames, each
     // response's usage its own): without a scanner its reservation stands.
     if (!this.tunnel) this.scanner = this.root.takeScanner();
