@@ -308,6 +308,21 @@ describe("pipeline", () => {
       expect(second.localResponse?.status).toBe(429);
     });
 
+    it("caches embeddings on a route whose model opts in with cache_nondeterministic, as inference-cache's README shows", async () => {
+      const config = {
+        model_router: ROUTER,
+        inference_cache: { ttl_ms: 600000 },
+        routes: { embeddings: { inference_cache: { ttl_ms: 86400000, models: { iris: { cache_nondeterministic: true } } } } },
+      };
+      const { host, plugin } = await start("ai-gateway", config);
+      const embed = { method: "POST", path: "/v1/embeddings", headers: JSON_CT, body: JSON.stringify({ model: "iris", input: "hello" }) };
+      // No temperature or seed: with the default defaults, temperature 1.
+      expect((await plugin.request(embed)).response?.headers["x-ai-cache-reason"]).toBe("nondeterministic");
+      host.setProperty(["xds", "route_name"], "embeddings");
+      expect((await plugin.request(embed)).response?.headers["x-ai-cache-reason"]).toBe("not-found");
+      expect((await plugin.request(embed)).response?.headers["x-ai-cache-reason"]).toBe("local-hit");
+    });
+
     it("removes a client's x-ai-model, x-ai-model-version and x-ai-tenant in a configuration without the router, and warns of bodies without a model when token_bucket has no default", async () => {
       const config = { token_bucket: { models: { free: { tenant: { requests_per_minute: 1000 } }, llama: { tenant: { requests_per_minute: 1 } } } } };
       const { host, plugin } = await start("ai-gateway", config);
