@@ -394,6 +394,7 @@ interface Facts {
   pragma?: string | null;
   body_bytes?: number;
   model?: string;
+  path?: string;
 }
 type Decision = { action: string; reason: string; status: string; stream: boolean };
 const decide = (facts: Facts, body: string): Decision => mod.json<Decision>("decide", JSON.stringify(facts), body);
@@ -428,6 +429,15 @@ describe("inference-cache policy", () => {
       ["a null seed", {}, '{"seed":null,"temperature":1}', "bypass", "nondeterministic"],
       ["the last of duplicate temperatures", {}, '{"temperature":0,"temperature":1}', "bypass", "nondeterministic"],
       ["a non-object body", {}, "[1,2]", "bypass", "nondeterministic"],
+      // An embedding is not sampled: no temperature or seed needed.
+      ["embeddings without a temperature", { path: "/v1/embeddings" }, '{"model":"e","input":"hi"}', "lookup", ""],
+      ["embeddings with a query and a trailing slash", { path: "/openai/deployments/e/embeddings/?api-version=1" }, '{"input":"hi"}', "lookup", ""],
+      ["TEI's /embed", { path: "/embed" }, '{"inputs":"hi"}', "lookup", ""],
+      ["Ollama's /api/embed", { path: "/api/embed" }, '{"model":"e","input":"hi"}', "lookup", ""],
+      ["a path that only contains embeddings", { path: "/v1/embeddings/chat" }, '{"model":"e"}', "bypass", "nondeterministic"],
+      ["a query that names embeddings", { path: "/v1/chat/completions?x=/embeddings" }, '{"model":"e"}', "bypass", "nondeterministic"],
+      ["a longer last segment", { path: "/v1/myembeddings" }, '{"model":"e"}', "bypass", "nondeterministic"],
+      ["chat without a temperature", { path: "/v1/chat/completions" }, '{"model":"llama"}', "bypass", "nondeterministic"],
       ["a model that opts in", { model: "iris" }, '{"temperature":0.9}', "lookup", ""],
       ["a non-object body of a model that opts in", { model: "iris" }, "[1,2]", "lookup", ""],
       ["client no-store", { cache_control: "no-store" }, T0, "bypass", "client-no-store"],

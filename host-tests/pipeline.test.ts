@@ -308,19 +308,22 @@ describe("pipeline", () => {
       expect(second.localResponse?.status).toBe(429);
     });
 
-    it("caches embeddings on a route whose model opts in with cache_nondeterministic, as inference-cache's README shows", async () => {
+    it("caches embeddings without a temperature or seed, on the embeddings route of inference-cache's README for its ttl_ms", async () => {
       const config = {
         model_router: ROUTER,
         inference_cache: { ttl_ms: 600000 },
-        routes: { embeddings: { inference_cache: { ttl_ms: 86400000, models: { iris: { cache_nondeterministic: true } } } } },
+        routes: { embeddings: { inference_cache: { ttl_ms: 86400000 } }, raw: { inference_cache: false } },
       };
       const { host, plugin } = await start("ai-gateway", config);
       const embed = { method: "POST", path: "/v1/embeddings", headers: JSON_CT, body: JSON.stringify({ model: "iris", input: "hello" }) };
-      // No temperature or seed: with the default defaults, temperature 1.
-      expect((await plugin.request(embed)).response?.headers["x-ai-cache-reason"]).toBe("nondeterministic");
+      const chatNoTemperature = { ...embed, path: "/v1/chat/completions", body: JSON.stringify({ model: "iris", messages: [{ role: "user", content: "hello" }] }) };
       host.setProperty(["xds", "route_name"], "embeddings");
       expect((await plugin.request(embed)).response?.headers["x-ai-cache-reason"]).toBe("not-found");
-      expect((await plugin.request(embed)).response?.headers["x-ai-cache-reason"]).toBe("local-hit");
+      host.advance(700_000); // past the base's ttl_ms, within the route's
+      const hit = (await plugin.request(embed)).response;
+      expect([hit?.headers["x-ai-cache-reason"], hit?.headers["age"]]).toEqual(["local-hit", "700"]);
+      // A chat answer without a temperature is sampled (the default 1).
+      expect((await plugin.request(chatNoTemperature)).response?.headers["x-ai-cache-reason"]).toBe("nondeterministic");
     });
 
     it("removes a client's x-ai-model, x-ai-model-version and x-ai-tenant in a configuration without the router, and warns of bodies without a model when token_bucket has no default", async () => {

@@ -80,6 +80,7 @@ export function chat(extra: Record<string, unknown> = {}, model = "llama"): stri
 const withSeed = (digits: string): string => chat({ seed: 0 }).replace('"seed":0', `"seed":${digits}`);
 
 const post = (body: string, headers: Record<string, string> = {}): StepRequest => ({ method: "POST", path: CHAT_PATH, headers: { ...JSON_CT, ...headers }, body });
+const embeddings = (input: string): StepRequest => ({ method: "POST", path: "/v1/embeddings", headers: JSON_CT, body: JSON.stringify({ model: "llama", input }) });
 const miss = (extra: Partial<StepExpect> = {}): StepExpect => ({ status: 200, cache: "MISS", reason: "not-found", upstream: true, key: true, ...extra });
 const hit = (of: number, extra: Partial<StepExpect> = {}): StepExpect => ({ status: 200, cache: "HIT", reason: "local-hit", upstream: false, sameBodyAs: of, sameKeyAs: of, key: true, ...extra });
 const bypass = (reason: string, extra: Partial<StepExpect> = {}): StepExpect => ({ status: 200, cache: "BYPASS", reason, upstream: true, key: false, ...extra });
@@ -139,6 +140,14 @@ export const CASES: CacheCase[] = [
       { request: post(chat({ temperature: 0.7, seed: "7" })), expect: bypass("nondeterministic") },
       { request: post(chat({ temperature: 0.7, seed: 1.5 })), expect: bypass("nondeterministic") },
       { request: post(chat({ temperature: 0.7, seed: true })), expect: bypass("nondeterministic") },
+    ],
+  },
+  {
+    name: "caches an embeddings request, which nothing samples, without a temperature or seed",
+    steps: [
+      { request: embeddings("What is 2+2?"), expect: miss() },
+      { request: embeddings("What is 2+2?"), expect: hit(0) },
+      { request: post(JSON.stringify({ model: "llama", messages: [{ role: "user", content: "What is 2+2?" }] })), expect: bypass("nondeterministic") },
     ],
   },
   {

@@ -10,7 +10,7 @@ import { JsonResult, JsonValue, JsonWriter, parseJson, parseJsonText } from "../
 import { CacheConfig, ModelPolicy, parseConfig } from "../../plugins/inference-cache/config";
 import { canonicalBody, computeKey, KeyRequest } from "../../plugins/inference-cache/key";
 import {
-  ageHeaderMs, bodyKindOf, cacheStatusName, decideRequest, decideResponse, freshnessLimitMs, remainingLifetimeMs, hasDirective, REASONS, reasonName, RequestDecision,
+  ageHeaderMs, bodyKindOf, isEmbeddingsPath, cacheStatusName, decideRequest, decideResponse, freshnessLimitMs, remainingLifetimeMs, hasDirective, REASONS, reasonName, RequestDecision,
   RequestFacts, ResponseFacts,
 } from "../../plugins/inference-cache/policy";
 import { jsonToSse, replayFor, SseReader, sseToJson } from "../../plugins/inference-cache/sse";
@@ -111,7 +111,7 @@ function optionalString(facts: JsonValue, name: string): string | null {
 }
 
 /**
- * The request decision for `facts` (`{"method","content_type","cache_control","pragma",
+ * The request decision for `facts` (`{"method","path","content_type","cache_control","pragma",
  * "body_bytes","model"}`, absent or null headers as null) and `body` (parsed with the current
  * limits; empty means none): `{"action","reason","status","stream"}`.
  */
@@ -123,6 +123,11 @@ export function decide(factsData: usize, body: usize): usize {
   f.contentType = optionalString(facts, "content_type");
   f.cacheControl = optionalString(facts, "cache_control");
   f.pragma = optionalString(facts, "pragma");
+  const path = optionalString(facts, "path");
+  if (path !== null) {
+    const bytes = String.UTF8.encode(path);
+    f.samplingFree = isEmbeddingsPath(changetype<usize>(bytes), bytes.byteLength);
+  }
   const size = facts.get("body_bytes");
   const bytes = input(body);
   f.bodyBytes = size !== null ? size.asInteger() : <i64>bytes.byteLength;

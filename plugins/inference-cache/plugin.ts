@@ -27,7 +27,7 @@ import { KEY_BYTES, KeyRequest, computeKeyInto } from "./key";
 import { CacheMetrics, Tier } from "./metrics";
 import {
   CACHE_STATUS_NAMES, CacheStatus, ERROR_MEMBER, REASONS, Reason, ReasonInfo, RequestAction, RequestDecision, RequestFacts, ResponseFacts,
-  bodyKindOf, decideOnHeaders, decideRequest, ageHeaderMs, decideResponse, maxStoredBodyBytes, remainingLifetimeMs, reasonName, releaseMemberScratch, sharedRecordUsable,
+  bodyKindOf, decideOnHeaders, decideRequest, ageHeaderMs, decideResponse, isEmbeddingsPath, maxStoredBodyBytes, remainingLifetimeMs, reasonName, releaseMemberScratch, sharedRecordUsable,
 } from "./policy";
 import { SharedReadTarget, SharedTierClient } from "./shared";
 import { isJsonEventStream, Replay, SseReader, replayFor } from "./sse";
@@ -258,6 +258,7 @@ export class CacheStage extends Stage {
     facts.cacheControl = headers.get("cache-control");
     facts.pragma = headers.get("pragma");
     facts.bodyBytes = endOfStream ? 0 : ex.clientBodyLength();
+    facts.samplingFree = headers.find(":path") && isEmbeddingsPath(headers.valuePtr, headers.valueLength);
     const early = decideOnHeaders(this.root.cfg, facts);
     if (early != Reason.None) return this.bypass(early);
     return StageAction.NeedBody;

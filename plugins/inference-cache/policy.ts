@@ -143,6 +143,27 @@ export class RequestFacts {
   pragma: string | null = null;
   /** From content-length when known, else the body's size; -1 unknown; 0 no body. */
   bodyBytes: i64 = -1;
+  /** The path is an embeddings API's (`isEmbeddingsPath`): nothing in the answer is sampled. */
+  samplingFree: bool = false;
+}
+
+/**
+ * Whether a request path (`len` bytes at `ptr`) is an embeddings API's: its last segment before
+ * any query is `embeddings` (OpenAI's, Azure OpenAI's, vLLM's and llama.cpp's `/v1/embeddings`,
+ * Ollama's `/api/embeddings`) or `embed` (Hugging Face TEI's `/embed`, Ollama's `/api/embed`).
+ * An embedding is not sampled: no temperature or seed takes part, the same input gives the same
+ * vector, so such a request is cached without temperature 0 or a seed.
+ */
+export function isEmbeddingsPath(ptr: usize, len: i32): bool {
+  let end = 0;
+  while (end < len && load<u8>(ptr + <usize>end) != 0x3F) end++; // ?
+  // A trailing slash ends no segment of its own.
+  if (end > 0 && load<u8>(ptr + <usize>(end - 1)) == 0x2F) end--;
+  let start = end;
+  while (start > 0 && load<u8>(ptr + <usize>(start - 1)) != 0x2F) start--;
+  const n = end - start;
+  const p = ptr + <usize>start;
+  return (n == 10 && sameAscii(p, "embeddings")) || (n == 5 && sameAscii(p, "embed"));
 }
 
 export class RequestDecision {
@@ -182,7 +203,7 @@ export function decideOnHeaders(cfg: CacheConfig, facts: RequestFacts): Reason {
 /**
  * The whole request decision. `parsed` is the body parsed with `cfg.bodyLimits` (null when
  * there is no body). Order: method, client no-store, content type, size, JSON, a `stream` that
- * is not a boolean, determinism, then key-only, client no-cache (Refresh), else Lookup.
+ * is not a boolean, determinism (an embeddings path needs none), then key-only, client no-cache (Refresh), else Lookup.
  */
 export function decideRequest(
   cfg: CacheConfig, model: ModelPolicy, facts: RequestFacts, parsed: JsonResult | null,
@@ -204,7 +225,9 @@ export function decideRequest(
   // refuses, the cache's reader would take it as false; whichever answer was stored, another
   // client's request of the same key could be served the other kind.
   if (streamNode >= 0 && !streamNodeIsBoolOrNull(body)) return out.set(RequestAction.Bypass, Reason.StreamNotBoolean);
-  if (!model.cacheNondeterministic && !deterministicFound(body, cfg.rules)) return out.set(RequestAction.Bypass, Reason.Nondeterministic);
+  if (!model.cacheNondeterministic && !facts.samplingFree && !deterministicFound(body, cfg.rules)) {
+    return out.set(RequestAction.Bypass, Reason.Nondeterministic);
+  }
   if (cfg.keyOnly) return out.set(RequestAction.KeyOnly, Reason.KeyOnly);
   if (clientNoCache(facts)) return out.set(RequestAction.Refresh, Reason.ClientNoCache);
   return out.set(RequestAction.Lookup, Reason.None);
