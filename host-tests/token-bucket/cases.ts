@@ -71,6 +71,8 @@ export interface StepExpect {
   upstreamMaxTokens?: number | "none";
   /** The max_output_tokens a Responses API request reached the upstream with ("none": absent). */
   upstreamMaxOutputTokens?: number | "none";
+  /** The response's cache-control ("no-store" on an answer served smaller); null: absent. */
+  cacheControl?: string | null;
   /** Text the refusal's message contains. */
   messageIncludes?: string;
   contentType?: "json" | "sse";
@@ -258,11 +260,12 @@ export const CASES: TokenBucketCase[] = [
     name: "serves a request that does not fit smaller with clamp_max_tokens",
     config: { clamp_max_tokens: true },
     steps: [
-      { request: post("i", chat({ max_tokens: 900 }, "llama", say("Tell me at length"))), expect: ok({ remaining: { tokens: 90 }, llmTokens: 912 }) },
-      // 88 left: max_tokens 78; 42 used.
-      { request: post("i", chat({ max_tokens: 100 })), expect: ok({ remaining: { tokens: 0 }, upstreamMaxTokens: 78, llmTokens: 42 }) },
+      { request: post("i", chat({ max_tokens: 900 }, "llama", say("Tell me at length"))), expect: ok({ remaining: { tokens: 90 }, llmTokens: 912, cacheControl: null }) },
+      // 88 left: max_tokens 78; 42 used. An answer served smaller is no answer to the request as
+      // sent: no cache keyed by that may store it.
+      { request: post("i", chat({ max_tokens: 100 })), expect: ok({ remaining: { tokens: 0 }, upstreamMaxTokens: 78, llmTokens: 42, cacheControl: "no-store" }) },
       // 46 left: max_tokens 36.
-      { request: post("i", chat()), expect: ok({ remaining: { tokens: 0 }, upstreamMaxTokens: 36, llmTokens: 42 }) },
+      { request: post("i", chat()), expect: ok({ remaining: { tokens: 0 }, upstreamMaxTokens: 36, llmTokens: 42, cacheControl: "no-store" }) },
       // 4 left, fewer than 10 + clamp_min_tokens 16.
       { request: post("i", chat({ max_tokens: 100 })), expect: limited("tokens_limited", "tokens", { remaining: { tokens: 4 }, retryAfter: [22 * 60 - 5, 22 * 60] }) },
     ],

@@ -86,6 +86,8 @@ export function checkStep(label: string, step: TokenBucketStep, seen: SeenRespon
   if (e.llmTokens !== undefined) expect(seen.llmTokens, at).toBe(String(e.llmTokens));
   if (e.upstreamMaxTokens !== undefined) expect(h["x-upstream-max-tokens"], at).toBe(String(e.upstreamMaxTokens));
   if (e.upstreamMaxOutputTokens !== undefined) expect(h["x-upstream-max-output-tokens"], at).toBe(String(e.upstreamMaxOutputTokens));
+  if (e.cacheControl === null) expect(h["cache-control"], at).toBeUndefined();
+  else if (e.cacheControl !== undefined) expect(h["cache-control"], at).toBe(e.cacheControl);
   if (e.contentType === "sse") expect(h["content-type"], at).toMatch(/^text\/event-stream/);
   if (e.contentType === "json") expect(h["content-type"], at).toMatch(/^application\/json/);
 }
