@@ -203,7 +203,8 @@ export function decideOnHeaders(cfg: CacheConfig, facts: RequestFacts): Reason {
 /**
  * The whole request decision. `parsed` is the body parsed with `cfg.bodyLimits` (null when
  * there is no body). Order: method, client no-store, content type, size, JSON, a `stream` that
- * is not a boolean, determinism (an embeddings path needs none), then key-only, client no-cache (Refresh), else Lookup.
+ * is not a boolean, determinism (an embeddings path needs none), then key-only, client no-cache
+ * (Refresh), else Lookup.
  */
 export function decideRequest(
   cfg: CacheConfig, model: ModelPolicy, facts: RequestFacts, parsed: JsonResult | null,
