@@ -211,6 +211,22 @@ describe("inference-cache", () => {
       expect(r.server.count).toBe(1);
     });
 
+    it.each(CACHE_FORMS)("decides a request's determinism by its own path while another stream's headers come between its headers and body (%s)", async (form) => {
+      const r = await rig(form, CACHE_CONFIG);
+      const chain = r.host.chain(...r.plugins);
+      // A chat request without a temperature (sampled), then an embeddings request's headers on
+      // the same worker before the chat body arrives.
+      const sampled = chain.newStream();
+      sampled.requestHeaders({ ":method": "POST", ":path": CHAT_PATH, "content-type": "application/json" });
+      const embeddings = chain.newStream();
+      embeddings.requestHeaders({ ":method": "POST", ":path": "/v1/embeddings", "content-type": "application/json" });
+      sampled.requestBody(JSON.stringify({ model: "llama", messages: [{ role: "user", content: "Tell a story" }] }), { endOfStream: true });
+      sampled.responseHeaders({ "content-type": "application/json" });
+      expect([sampled.response?.headers["x-ai-cache"], sampled.response?.headers["x-ai-cache-reason"]]).toEqual(["BYPASS", "nondeterministic"]);
+      sampled.finish();
+      embeddings.finish();
+    });
+
     it("does not store a stream that ends without [DONE]", async () => {
       const r = await rig("alone", CACHE_CONFIG);
       const answer = r.server.answer.bind(r.server);

@@ -194,6 +194,8 @@ export class CacheStage extends Stage {
   /** The request's reason: a BYPASS reason, or the MISS reason of the lookup. */
   private reason: Reason = Reason.None;
   private stream: bool = false;
+  /** The request's path is an embeddings API's: kept for the body, as the root's facts are shared. */
+  private samplingFree: bool = false;
   private policy: ModelPolicy | null = null;
   private tenant: string = "";
   /** The request's key, once computed, as four words (no buffer of its own: see `keyBytes`). */
@@ -258,7 +260,8 @@ export class CacheStage extends Stage {
     facts.cacheControl = headers.get("cache-control");
     facts.pragma = headers.get("pragma");
     facts.bodyBytes = endOfStream ? 0 : ex.clientBodyLength();
-    facts.samplingFree = headers.find(":path") && isEmbeddingsPath(headers.valuePtr, headers.valueLength);
+    this.samplingFree = headers.find(":path") && isEmbeddingsPath(headers.valuePtr, headers.valueLength);
+    facts.samplingFree = this.samplingFree;
     const early = decideOnHeaders(this.root.cfg, facts);
     if (early != Reason.None) return this.bypass(early);
     return StageAction.NeedBody;
@@ -279,6 +282,8 @@ export class CacheStage extends Stage {
     // The limit is on what the client sent: a router's rewrite of `model` before us must not
     // move it by the length of an upstream model name.
     facts.bodyBytes = <i64>ex.clientBodySize;
+    // Another stream's headers may have come between this request's headers and its body.
+    facts.samplingFree = this.samplingFree;
     const parsed = ex.json(cfg.bodyLimits);
     const doc = parsed.ok ? parsed.value : null;
     const model = ex.routedModel(doc);
