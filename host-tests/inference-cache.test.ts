@@ -362,6 +362,18 @@ describe("inference-cache", () => {
       expect(ra.host.metric("inference_cache.stores.tier=shared")).toBe(1);
     });
 
+    it("keeps serving a shared hit from the local slot when the writing Envoy's clock runs ahead of the reader's", async () => {
+      const { ra, rb } = await twoEnvoys(SHARED, SHARED);
+      // Another machine's clock, 5 s ahead: its record was stored "after" this Envoy's now.
+      ra.host.advance(5000);
+      expect((await ra.send(post(chat()))).response?.headers["x-ai-cache"]).toBe("MISS");
+      expect((await rb.send(post(chat()))).response?.headers["x-ai-cache-reason"]).toBe("shared-hit");
+      // The shared hit filled b's local tier: the copy is not a record that b's clock stepped back past.
+      const third = await rb.send(post(chat()));
+      expect(third.response?.headers["x-ai-cache-reason"]).toBe("local-hit");
+      expect(rb.host.metric("inference_cache.hits.tier=shared")).toBe(1);
+    });
+
     it("serves a shared record no older than the reader's own ttl_ms, and counts a shared hit copied over another key's entry as an eviction", async () => {
       // A stores for 60 s; B's operator has since lowered ttl_ms to 2 s (and B has one slot).
       const { a, b, ra, rb } = await twoEnvoys(SHARED, { ...SHARED, ttl_ms: 2000, slots: 1 });

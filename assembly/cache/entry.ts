@@ -187,6 +187,14 @@ export class SlotRead {
 }
 
 /**
+ * Dates a record (as encoded, at `base`) `storedAtMs`: a shared-tier record copied into a slot,
+ * stored ahead of this clock by another machine's, is this Envoy's from now (its age 0 here).
+ */
+export function restampEntry(base: usize, storedAtMs: u64): void {
+  store<u64>(base, storedAtMs, 40);
+}
+
+/**
  * How far ahead of the reader's clock a slot's record may have been stored: the workers read one
  * clock, so only a step back puts a record well ahead of it, but a reading taken while another
  * worker wrote may lag that worker's by a little.

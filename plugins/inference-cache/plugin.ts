@@ -11,7 +11,7 @@
 // hashed here, so a client cannot choose it by sending x-ai-tenant.
 
 import { localReplyHeaders, nowMillis, sendLocalResponseRaw, SharedValue, WasmResult } from "../../assembly/index";
-import { BodyKind, CacheEntry, SLOT_KEY_ROOM, SlotRead, SlotState, entrySize, readSlot, slotOf, writeEntryHead, writeSlotKey } from "../../assembly/cache/entry";
+import { BodyKind, CacheEntry, SLOT_KEY_ROOM, SlotRead, SlotState, entrySize, readSlot, slotOf, restampEntry, writeEntryHead, writeSlotKey } from "../../assembly/cache/entry";
 import { hexInto } from "../../assembly/crypto/sha256";
 import { parseDecimalAt, writeDecimal } from "../../assembly/http/decimal";
 import { RepeatedValue } from "../../assembly/host/repeated-value";
@@ -371,7 +371,11 @@ export class CacheStage extends Stage {
     }
     if (entry !== null) {
       // A shared hit also fills the local slot, so this worker's next request stays local.
-      if (this.serve(entry, Tier.Shared, nowMillis())) {
+      const now = nowMillis();
+      if (this.serve(entry, Tier.Shared, now)) {
+        // Another machine's clock may run ahead of this one: a slot's record stored after this
+        // clock's now reads as a clock stepped back (readSlot), so the copy is dated now.
+        if (entry.storedAtMs > now) restampEntry(changetype<usize>(entry.source), now);
         this.storeLocal(changetype<usize>(entry.source), entry.source.byteLength, this.slotTaken);
         ex.resume(StageAction.Stop);
         return;
