@@ -227,6 +227,21 @@ describe("inference-cache", () => {
       embeddings.finish();
     });
 
+    it.each(CACHE_FORMS)("decides a request by its own headers while another stream's headers come between its headers and body (%s)", async (form) => {
+      const r = await rig(form, CACHE_CONFIG);
+      const chain = r.host.chain(...r.plugins);
+      const post = chain.newStream();
+      post.requestHeaders({ ":method": "POST", ":path": CHAT_PATH, "content-type": "application/json" });
+      // A GET of the model list on the same worker before the chat body arrives.
+      const list = chain.newStream();
+      list.requestHeaders({ ":method": "GET", ":path": "/v1/models" }, { endOfStream: true });
+      post.requestBody(chat(), { endOfStream: true });
+      post.responseHeaders({ "content-type": "application/json" });
+      expect([post.response?.headers["x-ai-cache"], post.response?.headers["x-ai-cache-reason"]]).toEqual(["MISS", "not-found"]);
+      post.finish();
+      list.finish();
+    });
+
     it("does not store a stream that ends without [DONE]", async () => {
       const r = await rig("alone", CACHE_CONFIG);
       const answer = r.server.answer.bind(r.server);

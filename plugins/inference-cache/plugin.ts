@@ -194,8 +194,6 @@ export class CacheStage extends Stage {
   /** The request's reason: a BYPASS reason, or the MISS reason of the lookup. */
   private reason: Reason = Reason.None;
   private stream: bool = false;
-  /** The request's path is an embeddings API's: kept for the body, as the root's facts are shared. */
-  private samplingFree: bool = false;
   private policy: ModelPolicy | null = null;
   private tenant: string = "";
   /** The request's key, once computed, as four words (no buffer of its own: see `keyBytes`). */
@@ -253,18 +251,26 @@ export class CacheStage extends Stage {
     ex.removeRequestHeader(CACHE_HEADER);
     ex.removeRequestHeader(REASON_HEADER);
     ex.removeRequestHeader(KEY_HEADER);
+    const facts = this.readFacts(ex);
+    facts.bodyBytes = endOfStream ? 0 : ex.clientBodyLength();
+    const early = decideOnHeaders(this.root.cfg, facts);
+    if (early != Reason.None) return this.bypass(early);
+    return StageAction.NeedBody;
+  }
+
+  /**
+   * The request's header facts, into the root's `facts`. The root's are every stream's: another
+   * stream's headers may come between this request's headers and its body, so the body reads them again.
+   */
+  private readFacts(ex: Exchange): RequestFacts {
     const facts = this.root.facts;
     const headers = ex.headerView();
     facts.method = ex.method();
     facts.contentType = this.root.requestContentType.of(headers, "content-type");
     facts.cacheControl = headers.get("cache-control");
     facts.pragma = headers.get("pragma");
-    facts.bodyBytes = endOfStream ? 0 : ex.clientBodyLength();
-    this.samplingFree = headers.find(":path") && isEmbeddingsPath(headers.valuePtr, headers.valueLength);
-    facts.samplingFree = this.samplingFree;
-    const early = decideOnHeaders(this.root.cfg, facts);
-    if (early != Reason.None) return this.bypass(early);
-    return StageAction.NeedBody;
+    facts.samplingFree = headers.find(":path") && isEmbeddingsPath(headers.valuePtr, headers.valueLength);
+    return facts;
   }
 
   maxBodyBytes(): u32 {
@@ -278,12 +284,10 @@ export class CacheStage extends Stage {
   onRequestBody(ex: Exchange): StageAction {
     const root = this.root;
     const cfg = root.cfg;
-    const facts = root.facts;
+    const facts = this.readFacts(ex);
     // The limit is on what the client sent: a router's rewrite of `model` before us must not
     // move it by the length of an upstream model name.
     facts.bodyBytes = <i64>ex.clientBodySize;
-    // Another stream's headers may have come between this request's headers and its body.
-    facts.samplingFree = this.samplingFree;
     const parsed = ex.json(cfg.bodyLimits);
     const doc = parsed.ok ? parsed.value : null;
     const model = ex.routedModel(doc);
