@@ -211,36 +211,28 @@ describe("inference-cache", () => {
       expect(r.server.count).toBe(1);
     });
 
-    it.each(CACHE_FORMS)("decides a request's determinism by its own path while another stream's headers come between its headers and body (%s)", async (form) => {
-      const r = await rig(form, CACHE_CONFIG);
-      const chain = r.host.chain(...r.plugins);
-      // A chat request without a temperature (sampled), then an embeddings request's headers on
-      // the same worker before the chat body arrives.
-      const sampled = chain.newStream();
-      sampled.requestHeaders({ ":method": "POST", ":path": CHAT_PATH, "content-type": "application/json" });
-      const embeddings = chain.newStream();
-      embeddings.requestHeaders({ ":method": "POST", ":path": "/v1/embeddings", "content-type": "application/json" });
-      sampled.requestBody(JSON.stringify({ model: "llama", messages: [{ role: "user", content: "Tell a story" }] }), { endOfStream: true });
-      sampled.responseHeaders({ "content-type": "application/json" });
-      expect([sampled.response?.headers["x-ai-cache"], sampled.response?.headers["x-ai-cache-reason"]]).toEqual(["BYPASS", "nondeterministic"]);
-      sampled.finish();
-      embeddings.finish();
-    });
-
-    it.each(CACHE_FORMS)("decides a request by its own headers while another stream's headers come between its headers and body (%s)", async (form) => {
-      const r = await rig(form, CACHE_CONFIG);
-      const chain = r.host.chain(...r.plugins);
-      const post = chain.newStream();
-      post.requestHeaders({ ":method": "POST", ":path": CHAT_PATH, "content-type": "application/json" });
-      // A GET of the model list on the same worker before the chat body arrives.
-      const list = chain.newStream();
-      list.requestHeaders({ ":method": "GET", ":path": "/v1/models" }, { endOfStream: true });
-      post.requestBody(chat(), { endOfStream: true });
-      post.responseHeaders({ "content-type": "application/json" });
-      expect([post.response?.headers["x-ai-cache"], post.response?.headers["x-ai-cache-reason"]]).toEqual(["MISS", "not-found"]);
-      post.finish();
-      list.finish();
-    });
+    // Another stream's headers on the same worker between a request's headers and its body: the
+    // body's decision is the request's own (an embeddings path, a GET of the model list).
+    const INTERLOPERS: [string, Record<string, string>, string, [string, string]][] = [
+      ["an embeddings request's, before a sampled chat body", { ":method": "POST", ":path": "/v1/embeddings", "content-type": "application/json" },
+        JSON.stringify({ model: "llama", messages: [{ role: "user", content: "Tell a story" }] }), ["BYPASS", "nondeterministic"]],
+      ["a GET of the model list, before a deterministic chat body", { ":method": "GET", ":path": "/v1/models" }, chat(), ["MISS", "not-found"]],
+    ];
+    for (const form of CACHE_FORMS) {
+      it.each(INTERLOPERS)(`decides by its own headers with %s between its headers and body (${form})`, async (_name, other, body, want) => {
+        const r = await rig(form, CACHE_CONFIG);
+        const chain = r.host.chain(...r.plugins);
+        const mine = chain.newStream();
+        mine.requestHeaders({ ":method": "POST", ":path": CHAT_PATH, "content-type": "application/json" });
+        const theirs = chain.newStream();
+        theirs.requestHeaders(other, { endOfStream: other[":method"] === "GET" });
+        mine.requestBody(body, { endOfStream: true });
+        mine.responseHeaders({ "content-type": "application/json" });
+        expect([mine.response?.headers["x-ai-cache"], mine.response?.headers["x-ai-cache-reason"]]).toEqual(want);
+        mine.finish();
+        theirs.finish();
+      });
+    }
 
     it("does not store a stream that ends without [DONE]", async () => {
       const r = await rig("alone", CACHE_CONFIG);
