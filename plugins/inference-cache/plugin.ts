@@ -88,7 +88,6 @@ export class CacheRoot extends StageRoot {
   /** The buffer the last slot read was copied into, lent for the next (`KEEP_SLOT_BYTES` at most). */
   slotBuffer: ArrayBuffer | null = null;
   readonly replay: Replay = new Replay();
-  readonly facts: RequestFacts = new RequestFacts();
   readonly responseFacts: ResponseFacts = new ResponseFacts();
   readonly keyRequest: KeyRequest = new KeyRequest();
   /** The content types of the last request and response, as strings made once for repeats. */
@@ -194,6 +193,8 @@ export class CacheStage extends Stage {
   /** The request's reason: a BYPASS reason, or the MISS reason of the lookup. */
   private reason: Reason = Reason.None;
   private stream: bool = false;
+  /** The request's header facts, read at its headers: its own, as decisions span its headers and body. */
+  private readonly facts: RequestFacts = new RequestFacts();
   private policy: ModelPolicy | null = null;
   private tenant: string = "";
   /** The request's key, once computed, as four words (no buffer of its own: see `keyBytes`). */
@@ -251,26 +252,18 @@ export class CacheStage extends Stage {
     ex.removeRequestHeader(CACHE_HEADER);
     ex.removeRequestHeader(REASON_HEADER);
     ex.removeRequestHeader(KEY_HEADER);
-    const facts = this.readFacts(ex);
-    facts.bodyBytes = endOfStream ? 0 : ex.clientBodyLength();
-    const early = decideOnHeaders(this.root.cfg, facts);
-    if (early != Reason.None) return this.bypass(early);
-    return StageAction.NeedBody;
-  }
-
-  /**
-   * The request's header facts, into the root's `facts`. The root's are every stream's: another
-   * stream's headers may come between this request's headers and its body, so the body reads them again.
-   */
-  private readFacts(ex: Exchange): RequestFacts {
-    const facts = this.root.facts;
+    // Read once, kept for the body: another stream's headers may come between.
+    const facts = this.facts;
     const headers = ex.headerView();
     facts.method = ex.method();
     facts.contentType = this.root.requestContentType.of(headers, "content-type");
     facts.cacheControl = headers.get("cache-control");
     facts.pragma = headers.get("pragma");
     facts.samplingFree = headers.find(":path") && isEmbeddingsPath(headers.valuePtr, headers.valueLength);
-    return facts;
+    facts.bodyBytes = endOfStream ? 0 : ex.clientBodyLength();
+    const early = decideOnHeaders(this.root.cfg, facts);
+    if (early != Reason.None) return this.bypass(early);
+    return StageAction.NeedBody;
   }
 
   maxBodyBytes(): u32 {
@@ -284,7 +277,7 @@ export class CacheStage extends Stage {
   onRequestBody(ex: Exchange): StageAction {
     const root = this.root;
     const cfg = root.cfg;
-    const facts = this.readFacts(ex);
+    const facts = this.facts;
     // The limit is on what the client sent: a router's rewrite of `model` before us must not
     // move it by the length of an upstream model name.
     facts.bodyBytes = <i64>ex.clientBodySize;
