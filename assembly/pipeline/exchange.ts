@@ -41,6 +41,10 @@ export const MODEL_HEADER = "x-ai-model";
 export const VERSION_HEADER = "x-ai-model-version";
 /** The router's tenant header: a hash of the identity, for later entries and access logs. */
 export const TENANT_HEADER = "x-ai-tenant";
+// The three as UTF-8, for the router's writes on every request (no encoding on the request path).
+export const MODEL_HEADER_BYTES = String.UTF8.encode(MODEL_HEADER);
+export const VERSION_HEADER_BYTES = String.UTF8.encode(VERSION_HEADER);
+export const TENANT_HEADER_BYTES = String.UTF8.encode(TENANT_HEADER);
 /**
  * Property the router sets when it sets the headers above (Envoy filter state
  * `wasm.ai_model_routed`, which a client cannot send): a later separate entry trusts the headers

@@ -16,6 +16,7 @@ export class TenantDigests {
   private identities: StaticArray<ArrayBuffer> = new StaticArray<ArrayBuffer>(SLOTS);
   private digests: StaticArray<string> = new StaticArray<string>(SLOTS);
   private tenants: StaticArray<string> = new StaticArray<string>(SLOTS);
+  private tenantsBytes: StaticArray<ArrayBuffer> = new StaticArray<ArrayBuffer>(SLOTS);
   private hasher: Sha256 = new Sha256();
   private slot: i32 = 0;
 
@@ -36,7 +37,9 @@ export class TenantDigests {
     const digest = toHex(this.hasher.update(copy).final());
     unchecked((this.identities[slot] = copy));
     unchecked((this.digests[slot] = digest));
-    unchecked((this.tenants[slot] = digest.substring(0, this.tenantHexChars)));
+    const tenant = digest.substring(0, this.tenantHexChars);
+    unchecked((this.tenants[slot] = tenant));
+    unchecked((this.tenantsBytes[slot] = String.UTF8.encode(tenant)));
   }
 
   /** Hex SHA-256 (64 digits) of header `name`'s value in `headers`, "" when absent or empty. */
@@ -54,6 +57,11 @@ export class TenantDigests {
   /** Its x-ai-tenant: the first `tenantHexChars` digits. */
   get tenant(): string {
     return unchecked(this.tenants[this.slot]);
+  }
+
+  /** The same as UTF-8, as the router writes it (no encoding per request). */
+  get tenantBytes(): ArrayBuffer {
+    return unchecked(this.tenantsBytes[this.slot]);
   }
 }
 

@@ -74,6 +74,8 @@ export class RouterConfig {
   tenantHexChars: i32 = 16;
   /** x-ai-tenant when the identity header is absent; "" leaves the header out. */
   anonymousTenant: string = "anonymous";
+  /** `anonymousTenant` as UTF-8. */
+  anonymousTenantBytes: ArrayBuffer = String.UTF8.encode("anonymous");
   absentStateReady: bool = true;
   healthRefreshMs: u32 = 1000;
   retryAfterS: u32 = 5;
@@ -166,6 +168,7 @@ export function parseRouterConfig(root: JsonValue): ConfigResult {
   cfg.tenantHexChars = <i32>c.integer(root, "tenant_hex_chars", "", cfg.tenantHexChars, 8, 64);
   cfg.anonymousTenant = c.string(root, "anonymous_tenant", "", cfg.anonymousTenant, isAnonymousTenant,
     "\"\" or up to 64 letters, digits, '.', '_', '-' with at least one that is not a hex digit");
+  cfg.anonymousTenantBytes = String.UTF8.encode(cfg.anonymousTenant);
   cfg.absentStateReady = c.bool(root, "absent_state_ready", "", cfg.absentStateReady);
   cfg.healthRefreshMs = <u32>c.integer(root, "health_refresh_ms", "", cfg.healthRefreshMs, 0, 60_000);
   // A refresh interval is a tick on every worker: none shorter than warmup-health's shortest.

@@ -13,6 +13,7 @@ import { HeaderPair, randomBelow, sendLocalResponse } from "../../assembly/index
 import { JsonValue, parseJsonText, quoteJsonString } from "../../assembly/json/index";
 import { Exchange, Stage, StageAction, StageConfigResult, StageKind, StageRoot, registerStage } from "../../assembly/pipeline/index";
 import { MODEL_HEADER, RouterConfig, StickyKey, TENANT_HEADER, VERSION_HEADER, parseRouterConfig } from "./config";
+import { MODEL_HEADER_BYTES, TENANT_HEADER_BYTES, VERSION_HEADER_BYTES } from "../../assembly/pipeline/exchange";
 import { ErrorKind, bodyErrorMessage, echo, sendError } from "./errors";
 import { HealthCache } from "./health";
 import { RouterMetrics } from "./metrics";
@@ -23,6 +24,7 @@ import { MAX_REF_CHARS, ModelRef, Source, isJsonContentType, parseModelRef, path
 
 export const ROOT_ID = "model-router";
 
+const NO_BYTES = new ArrayBuffer(0);
 // A parsed `null`, for value objects before their first bind.
 const EMPTY_TREE = (parseJsonText("null").value as JsonValue).tree;
 export const SECTION = "model_router";
@@ -109,6 +111,8 @@ class RouterStage extends Stage {
   private identityDigest: string = "";
   /** x-ai-tenant: the digest's first `tenant_hex_chars` digits, `anonymous_tenant` without an identity, "" without `tenant_header`. */
   private tenant: string = "";
+  /** `tenant` as UTF-8 (the configuration's or the digest table's bytes, not made per request). */
+  private tenantBytes: ArrayBuffer = NO_BYTES;
   /** `identify` ran: the two above are this request's. */
   private identified: bool = false;
   private routedModel: ModelEntry | null = null;
@@ -421,10 +425,11 @@ class RouterStage extends Stage {
     // Every client-sent copy was removed at the headers: appending is enough.
     ex.addRequestHeaderRaw(cfg.clusterHeader, cfg.clusterHeaderBytes, version.clusterBytes);
     if (cfg.modelHeaders) {
-      ex.addRequestHeader(MODEL_HEADER, model.name);
-      ex.addRequestHeader(VERSION_HEADER, version.name);
+      // Names and values as UTF-8 made once (configuration, digest table): no encoding per request.
+      ex.addRequestHeaderRaw(MODEL_HEADER, MODEL_HEADER_BYTES, model.nameBytes);
+      ex.addRequestHeaderRaw(VERSION_HEADER, VERSION_HEADER_BYTES, version.nameBytes);
       this.identify(ex);
-      if (this.tenant.length > 0) ex.addRequestHeader(TENANT_HEADER, this.tenant);
+      if (this.tenant.length > 0) ex.addRequestHeaderRaw(TENANT_HEADER, TENANT_HEADER_BYTES, this.tenantBytes);
       // Later separate entries trust these headers only on a stream the router marked.
       ex.markRouted();
     }
@@ -468,6 +473,7 @@ class RouterStage extends Stage {
     const headers = ex.headerView();
     if (!headers.find(name) || headers.valueLength == 0) {
       this.tenant = this.cfg.anonymousTenant;
+      this.tenantBytes = this.cfg.anonymousTenantBytes;
       ex.knowIdentity(name, "");
       return;
     }
@@ -475,6 +481,7 @@ class RouterStage extends Stage {
     digests.find(headers.valuePtr, headers.valueLength);
     this.identityDigest = ex.knowIdentity(name, digests.digest);
     this.tenant = digests.tenant;
+    this.tenantBytes = digests.tenantBytes;
   }
 
   /** The model name the routed version's server expects, or "" before routing. */

@@ -18,6 +18,8 @@ export class VersionEntry {
 
   /** `cluster` as UTF-8, the value of the cluster header on every request routed here. */
   readonly clusterBytes: ArrayBuffer;
+  /** `name` as UTF-8, the value of x-ai-model-version on every request routed here. */
+  readonly nameBytes: ArrayBuffer;
 
   constructor(
     public name: string,
@@ -28,6 +30,7 @@ export class VersionEntry {
     public weight: u32,
   ) {
     this.clusterBytes = String.UTF8.encode(cluster);
+    this.nameBytes = String.UTF8.encode(name);
   }
 }
 
