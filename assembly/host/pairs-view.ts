@@ -36,6 +36,11 @@ export enum HeaderEdit {
   Replace,
   /** Every value gone. */
   Remove,
+  /**
+   * `Add` of a header the writer removed earlier in the request: nothing is there to join, so
+   * `wrote` skips the lookup that `Add` needs (one per header a router writes on every request).
+   */
+  AddNew,
 }
 
 export class PairsView {
@@ -86,6 +91,7 @@ export class PairsView {
    */
   wrote(status: WasmResult, kind: HeaderEdit, name: string, valuePtr: usize, valueLength: i32): WasmResult {
     const joined = kind == HeaderEdit.Add && this.current && this.has(name);
+    if (kind == HeaderEdit.AddNew) kind = HeaderEdit.Add;
     if (joined || status != WasmResult.Ok || !this.current || !this.readOk || !this.edit(kind, name, valuePtr, valueLength)) {
       this.current = false;
     }

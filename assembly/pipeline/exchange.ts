@@ -215,10 +215,14 @@ export class Exchange {
     return this.headers.wrote(requestHeaders.addBytes(name, value), HeaderEdit.Add, name, changetype<usize>(value), value.byteLength);
   }
 
-  /** `addRequestHeader` with the value as UTF-8 bytes encoded once (e.g. from configuration). */
+  /**
+   * Appends a value to request header `name` (`nameBytes` its UTF-8), both encoded once (e.g. from
+   * configuration), for a header the stage removed at its request headers (`removeRequestHeader`):
+   * with none left to join, the header view records the write without looking the name up.
+   */
   addRequestHeaderRaw(name: string, nameBytes: ArrayBuffer, value: ArrayBuffer): WasmResult {
     this.edited(name);
-    return this.headers.wrote(requestHeaders.addRaw(nameBytes, value), HeaderEdit.Add, name, changetype<usize>(value), value.byteLength);
+    return this.headers.wrote(requestHeaders.addRaw(nameBytes, value), HeaderEdit.AddNew, name, changetype<usize>(value), value.byteLength);
   }
 
   /**
