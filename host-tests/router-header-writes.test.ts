@@ -167,4 +167,23 @@ describe("router header writes as later stages and the upstream see them", () =>
     expect(keys[0]).toBe(res.response?.headers["x-ai-cache-key"]);
     expect(up.filter(([k]) => k === "x-ai-model").map(([, v]) => v)).toEqual(["llama"]);
   });
+  it("lets token-bucket key by the router's x-ai-tenant in one entry when the client sent two copies (the router's one counts, not the client's two)", async () => {
+    const host = new Host();
+    const plugin = (await host.loadVm(path.join(ROOT, "build", "ai-gateway.wasm"), { vmId: "ai-gateway" })).startPlugin({
+      rootId: "ai-gateway",
+      configuration: { model_router: ROUTER, token_bucket: { tenant_header: "x-ai-tenant", models: { llama: { tenant: { requests_per_minute: 60 } } } } },
+      allowOnHeadersStopIteration: true,
+    });
+    expect(plugin.configured, JSON.stringify(host.logs({ minLevel: "warn" }))).toBe(true);
+    const send = (headers: Array<[string, string]>) => plugin.request({
+      method: "POST", path: "/v1/chat/completions", headers: [["content-type", "application/json"], ["authorization", "Bearer sk-1"], ...headers], body: chat,
+    }, { upstream: () => ({ status: 200, headers: { "content-type": "application/json" }, body: '{"choices":[]}' }) });
+    const copies = await send([["x-ai-tenant", "evil"], ["x-ai-tenant", "evil2"]]);
+    expect(copies.status, copies.response?.body).toBe(200);
+    expect(copies.upstreamRequest?.headerPairs.filter(([k]) => k === "x-ai-tenant").map(([, v]) => v)).toEqual([sha("Bearer sk-1").slice(0, 16)]);
+    // The same tenant's bucket as a request without copies: one identity, the router's.
+    const plain = await send([]);
+    expect(plain.status).toBe(200);
+    expect(Number(plain.response?.headers["x-ratelimit-remaining-requests"])).toBe(Number(copies.response?.headers["x-ratelimit-remaining-requests"]) - 1);
+  });
 });

@@ -197,11 +197,24 @@ export class PairsView {
   }
 
   /**
-   * Whether the map, as loaded, has more than one header `name` (edits since not counted: ask
-   * only of names no stage writes, a client's inputs).
+   * Whether the map, as loaded and edited since, has more than one header `name`: a stage that
+   * removed a client's copies and wrote its own (the router's `x-ai-tenant`, say) leaves one,
+   * whatever the client sent.
    */
   repeats(name: string): bool {
-    return this.readOk && this.index.countOf(name) > 1;
+    if (!this.readOk) return false;
+    let count = this.index.countOf(name);
+    const base = changetype<usize>(this.editBytes);
+    const nameLength = name.length;
+    for (let i = 0, n = this.editCount; i < n; i++) {
+      const e = changetype<usize>(this.edits) + (<usize>i * 20);
+      if (load<i32>(e, 8) != nameLength || !sameAscii(base + <usize>load<i32>(e, 4), name)) continue;
+      const kind = <HeaderEdit>load<i32>(e);
+      if (kind == HeaderEdit.Remove) count = 0;
+      else if (kind == HeaderEdit.Replace) count = 1;
+      else count++;
+    }
+    return count > 1;
   }
 
   /** The first value of `name` ("" when empty), or null when absent. */

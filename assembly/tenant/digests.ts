@@ -37,9 +37,9 @@ export class TenantDigests {
     const digest = toHex(this.hasher.update(copy).final());
     unchecked((this.identities[slot] = copy));
     unchecked((this.digests[slot] = digest));
-    const tenant = digest.substring(0, this.tenantHexChars);
-    unchecked((this.tenants[slot] = tenant));
-    unchecked((this.tenantsBytes[slot] = String.UTF8.encode(tenant)));
+    unchecked((this.tenants[slot] = digest.substring(0, this.tenantHexChars)));
+    // Encoded when first asked for: only the router writes x-ai-tenant.
+    unchecked((this.tenantsBytes[slot] = changetype<ArrayBuffer>(0)));
   }
 
   /** Hex SHA-256 (64 digits) of header `name`'s value in `headers`, "" when absent or empty. */
@@ -59,9 +59,15 @@ export class TenantDigests {
     return unchecked(this.tenants[this.slot]);
   }
 
-  /** The same as UTF-8, as the router writes it (no encoding per request). */
+  /** The same as UTF-8, as the router writes it: encoded once per identity, not per request. */
   get tenantBytes(): ArrayBuffer {
-    return unchecked(this.tenantsBytes[this.slot]);
+    const slot = this.slot;
+    let bytes = changetype<ArrayBuffer | null>(changetype<usize>(unchecked(this.tenantsBytes[slot])));
+    if (bytes === null) {
+      bytes = String.UTF8.encode(unchecked(this.tenants[slot]));
+      unchecked((this.tenantsBytes[slot] = bytes));
+    }
+    return bytes;
   }
 }
 
