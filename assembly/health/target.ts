@@ -82,6 +82,18 @@ export function ownerKey(model: string, version: string, cluster: string): strin
   return OWNER_KEY_PREFIX + model + "/" + version + "@" + cluster;
 }
 
+export const VERSION_OWNER_KEY_PREFIX = "aigw/warmup-health/version-owner/";
+
+/**
+ * Shared-data key naming which configuration writes one version's record (its lease digest, as
+ * `ownerKey`): two configurations that list other targets for one version (an update that moves
+ * it to another cluster, while Envoy drains the old listener) would otherwise each write their
+ * own view of it, in turn.
+ */
+export function versionOwnerKey(model: string, version: string): string {
+  return VERSION_OWNER_KEY_PREFIX + model + "/" + version;
+}
+
 /** Encodes a record; counters saturate at 65,535 and a long reason is cut at a character boundary. */
 export function encodeTargetRecord(r: TargetRecord): ArrayBuffer {
   let reason = String.UTF8.encode(r.reason);

@@ -7,7 +7,7 @@ import { Checker, parseConfigDocument, quote } from "../../assembly/config/check
 import { FRAMING_HEADERS, HEADER_NAME, isHeaderName, isModelName, isVersionName, isVisibleAscii255, MODEL_NAME, VERSION_NAME } from "../../assembly/config/values";
 import { sha256, toHex } from "../../assembly/crypto/sha256";
 import { healthKey } from "../../assembly/health/record";
-import { ownerKey, targetKey } from "../../assembly/health/target";
+import { ownerKey, targetKey, versionOwnerKey } from "../../assembly/health/target";
 import { metricLabel } from "../../assembly/host/metrics";
 import { HeaderPair } from "../../assembly/host/pairs";
 import { canonicalJson, JsonValue, parseJsonText, quoteJsonString } from "../../assembly/json/index";
@@ -163,9 +163,12 @@ export class VersionGroup {
   targets: i32[] = [];
   /** Shared-data key of the version's record (assembly/health/record.ts). */
   key: string;
+  /** Shared-data key naming the configuration that writes that record (target.ts `versionOwnerKey`). */
+  ownerKey: string;
 
   constructor(public model: string, public version: string) {
     this.key = healthKey(model, version);
+    this.ownerKey = versionOwnerKey(model, version);
   }
 }
 

@@ -24,7 +24,7 @@ import {
 import { decodeHealthRecord, encodeHealthRecord, HEALTH_FORMAT, HEALTH_TRAILER_BYTES, healthStateName } from "../../assembly/health/record";
 import { configuredKey, decodeLease, encodeLease, Lease, leaseKey, mayHold } from "../../assembly/health/lease";
 import { decodeTargetRecord, encodeTargetRecord, TargetRecord } from "../../assembly/health/target";
-import { HealthConfig, Target } from "./config";
+import { HealthConfig, Target, VersionGroup } from "./config";
 import { applyProbe, applyWarmup, dueWork, newRecord, refreshRamp, Step, versionRecord, Work } from "./machine";
 import { HealthMetrics } from "./metrics";
 import { sameAscii, sameBytes } from "../../assembly/runtime/bytes";
@@ -47,6 +47,8 @@ export class Prober {
   private elsewhere: bool[] = [];
   /** Per target: this configuration probed it at the last tick. */
   private owned: bool[] = [];
+  /** Per version group: another configuration wrote its record at the last tick (logged on change). */
+  private versionElsewhere: bool[] = [];
   /** This configuration's lease digest, the value of the owner key of each target it probes. */
   private readonly ownerValue: ArrayBuffer;
 
@@ -61,6 +63,7 @@ export class Prober {
       this.elsewhere.push(false);
       this.owned.push(false);
     }
+    for (let g = 0; g < cfg.versions.length; g++) this.versionElsewhere.push(false);
   }
 
   /**
@@ -123,10 +126,13 @@ export class Prober {
     // Each version record is written when a ramp step changed it, and renewed before its
     // deadline, changed or not: a record that nobody renews (its target gone after a reload,
     // every prober gone) stops steering the router.
-    // Only versions with a target of this configuration's: two configurations that list other
-    // targets for one version would otherwise each write their own view of it, in turn.
+    // Only versions with a target of this configuration's, and of those only the ones whose
+    // record this configuration writes (`ownVersion`): two configurations that list other targets
+    // for one version (an update that moves it to another cluster, the old listener draining)
+    // would otherwise each write their own view of it, in turn.
     for (let g = 0; g < cfg.versions.length; g++) {
-      if (this.ownsOneOf(unchecked(cfg.versions[g]).targets)) this.publishVersion(g, now);
+      const group = unchecked(cfg.versions[g]);
+      if (this.ownsOneOf(group.targets) && this.ownVersion(g, group, now)) this.publishVersion(g, now);
     }
   }
 
@@ -175,19 +181,53 @@ export class Prober {
    * it: two configurations never both probe (and warm up) one server.
    */
   private ownTarget(i: i32, t: Target, nowMs: u64): Owner {
-    const sv = readCreating(t.ownerKey);
-    if (!sv.found) return Owner.Other;
-    const owner = sv.value;
-    if (sameBuffer(owner, this.ownerValue)) return this.notElsewhere(i, t, Owner.This);
-    if (owner.byteLength > 0 && !leaseLapsed(owner, nowMs) && !this.newerThan(owner)) {
+    const owner = this.claim(t.ownerKey, nowMs);
+    if (owner == Owner.Other) {
       if (!unchecked(this.elsewhere[i]) && logEnabled(LogLevel.Info)) {
-        logInfo("warmup-health: " + t.name + " is probed by another configuration (lease " + String.UTF8.decode(owner) + "), not this one (lease " + this.cfg.digest + ")");
+        logInfo("warmup-health: " + t.name + " is probed by another configuration (lease " + this.lastClaimant + "), not this one (lease " + this.cfg.digest + ")");
       }
       unchecked((this.elsewhere[i] = true));
+      return owner;
+    }
+    return this.notElsewhere(i, t, owner);
+  }
+
+  /**
+   * Whether this configuration writes version group `g`'s record at `nowMs`: as for a target
+   * (`ownTarget`), the configuration configured last among those with a live lease.
+   */
+  private ownVersion(g: i32, group: VersionGroup, nowMs: u64): bool {
+    const ours = this.claim(group.ownerKey, nowMs) != Owner.Other;
+    const was = unchecked(this.versionElsewhere[g]);
+    if (ours == was && logEnabled(LogLevel.Info)) {
+      const name = group.model + "/" + group.version;
+      logInfo(ours
+        ? "warmup-health: " + name + "'s record is written by this configuration now (lease " + this.cfg.digest + ")"
+        : "warmup-health: " + name + "'s record is written by another configuration (lease " + this.lastClaimant + "), not this one (lease " + this.cfg.digest + ")");
+    }
+    unchecked((this.versionElsewhere[g] = !ours));
+    return ours;
+  }
+
+  /** The lease digest `claim` last found holding a key it could not take ("" when none). */
+  private lastClaimant: string = "";
+
+  /**
+   * Takes owner key `key` for this configuration when it names nobody, this configuration, one
+   * whose lease has lapsed, or one configured before this one (compare-and-swap); Other when
+   * another live, newer or equal configuration holds it (`lastClaimant` names it).
+   */
+  private claim(key: string, nowMs: u64): Owner {
+    const sv = readCreating(key);
+    if (!sv.found) return Owner.Other;
+    const owner = sv.value;
+    if (sameBuffer(owner, this.ownerValue)) return Owner.This;
+    if (owner.byteLength > 0 && !leaseLapsed(owner, nowMs) && !this.newerThan(owner)) {
+      this.lastClaimant = String.UTF8.decode(owner);
       return Owner.Other;
     }
-    if (setSharedData(t.ownerKey, this.ownerValue, sv.cas) != WasmResult.Ok) return Owner.Other;
-    return this.notElsewhere(i, t, owner.byteLength > 0 ? Owner.TookOver : Owner.This);
+    if (setSharedData(key, this.ownerValue, sv.cas) != WasmResult.Ok) return Owner.Other;
+    return owner.byteLength > 0 ? Owner.TookOver : Owner.This;
   }
 
   /** Whether this configuration was configured after the one `owner` (a lease digest) names. */
@@ -338,7 +378,10 @@ export class Prober {
       }
     }
     this.metrics.show(i, rec.state, rec.rampPermyriad, rec.latencyMs);
-    this.publishVersion(t.version, nowMs);
+    // Read afresh, as the target's owner key: answers arrive between ticks.
+    const group = unchecked(this.cfg.versions[t.version]);
+    const writer = getSharedData(group.ownerKey);
+    if (writer.found && sameBuffer(writer.value, this.ownerValue)) this.publishVersion(t.version, nowMs);
     // Warmup requests follow one another at once.
     if (!unchecked(this.inFlight[i])) this.start(i, rec, nowMs);
   }
