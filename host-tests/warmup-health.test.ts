@@ -475,6 +475,37 @@ for (const form of FORMS) {
         expect(errors(host)).toEqual([]);
       });
 
+      it("keeps a version's record written when the configuration holding it lost its targets to one it ties with (same configured ms) in a handover race", async () => {
+        const { host, srv, one } = oneTarget();
+        // Two entries configured in the same millisecond (one Envoy starting both listeners):
+        // neither is newer. The second ticks at 150, 450, 750, ... alone.
+        const h = await setup(form, one, 1, host);
+        await setup(form, { ...one, tick_ms: 150 }, 1, host);
+        const ownerKey = "aigw/warmup-health/owner/llama/v2@llama-v2";
+        const versionOwnerKey = "aigw/warmup-health/version-owner/llama/v2";
+        at(h, 1_000);
+        const first = host.sharedData.get(versionOwnerKey, VM_ID)!.value;
+        expect(host.sharedData.get(ownerKey, VM_ID)!.value).toBe(first);
+        const firstLease = "aigw/warmup-health/lease/" + first;
+        // The first configuration's holder stalls (its lease lapses at 1050, when only the second
+        // ticks); its other worker renews it while the second's tick is between the target and
+        // the version (Envoy's workers are threads: a tick is no transaction).
+        host.sharedData.set(firstLease, encodeLease({ holder: 42n, expires: BigInt(h.start + 1_050) }), { vmId: VM_ID });
+        const remove = host.sharedData.onGuestSet((set) => {
+          if (set.key !== ownerKey || new TextDecoder().decode(set.value) === first) return;
+          host.sharedData.set(firstLease, encodeLease({ holder: 42n, expires: BigInt(h.start + 1_400) }), { vmId: VM_ID });
+          remove();
+        });
+        at(h, 6_000);
+        // Both configurations live, the target probed all along, and its version's record must
+        // still stand: the router would read it as absent (absent_state_ready) otherwise.
+        expect(srv.calls.filter((c) => c.at - h.start > 1_400).length).toBeGreaterThan(3);
+        const v = version(host, "llama", "v2")!;
+        expect(v.state).toBe("ready");
+        expect(v.freshUntilMs! > BigInt(host.now)).toBe(true);
+        expect(host.sharedData.get(versionOwnerKey, VM_ID)!.value).toBe(host.sharedData.get(ownerKey, VM_ID)!.value);
+      });
+
       it("drops an answer that arrives after the lease moved, and stops probing", () => {
         const { host } = s;
         at(s, 100);
