@@ -132,8 +132,21 @@ export class Prober {
     // would otherwise each write their own view of it, in turn.
     for (let g = 0; g < cfg.versions.length; g++) {
       const group = unchecked(cfg.versions[g]);
-      if (this.ownsOneOf(group.targets) && this.ownVersion(g, group, now)) this.publishVersion(g, now);
+      if (!this.ownsOneOf(group.targets)) this.releaseVersion(group);
+      else if (this.ownVersion(g, group, now)) this.publishVersion(g, now);
     }
+  }
+
+  /**
+   * Empties version `group`'s owner key if it still names this configuration, which owns none of
+   * the version's targets now: the one that owns them cannot take it from a live configuration
+   * configured in the same millisecond (`claim`), and this one no longer writes the record, so it
+   * would lapse. Its targets are taken with the key in one tick, but ticks of two workers
+   * interleave: a lease that lapsed at the target's claim can be renewed by the version's.
+   */
+  private releaseVersion(group: VersionGroup): void {
+    const sv = getSharedData(group.ownerKey);
+    if (sv.found && sameBuffer(sv.value, this.ownerValue)) setSharedData(group.ownerKey, new ArrayBuffer(0), sv.cas);
   }
 
   private ownsOneOf(targets: i32[]): bool {
