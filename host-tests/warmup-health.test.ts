@@ -506,6 +506,25 @@ for (const form of FORMS) {
         expect(host.sharedData.get(versionOwnerKey, VM_ID)!.value).toBe(host.sharedData.get(ownerKey, VM_ID)!.value);
       });
 
+      it("names the configuration that won an owner key when this one loses the compare-and-swap of its claim", async () => {
+        const { host, one } = oneTarget();
+        const other = "0123456789abcdef";
+        // Another configuration's prober writes the key between this one's read and its write.
+        host.sharedData.injectCasConflict({ key: "aigw/warmup-health/owner/llama/v2@llama-v2", value: other });
+        const s2 = await setup(form, one, 1, host);
+        at(s2, 100);
+        const probed = host.logs({ contains: "is probed by another configuration" }).map((l) => l.message);
+        expect.soft(probed).toHaveLength(1);
+        expect.soft(probed[0]).toContain(`(lease ${other})`);
+        // That one has no lease: this one takes the target at its next tick, and the version then.
+        host.sharedData.injectCasConflict({ key: "aigw/warmup-health/version-owner/llama/v2", value: other });
+        at(s2, 200);
+        const written = host.logs({ contains: "record is written by another configuration" }).map((l) => l.message);
+        expect.soft(written).toHaveLength(1);
+        expect.soft(written[0]).toContain(`(lease ${other})`);
+        expect(errors(host)).toEqual([]);
+      });
+
       it("drops an answer that arrives after the lease moved, and stops probing", () => {
         const { host } = s;
         at(s, 100);
