@@ -232,14 +232,22 @@ export class Prober {
    */
   private claim(key: string, nowMs: u64): Owner {
     const sv = readCreating(key);
-    if (!sv.found) return Owner.Other;
+    if (!sv.found) {
+      this.lastClaimant = "";
+      return Owner.Other;
+    }
     const owner = sv.value;
     if (sameBuffer(owner, this.ownerValue)) return Owner.This;
     if (owner.byteLength > 0 && !leaseLapsed(owner, nowMs) && !this.newerThan(owner)) {
       this.lastClaimant = String.UTF8.decode(owner);
       return Owner.Other;
     }
-    if (setSharedData(key, this.ownerValue, sv.cas) != WasmResult.Ok) return Owner.Other;
+    if (setSharedData(key, this.ownerValue, sv.cas) != WasmResult.Ok) {
+      // Another configuration's prober wrote the key since it was read: name the one it wrote.
+      const won = getSharedData(key);
+      this.lastClaimant = won.found ? String.UTF8.decode(won.value) : "";
+      return Owner.Other;
+    }
     return owner.byteLength > 0 ? Owner.TookOver : Owner.This;
   }
 
