@@ -5,25 +5,21 @@
 // not need, a body too large for one stage passed on to the next, response hooks in reverse
 // order for the stages that ran, and a local reply that ends the chain.
 import { createHash } from "node:crypto";
-import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Host, type RequestInit } from "./emulator";
-import { buildModule, ROOT } from "./fixtures/build-module";
+import { buildProbe, PROBE_WASM, startProbePipeline } from "./fixtures/pipeline-probe-host";
 
-const WASM = path.join(ROOT, "build", "fixtures", "pipeline-probe.wasm");
+const WASM = PROBE_WASM;
 const ROUTER = { models: { llama: { versions: { v1: { cluster: "llama-v1" } } } } };
 const JSON_CT = { "content-type": "application/json" };
 const chat = JSON.stringify({ model: "llama", messages: [{ role: "user", content: "hi" }] });
 
 beforeAll(async () => {
-  await buildModule("host-tests/fixtures/pipeline-probe/index.ts", WASM);
+  await buildProbe();
 }, 300_000);
 
 async function pipeline(config: object) {
-  const host = new Host();
-  const plugin = (await host.loadVm(WASM, { vmId: "ai-gateway" })).startPlugin({ rootId: "ai-gateway", configuration: config, allowOnHeadersStopIteration: true });
-  expect(plugin.configured, JSON.stringify(host.logs({ minLevel: "warn" }))).toBe(true);
-  return plugin;
+  return (await startProbePipeline(config)).plugin;
 }
 
 const probe = (headers: Record<string, string> | undefined) => (headers?.["x-probe"] ?? "").split(";");

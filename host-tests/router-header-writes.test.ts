@@ -8,9 +8,9 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Host } from "./emulator";
-import { buildModule, ROOT } from "./fixtures/build-module";
+import { ROOT } from "./fixtures/build-module";
+import { buildProbe, startProbePipeline } from "./fixtures/pipeline-probe-host";
 
-const WASM = path.join(ROOT, "build", "fixtures", "pipeline-probe.wasm");
 const ROUTER = { models: { llama: { versions: { v1: { cluster: "llama-v1" } } } } };
 const JSON_CT = { "content-type": "application/json" };
 const chat = JSON.stringify({ model: "llama", messages: [{ role: "user", content: "hi" }] });
@@ -18,15 +18,10 @@ const OUTPUTS = ["x-ai-cluster", "x-ai-model", "x-ai-model-version", "x-ai-tenan
 const sha = (v: string) => createHash("sha256").update(v).digest("hex");
 
 beforeAll(async () => {
-  await buildModule("host-tests/fixtures/pipeline-probe/index.ts", WASM);
+  await buildProbe();
 }, 300_000);
 
-async function pipeline(config: object) {
-  const host = new Host();
-  const plugin = (await host.loadVm(WASM, { vmId: "ai-gateway" })).startPlugin({ rootId: "ai-gateway", configuration: config, allowOnHeadersStopIteration: true });
-  expect(plugin.configured, JSON.stringify(host.logs({ minLevel: "warn" }))).toBe(true);
-  return { host, plugin };
-}
+const pipeline = startProbePipeline;
 
 const seen = (headers: Record<string, string> | undefined) => (headers?.["x-probe"] ?? "").split(";").filter((p) => p.includes(":sees "));
 

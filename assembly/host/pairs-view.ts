@@ -204,12 +204,9 @@ export class PairsView {
   repeats(name: string): bool {
     if (!this.readOk) return false;
     let count = this.index.countOf(name);
-    const base = changetype<usize>(this.editBytes);
-    const nameLength = name.length;
     for (let i = 0, n = this.editCount; i < n; i++) {
-      const e = changetype<usize>(this.edits) + (<usize>i * 20);
-      if (load<i32>(e, 8) != nameLength || !sameAscii(base + <usize>load<i32>(e, 4), name)) continue;
-      const kind = <HeaderEdit>load<i32>(e);
+      const kind = this.editOf(i, name);
+      if (kind < 0) continue;
       if (kind == HeaderEdit.Remove) count = 0;
       else if (kind == HeaderEdit.Replace) count = 1;
       else count++;
@@ -234,21 +231,28 @@ export class PairsView {
 
   /** `find` over the edits since the load, in order, given what the loaded map says. */
   private applyEdits(name: string, found: bool): bool {
-    const base = changetype<usize>(this.editBytes);
-    const nameLength = name.length;
     for (let i = 0, n = this.editCount; i < n; i++) {
-      const e = changetype<usize>(this.edits) + (<usize>i * 20);
-      if (load<i32>(e, 8) != nameLength || !sameAscii(base + <usize>load<i32>(e, 4), name)) continue;
-      const kind = <HeaderEdit>load<i32>(e);
+      const kind = this.editOf(i, name);
+      if (kind < 0) continue;
       if (kind == HeaderEdit.Remove) {
         found = false;
       } else if (kind == HeaderEdit.Replace || !found) {
         found = true;
-        this.foundAt = base + <usize>load<i32>(e, 12);
+        const e = changetype<usize>(this.edits) + (<usize>i * 20);
+        this.foundAt = changetype<usize>(this.editBytes) + <usize>load<i32>(e, 12);
         this.foundLength = load<i32>(e, 16);
       }
     }
     return found;
+  }
+
+  /** Edit `i`'s kind when it is of header `name`, else -1. */
+  // @ts-ignore: decorator
+  @inline
+  private editOf(i: i32, name: string): i32 {
+    const e = changetype<usize>(this.edits) + (<usize>i * 20);
+    if (load<i32>(e, 8) != name.length || !sameAscii(changetype<usize>(this.editBytes) + <usize>load<i32>(e, 4), name)) return -1;
+    return load<i32>(e);
   }
 
   private findLoaded(name: string): bool {

@@ -1,6 +1,8 @@
 // Helpers of the warmup-health tests through Envoy: the Envoy of one form (envoy.template.yaml
 // with ../inference-cache/wasm-filter.template.yaml once per filter entry), the health endpoint's
 // JSON, and requests counted by the server that answered them.
+import { renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { http1Request, readTemplate, renderTemplate, startEnvoy, yamlString, type Envoy, type HttpResponse } from "../../harness";
 
 const TEMPLATE = readTemplate("envoy/tests/warmup-health/envoy.template.yaml");
@@ -139,4 +141,74 @@ export async function pool<T, R>(items: T[], limit: number, fn: (item: T, index:
     }),
   );
   return out;
+}
+
+/** One Wasm filter entry of an LDS listener (`writeLdsListener`). */
+export interface LdsWasmEntry {
+  /** The entry's `name`, its `root_id` and its module (build/<module>.wasm). */
+  name: string;
+  rootId: string;
+  module: string;
+  /** The plugin configuration (JSON-encoded into the entry). */
+  configuration: object;
+  /** `allow_on_headers_stop_iteration` and `failure_policy: FAIL_CLOSED` (body-reading entries). */
+  bodyReading?: boolean;
+}
+
+/**
+ * Writes listener `updated` on 127.0.0.1:`port` (route `route`, e.g. `{cluster: a}`; the Wasm
+ * entries then the router, vm_id ai-gateway) as Envoy's file-based LDS picks it up: written
+ * beside `file` and renamed over it.
+ */
+export function writeLdsListener(file: string, port: number, route: string, entries: LdsWasmEntry[]): void {
+  const filters = entries.map((e) => `        - name: ${e.name}
+          typed_config:
+            "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+            config:
+              name: ${e.name}
+              root_id: ${e.rootId}
+${e.bodyReading ? "              allow_on_headers_stop_iteration: true\n              failure_policy: FAIL_CLOSED\n" : ""}              configuration: {"@type": type.googleapis.com/google.protobuf.StringValue, value: ${JSON.stringify(JSON.stringify(e.configuration))}}
+              vm_config: {vm_id: ai-gateway, runtime: envoy.wasm.runtime.v8, code: {local: {filename: ${path.resolve(`build/${e.module}.wasm`)}}}}
+`).join("");
+  const text = `resources:
+- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: updated
+  address: {socket_address: {address: 127.0.0.1, port_value: ${port}}}
+  filter_chains:
+  - filters:
+    - name: envoy.filters.network.http_connection_manager
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+        stat_prefix: updated
+        route_config: {virtual_hosts: [{name: all, domains: ["*"], routes: [{match: {prefix: "/"}, route: ${route}}]}]}
+        http_filters:
+${filters}        - name: envoy.filters.http.router
+          typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+`;
+  const tmp = path.join(path.dirname(file), "lds.tmp");
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+/**
+ * An Envoy bootstrap whose listener under test comes from file-based LDS (`ldsFile`, watched in
+ * its folder; `writeLdsListener`), beside the harness's static listener (a TCP proxy to the first
+ * cluster: the harness only needs its port), with static clusters on 127.0.0.1.
+ */
+export function ldsBootstrap(id: string, ldsFile: string, clusters: Array<{ name: string; port: number; connectTimeout: string }>): string {
+  return `admin:
+  address: {socket_address: {address: 127.0.0.1, port_value: \${ADMIN_PORT}}}
+node: {id: ${id}, cluster: ${id}}
+dynamic_resources:
+  lds_config:
+    resource_api_version: V3
+    path_config_source: {path: ${ldsFile}, watched_directory: {path: ${path.dirname(ldsFile)}}}
+static_resources:
+  listeners:
+  - name: static
+    address: {socket_address: {address: 127.0.0.1, port_value: \${LISTENER_PORT}}}
+    filter_chains: [{filters: [{name: envoy.filters.network.tcp_proxy, typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: static, cluster: ${clusters[0].name}}}]}]
+  clusters:
+${clusters.map((c) => `  - {name: ${c.name}, type: STATIC, connect_timeout: ${c.connectTimeout}, load_assignment: {cluster_name: ${c.name}, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ${c.port}}}}}]}]}}`).join("\n")}
+`;
 }

@@ -6,13 +6,13 @@
 // update by LDS: the new configuration takes the target at once, while the old listener drains
 // (Envoy's default --drain-time-s, 600 s), and the old one stops probing it.
 import http from "node:http";
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { beforeAllOrFailEach } from "../../harness/hooks";
 import { closeHttp1Connections, freePort, listenOnLoopback, printEnvoyLogsOnFailure, startEnvoy, type Envoy } from "../../harness";
-import { renderConfig, versionState } from "./envoy";
+import { ldsBootstrap, renderConfig, versionState, writeLdsListener } from "./envoy";
 import { wasmFailures } from "../inference-cache/envoy";
 
 const TARGET = { model: "llama", version: "v1", cluster: "llama-v1", probe: { kind: "tgi" } };
@@ -103,33 +103,7 @@ describe("warmup-health through Envoy, a listener updated by LDS", () => {
 
   /** The listener, its one warmup-health entry probing `probePath`, written as Envoy's file-based LDS picks it up (a rename). */
   function writeListener(probePath: string): void {
-    const configuration = JSON.stringify(JSON.stringify(settings(probePath)));
-    const wasm = path.resolve("build/warmup-health.wasm");
-    const text = `resources:
-- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
-  name: updated
-  address: {socket_address: {address: 127.0.0.1, port_value: ${listenerPort}}}
-  filter_chains:
-  - filters:
-    - name: envoy.filters.network.http_connection_manager
-      typed_config:
-        "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-        stat_prefix: updated
-        route_config: {virtual_hosts: [{name: all, domains: ["*"], routes: [{match: {prefix: "/"}, route: {cluster: llama-v1}}]}]}
-        http_filters:
-        - name: warmup-health
-          typed_config:
-            "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-            config:
-              name: warmup-health
-              root_id: warmup-health
-              configuration: {"@type": type.googleapis.com/google.protobuf.StringValue, value: ${configuration}}
-              vm_config: {vm_id: ai-gateway, runtime: envoy.wasm.runtime.v8, code: {local: {filename: ${wasm}}}}
-        - name: envoy.filters.http.router
-          typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-`;
-    writeFileSync(path.join(dir, "lds.tmp"), text);
-    renameSync(path.join(dir, "lds.tmp"), ldsFile);
+    writeLdsListener(ldsFile, listenerPort, "{cluster: llama-v1}", [{ name: "warmup-health", rootId: "warmup-health", module: "warmup-health", configuration: settings(probePath) }]);
   }
 
   beforeAllOrFailEach(async () => {
@@ -138,21 +112,7 @@ describe("warmup-health through Envoy, a listener updated by LDS", () => {
     writeListener("/probe-old");
     // The harness's listener is a static TCP proxy (it only needs a port); the listener under
     // test comes from LDS.
-    const config = `admin:
-  address: {socket_address: {address: 127.0.0.1, port_value: \${ADMIN_PORT}}}
-node: {id: aigw-lds, cluster: aigw-lds}
-dynamic_resources:
-  lds_config:
-    resource_api_version: V3
-    path_config_source: {path: ${ldsFile}, watched_directory: {path: ${dir}}}
-static_resources:
-  listeners:
-  - name: static
-    address: {socket_address: {address: 127.0.0.1, port_value: \${LISTENER_PORT}}}
-    filter_chains: [{filters: [{name: envoy.filters.network.tcp_proxy, typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: static, cluster: llama-v1}}]}]
-  clusters:
-  - {name: llama-v1, type: STATIC, connect_timeout: 1s, load_assignment: {cluster_name: llama-v1, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ${serverPort}}}}}]}]}}
-`;
+    const config = ldsBootstrap("aigw-lds", ldsFile, [{ name: "llama-v1", port: serverPort, connectTimeout: "1s" }]);
     envoy = await startEnvoy({ runner: "process", concurrency: 2, name: "warmup-health-lds", config, wasm: ["build/warmup-health.wasm"] });
   });
 

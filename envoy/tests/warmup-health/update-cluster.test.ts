@@ -9,13 +9,14 @@
 // the update are served by the old configuration, which reads the new record as its own (a
 // version record names no cluster): the README says so, and this test does not send on them.
 import http from "node:http";
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { beforeAllOrFailEach } from "../../harness/hooks";
 import { closeHttp1Connections, freePort, listenOnLoopback, printEnvoyLogsOnFailure, startEnvoy, type Envoy } from "../../harness";
 import { wasmFailures } from "../inference-cache/envoy";
+import { ldsBootstrap, writeLdsListener } from "./envoy";
 
 printEnvoyLogsOnFailure();
 
@@ -51,35 +52,8 @@ describe("warmup-health and model-router through Envoy, an LDS update that moves
   });
 
   function writeListener(v1Cluster: string): void {
-    const configuration = JSON.stringify(JSON.stringify(settings(v1Cluster)));
-    const wasm = path.resolve("build/ai-gateway.wasm");
-    const text = `resources:
-- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
-  name: updated
-  address: {socket_address: {address: 127.0.0.1, port_value: ${listenerPort}}}
-  filter_chains:
-  - filters:
-    - name: envoy.filters.network.http_connection_manager
-      typed_config:
-        "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-        stat_prefix: updated
-        route_config: {virtual_hosts: [{name: all, domains: ["*"], routes: [{match: {prefix: "/"}, route: {cluster_header: x-ai-cluster, timeout: 10s}}]}]}
-        http_filters:
-        - name: ai-gateway
-          typed_config:
-            "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-            config:
-              name: ai-gateway
-              root_id: ai-gateway
-              allow_on_headers_stop_iteration: true
-              failure_policy: FAIL_CLOSED
-              configuration: {"@type": type.googleapis.com/google.protobuf.StringValue, value: ${configuration}}
-              vm_config: {vm_id: ai-gateway, runtime: envoy.wasm.runtime.v8, code: {local: {filename: ${wasm}}}}
-        - name: envoy.filters.http.router
-          typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-`;
-    writeFileSync(path.join(dir, "lds.tmp"), text);
-    renameSync(path.join(dir, "lds.tmp"), ldsFile);
+    writeLdsListener(ldsFile, listenerPort, "{cluster_header: x-ai-cluster, timeout: 10s}",
+      [{ name: "ai-gateway", rootId: "ai-gateway", module: "ai-gateway", configuration: settings(v1Cluster), bodyReading: true }]);
   }
 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -120,25 +94,9 @@ describe("warmup-health and model-router through Envoy, an LDS update that moves
     const closed = await freePort();
     listenerPort = await freePort();
     writeListener("dead");
-    const cluster = (name: string, port: number) =>
-      `  - {name: ${name}, type: STATIC, connect_timeout: 0.25s, load_assignment: {cluster_name: ${name}, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ${port}}}}}]}]}}`;
-    const config = `admin:
-  address: {socket_address: {address: 127.0.0.1, port_value: \${ADMIN_PORT}}}
-node: {id: aigw-lds-move, cluster: aigw-lds-move}
-dynamic_resources:
-  lds_config:
-    resource_api_version: V3
-    path_config_source: {path: ${ldsFile}, watched_directory: {path: ${dir}}}
-static_resources:
-  listeners:
-  - name: static
-    address: {socket_address: {address: 127.0.0.1, port_value: \${LISTENER_PORT}}}
-    filter_chains: [{filters: [{name: envoy.filters.network.tcp_proxy, typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: static, cluster: b}}]}]
-  clusters:
-${cluster("a", a.port)}
-${cluster("b", b.port)}
-${cluster("dead", closed)}
-`;
+    const config = ldsBootstrap("aigw-lds-move", ldsFile, [
+      { name: "b", port: b.port, connectTimeout: "0.25s" }, { name: "a", port: a.port, connectTimeout: "0.25s" }, { name: "dead", port: closed, connectTimeout: "0.25s" },
+    ]);
     envoy = await startEnvoy({ runner: "process", concurrency: 2, name: "warmup-health-lds-move", config, wasm: ["build/ai-gateway.wasm"] });
   });
 
