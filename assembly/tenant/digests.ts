@@ -2,7 +2,7 @@
 // router, which shows it as x-ai-tenant, and the cache, which partitions its entries by it). Requests
 // from one API key come in runs, so each worker keeps the last few identities and their digests
 // in a small direct-mapped table, and a repeat costs a hash and a comparison of the identity's
-// bytes (read in place from the request headers) instead of a SHA-256 and three allocations.
+// bytes (read in place from the request headers) instead of a SHA-256 and two allocations.
 // Pure: no host calls.
 
 import { Sha256, toHex } from "../crypto/sha256";
@@ -15,8 +15,8 @@ const SLOTS: i32 = 64;
 export class TenantDigests {
   private identities: StaticArray<ArrayBuffer> = new StaticArray<ArrayBuffer>(SLOTS);
   private digests: StaticArray<string> = new StaticArray<string>(SLOTS);
-  private tenants: StaticArray<string> = new StaticArray<string>(SLOTS);
-  private tenantsBytes: StaticArray<ArrayBuffer> = new StaticArray<ArrayBuffer>(SLOTS);
+  /** Per slot: its x-ai-tenant as UTF-8, made when the router first asks (null until then). */
+  private tenants: StaticArray<ArrayBuffer> = new StaticArray<ArrayBuffer>(SLOTS);
   private hasher: Sha256 = new Sha256();
   private slot: i32 = 0;
 
@@ -25,7 +25,7 @@ export class TenantDigests {
 
   /**
    * Looks up (or hashes and remembers) the identity's `len` bytes at `ptr` (a header value in
-   * place); then `digest` and `tenant` describe it.
+   * place); then `digest` and `tenantBytes` describe it.
    */
   find(ptr: usize, len: i32): void {
     const slot = slotOf(ptr, len);
@@ -37,9 +37,8 @@ export class TenantDigests {
     const digest = toHex(this.hasher.update(copy).final());
     unchecked((this.identities[slot] = copy));
     unchecked((this.digests[slot] = digest));
-    unchecked((this.tenants[slot] = digest.substring(0, this.tenantHexChars)));
-    // Encoded when first asked for: only the router writes x-ai-tenant.
-    unchecked((this.tenantsBytes[slot] = changetype<ArrayBuffer>(0)));
+    // Made when first asked for: only the router writes x-ai-tenant.
+    unchecked((this.tenants[slot] = changetype<ArrayBuffer>(0)));
   }
 
   /** Hex SHA-256 (64 digits) of header `name`'s value in `headers`, "" when absent or empty. */
@@ -54,18 +53,16 @@ export class TenantDigests {
     return unchecked(this.digests[this.slot]);
   }
 
-  /** Its x-ai-tenant: the first `tenantHexChars` digits. */
-  get tenant(): string {
-    return unchecked(this.tenants[this.slot]);
-  }
-
-  /** The same as UTF-8, as the router writes it: encoded once per identity, not per request. */
+  /**
+   * Its x-ai-tenant, the digest's first `tenantHexChars` digits, as UTF-8 (as the router writes
+   * it): made once per identity, not per request.
+   */
   get tenantBytes(): ArrayBuffer {
     const slot = this.slot;
-    let bytes = changetype<ArrayBuffer | null>(changetype<usize>(unchecked(this.tenantsBytes[slot])));
+    let bytes = changetype<ArrayBuffer | null>(changetype<usize>(unchecked(this.tenants[slot])));
     if (bytes === null) {
-      bytes = String.UTF8.encode(unchecked(this.tenants[slot]));
-      unchecked((this.tenantsBytes[slot] = bytes));
+      bytes = String.UTF8.encode(unchecked(this.digests[slot]).substring(0, this.tenantHexChars));
+      unchecked((this.tenants[slot] = bytes));
     }
     return bytes;
   }

@@ -109,9 +109,11 @@ class RouterStage extends Stage {
   private resumeAt: i32 = 0;
   /** Lower-case hex SHA-256 of the identity header; "" when the request has none. */
   private identityDigest: string = "";
-  /** x-ai-tenant: the digest's first `tenant_hex_chars` digits, `anonymous_tenant` without an identity, "" without `tenant_header`. */
-  private tenant: string = "";
-  /** `tenant` as UTF-8 (the configuration's or the digest table's bytes, not made per request). */
+  /**
+   * x-ai-tenant as UTF-8 (the configuration's or the digest table's bytes, not made per request):
+   * the digest's first `tenant_hex_chars` digits, `anonymous_tenant` without an identity, empty
+   * without `tenant_header`.
+   */
   private tenantBytes: ArrayBuffer = NO_BYTES;
   /** `identify` ran: the two above are this request's. */
   private identified: bool = false;
@@ -429,7 +431,7 @@ class RouterStage extends Stage {
       ex.addRequestHeaderRaw(MODEL_HEADER, MODEL_HEADER_BYTES, model.nameBytes);
       ex.addRequestHeaderRaw(VERSION_HEADER, VERSION_HEADER_BYTES, version.nameBytes);
       this.identify(ex);
-      if (this.tenant.length > 0) ex.addRequestHeaderRaw(TENANT_HEADER, TENANT_HEADER_BYTES, this.tenantBytes);
+      if (this.tenantBytes.byteLength > 0) ex.addRequestHeaderRaw(TENANT_HEADER, TENANT_HEADER_BYTES, this.tenantBytes);
       // Later separate entries trust these headers only on a stream the router marked.
       ex.markRouted();
     }
@@ -472,7 +474,6 @@ class RouterStage extends Stage {
     if (name.length == 0) return;
     const headers = ex.headerView();
     if (!headers.find(name) || headers.valueLength == 0) {
-      this.tenant = this.cfg.anonymousTenant;
       this.tenantBytes = this.cfg.anonymousTenantBytes;
       ex.knowIdentity(name, "");
       return;
@@ -480,7 +481,6 @@ class RouterStage extends Stage {
     const digests = this.digests;
     digests.find(headers.valuePtr, headers.valueLength);
     this.identityDigest = ex.knowIdentity(name, digests.digest);
-    this.tenant = digests.tenant;
     this.tenantBytes = digests.tenantBytes;
   }
 
