@@ -44,6 +44,8 @@ const VERSIONS = new ObjectsByName("versions", 1, MAX_VERSIONS, isVersionName, "
 /** Most models `findModelAt` compares one by one rather than hash. */
 const LINEAR_MODELS: i32 = 8;
 
+const ANONYMOUS_TENANT = "anonymous";
+
 export class RouterConfig {
   sources: Source[] = [Source.Header, Source.Path, Source.Body];
   modelHeader: string = "x-model";
@@ -73,9 +75,9 @@ export class RouterConfig {
   tenantHeader: string = "authorization";
   tenantHexChars: i32 = 16;
   /** x-ai-tenant when the identity header is absent; "" leaves the header out. */
-  anonymousTenant: string = "anonymous";
+  anonymousTenant: string = ANONYMOUS_TENANT;
   /** `anonymousTenant` as UTF-8. */
-  anonymousTenantBytes: ArrayBuffer = String.UTF8.encode("anonymous");
+  anonymousTenantBytes: ArrayBuffer = String.UTF8.encode(ANONYMOUS_TENANT);
   absentStateReady: bool = true;
   healthRefreshMs: u32 = 1000;
   retryAfterS: u32 = 5;

@@ -266,7 +266,12 @@ export class Prober {
 
   /** Whether target `t` is still this configuration's (read afresh: answers arrive between ticks). */
   private stillOwns(t: Target): bool {
-    const sv = getSharedData(t.ownerKey);
+    return this.stillNamed(t.ownerKey);
+  }
+
+  /** Whether owner key `key` names this configuration (read afresh: answers arrive between ticks). */
+  private stillNamed(key: string): bool {
+    const sv = getSharedData(key);
     return sv.found && sameBuffer(sv.value, this.ownerValue);
   }
 
@@ -399,10 +404,7 @@ export class Prober {
       }
     }
     this.metrics.show(i, rec.state, rec.rampPermyriad, rec.latencyMs);
-    // Read afresh, as the target's owner key: answers arrive between ticks.
-    const group = unchecked(this.cfg.versions[t.version]);
-    const writer = getSharedData(group.ownerKey);
-    if (writer.found && sameBuffer(writer.value, this.ownerValue)) this.publishVersion(t.version, nowMs);
+    if (this.stillNamed(unchecked(this.cfg.versions[t.version]).ownerKey)) this.publishVersion(t.version, nowMs);
     // Warmup requests follow one another at once.
     if (!unchecked(this.inFlight[i])) this.start(i, rec, nowMs);
   }
