@@ -97,13 +97,16 @@ for (const form of FORMS) {
         expect(s.plugins[0].canaryConfigured).toBe(true);
         expect(host.httpCallLog).toEqual([]);
         expect(target(host, "llama", "v1", "llama-v1")).toMatchObject({ state: "unknown", ramp: 0, since: 0n, reason: "not probed yet" });
-        // The record stands three leases and ticks from now unless its prober renews it.
-        expect(version(host, "llama", "v1")).toEqual({ state: "unknown", sinceMs: 0n, rampPermyriad: 0, reason: "not probed yet", freshUntilMs: BigInt(host.now + 3 * (TIMING.lease_ms + TIMING.tick_ms)) });
+        // Published at configure, the record stands a lease and a tick (a configuration Envoy
+        // rejects after configure never renews it); the first tick renews it for the full window,
+        // three leases and ticks.
+        expect(version(host, "llama", "v1")).toEqual({ state: "unknown", sinceMs: 0n, rampPermyriad: 0, reason: "not probed yet", freshUntilMs: BigInt(host.now + TIMING.lease_ms + TIMING.tick_ms) });
         expect(host.metric("warmup_health.target_state.model=llama.version=v1.cluster=llama-v1.state=unknown")).toBe(1);
         at(s, 99);
         expect(server.calls).toEqual([]);
         at(s, 100);
         expect(server.paths()).toEqual(["GET /health"]);
+        expect(version(host, "llama", "v1")!.freshUntilMs).toBe(BigInt(host.now + 3 * (TIMING.lease_ms + TIMING.tick_ms)));
         expect(host.httpCallLog[0].request).toMatchObject({ cluster: "llama-v1", method: "GET", path: "/health", authority: "llama-v1", timeoutMs: 500 });
         expect(errors(host)).toEqual([]);
       });
@@ -720,6 +723,35 @@ describe("model-router with warmup-health", () => {
     expect(await solo()).toBe(200);
     expect(host.traps).toEqual([]);
   });
+
+  for (const form of FORMS) {
+    it(`lets a version go within a lease and a tick when the configuration that published it unknown never ticks (Envoy rejected its listener after configure; ${form} form)`, async () => {
+      const host = new Host();
+      const vm = await host.loadVm("build/ai-gateway.wasm", { vmId: VM_ID });
+      // The running configuration: the router alone, re-reading health records at every request;
+      // solo/a has no record, so it is ready (absent_state_ready).
+      const router = vm.startPlugin({ rootId: "model-router", configuration: JSON.stringify({ ...ROUTER, models: { solo: { versions: { a: { cluster: "solo-a" } } } } }), allowOnHeadersStopIteration: true, canary: true });
+      expect(router.configured).toBe(true);
+      const solo = async () => (await router.request({ headers: { "x-model": "solo" } }, { upstream: () => ({ status: 200, body: "{}" }) })).status;
+      expect(await solo()).toBe(200);
+      // An update adds warmup-health for solo/a; Envoy configures it (canary and VM), then rejects
+      // the listener for another filter's configuration and tears it down before any tick.
+      const entry = healthEntry(form, { ...TIMING, targets: [{ model: "solo", version: "a", cluster: "solo-a", probe: { kind: "tgi" } }] });
+      const published = host.now;
+      const rejected = vm.startPlugin({ rootId: entry.rootId, configuration: entry.configuration, allowOnHeadersStopIteration: true, canary: true });
+      expect(rejected.configured).toBe(true);
+      expect(rejected.teardown()).toBe(true);
+      expect(version(host, "solo", "a")).toMatchObject({ state: "unknown", freshUntilMs: BigInt(published + TIMING.lease_ms + TIMING.tick_ms) });
+      // Its unknown holds the running router back only until then (three leases and ticks before).
+      expect(await solo()).toBe(503);
+      host.advanceTo(published + TIMING.lease_ms + TIMING.tick_ms);
+      expect(await solo()).toBe(503);
+      host.advanceTo(published + TIMING.lease_ms + TIMING.tick_ms + 1);
+      expect(await solo()).toBe(200);
+      expect(host.httpCallLog).toEqual([]);
+      expect(host.traps).toEqual([]);
+    });
+  }
 
   for (const form of FORMS) {
     it(`routes by what warmup-health publishes (${form} form)`, async () => {

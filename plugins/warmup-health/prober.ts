@@ -91,7 +91,7 @@ export class Prober {
       // A lapsed record (its target removed by an earlier update, now back) is as good as none:
       // the router would read it so until the first tick, and `unknown` is what stands now.
       const kept = sv.found && sv.value.byteLength > 0 ? decodeHealthRecord(sv.value) : null;
-      if (kept === null || !kept.standsAt(now)) this.publishVersion(g, now);
+      if (kept === null || !kept.standsAt(now)) this.publishVersion(g, now, this.provisionalWindowMs);
     }
   }
 
@@ -411,9 +411,10 @@ export class Prober {
 
   /**
    * Writes version group `g`'s record from its targets' records, standing until `nowMs` plus
-   * `freshWindowMs`: when it changed, or when less than half its window is left.
+   * `window` (0: `freshWindowMs`): when it changed, or when less than half its window is left.
    */
-  publishVersion(g: i32, nowMs: u64): void {
+  publishVersion(g: i32, nowMs: u64, window: u64 = 0): void {
+    if (window == 0) window = this.freshWindowMs;
     const cfg = this.cfg;
     const group = unchecked(cfg.versions[g]);
     const records = new Array<TargetRecord | null>();
@@ -425,7 +426,6 @@ export class Prober {
       clusters.push(t.cluster);
     }
     const record = versionRecord(records, clusters);
-    const window = this.freshWindowMs;
     record.freshUntilMs = nowMs + window;
     const bytes = encodeHealthRecord(record);
     const current = getSharedData(group.key);
@@ -440,6 +440,17 @@ export class Prober {
    */
   get freshWindowMs(): u64 {
     return 3 * (<u64>this.cfg.leaseMs + <u64>this.cfg.tickMs);
+  }
+
+  /**
+   * How long a record published at configure stands (`publishInitial`): a lease and a tick. The
+   * first ticks of a configuration Envoy accepted renew it long before (a tick is at most half a
+   * lease), with the full window. One that Envoy rejects after configure never ticks (another
+   * filter's bad configuration in the same listener, say), and its `unknown` must not hold a
+   * version back from the running configuration's router for long.
+   */
+  get provisionalWindowMs(): u64 {
+    return <u64>this.cfg.leaseMs + <u64>this.cfg.tickMs;
   }
 }
 
