@@ -137,6 +137,30 @@ export function markdownTable(rows: VariantResult[], unavailable: Unavailable[])
   return out.join("\n");
 }
 
+/** The variant that runs another's configuration again (bench/variants.ts), and that one. */
+export const NOISE_PAIR = ["model-router", "model-router-again"] as const;
+
+/** Two identical variants' figures above their floor in this run, and how far apart they are. */
+export interface NoiseCheck {
+  variants: readonly [string, string];
+  above_floor_us: [number, number];
+  apart_us: number;
+}
+
+/** The noise check of a run that measured both variants of NOISE_PAIR above their floor, else null. */
+export function noiseCheck(rows: VariantResult[]): NoiseCheck | null {
+  const [a, b] = NOISE_PAIR.map((k) => rows.find((r) => r.key === k)?.vs_floor?.added_envoy_cpu_us_per_req_rounds.median);
+  if (a === undefined || b === undefined) return null;
+  return { variants: NOISE_PAIR, above_floor_us: [r1(a), r1(b)], apart_us: r1(Math.abs(a - b)) };
+}
+
+/** The noise check as a sentence under the table. */
+export function noiseSentence(n: NoiseCheck): string {
+  return `Noise check: \`${n.variants[0]}\` and \`${n.variants[1]}\` run the same configuration in two Envoys of this run; ` +
+    `they measured ${f1(n.above_floor_us[0])} and ${f1(n.above_floor_us[1])} µs above their floor, ${f1(n.apart_us)} apart. ` +
+    `Two figures of this run closer than about that are not told apart by it.`;
+}
+
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
 /**

@@ -20,7 +20,7 @@ import path from "node:path";
 import { startEnvoy, type Envoy } from "../envoy/harness/envoy";
 import { BUILD_DIR, ROOT, envoyBinary } from "../envoy/harness/paths";
 import { FLOORS, buildFloors } from "./build-floors";
-import { chartSvg, markdownTable, printRss, printTable, updateReadme, type Spread, type Unavailable, type VariantResult } from "./report";
+import { chartSvg, markdownTable, noiseCheck, noiseSentence, printRss, printTable, updateReadme, type Spread, type Unavailable, type VariantResult } from "./report";
 import { childPids } from "./processes";
 import { BODY, requestBody, requestHeaders } from "./request";
 import { startBenchUpstream, type BenchUpstream } from "./upstream";
@@ -457,12 +457,14 @@ async function main(): Promise<number> {
       },
       variants: rows,
       unavailable,
+      noise_check: noiseCheck(rows),
       checks,
       filter_counters: filterCounters,
       ok: failed.length === 0,
     };
     const caption = `${result.date.slice(0, 10)}, ${result.command}; ${result.machine.cpus} CPUs, Envoy ${envoyVersion.split("/")[1] ?? envoyVersion}, --concurrency 1`;
-    const md = markdownTable(rows, unavailable);
+    const noise = result.noise_check;
+    const md = markdownTable(rows, unavailable) + (noise === null ? "" : `\n\n${noiseSentence(noise)}`);
     const svg = chartSvg(rows, unavailable, caption);
     const base = o.out.replace(/\.json$/, "");
     mkdirSync(path.dirname(o.out), { recursive: true });

@@ -350,6 +350,20 @@ export const VARIANTS: Variant[] = [
     perRequest: 1,
     upstreamModels: routedModels,
   },
+  {
+    // model-router's variant a second time, in an Envoy of its own: how far two identical
+    // variants land apart is the run's own noise (`noiseCheck`; bench/README.md, "Reading the table").
+    key: "model-router-again",
+    label: "model-router, again",
+    kind: "filter",
+    floor: "body-floor",
+    wasm: () => ["build/ai-gateway.wasm"],
+    filters: (ctx) => [wasmFilter("model-router", "model-router", "ai-gateway.wasm", JSON.stringify(modelRouterConfig(ctx.rewriteBody)))],
+    route: "by-header",
+    counters: MODEL_ROUTER_COUNTERS,
+    perRequest: 1,
+    upstreamModels: routedModels,
+  },
   callsFloor("calls-router-pipeline", "pipeline", "pipeline (model_router)", ROUTER_CALLS),
   {
     key: "pipeline",
