@@ -286,6 +286,20 @@ const MODEL_ROUTER_COUNTERS = ["wasmcustom.model_router.requests.model=llama.ver
 const asSent = () => ["llama"];
 const routedModels = (ctx: VariantContext) => (ctx.rewriteBody ? ["llama-v1", "llama-v2"] : ["llama"]);
 
+/** The router as its own entry, body-routed: the variant of the issue's own-entry target. */
+const MODEL_ROUTER: Variant = {
+  key: "model-router",
+  label: "model-router",
+  kind: "filter",
+  floor: "body-floor",
+  wasm: () => ["build/ai-gateway.wasm"],
+  filters: (ctx) => [wasmFilter("model-router", "model-router", "ai-gateway.wasm", JSON.stringify(modelRouterConfig(ctx.rewriteBody)))],
+  route: "by-header",
+  counters: MODEL_ROUTER_COUNTERS,
+  perRequest: 1,
+  upstreamModels: routedModels,
+};
+
 export const VARIANTS: Variant[] = [
   { key: "plain", label: "plain Envoy", kind: "plain", floor: null, wasm: () => [], filters: () => [], route: "by-name", counters: [], perRequest: 0, upstreamModels: asSent },
   {
@@ -338,32 +352,10 @@ export const VARIANTS: Variant[] = [
     upstreamModels: asSent,
   },
   callsFloor("calls-model-router", "model-router", "model-router", MODEL_ROUTER_CALLS),
-  {
-    key: "model-router",
-    label: "model-router",
-    kind: "filter",
-    floor: "body-floor",
-    wasm: () => ["build/ai-gateway.wasm"],
-    filters: (ctx) => [wasmFilter("model-router", "model-router", "ai-gateway.wasm", JSON.stringify(modelRouterConfig(ctx.rewriteBody)))],
-    route: "by-header",
-    counters: MODEL_ROUTER_COUNTERS,
-    perRequest: 1,
-    upstreamModels: routedModels,
-  },
-  {
-    // model-router's variant a second time, in an Envoy of its own: how far two identical
-    // variants land apart is the run's own noise (`noiseCheck`; bench/README.md, "Reading the table").
-    key: "model-router-again",
-    label: "model-router, again",
-    kind: "filter",
-    floor: "body-floor",
-    wasm: () => ["build/ai-gateway.wasm"],
-    filters: (ctx) => [wasmFilter("model-router", "model-router", "ai-gateway.wasm", JSON.stringify(modelRouterConfig(ctx.rewriteBody)))],
-    route: "by-header",
-    counters: MODEL_ROUTER_COUNTERS,
-    perRequest: 1,
-    upstreamModels: routedModels,
-  },
+  MODEL_ROUTER,
+  // model-router's variant a second time, in an Envoy of its own: how far two identical variants
+  // land apart is the run's own noise (`noiseCheck`; bench/README.md, "Reading the table").
+  { ...MODEL_ROUTER, key: "model-router-again", label: "model-router, again" },
   callsFloor("calls-router-pipeline", "pipeline", "pipeline (model_router)", ROUTER_CALLS),
   {
     key: "pipeline",
