@@ -754,6 +754,41 @@ describe("model-router with warmup-health", () => {
   }
 
   for (const form of FORMS) {
+    it(`keeps a never-probed version unknown until the first tick of the configuration that probes it, when a rejected configuration's unknown was standing at its configure (${form} form)`, async () => {
+      const host = new Host();
+      const vm = await host.loadVm("build/ai-gateway.wasm", { vmId: VM_ID });
+      // The running configuration: the router alone, re-reading health records at every request.
+      const router = vm.startPlugin({ rootId: "model-router", configuration: JSON.stringify({ ...ROUTER, models: { solo: { versions: { a: { cluster: "solo-a" } } } } }), allowOnHeadersStopIteration: true, canary: true });
+      expect(router.configured).toBe(true);
+      const solo = async () => (await router.request({ headers: { "x-model": "solo" } }, { upstream: () => ({ status: 200, body: "{}" }) })).status;
+      const entry = healthEntry(form, { ...TIMING, targets: [{ model: "solo", version: "a", cluster: "solo-a", probe: { kind: "tgi" } }] });
+      // An update adding warmup-health for solo/a is rejected after configure (never ticks) ...
+      const rejected = host.now;
+      const first = vm.startPlugin({ rootId: entry.rootId, configuration: entry.configuration, allowOnHeadersStopIteration: true, canary: true });
+      expect(first.configured).toBe(true);
+      expect(first.teardown()).toBe(true);
+      // ... and the corrected update (the same warmup-health settings) is accepted a lease and half
+      // a tick later, while the rejected one's unknown still stands: solo/a has never been probed,
+      // and its server is not up.
+      host.advanceTo(rejected + TIMING.lease_ms + TIMING.tick_ms / 2);
+      const accepted = vm.startPlugin({ rootId: entry.rootId, configuration: entry.configuration, allowOnHeadersStopIteration: true, canary: true });
+      expect(accepted.configured).toBe(true);
+      const configured = host.now;
+      // Until the accepted configuration's first tick, and after, solo/a is not ready: it takes
+      // no traffic, at any millisecond.
+      const seen: string[] = [];
+      for (let t = configured; t <= configured + 2 * TIMING.tick_ms; t += 10) {
+        host.advanceTo(t);
+        const status = await solo();
+        const v = version(host, "solo", "a");
+        if (status !== 503) seen.push(`${t - configured} ms after configure: ${status} (record ${v?.state}, standing until ${v === null ? "-" : Number(v.freshUntilMs) - configured} ms after configure)`);
+      }
+      expect(seen).toEqual([]);
+      expect(host.traps).toEqual([]);
+    });
+  }
+
+  for (const form of FORMS) {
     it(`routes by what warmup-health publishes (${form} form)`, async () => {
       const host = new Host();
       const v1 = new FakeServer(host, "llama-v1");

@@ -92,6 +92,12 @@ export class Prober {
       // the router would read it so until the first tick, and `unknown` is what stands now.
       const kept = sv.found && sv.value.byteLength > 0 ? decodeHealthRecord(sv.value) : null;
       if (kept === null || !kept.standsAt(now)) this.publishVersion(g, now, this.provisionalWindowMs);
+      // One that stands, but not until this configuration's first tick could renew it (another
+      // configuration's `unknown` published at configure, which never ticked: a rejected update,
+      // or settings with a shorter lease and tick), would lapse before that tick, and the router
+      // would read a version nobody probed yet as having no record (ready, by default). When it
+      // says what this configuration's would, it stands a lease and a tick from now.
+      else if (kept.freshUntilMs != 0 && kept.freshUntilMs < now + this.provisionalWindowMs) this.extendVersion(g, now);
     }
   }
 
@@ -415,6 +421,31 @@ export class Prober {
    */
   publishVersion(g: i32, nowMs: u64, window: u64 = 0): void {
     if (window == 0) window = this.freshWindowMs;
+    const bytes = this.versionBytes(g, nowMs + window);
+    const key = unchecked(this.cfg.versions[g]).key;
+    const current = getSharedData(key);
+    if (current.found && sameButDeadline(current.value, bytes) && deadlineOf(current.value) > nowMs + window / 2) return;
+    setSharedData(key, bytes);
+  }
+
+  /**
+   * At configure: gives version group `g`'s standing record `provisionalWindowMs` from `nowMs`
+   * when it says what this configuration's would (but for its deadline) and lapses sooner. A
+   * record that says something else (another configuration's view) is left as it is.
+   */
+  private extendVersion(g: i32, nowMs: u64): void {
+    const until = nowMs + this.provisionalWindowMs;
+    const bytes = this.versionBytes(g, until);
+    const key = unchecked(this.cfg.versions[g]).key;
+    const current = getSharedData(key);
+    if (!current.found || !sameButDeadline(current.value, bytes)) return;
+    const deadline = deadlineOf(current.value);
+    if (deadline == 0 || deadline >= until) return;
+    setSharedData(key, bytes, current.cas);
+  }
+
+  /** Version group `g`'s record as this configuration makes it from its targets' records, encoded, standing until `untilMs`. */
+  private versionBytes(g: i32, untilMs: u64): ArrayBuffer {
     const cfg = this.cfg;
     const group = unchecked(cfg.versions[g]);
     const records = new Array<TargetRecord | null>();
@@ -426,11 +457,8 @@ export class Prober {
       clusters.push(t.cluster);
     }
     const record = versionRecord(records, clusters);
-    record.freshUntilMs = nowMs + window;
-    const bytes = encodeHealthRecord(record);
-    const current = getSharedData(group.key);
-    if (current.found && sameButDeadline(current.value, bytes) && deadlineOf(current.value) > nowMs + window / 2) return;
-    setSharedData(group.key, bytes);
+    record.freshUntilMs = untilMs;
+    return encodeHealthRecord(record);
   }
 
   /**
