@@ -1,6 +1,7 @@
 // The bench's outputs besides the JSON: the console table, a markdown table, an SVG bar chart
 // (our own few lines, no chart library) and the results section of bench/README.md.
 import { readFileSync, writeFileSync } from "node:fs";
+import { NOISE_PAIR } from "./variants";
 
 export interface Spread {
   median: number;
@@ -136,9 +137,6 @@ export function markdownTable(rows: VariantResult[], unavailable: Unavailable[])
   for (const u of unavailable) out.push(`| ${u.label} | unavailable: ${u.reason.replace(/\|/g, "\\|")} | | | | | | | | |`);
   return out.join("\n");
 }
-
-/** The variant that runs another's configuration again (bench/variants.ts), and that one. */
-export const NOISE_PAIR = ["model-router", "model-router-again"] as const;
 
 /** Two identical variants' figures above their floor in this run, and how far apart they are. */
 export interface NoiseCheck {

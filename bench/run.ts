@@ -53,8 +53,8 @@ const USAGE = `usage: npm run bench [-- options]
   --rss-requests N   memory phase: requests per variant before reading Envoy's RSS (default 1000;
                      0 skips the phase; 0..100000)
   --max-seconds S    hard limit on the whole run (default 180; 10..600)
-  --rewrite-body     every variant that runs the router (model-router, pipeline, chain, pipeline-chain,
-                     full-chain, pipeline-full) also rewrites the body's model (rewrite_body_model: true)
+  --rewrite-body     every variant that runs the router (model-router, model-router-again, pipeline, chain,
+                     pipeline-chain, full-chain, pipeline-full) also rewrites the body's model (rewrite_body_model: true)
   --update-readme    write the results section of bench/README.md and bench/results.svg from this run
   --out FILE         results JSON (default build/bench-results.json; .md and .svg beside it)`;
 

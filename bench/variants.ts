@@ -286,9 +286,12 @@ const MODEL_ROUTER_COUNTERS = ["wasmcustom.model_router.requests.model=llama.ver
 const asSent = () => ["llama"];
 const routedModels = (ctx: VariantContext) => (ctx.rewriteBody ? ["llama-v1", "llama-v2"] : ["llama"]);
 
+/** model-router's variant and its noise-check twin, the same configuration under a key of its own (`noiseCheck`, bench/report.ts). */
+export const NOISE_PAIR = ["model-router", "model-router-again"] as const;
+
 /** The router as its own entry, body-routed: the variant of the issue's own-entry target. */
 const MODEL_ROUTER: Variant = {
-  key: "model-router",
+  key: NOISE_PAIR[0],
   label: "model-router",
   kind: "filter",
   floor: "body-floor",
@@ -355,7 +358,7 @@ export const VARIANTS: Variant[] = [
   MODEL_ROUTER,
   // model-router's variant a second time, in an Envoy of its own: how far two identical variants
   // land apart is the run's own noise (`noiseCheck`; bench/README.md, "Reading the table").
-  { ...MODEL_ROUTER, key: "model-router-again", label: "model-router, again" },
+  { ...MODEL_ROUTER, key: NOISE_PAIR[1], label: "model-router, again" },
   callsFloor("calls-router-pipeline", "pipeline", "pipeline (model_router)", ROUTER_CALLS),
   {
     key: "pipeline",

@@ -3,8 +3,8 @@
 // check reports how far the two landed apart, or nothing when either was not measured above its
 // floor. Part of the unit project (`npm test`).
 import { describe, expect, it } from "vitest";
-import { NOISE_PAIR, noiseCheck, noiseSentence, type VariantResult } from "../bench/report";
-import { VARIANTS, selectVariants, variantConfig, type VariantContext } from "../bench/variants";
+import { noiseCheck, noiseSentence, type VariantResult } from "../bench/report";
+import { NOISE_PAIR, VARIANTS, selectVariants, variantConfig, type VariantContext } from "../bench/variants";
 
 /** A result row with only what the check reads. */
 function row(key: string, aboveFloor: number | null): VariantResult {
