@@ -724,23 +724,35 @@ describe("model-router with warmup-health", () => {
     expect(host.traps).toEqual([]);
   });
 
+  /**
+   * The running configuration of the rejected-update tests: the router alone, re-reading health
+   * records at every request, with solo/a, which no record names yet (ready: absent_state_ready);
+   * `solo` sends it a request, `startHealth` configures warmup-health for solo/a (`form`), its
+   * server not up.
+   */
+  async function soloRouter(form: Form): Promise<{ host: Host; solo: () => Promise<number | undefined>; startHealth: () => Plugin }> {
+    const host = new Host();
+    const vm = await host.loadVm("build/ai-gateway.wasm", { vmId: VM_ID });
+    const router = vm.startPlugin({ rootId: "model-router", configuration: JSON.stringify({ ...ROUTER, models: { solo: { versions: { a: { cluster: "solo-a" } } } } }), allowOnHeadersStopIteration: true, canary: true });
+    expect(router.configured).toBe(true);
+    const solo = async () => (await router.request({ headers: { "x-model": "solo" } }, { upstream: () => ({ status: 200, body: "{}" }) })).status;
+    const entry = healthEntry(form, { ...TIMING, targets: [{ model: "solo", version: "a", cluster: "solo-a", probe: { kind: "tgi" } }] });
+    const startHealth = () => {
+      const p = vm.startPlugin({ rootId: entry.rootId, configuration: entry.configuration, allowOnHeadersStopIteration: true, canary: true });
+      expect(p.configured).toBe(true);
+      return p;
+    };
+    return { host, solo, startHealth };
+  }
+
   for (const form of FORMS) {
     it(`lets a version go within a lease and a tick when the configuration that published it unknown never ticks (Envoy rejected its listener after configure; ${form} form)`, async () => {
-      const host = new Host();
-      const vm = await host.loadVm("build/ai-gateway.wasm", { vmId: VM_ID });
-      // The running configuration: the router alone, re-reading health records at every request;
-      // solo/a has no record, so it is ready (absent_state_ready).
-      const router = vm.startPlugin({ rootId: "model-router", configuration: JSON.stringify({ ...ROUTER, models: { solo: { versions: { a: { cluster: "solo-a" } } } } }), allowOnHeadersStopIteration: true, canary: true });
-      expect(router.configured).toBe(true);
-      const solo = async () => (await router.request({ headers: { "x-model": "solo" } }, { upstream: () => ({ status: 200, body: "{}" }) })).status;
+      const { host, solo, startHealth } = await soloRouter(form);
       expect(await solo()).toBe(200);
       // An update adds warmup-health for solo/a; Envoy configures it (canary and VM), then rejects
       // the listener for another filter's configuration and tears it down before any tick.
-      const entry = healthEntry(form, { ...TIMING, targets: [{ model: "solo", version: "a", cluster: "solo-a", probe: { kind: "tgi" } }] });
       const published = host.now;
-      const rejected = vm.startPlugin({ rootId: entry.rootId, configuration: entry.configuration, allowOnHeadersStopIteration: true, canary: true });
-      expect(rejected.configured).toBe(true);
-      expect(rejected.teardown()).toBe(true);
+      expect(startHealth().teardown()).toBe(true);
       expect(version(host, "solo", "a")).toMatchObject({ state: "unknown", freshUntilMs: BigInt(published + TIMING.lease_ms + TIMING.tick_ms) });
       // Its unknown holds the running router back only until then (three leases and ticks before).
       expect(await solo()).toBe(503);
@@ -755,24 +767,15 @@ describe("model-router with warmup-health", () => {
 
   for (const form of FORMS) {
     it(`keeps a never-probed version unknown until the first tick of the configuration that probes it, when a rejected configuration's unknown was standing at its configure (${form} form)`, async () => {
-      const host = new Host();
-      const vm = await host.loadVm("build/ai-gateway.wasm", { vmId: VM_ID });
-      // The running configuration: the router alone, re-reading health records at every request.
-      const router = vm.startPlugin({ rootId: "model-router", configuration: JSON.stringify({ ...ROUTER, models: { solo: { versions: { a: { cluster: "solo-a" } } } } }), allowOnHeadersStopIteration: true, canary: true });
-      expect(router.configured).toBe(true);
-      const solo = async () => (await router.request({ headers: { "x-model": "solo" } }, { upstream: () => ({ status: 200, body: "{}" }) })).status;
-      const entry = healthEntry(form, { ...TIMING, targets: [{ model: "solo", version: "a", cluster: "solo-a", probe: { kind: "tgi" } }] });
+      const { host, solo, startHealth } = await soloRouter(form);
       // An update adding warmup-health for solo/a is rejected after configure (never ticks) ...
       const rejected = host.now;
-      const first = vm.startPlugin({ rootId: entry.rootId, configuration: entry.configuration, allowOnHeadersStopIteration: true, canary: true });
-      expect(first.configured).toBe(true);
-      expect(first.teardown()).toBe(true);
+      expect(startHealth().teardown()).toBe(true);
       // ... and the corrected update (the same warmup-health settings) is accepted a lease and half
       // a tick later, while the rejected one's unknown still stands: solo/a has never been probed,
       // and its server is not up.
       host.advanceTo(rejected + TIMING.lease_ms + TIMING.tick_ms / 2);
-      const accepted = vm.startPlugin({ rootId: entry.rootId, configuration: entry.configuration, allowOnHeadersStopIteration: true, canary: true });
-      expect(accepted.configured).toBe(true);
+      startHealth();
       const configured = host.now;
       // Until the accepted configuration's first tick, and after, solo/a is not ready: it takes
       // no traffic, at any millisecond.

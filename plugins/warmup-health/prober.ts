@@ -97,7 +97,7 @@ export class Prober {
       // or settings with a shorter lease and tick), would lapse before that tick, and the router
       // would read a version nobody probed yet as having no record (ready, by default). When it
       // says what this configuration's would, it stands a lease and a tick from now.
-      else if (kept.freshUntilMs != 0 && kept.freshUntilMs < now + this.provisionalWindowMs) this.extendVersion(g, now);
+      else this.extendVersion(g, now);
     }
   }
 
